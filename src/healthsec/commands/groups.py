@@ -1,0 +1,27 @@
+"""Command groups shared by several command modules (``healthsec train ...``, ``healthsec detect ...``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+train_app = typer.Typer(help="Train detection models on your own or public data.", no_args_is_help=True)
+detect_app = typer.Typer(help="Run detection over files and write predictions or alerts.", no_args_is_help=True)
+scan_app = typer.Typer(help="Inspect clinical files (HL7, DICOM, FHIR) for attacks.", no_args_is_help=True)
+listen_app = typer.Typer(help="Run a clinical listener or proxy in the foreground.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL or SQLite path (else $HEALTHSEC_DB, else the embedded default)."),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one clear error line and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)

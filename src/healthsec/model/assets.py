@@ -1,0 +1,35 @@
+"""Assets of a hospital: role, zone, owner and clinical criticality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from healthsec.model.common import SCHEMA_VERSION
+
+
+class Criticality(IntEnum):
+    """Clinical criticality: life-sustaining devices rank highest."""
+
+    ADMINISTRATIVE = 1
+    BUSINESS = 2
+    CLINICAL_SUPPORT = 3
+    PATIENT_MONITORING = 4
+    LIFE_SUSTAINING = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    """One asset of the inventory."""
+
+    id: str
+    name: str
+    role: str
+    zone: str
+    ip: str | None = None
+    mac: str | None = None
+    owner: str | None = None
+    criticality: Criticality = Criticality.BUSINESS
+    device_type: str | None = None
+    vendor: str | None = None
+    schema_version: int = SCHEMA_VERSION

@@ -1,0 +1,409 @@
+"""Repositories over SQLAlchemy 2 (SQLite embedded, PostgreSQL in production); idempotent writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from healthsec.model import Alert, Asset, Event, Incident
+from healthsec.model.codec import (
+    alert_from_dict,
+    asset_from_dict,
+    event_from_dict,
+    incident_from_dict,
+    to_dict,
+)
+from healthsec.store import schema
+
+DEFAULT_ORG = "local"
+_BATCH = 500
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message is one line meant for a person."""
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and a bare file path for SQLite."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser()}"
+    return url
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def open_engine(url: str) -> Engine:
+    """Create an engine and check that the database answers; raise StoreError with one clear line."""
+    full = normalise_url(url)
+    if full.startswith("sqlite:///"):
+        path = Path(full.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connect_args: dict[str, Any] = {}
+        if full.startswith("postgresql"):
+            connect_args["connect_timeout"] = 5
+        engine = create_engine(full, connect_args=connect_args, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        raise StoreError(f"cannot open database {_redact(full)}: {reason}") from None
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> int:
+    """Insert rows, ignoring those whose key already exists; return how many were new."""
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    total = 0
+    for start in range(0, len(rows), _BATCH):
+        chunk = rows[start : start + _BATCH]
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(table).values(chunk).on_conflict_do_nothing(index_elements=keys)
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(table).values(chunk).on_conflict_do_nothing(index_elements=keys)
+        else:  # pragma: no cover - other dialects are not supported
+            raise StoreError(f"unsupported database dialect {dialect}")
+        total += conn.execute(stmt).rowcount or 0
+    return total
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    for start in range(0, len(rows), _BATCH):
+        chunk = rows[start : start + _BATCH]
+        ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        ins = ins.values(chunk)
+        cols = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=cols))
+
+
+def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        seen[(row["org"], row["id"])] = row
+    return list(seen.values())
+
+
+@dataclass
+class EventRepository:
+    engine: Engine
+    org: str
+
+    def add_many(self, items: Iterable[Event]) -> int:
+        rows = _dedupe(
+            {"org": self.org, "id": e.id, "kind": e.kind, "ts": e.ts, "source": e.source, "body": to_dict(e)}
+            for e in items
+        )
+        with self.engine.begin() as conn:
+            return _insert(conn, schema.events, rows, ("org", "id"))
+
+    def count(self, kind: str | None = None) -> int:
+        stmt = select(func.count()).select_from(schema.events).where(schema.events.c.org == self.org)
+        if kind:
+            stmt = stmt.where(schema.events.c.kind == kind)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def get(self, event_id: str) -> Event | None:
+        stmt = select(schema.events.c.body).where(
+            schema.events.c.org == self.org, schema.events.c.id == event_id
+        )
+        with self.engine.connect() as conn:
+            body = conn.execute(stmt).scalar_one_or_none()
+        return None if body is None else event_from_dict(body)
+
+    def iter(self, kind: str | None = None) -> Iterator[Event]:
+        stmt = select(schema.events.c.body).where(schema.events.c.org == self.org)
+        if kind:
+            stmt = stmt.where(schema.events.c.kind == kind)
+        with self.engine.connect() as conn:
+            for (body,) in conn.execute(stmt.order_by(schema.events.c.ts, schema.events.c.id)):
+                yield event_from_dict(body)
+
+
+@dataclass
+class AlertRepository:
+    engine: Engine
+    org: str
+
+    def add_many(self, items: Iterable[Alert]) -> int:
+        rows = _dedupe(
+            {
+                "org": self.org,
+                "id": a.id,
+                "ts": a.ts,
+                "detector": a.detector,
+                "severity": int(a.severity),
+                "score": a.score,
+                "title": a.title,
+                "incident_id": None,
+                "body": to_dict(a),
+            }
+            for a in items
+        )
+        with self.engine.begin() as conn:
+            return _insert(conn, schema.alerts, rows, ("org", "id"))
+
+    def count(self) -> int:
+        stmt = select(func.count()).select_from(schema.alerts).where(schema.alerts.c.org == self.org)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def get(self, alert_id: str) -> Alert | None:
+        t = schema.alerts
+        with self.engine.connect() as conn:
+            body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.id == alert_id)).scalar()
+        return None if body is None else alert_from_dict(body)
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        min_severity: int | None = None,
+        detector: str | None = None,
+        since: datetime | None = None,
+        incident_id: str | None = None,
+    ) -> list[Alert]:
+        t = schema.alerts
+        stmt = select(t.c.body).where(t.c.org == self.org)
+        if min_severity is not None:
+            stmt = stmt.where(t.c.severity >= min_severity)
+        if detector:
+            stmt = stmt.where(t.c.detector == detector)
+        if since is not None:
+            stmt = stmt.where(t.c.ts >= since)
+        if incident_id is not None:
+            stmt = stmt.where(t.c.incident_id == incident_id)
+        stmt = stmt.order_by(t.c.ts, t.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [alert_from_dict(b) for (b,) in conn.execute(stmt)]
+
+    def all(self) -> list[Alert]:
+        t = schema.alerts
+        stmt = select(t.c.body).where(t.c.org == self.org).order_by(t.c.ts, t.c.id)
+        with self.engine.connect() as conn:
+            return [alert_from_dict(b) for (b,) in conn.execute(stmt)]
+
+    def assign(self, incident_id: str, alert_ids: Iterable[str]) -> None:
+        ids = list(alert_ids)
+        t = schema.alerts
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), _BATCH):
+                conn.execute(
+                    update(t)
+                    .where(t.c.org == self.org, t.c.id.in_(ids[start : start + _BATCH]))
+                    .values(incident_id=incident_id)
+                )
+
+
+@dataclass
+class IncidentRepository:
+    engine: Engine
+    org: str
+
+    def upsert_many(self, items: Iterable[Incident]) -> None:
+        """Insert or replace incidents (an incident grows as alerts arrive) and link their alerts."""
+        items = list(items)
+        rows = _dedupe(
+            {
+                "org": self.org,
+                "id": i.id,
+                "first_seen": i.first_seen,
+                "last_seen": i.last_seen,
+                "severity": int(i.severity),
+                "score": i.score,
+                "status": i.status.value,
+                "body": to_dict(i),
+            }
+            for i in items
+        )
+        t = schema.alerts
+        with self.engine.begin() as conn:
+            _upsert(conn, schema.incidents, rows, ("org", "id"))
+            for inc in items:
+                ids = list(inc.alert_ids)
+                for start in range(0, len(ids), _BATCH):
+                    conn.execute(
+                        update(t)
+                        .where(t.c.org == self.org, t.c.id.in_(ids[start : start + _BATCH]))
+                        .values(incident_id=inc.id)
+                    )
+
+    def replace_all(self, items: Iterable[Incident]) -> None:
+        """Make the stored incidents exactly ``items`` (after a re-correlation that merged or split)."""
+        items = list(items)
+        keep = {i.id for i in items}
+        t = schema.incidents
+        with self.engine.begin() as conn:
+            existing = {r for (r,) in conn.execute(select(t.c.id).where(t.c.org == self.org))}
+            stale = list(existing - keep)
+            for start in range(0, len(stale), _BATCH):
+                conn.execute(delete(t).where(t.c.org == self.org, t.c.id.in_(stale[start : start + _BATCH])))
+        self.upsert_many(items)
+
+    def get(self, incident_id: str) -> Incident | None:
+        t = schema.incidents
+        with self.engine.connect() as conn:
+            body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.id == incident_id)).scalar()
+        return None if body is None else incident_from_dict(body)
+
+    def list(self, *, limit: int = 100, offset: int = 0, status: str | None = None) -> list[Incident]:
+        t = schema.incidents
+        stmt = select(t.c.body).where(t.c.org == self.org)
+        if status:
+            stmt = stmt.where(t.c.status == status)
+        stmt = stmt.order_by(t.c.severity.desc(), t.c.score.desc(), t.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [incident_from_dict(b) for (b,) in conn.execute(stmt)]
+
+    def count(self) -> int:
+        t = schema.incidents
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one())
+
+    def set_status(self, incident_id: str, status: str) -> bool:
+        inc = self.get(incident_id)
+        if inc is None:
+            return False
+        body = to_dict(inc)
+        body["status"] = status
+        t = schema.incidents
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t).where(t.c.org == self.org, t.c.id == incident_id).values(status=status, body=body)
+            )
+        return True
+
+
+@dataclass
+class AssetRepository:
+    engine: Engine
+    org: str
+
+    def upsert_many(self, items: Iterable[Asset]) -> None:
+        rows = _dedupe(
+            {
+                "org": self.org,
+                "id": a.id,
+                "name": a.name,
+                "ip": a.ip,
+                "zone": a.zone,
+                "criticality": int(a.criticality),
+                "body": to_dict(a),
+            }
+            for a in items
+        )
+        with self.engine.begin() as conn:
+            _upsert(conn, schema.assets, rows, ("org", "id"))
+
+    def list(self) -> list[Asset]:
+        t = schema.assets
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.body).where(t.c.org == self.org).order_by(t.c.id))
+            return [asset_from_dict(b) for (b,) in rows]
+
+    def by_ip(self, ip: str) -> Asset | None:
+        t = schema.assets
+        with self.engine.connect() as conn:
+            body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.ip == ip).limit(1)).scalar()
+        return None if body is None else asset_from_dict(body)
+
+    def count(self) -> int:
+        t = schema.assets
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one())
+
+
+@dataclass
+class AuditRepository:
+    engine: Engine
+    org: str
+
+    def record(self, actor: str, action: str, target: str | None = None, **detail: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                schema.audit.insert().values(
+                    org=self.org, ts=datetime.now(UTC), actor=actor, action=action, target=target, detail=detail
+                )
+            )
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        t = schema.audit
+        stmt = select(t).where(t.c.org == self.org).order_by(t.c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+class Store:
+    """All repositories of one organisation over one database."""
+
+    def __init__(self, engine: Engine, org: str = DEFAULT_ORG) -> None:
+        self.engine = engine
+        self.org = org
+        self.events = EventRepository(engine, org)
+        self.alerts = AlertRepository(engine, org)
+        self.incidents = IncidentRepository(engine, org)
+        self.assets = AssetRepository(engine, org)
+        self.audit = AuditRepository(engine, org)
+
+    @classmethod
+    def open(cls, url: str, org: str = DEFAULT_ORG, *, upgrade: bool = True) -> Store:
+        engine = open_engine(url)
+        if upgrade:
+            try:
+                migrate(engine)
+            except OperationalError as exc:
+                raise StoreError(f"cannot migrate database: {str(exc.orig).splitlines()[0]}") from None
+        return cls(engine, org)
+
+    def for_org(self, org: str) -> Store:
+        """The same database seen by another organisation."""
+        return Store(self.engine, org)
+
+    def close(self) -> None:
+        self.engine.dispose()
