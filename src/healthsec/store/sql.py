@@ -88,7 +88,7 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> int:

@@ -1,0 +1,38 @@
+"""Shared fixtures: where the public data sets live, and stores over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from healthsec.store import Store, StoreError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HEALTHSEC_SHARED_DATA", REPO.parent / "shared" / "data"))
+PG_URL = os.environ.get("HEALTHSEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public data sets (../shared/data); CI has them there too, so their absence is an error."""
+    assert SHARED_DATA.is_dir(), f"public data sets not found at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each backend; PostgreSQL data is isolated by a unique organisation id."""
+    org = f"t-{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        s = Store.open(str(tmp_path / "test.db"), org)
+    else:
+        try:
+            s = Store.open(PG_URL, org)
+        except StoreError as exc:
+            pytest.fail(f"PostgreSQL is required for the contract suite: {exc}")
+    yield s
+    s.close()
