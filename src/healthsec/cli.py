@@ -8,7 +8,7 @@ import pkgutil
 import typer
 
 from healthsec import __version__, commands
-from healthsec.commands.groups import detect_app, listen_app, scan_app, train_app
+from healthsec.commands.groups import detect_app, listen_app, scan_app, share_app, train_app
 
 app = typer.Typer(
     name="healthsec",
@@ -33,7 +33,7 @@ def _root(
 
 
 def _register_all() -> None:
-    groups = {"train": train_app, "detect": detect_app, "scan": scan_app, "listen": listen_app}
+    groups = {"train": train_app, "detect": detect_app, "scan": scan_app, "listen": listen_app, "share": share_app}
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name == "groups":
             continue
