@@ -1,0 +1,533 @@
+"""Sharing repositories: TAXII collections, STIX object versions, status, partners, cursors, quarantine."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from healthsec.store import schema_sharing as s
+from healthsec.store.sql import Store
+
+_BATCH = 500
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+Versions = Literal["last", "first", "all"] | tuple[str, ...]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def taxii_timestamp(ts: datetime) -> str:
+    """A TAXII/STIX timestamp with microseconds, e.g. ``2026-01-01T00:00:00.000001Z``."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hash_secret(secret: str) -> str:
+    """Hash a partner secret with scrypt (standard library) and a random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def verify_secret(secret: str, stored: str | None) -> bool:
+    """Constant-time check of ``secret`` against a ``hash_secret`` value; a missing hash never matches."""
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt_b64, digest_b64 = stored.split("$", 2)
+    digest = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt_b64), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+def _ins(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored STIX object version: its paging sequence, identity, version and raw JSON body."""
+
+    seq: int
+    id: str
+    type: str
+    spec_version: str
+    modified: str
+    date_added: datetime
+    source: str | None
+    confidence: int | None
+    body: str
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    """A page of objects in date-added order and whether more follow."""
+
+    items: list[StoredObject]
+    more: bool
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """Which object versions were newly stored and which were already there (same id and modified)."""
+
+    added: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class CollectionRepository:
+    engine: Engine
+    org: str
+
+    def create(
+        self, title: str, *, description: str | None = None, alias: str | None = None, id: str | None = None
+    ) -> dict[str, Any]:
+        cid = id or str(uuid.uuid4())
+        row = {
+            "org": self.org,
+            "id": cid,
+            "title": title,
+            "description": description,
+            "alias": alias,
+            "created": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(_ins(conn)(s.share_collections).values(row).on_conflict_do_nothing())
+        found = self.get(cid)
+        assert found is not None
+        return found
+
+    def ensure(self, alias: str, title: str, description: str | None = None) -> dict[str, Any]:
+        """The collection with this alias, created on first use."""
+        return self.get(alias) or self.create(title, description=description, alias=alias)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """A collection by id or alias."""
+        t = s.share_collections
+        stmt = select(t).where(t.c.org == self.org, or_(t.c.id == key, t.c.alias == key)).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else self._public(row._mapping)
+
+    def list(self) -> list[dict[str, Any]]:
+        t = s.share_collections
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.org == self.org).order_by(t.c.created, t.c.id))
+            return [self._public(r._mapping) for r in rows]
+
+    @staticmethod
+    def _public(row: Any) -> dict[str, Any]:
+        out = {k: row[k] for k in ("id", "title", "description", "alias")}
+        out["created"] = _utc(row["created"])
+        return out
+
+
+@dataclass
+class ObjectRepository:
+    engine: Engine
+    org: str
+
+    def add_many(
+        self,
+        collection_id: str,
+        objects: Sequence[Mapping[str, Any]],
+        *,
+        source: str | None = None,
+        conn: Connection | None = None,
+    ) -> AddResult:
+        """Store object versions in one transaction; a version already stored (id + modified) is skipped.
+
+        ``date_added`` strictly increases within a collection (one microsecond apart) so that a
+        client's ``added_after`` cursor never skips a sibling of the same batch.
+        """
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.add_many(collection_id, objects, source=source, conn=own)
+        t = s.share_objects
+        last = conn.execute(
+            select(func.max(t.c.date_added)).where(t.c.org == self.org, t.c.collection_id == collection_id)
+        ).scalar()
+        start = datetime.now(UTC)
+        prev = _utc(last)
+        if prev is not None and start <= prev:
+            start = prev + timedelta(microseconds=1)
+        seen: set[tuple[str, str]] = set()
+        rows: list[dict[str, Any]] = []
+        result = AddResult()
+        for obj in objects:
+            key = (str(obj["id"]), str(obj.get("modified") or obj.get("created") or ""))
+            if key in seen:
+                result.duplicates.append(key)
+                continue
+            seen.add(key)
+            confidence = obj.get("confidence")
+            rows.append(
+                {
+                    "org": self.org,
+                    "collection_id": collection_id,
+                    "id": key[0],
+                    "type": str(obj["type"]),
+                    "spec_version": str(obj.get("spec_version", "2.1")),
+                    "modified": key[1],
+                    "date_added": start + timedelta(microseconds=len(rows)),
+                    "source": source,
+                    "confidence": confidence if isinstance(confidence, int) else None,
+                    "body": orjson.dumps(obj).decode(),
+                }
+            )
+        for begin in range(0, len(rows), _BATCH):
+            chunk = rows[begin : begin + _BATCH]
+            stmt = (
+                _ins(conn)(t)
+                .values(chunk)
+                .on_conflict_do_nothing(index_elements=["org", "collection_id", "id", "modified"])
+                .returning(t.c.id, t.c.modified)
+            )
+            new = {(r[0], r[1]) for r in conn.execute(stmt)}
+            for row in chunk:
+                key = (row["id"], row["modified"])
+                (result.added if key in new else result.duplicates).append(key)
+        return result
+
+    def _version_filter(self, versions: Versions) -> ColumnElement[bool] | None:
+        t = s.share_objects
+        if versions == "all":
+            return None
+        if isinstance(versions, tuple):
+            return t.c.modified.in_(versions)
+        other = t.alias("other")
+        newer = other.c.modified > t.c.modified if versions == "last" else other.c.modified < t.c.modified
+        return ~exists().where(
+            other.c.org == t.c.org,
+            other.c.collection_id == t.c.collection_id,
+            other.c.id == t.c.id,
+            newer,
+        )
+
+    def page(
+        self,
+        collection_id: str,
+        *,
+        added_after: datetime | None = None,
+        ids: Sequence[str] = (),
+        types: Sequence[str] = (),
+        versions: Versions = "last",
+        spec_versions: Sequence[str] = (),
+        limit: int = 100,
+        after_seq: int | None = None,
+    ) -> ObjectPage:
+        """Objects in the order they were added, after ``after_seq`` (the ``next`` token) if given."""
+        t = s.share_objects
+        conds: list[ColumnElement[bool]] = [t.c.org == self.org, t.c.collection_id == collection_id]
+        if added_after is not None:
+            conds.append(t.c.date_added > added_after)
+        if after_seq is not None:
+            conds.append(t.c.seq > after_seq)
+        if ids:
+            conds.append(t.c.id.in_(list(ids)))
+        if types:
+            conds.append(t.c.type.in_(list(types)))
+        if spec_versions:
+            conds.append(t.c.spec_version.in_(list(spec_versions)))
+        vf = self._version_filter(versions)
+        if vf is not None:
+            conds.append(vf)
+        stmt = (
+            select(
+                t.c.seq,
+                t.c.id,
+                t.c.type,
+                t.c.spec_version,
+                t.c.modified,
+                t.c.date_added,
+                t.c.source,
+                t.c.confidence,
+                t.c.body,
+            )
+            .where(and_(*conds))
+            .order_by(t.c.seq)
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        items = [
+            StoredObject(r[0], r[1], r[2], r[3], r[4], _utc(r[5]) or datetime.now(UTC), r[6], r[7], r[8])
+            for r in rows[:limit]
+        ]
+        return ObjectPage(items, len(rows) > limit)
+
+    def count(self, collection_id: str) -> int:
+        t = s.share_objects
+        stmt = select(func.count()).where(t.c.org == self.org, t.c.collection_id == collection_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def delete(self, collection_id: str, object_id: str, versions: Versions = "all") -> int:
+        t = s.share_objects
+        conds: list[ColumnElement[bool]] = [
+            t.c.org == self.org,
+            t.c.collection_id == collection_id,
+            t.c.id == object_id,
+        ]
+        if isinstance(versions, tuple):
+            conds.append(t.c.modified.in_(versions))
+        with self.engine.begin() as conn:
+            return conn.execute(delete(t).where(and_(*conds))).rowcount or 0
+
+
+@dataclass
+class StatusRepository:
+    engine: Engine
+    org: str
+
+    def create(
+        self,
+        collection_id: str,
+        *,
+        successes: Iterable[Mapping[str, Any]],
+        failures: Iterable[Mapping[str, Any]],
+        conn: Connection | None = None,
+    ) -> dict[str, Any]:
+        """Record a finished add-objects request (we store synchronously, so nothing stays pending)."""
+        ok, bad = list(successes), list(failures)
+        now = datetime.now(UTC)
+        status = {
+            "id": str(uuid.uuid4()),
+            "status": "complete",
+            "request_timestamp": taxii_timestamp(now),
+            "total_count": len(ok) + len(bad),
+            "success_count": len(ok),
+            "successes": ok,
+            "failure_count": len(bad),
+            "failures": bad,
+            "pending_count": 0,
+            "pendings": [],
+        }
+        row = {
+            "org": self.org,
+            "id": status["id"],
+            "collection_id": collection_id,
+            "status": "complete",
+            "request_timestamp": now,
+            "total_count": status["total_count"],
+            "success_count": len(ok),
+            "failure_count": len(bad),
+            "pending_count": 0,
+            "body": status,
+        }
+        if conn is None:
+            with self.engine.begin() as own:
+                own.execute(s.share_status.insert().values(row))
+        else:
+            conn.execute(s.share_status.insert().values(row))
+        return status
+
+    def get(self, status_id: str) -> dict[str, Any] | None:
+        t = s.share_status
+        with self.engine.connect() as conn:
+            body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.id == status_id)).scalar()
+        return None if body is None else dict(body)
+
+
+@dataclass
+class PartnerRepository:
+    engine: Engine
+    org: str
+
+    def add(
+        self,
+        name: str,
+        organisation: str,
+        *,
+        secret: str | None = None,
+        url: str | None = None,
+        remote_collection: str | None = None,
+        remote_user: str | None = None,
+        policy: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add or update a partner; ``secret`` (their credential for our server) is stored hashed only."""
+        row = {
+            "org": self.org,
+            "name": name,
+            "organisation": organisation,
+            "password_hash": hash_secret(secret) if secret else None,
+            "url": url,
+            "remote_collection": remote_collection,
+            "remote_user": remote_user,
+            "policy": dict(policy) if policy is not None else None,
+            "created": datetime.now(UTC),
+        }
+        t = s.share_partners
+        with self.engine.begin() as conn:
+            ins = _ins(conn)(t).values(row)
+            keep = {c: ins.excluded[c] for c in row if c not in ("org", "name", "created")}
+            if secret is None:
+                keep.pop("password_hash")
+            conn.execute(ins.on_conflict_do_update(index_elements=["org", "name"], set_=keep))
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        t = s.share_partners
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.org == self.org, t.c.name == name)).first()
+        return None if row is None else self._public(row._mapping)
+
+    def list(self) -> list[dict[str, Any]]:
+        t = s.share_partners
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.org == self.org).order_by(t.c.name))
+            return [self._public(r._mapping) for r in rows]
+
+    def verify(self, name: str, secret: str) -> bool:
+        t = s.share_partners
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                select(t.c.password_hash).where(t.c.org == self.org, t.c.name == name)
+            ).scalar()
+        return verify_secret(secret, stored)
+
+    def grant(self, partner: str, collection_id: str, *, read: bool, write: bool) -> None:
+        t = s.share_rights
+        row = {
+            "org": self.org,
+            "partner": partner,
+            "collection_id": collection_id,
+            "can_read": read,
+            "can_write": write,
+        }
+        with self.engine.begin() as conn:
+            ins = _ins(conn)(t).values(row)
+            conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["org", "partner", "collection_id"],
+                    set_={"can_read": ins.excluded.can_read, "can_write": ins.excluded.can_write},
+                )
+            )
+
+    def rights(self, partner: str) -> dict[str, tuple[bool, bool]]:
+        """Collection id → (can_read, can_write) for this partner."""
+        t = s.share_rights
+        stmt = select(t.c.collection_id, t.c.can_read, t.c.can_write).where(
+            t.c.org == self.org, t.c.partner == partner
+        )
+        with self.engine.connect() as conn:
+            return {r[0]: (bool(r[1]), bool(r[2])) for r in conn.execute(stmt)}
+
+    @staticmethod
+    def _public(row: Any) -> dict[str, Any]:
+        keys = ("name", "organisation", "url", "remote_collection", "remote_user", "policy")
+        out = {k: row[k] for k in keys}
+        out["has_secret"] = row["password_hash"] is not None
+        out["created"] = _utc(row["created"])
+        return out
+
+
+@dataclass
+class CursorRepository:
+    engine: Engine
+    org: str
+
+    def get(self, partner: str, collection: str) -> dict[str, Any] | None:
+        t = s.share_cursors
+        stmt = select(t).where(t.c.org == self.org, t.c.partner == partner, t.c.collection == collection)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        for k in ("last_attempt", "last_success"):
+            out[k] = _utc(out[k])
+        return out
+
+    def record(
+        self, partner: str, collection: str, *, added_after: str | None, pulled: int, error: str | None
+    ) -> None:
+        """Remember a pull attempt; the cursor only moves forward on success."""
+        t = s.share_cursors
+        now = datetime.now(UTC)
+        old = self.get(partner, collection)
+        row = {
+            "org": self.org,
+            "partner": partner,
+            "collection": collection,
+            "added_after": added_after if error is None else (old or {}).get("added_after"),
+            "last_attempt": now,
+            "last_success": now if error is None else (old or {}).get("last_success"),
+            "last_error": error,
+            "pulled": (old or {}).get("pulled", 0) + (pulled if error is None else 0),
+        }
+        with self.engine.begin() as conn:
+            ins = _ins(conn)(t).values(row)
+            cols = {c: ins.excluded[c] for c in row if c not in ("org", "partner", "collection")}
+            keys = ["org", "partner", "collection"]
+            conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=cols))
+
+
+@dataclass
+class QuarantineRepository:
+    engine: Engine
+    org: str
+    keep_raw_bytes: int = 1_000_000
+
+    def add(self, raw: bytes, reason: str, *, source: str | None = None) -> str:
+        """Keep a rejected bundle (raw kept only up to ``keep_raw_bytes``) with the reason; return its id."""
+        digest = hashlib.sha256(raw).hexdigest()
+        qid = f"quarantine-{uuid.uuid4().hex[:24]}"
+        text = raw.decode("utf-8", errors="replace") if len(raw) <= self.keep_raw_bytes else None
+        with self.engine.begin() as conn:
+            conn.execute(
+                s.share_quarantine.insert().values(
+                    org=self.org,
+                    id=qid,
+                    received=datetime.now(UTC),
+                    source=source,
+                    reason=reason,
+                    size=len(raw),
+                    sha256=digest,
+                    raw=text,
+                )
+            )
+        return qid
+
+    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+        t = s.share_quarantine
+        stmt = (
+            select(t.c.id, t.c.received, t.c.source, t.c.reason, t.c.size, t.c.sha256)
+            .where(t.c.org == self.org)
+            .order_by(t.c.received.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) | {"received": _utc(r[1])} for r in conn.execute(stmt)]
+
+
+class Sharing:
+    """The sharing repositories of one organisation over one database."""
+
+    def __init__(self, engine: Engine, org: str) -> None:
+        self.engine = engine
+        self.org = org
+        self.collections = CollectionRepository(engine, org)
+        self.objects = ObjectRepository(engine, org)
+        self.status = StatusRepository(engine, org)
+        self.partners = PartnerRepository(engine, org)
+        self.cursors = CursorRepository(engine, org)
+        self.quarantine = QuarantineRepository(engine, org)
+
+    @classmethod
+    def of(cls, store: Store) -> Sharing:
+        return cls(store.engine, store.org)

@@ -1,0 +1,121 @@
+"""Contract tests for the sharing repositories, run over SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from healthsec.store import Store
+from healthsec.store.sharing import Sharing, hash_secret, verify_secret
+
+
+def _ind(n: int, modified: str = "2026-01-01T00:00:00.000Z", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--00000000-0000-4000-8000-{n:012d}",
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": modified,
+        "pattern": f"[ipv4-addr:value = '10.0.0.{n % 250}']",
+        "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z",
+        **extra,
+    }
+
+
+def test_collections_are_per_org_and_found_by_alias(store: Store) -> None:
+    sh = Sharing.of(store)
+    c = sh.collections.create("Indicators", alias="indicators", description="ours")
+    assert sh.collections.get("indicators") == c
+    assert sh.collections.get(c["id"])["title"] == "Indicators"  # type: ignore[index]
+    assert [x["id"] for x in sh.collections.list()] == [c["id"]]
+    other = Sharing.of(store.for_org(store.org + "-other"))
+    assert other.collections.list() == []
+    assert other.collections.get("indicators") is None
+    assert sh.collections.ensure("indicators", "ignored")["id"] == c["id"]
+
+
+def test_objects_dedupe_by_id_and_modified_and_page_in_order(store: Store) -> None:
+    sh = Sharing.of(store)
+    cid = sh.collections.create("c")["id"]
+    first = sh.objects.add_many(cid, [_ind(i) for i in range(7)], source="partner-a")
+    assert len(first.added) == 7 and first.duplicates == []
+    again = sh.objects.add_many(cid, [_ind(3), _ind(3, "2026-02-01T00:00:00.000Z", confidence=80)])
+    assert again.duplicates == [(_ind(3)["id"], "2026-01-01T00:00:00.000Z")]
+    assert again.added == [(_ind(3)["id"], "2026-02-01T00:00:00.000Z")]
+    assert sh.objects.count(cid) == 8
+
+    # default: only the last version of each object; pages follow each other without gaps
+    p1 = sh.objects.page(cid, limit=4)
+    assert p1.more and len(p1.items) == 4
+    p2 = sh.objects.page(cid, limit=4, after_seq=p1.items[-1].seq)
+    assert not p2.more
+    ids = [o.id for o in p1.items + p2.items]
+    assert len(ids) == 7 and len(set(ids)) == 7
+    newest = [o for o in p1.items + p2.items if o.id == _ind(3)["id"]]
+    assert newest[0].modified == "2026-02-01T00:00:00.000Z" and newest[0].confidence == 80
+    assert newest[0].source is None
+    assert p1.items[0].source == "partner-a"
+
+    every = sh.objects.page(cid, versions="all", limit=100).items
+    assert len(every) == 8
+    firsts = sh.objects.page(cid, versions="first", ids=[_ind(3)["id"]]).items
+    assert [o.modified for o in firsts] == ["2026-01-01T00:00:00.000Z"]
+    # date_added strictly increases, so added_after never skips a sibling
+    added = [o.date_added for o in every]
+    assert added == sorted(added) and len(set(added)) == len(added)
+    assert added[0].tzinfo is not None
+    after = sh.objects.page(cid, added_after=added[4], versions="all").items
+    assert [o.seq for o in after] == [o.seq for o in every[5:]]
+    assert sh.objects.page(cid, types=["malware"]).items == []
+
+
+def test_status_partners_rights_cursors_quarantine(store: Store) -> None:
+    sh = Sharing.of(store)
+    st = sh.status.create("c1", successes=[{"id": "x", "version": "v"}], failures=[])
+    got = sh.status.get(st["id"])
+    assert got is not None and got["success_count"] == 1 and got["status"] == "complete"
+    assert sh.status.get("nope") is None
+
+    sh.partners.add("stmary", "St Mary Hospital", secret="s3cret-long-enough", policy={"max_tlp": "amber"})
+    assert sh.partners.verify("stmary", "s3cret-long-enough")
+    assert not sh.partners.verify("stmary", "wrong")
+    assert not sh.partners.verify("ghost", "s3cret-long-enough")
+    listed = sh.partners.list()
+    assert listed[0]["name"] == "stmary" and listed[0]["has_secret"] is True
+    assert "password_hash" not in listed[0]
+    # updating without a secret keeps the old one
+    sh.partners.add("stmary", "St Mary's", url="https://taxii.example/api/")
+    assert sh.partners.verify("stmary", "s3cret-long-enough")
+    assert sh.partners.get("stmary")["organisation"] == "St Mary's"  # type: ignore[index]
+    sh.partners.grant("stmary", "c1", read=True, write=False)
+    sh.partners.grant("stmary", "c1", read=True, write=True)
+    assert sh.partners.rights("stmary") == {"c1": (True, True)}
+
+    assert sh.cursors.get("stmary", "c1") is None
+    sh.cursors.record("stmary", "c1", added_after="2026-01-01T00:00:00.000001Z", pulled=5, error=None)
+    sh.cursors.record("stmary", "c1", added_after=None, pulled=0, error="connection refused")
+    cur = sh.cursors.get("stmary", "c1")
+    assert cur is not None
+    assert cur["added_after"] == "2026-01-01T00:00:00.000001Z" and cur["pulled"] == 5
+    assert cur["last_error"] == "connection refused" and cur["last_success"] is not None
+
+    qid = sh.quarantine.add(b'{"type": "bundle"', "not JSON", source="stmary")
+    q = sh.quarantine.list()
+    assert q[0]["id"] == qid and q[0]["reason"] == "not JSON" and q[0]["size"] == 17
+
+
+def test_add_many_is_one_transaction(store: Store) -> None:
+    sh = Sharing.of(store)
+    cid = sh.collections.create("c")["id"]
+    bad = {"type": "indicator", "modified": "2026-01-01T00:00:00.000Z"}  # no id: fails mid-batch
+    with pytest.raises(KeyError):
+        sh.objects.add_many(cid, [_ind(1), bad])
+    assert sh.objects.count(cid) == 0
+
+
+def test_secret_hash_is_salted() -> None:
+    a, b = hash_secret("same"), hash_secret("same")
+    assert a != b and verify_secret("same", a) and verify_secret("same", b)
+    assert not verify_secret("same", None)
