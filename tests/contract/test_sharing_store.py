@@ -40,7 +40,8 @@ def test_objects_dedupe_by_id_and_modified_and_page_in_order(store: Store) -> No
     sh = Sharing.of(store)
     cid = sh.collections.create("c")["id"]
     first = sh.objects.add_many(cid, [_ind(i) for i in range(7)], source="partner-a")
-    assert len(first.added) == 7 and first.duplicates == []
+    assert len(first.added) == 7
+    assert first.duplicates == []
     again = sh.objects.add_many(cid, [_ind(3), _ind(3, "2026-02-01T00:00:00.000Z", confidence=80)])
     assert again.duplicates == [(_ind(3)["id"], "2026-01-01T00:00:00.000Z")]
     assert again.added == [(_ind(3)["id"], "2026-02-01T00:00:00.000Z")]
@@ -48,13 +49,16 @@ def test_objects_dedupe_by_id_and_modified_and_page_in_order(store: Store) -> No
 
     # default: only the last version of each object; pages follow each other without gaps
     p1 = sh.objects.page(cid, limit=4)
-    assert p1.more and len(p1.items) == 4
+    assert p1.more
+    assert len(p1.items) == 4
     p2 = sh.objects.page(cid, limit=4, after_seq=p1.items[-1].seq)
     assert not p2.more
     ids = [o.id for o in p1.items + p2.items]
-    assert len(ids) == 7 and len(set(ids)) == 7
+    assert len(ids) == 7
+    assert len(set(ids)) == 7
     newest = [o for o in p1.items + p2.items if o.id == _ind(3)["id"]]
-    assert newest[0].modified == "2026-02-01T00:00:00.000Z" and newest[0].confidence == 80
+    assert newest[0].modified == "2026-02-01T00:00:00.000Z"
+    assert newest[0].confidence == 80
     assert newest[0].source is None
     assert p1.items[0].source == "partner-a"
 
@@ -64,7 +68,8 @@ def test_objects_dedupe_by_id_and_modified_and_page_in_order(store: Store) -> No
     assert [o.modified for o in firsts] == ["2026-01-01T00:00:00.000Z"]
     # date_added strictly increases, so added_after never skips a sibling
     added = [o.date_added for o in every]
-    assert added == sorted(added) and len(set(added)) == len(added)
+    assert added == sorted(added)
+    assert len(set(added)) == len(added)
     assert added[0].tzinfo is not None
     after = sh.objects.page(cid, added_after=added[4], versions="all").items
     assert [o.seq for o in after] == [o.seq for o in every[5:]]
@@ -75,7 +80,9 @@ def test_status_partners_rights_cursors_quarantine(store: Store) -> None:
     sh = Sharing.of(store)
     st = sh.status.create("c1", successes=[{"id": "x", "version": "v"}], failures=[])
     got = sh.status.get(st["id"])
-    assert got is not None and got["success_count"] == 1 and got["status"] == "complete"
+    assert got is not None
+    assert got["success_count"] == 1
+    assert got["status"] == "complete"
     assert sh.status.get("nope") is None
 
     sh.partners.add("stmary", "St Mary Hospital", secret="s3cret-long-enough", policy={"max_tlp": "amber"})
@@ -83,7 +90,8 @@ def test_status_partners_rights_cursors_quarantine(store: Store) -> None:
     assert not sh.partners.verify("stmary", "wrong")
     assert not sh.partners.verify("ghost", "s3cret-long-enough")
     listed = sh.partners.list()
-    assert listed[0]["name"] == "stmary" and listed[0]["has_secret"] is True
+    assert listed[0]["name"] == "stmary"
+    assert listed[0]["has_secret"] is True
     assert "password_hash" not in listed[0]
     # updating without a secret keeps the old one
     sh.partners.add("stmary", "St Mary's", url="https://taxii.example/api/")
@@ -98,12 +106,16 @@ def test_status_partners_rights_cursors_quarantine(store: Store) -> None:
     sh.cursors.record("stmary", "c1", added_after=None, pulled=0, error="connection refused")
     cur = sh.cursors.get("stmary", "c1")
     assert cur is not None
-    assert cur["added_after"] == "2026-01-01T00:00:00.000001Z" and cur["pulled"] == 5
-    assert cur["last_error"] == "connection refused" and cur["last_success"] is not None
+    assert cur["added_after"] == "2026-01-01T00:00:00.000001Z"
+    assert cur["pulled"] == 5
+    assert cur["last_error"] == "connection refused"
+    assert cur["last_success"] is not None
 
     qid = sh.quarantine.add(b'{"type": "bundle"', "not JSON", source="stmary")
     q = sh.quarantine.list()
-    assert q[0]["id"] == qid and q[0]["reason"] == "not JSON" and q[0]["size"] == 17
+    assert q[0]["id"] == qid
+    assert q[0]["reason"] == "not JSON"
+    assert q[0]["size"] == 17
 
 
 def test_add_many_is_one_transaction(store: Store) -> None:
@@ -117,5 +129,7 @@ def test_add_many_is_one_transaction(store: Store) -> None:
 
 def test_secret_hash_is_salted() -> None:
     a, b = hash_secret("same"), hash_secret("same")
-    assert a != b and verify_secret("same", a) and verify_secret("same", b)
+    assert a != b
+    assert verify_secret("same", a)
+    assert verify_secret("same", b)
     assert not verify_secret("same", None)
