@@ -1,0 +1,254 @@
+"""Read asset inventories and scanner output (CSV / JSON) into assets, exposure profiles and CVEs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from healthsec.analyze.inventory import (
+    AssetProfile,
+    asset_key,
+    infer_criticality,
+    map_columns,
+    parse_bool,
+    parse_criticality,
+    valid_ip,
+)
+from healthsec.analyze.vulns import Vulnerability, VulnError
+from healthsec.model import Asset
+
+_ASSET_FIELDS = ("name", "ip", "mac", "role", "zone", "owner", "criticality", "device_type", "vendor")
+_PROFILE_FIELDS = ("phi_records", "internet_facing", "phishing_exposed", "vendor_remote")
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem in the file, naming where (file, row) and what."""
+
+    file: str
+    row: int | None
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.file}: {'header' if self.row is None else f'row {self.row}'}: {self.reason}"
+
+
+@dataclass
+class InventoryImport:
+    """What a file holds once validated; ``errors`` non-empty means nothing may be written."""
+
+    assets: list[Asset] = field(default_factory=list)
+    profiles: list[AssetProfile] = field(default_factory=list)
+    vulns: list[Vulnerability] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+
+
+def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]]]:
+    """Columns and (row number, record); CSV rows are numbered as in a spreadsheet (header = row 1)."""
+    raw = path.read_bytes()
+    text = raw.decode("utf-8-sig")
+    if path.suffix.lower() in (".json", ".jsonl", ".ndjson") or text.lstrip()[:1] in ("[", "{"):
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            records: Any = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            records = orjson.loads(text)
+        if isinstance(records, dict):
+            lists = [v for v in records.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise ValueError('JSON object must hold exactly one list of assets (e.g. {"assets": [...]})')
+            records = lists[0]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ValueError("JSON must be a list of objects, one per asset or finding")
+        columns: list[str] = []
+        for r in records:
+            columns.extend(k for k in r if k not in columns)
+        return columns, ((i + 1, r) for i, r in enumerate(records))
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    columns = [c for c in (reader.fieldnames or []) if c is not None]
+    return columns, ((i + 2, r) for i, r in enumerate(reader))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    s = str(value).strip()
+    return s or None
+
+
+def read_inventory(
+    path: Path,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    ignore: tuple[str, ...] = (),
+    source: str = "inventory",
+) -> InventoryImport:
+    """Validate a whole inventory / scanner file; collect every problem with its row; build nothing twice."""
+    out = InventoryImport()
+    fname = path.name
+    try:
+        columns, rows = _rows(path)
+    except (OSError, UnicodeDecodeError, ValueError, orjson.JSONDecodeError) as exc:
+        out.errors.append(RowError(fname, None, f"cannot read: {exc}"))
+        return out
+    mapping, problems = map_columns(columns, column_map, ignore)
+    out.errors.extend(RowError(fname, None, p) for p in problems)
+    if out.errors:
+        return out
+    fields = set(mapping.values())
+    if not fields & {"id", "name", "ip"}:
+        out.errors.append(
+            RowError(fname, None, "no column identifies the asset (need id, name/hostname or ip)")
+        )
+        return out
+
+    assets: dict[str, tuple[int, Asset]] = {}
+    profiles: dict[str, AssetProfile] = {}
+    ip_owner: dict[str, tuple[int, str]] = {}
+    vuln_rows: dict[tuple[str, str], int] = {}
+    for rownum, record in rows:
+        out.rows += 1
+        if record.get(None):  # type: ignore[call-overload]  # csv.DictReader puts surplus values under None
+            out.errors.append(RowError(fname, rownum, "more values than columns"))
+            continue
+        val = {f: _text(record.get(col)) for col, f in mapping.items()}
+        try:
+            asset, profile, vuln = _row(val, source)
+        except (ValueError, VulnError) as exc:
+            out.errors.append(RowError(fname, rownum, str(exc)))
+            continue
+        prev = assets.get(asset.id)
+        if prev is not None:
+            first_row, first = prev
+            if vuln is None:
+                out.errors.append(
+                    RowError(fname, rownum, f"duplicate asset {asset.id!r} (first at row {first_row})")
+                )
+                continue
+            if _asset_fields(first) != _asset_fields(asset):
+                out.errors.append(
+                    RowError(
+                        fname,
+                        rownum,
+                        f"asset {asset.id!r} differs from its row {first_row}: {_diff(first, asset)}",
+                    )
+                )
+                continue
+        else:
+            if asset.ip is not None and asset.ip in ip_owner and ip_owner[asset.ip][1] != asset.id:
+                other_row, other = ip_owner[asset.ip]
+                out.errors.append(
+                    RowError(fname, rownum, f"duplicate IP {asset.ip} (asset {other!r} at row {other_row})")
+                )
+                continue
+            assets[asset.id] = (rownum, asset)
+            profiles[asset.id] = profile
+            if asset.ip is not None:
+                ip_owner[asset.ip] = (rownum, asset.id)
+        if vuln is not None:
+            key = (asset.id, vuln.cve)
+            if key in vuln_rows:
+                out.errors.append(
+                    RowError(
+                        fname,
+                        rownum,
+                        f"duplicate finding {vuln.cve} on {asset.id!r} (first at row {vuln_rows[key]})",
+                    )
+                )
+                continue
+            vuln_rows[key] = rownum
+            out.vulns.append(vuln)
+    if out.rows == 0:
+        out.errors.append(RowError(fname, None, "file has no rows"))
+    out.assets = [a for _, a in assets.values()]
+    out.profiles = [p for p in profiles.values() if p != AssetProfile(asset_id=p.asset_id)]
+    return out
+
+
+def _flag(text: str | None) -> bool | None:
+    return parse_bool(text) if text else None
+
+
+def _asset_fields(a: Asset) -> tuple[object, ...]:
+    return tuple(getattr(a, f) for f in _ASSET_FIELDS)
+
+
+def _diff(a: Asset, b: Asset) -> str:
+    return ", ".join(
+        f"{f} {getattr(a, f)!r} vs {getattr(b, f)!r}" for f in _ASSET_FIELDS if getattr(a, f) != getattr(b, f)
+    )
+
+
+def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfile, Vulnerability | None]:
+    ip = valid_ip(ip_text) if (ip_text := val.get("ip")) else None
+    name = val.get("name") or ip or val.get("id")
+    if not name:
+        raise ValueError("asset has no id, name or IP")
+    aid = asset_key(val.get("name"), ip, val.get("id"))
+    role = val.get("role") or "unknown"
+    if val.get("criticality"):
+        crit = parse_criticality(str(val["criticality"]))
+        why = f"given as {val['criticality']!r}"
+    else:
+        crit, why = infer_criticality(role, val.get("device_type"), name)
+    asset = Asset(
+        id=aid,
+        name=name,
+        role=role,
+        zone=val.get("zone") or "unknown",
+        ip=ip,
+        mac=val.get("mac"),
+        owner=val.get("owner"),
+        criticality=crit,
+        device_type=val.get("device_type"),
+        vendor=val.get("vendor"),
+    )
+    phi = val.get("phi_records")
+    phi_n: int | None = None
+    if phi is not None:
+        try:
+            phi_n = int(float(phi.replace(",", "").replace("_", "")))
+        except ValueError:
+            raise ValueError(f"phi_records is not a number: {phi!r}") from None
+        if phi_n < 0:
+            raise ValueError(f"phi_records is negative: {phi_n}")
+    profile = AssetProfile(
+        asset_id=aid,
+        phi_records=phi_n,
+        internet_facing=_flag(val.get("internet_facing")),
+        phishing_exposed=_flag(val.get("phishing_exposed")),
+        vendor_remote=_flag(val.get("vendor_remote")),
+        criticality_reason=why,
+    )
+    vuln = None
+    if val.get("cve"):
+        score = val.get("cvss_score")
+        try:
+            score_f = float(score) if score else None
+        except ValueError:
+            raise VulnError(f"CVSS score is not a number: {score!r}") from None
+        vuln = Vulnerability.create(
+            aid,
+            str(val["cve"]),
+            val.get("cvss"),
+            known_exploited=_flag(val.get("known_exploited")),
+            title=val.get("vuln_title"),
+            source=source,
+            base_score=score_f,
+        )
+    elif val.get("cvss") or val.get("known_exploited"):
+        raise VulnError("CVSS vector or exploited flag given without a CVE id")
+    return asset, profile, vuln

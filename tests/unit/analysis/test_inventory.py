@@ -1,0 +1,131 @@
+"""Inventory / scanner import: bad input first (unknown columns, duplicates, invalid CVSS), then layouts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from healthsec.analyze.inventory import canonical_zone, discover_from_alerts, infer_criticality
+from healthsec.ingest.inventory import read_inventory
+from healthsec.model import Alert, Asset, Criticality
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_unknown_column_is_named_and_nothing_is_built(tmp_path: Path) -> None:
+    p = _write(tmp_path, "inv.csv", "hostname,ip,zone,colour\nehr-db,10.0.0.1,servers,blue\n")
+    res = read_inventory(p)
+    assert [e.describe() for e in res.errors] == [
+        "inv.csv: header: unknown column 'colour' (map it with --map 'colour=FIELD' or skip it with --ignore)"
+    ]
+    assert res.assets == []
+    ok = read_inventory(p, ignore=("colour",))
+    assert not ok.errors
+    assert [a.name for a in ok.assets] == ["ehr-db"]
+
+
+def test_duplicates_and_invalid_cvss_name_their_rows(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "scan.csv",
+        "hostname,ip,cve,cvss\n"
+        "ehr-db,10.0.0.1,CVE-2024-0001,CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n"
+        "ehr-db,10.0.0.1,CVE-2024-0002,CVSS:3.1/AV:Q/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n"
+        "ehr-db,10.0.0.1,CVE-2024-0001,CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\n"
+        "pacs,10.0.0.1,,\n"
+        "ehr-db,10.0.0.9,CVE-2024-0003,\n",
+    )
+    res = read_inventory(p)
+    msgs = [e.describe() for e in res.errors]
+    assert msgs[0].startswith("scan.csv: row 3: invalid CVSS vector")
+    assert "AV:Q" in msgs[0]
+    assert msgs[1] == "scan.csv: row 4: duplicate finding CVE-2024-0001 on 'ehr-db' (first at row 2)" or msgs[
+        1
+    ].startswith("scan.csv: row 4: duplicate finding CVE-2024-0001")
+    assert msgs[2] == "scan.csv: row 5: duplicate IP 10.0.0.1 (asset " + repr(res.assets[0].id) + " at row 2)"
+    assert msgs[3].startswith("scan.csv: row 6: asset")
+    assert "ip '10.0.0.1' vs '10.0.0.9'" in msgs[3]
+    assert len(msgs) == 4
+
+
+def test_duplicate_asset_in_plain_inventory(tmp_path: Path) -> None:
+    p = _write(tmp_path, "inv.csv", "asset id;name;zone\nA1;x;clinical\nA2;y;clinical\nA1;x;clinical\n")
+    res = read_inventory(p)
+    assert [e.describe() for e in res.errors] == ["inv.csv: row 4: duplicate asset 'A1' (first at row 2)"]
+
+
+def test_bad_values_name_row_and_field(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "inv.csv",
+        "name,ip,criticality,phi records,internet facing\n"
+        "a,10.0.0.300,,,\nb,10.0.0.2,extreme,,\nc,10.0.0.3,,lots,\nd,10.0.0.4,,,maybe\n",
+    )
+    msgs = [e.describe() for e in read_inventory(p).errors]
+    assert msgs == [
+        "inv.csv: row 2: invalid IP address '10.0.0.300'",
+        "inv.csv: row 3: unknown criticality 'extreme' (use 1-5 or one of: administrative, business, "
+        "clinical_support, patient_monitoring, life_sustaining)",
+        "inv.csv: row 4: phi_records is not a number: 'lots'",
+        "inv.csv: row 5: not a yes/no value: 'maybe'",
+    ]
+
+
+def test_unseen_json_layout_with_aliases(tmp_path: Path) -> None:
+    records = {
+        "devices": [
+            {
+                "Device Name": "VENT-ICU-3",
+                "IP Address": "10.3.1.3",
+                "Manufacturer": "Acme",
+                "Device Type": "Ventilator",
+                "Network Segment": "ICU-Biomed VLAN",
+                "Department": "ICU",
+                "Remote Support": "yes",
+                "CVE ID": "CVE-2023-1000",
+                "CVSS Vector": "CVSS:4.0/AV:A/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                "KEV": True,
+            },
+            {
+                "Device Name": "mail-gw",
+                "IP Address": "10.0.0.25",
+                "Network Segment": "DMZ",
+                "Asset Type": "mail server",
+                "Internet": "1",
+            },
+        ]
+    }
+    p = _write(tmp_path, "export.json", json.dumps(records))
+    res = read_inventory(p)
+    assert res.errors == []
+    vent, mail = res.assets
+    assert vent.criticality == Criticality.LIFE_SUSTAINING
+    assert vent.vendor == "Acme"
+    assert vent.owner == "ICU"
+    assert canonical_zone(vent.zone) == "medical-devices"
+    assert canonical_zone(mail.zone) == "dmz"
+    assert res.vulns[0].known_exploited is True
+    assert res.vulns[0].cvss_version == "4.0"
+    profiles = {pr.asset_id: pr for pr in res.profiles}
+    assert profiles[vent.id].vendor_remote is True
+    assert profiles[mail.id].internet_facing is True
+    assert profiles[mail.id].phi_records is None  # unknown, never 0
+
+
+def test_criticality_classes_put_life_support_highest() -> None:
+    assert infer_criticality("infusion pump")[0] == Criticality.LIFE_SUSTAINING
+    assert infer_criticality("bedside monitor")[0] == Criticality.PATIENT_MONITORING
+    assert infer_criticality("PACS server")[0] == Criticality.CLINICAL_SUPPORT
+    assert infer_criticality("guest kiosk")[0] == Criticality.ADMINISTRATIVE
+    assert infer_criticality("file server")[0] == Criticality.BUSINESS
+
+
+def test_discovery_adds_unknown_addresses_from_alerts(make_alert: Callable[..., Alert]) -> None:
+    known = [Asset(id="a", name="ehr", role="ehr", zone="servers", ip="10.0.0.1")]
+    found = discover_from_alerts([make_alert("x1", "10.0.0.1"), make_alert("x2", "10.0.0.77")], known)
+    assert [(a.ip, a.zone, a.role) for a in found] == [("10.0.0.77", "unknown", "discovered")]
