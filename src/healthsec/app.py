@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from healthsec.bus import InProcessBus
 from healthsec.config import Settings, load_settings
 from healthsec.store import Store
+
+if TYPE_CHECKING:
+    from healthsec.bus.nats import NatsConfig
 
 
 def resolve_db(db: str | None) -> str:
@@ -23,6 +27,22 @@ def open_store(db: str | None = None, org: str | None = None, settings: Settings
 
 
 def make_bus(settings: Settings | None = None) -> InProcessBus:
-    """The bus the settings ask for; the in-process bus is the default."""
-    del settings  # one kind of bus so far; Settings.bus only admits "memory"
+    """The in-process bus (the single-machine default); with ``bus = "nats"`` see :func:`nats_config`."""
+    del settings  # the NATS transport is asynchronous: the API and workers build it from nats_config()
     return InProcessBus()
+
+
+def nats_config(settings: Settings | None = None) -> NatsConfig:
+    """The JetStream names and limits the settings ask for (used by the API and ``healthsec worker``)."""
+    from healthsec.bus.nats import NatsConfig
+
+    s = settings or load_settings()
+    return NatsConfig(
+        url=s.nats_url,
+        stream=s.nats_stream,
+        prefix=s.nats_subject,
+        durable=s.nats_durable,
+        max_attempts=s.worker_max_attempts,
+        ack_wait=s.worker_ack_wait_s,
+        fetch=s.worker_fetch,
+    )

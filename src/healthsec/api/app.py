@@ -1,0 +1,262 @@
+"""FastAPI application factory: REST v1, auth, health and Prometheus metrics, other engineers' routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from healthsec import __version__
+from healthsec.api import ingest, routes
+from healthsec.api.auth import INGEST_ROLES, bearer, current_principal
+from healthsec.bus.metrics import ServiceMetrics
+from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
+from healthsec.config import Settings
+from healthsec.model import Event
+from healthsec.model.codec import to_dict
+from healthsec.store import Store
+from healthsec.store.auth import AuthStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the routes reach through ``request.app.state.services``."""
+
+    settings: Settings
+    store: Store
+    auth: AuthStore
+    metrics: ServiceMetrics
+    sink: ingest.IngestSink
+    nats: Any = None  # (client, jetstream, config) when bus == "nats"
+    mounted: tuple[str, ...] = ()
+    pending: set[asyncio.Task[int]] = field(default_factory=set)
+
+
+class LimitAndMeasure:
+    """Pure ASGI middleware: refuse declared bodies over the limit (413) and time every request."""
+
+    def __init__(self, app: ASGIApp, max_body: int, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_body
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    detail = [
+                        {
+                            "loc": ["body"],
+                            "msg": f"body larger than {self.max_body} bytes",
+                            "type": "too_large",
+                        }
+                    ]
+                    await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                    return
+        start = time.perf_counter()
+        status_code = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.latency.labels(scope["method"], path, str(status_code)).observe(
+                time.perf_counter() - start
+            )
+
+
+_fhir_org: contextvars.ContextVar[str] = contextvars.ContextVar("healthsec_fhir_org")
+
+
+async def _fhir_principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    """Auth for the FHIR routes (sensor/admin); async so the organisation reaches ``on_events``."""
+    principal = current_principal(request, creds)
+    if principal.role not in INGEST_ROLES:
+        raise HTTPException(403, detail=f"role {principal.role.value} may not ingest")
+    _fhir_org.set(principal.org)
+
+
+def _sharing_keys(settings: Settings) -> Any:
+    """The sharing community's keys from ``sharing_secret_file`` (None: TAXII serves no objects, 503)."""
+    if settings.sharing_secret_file is None:
+        return None
+    from healthsec.privacy.pseudonymise import SharingKeys
+
+    return SharingKeys.from_secret(settings.sharing_secret_file.read_bytes().strip())
+
+
+def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
+    """Mount routers other capabilities provide (TAXII 2.1, FHIR AuditEvent) when they are installed."""
+    mounted: list[str] = []
+    try:
+        taxii = importlib.import_module("healthsec.share.taxii_server")
+    except ImportError:
+        taxii = None
+    if taxii is not None and hasattr(taxii, "create_taxii_router"):
+        # TAXII partners authenticate with their own (HTTP Basic) credentials against the sharing tables of
+        # this server's organisation (settings.org); the REST tokens do not apply there.
+        def own_store() -> Store:
+            services: Services = app.state.services
+            return services.store.for_org(settings.org)
+
+        app.include_router(taxii.create_taxii_router(own_store, keys=_sharing_keys(settings)))
+        mounted.append("taxii2.1")
+    try:
+        fhir = importlib.import_module("healthsec.ingest.fhir")
+    except ImportError:
+        fhir = None
+    if fhir is not None and hasattr(fhir, "create_router"):
+
+        def on_events(events: Sequence[Event]) -> None:
+            # The FHIR router calls back synchronously from its async handler: the in-process pipeline
+            # writes at once; with NATS the publish is scheduled on the loop (kept until it completes).
+            services: Services = app.state.services
+            org = _fhir_org.get()
+            services.metrics.events_in.labels("api", "fhir").inc(len(events))
+            if isinstance(services.sink, ingest.MemorySink):
+                services.sink.pipeline.write([DecodedBatch(org, list(events))])
+                return
+            task = asyncio.get_running_loop().create_task(
+                services.sink.submit(org, [to_dict(e) for e in events], list(events))
+            )
+            services.pending.add(task)
+            task.add_done_callback(services.pending.discard)
+
+        app.include_router(
+            fhir.create_router(on_events, prefix="/api/v1/fhir"), dependencies=[Depends(_fhir_principal)]
+        )
+        mounted.append("fhir")
+    return mounted
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    sink: ingest.IngestSink | None = None,
+) -> FastAPI:
+    """Build the API; ``store``/``sink`` may be injected (tests, embedding), else come from ``settings``."""
+    metrics = ServiceMetrics("api")
+
+    def build(the_store: Store, the_sink: ingest.IngestSink | None, nats_state: Any) -> Services:
+        if the_sink is None:
+            pipeline = Pipeline(the_store, load_detectors(settings.detectors), metrics, role="api")
+            the_sink = ingest.MemorySink(pipeline)
+        return Services(
+            settings, the_store, AuthStore(the_store.engine), metrics, the_sink, nats_state, tuple(mounted)
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from healthsec.app import nats_config, open_store
+
+        nats_state: Any = None
+        own_store = store is None
+        if own_store:
+            the_store = open_store(settings.db, settings.org, settings)
+            the_sink = sink
+            if the_sink is None and settings.bus == "nats":
+                from healthsec.bus.nats import connect
+
+                cfg = nats_config(settings)
+                nc, js = await connect(cfg, name="healthsec-api")
+                nats_state = (nc, js, cfg)
+                the_sink = ingest.NatsSink(js, cfg)
+                metrics.up.labels("api", "nats").set(1)
+            app.state.services = build(the_store, the_sink, nats_state)
+        metrics.up.labels("api", "http").set(1)
+        try:
+            yield
+        finally:
+            metrics.up.labels("api", "http").set(0)
+            if nats_state is not None:
+                await nats_state[0].drain()
+            if own_store:
+                app.state.services.store.close()
+
+    app = FastAPI(
+        title="healthsec",
+        version=__version__,
+        description=(
+            "AI-driven cyber-defence for hospitals: REST v1. "
+            "Authenticate with `Authorization: Bearer <token>`."
+        ),
+        lifespan=lifespan,
+    )
+    app.add_middleware(LimitAndMeasure, max_body=settings.max_body_bytes, metrics=metrics)
+    app.include_router(ingest.router)
+    app.include_router(routes.router)
+    mounted = _mount_optional(app, settings)
+    if store is not None:  # injected (tests, embedding): ready without a lifespan
+        app.state.services = build(store, sink, None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # one line for the operator without request content (it may hold PHI); nothing internal to the caller
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.get("/healthz", tags=["service"], summary="Liveness and dependencies (no authentication)")
+    async def healthz(request: Request) -> JSONResponse:
+        services: Services = request.app.state.services
+        checks: dict[str, str] = {}
+        try:
+            with services.store.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            checks["db"] = "ok"
+        except Exception as exc:  # report, do not crash the probe
+            checks["db"] = f"error: {type(exc).__name__}"
+        if services.nats is not None:
+            checks["bus"] = "ok" if services.nats[0].is_connected else "reconnecting"
+        else:
+            checks["bus"] = "memory"
+        ok = checks["db"] == "ok" and checks["bus"] != "reconnecting"
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "checks": checks,
+            "routers": list(services.mounted),
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics (events in, alerts out, lag, errors)")
+    async def prometheus(request: Request) -> Response:
+        services: Services = request.app.state.services
+        if services.nats is not None:
+            from healthsec.bus.nats import consumer_lag
+
+            lag = await consumer_lag(services.nats[1], services.nats[2])
+            if lag is not None:
+                metrics.lag.labels("api").set(lag)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return app

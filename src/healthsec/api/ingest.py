@@ -1,0 +1,230 @@
+"""POST /api/v1/events: validate a batch of events and hand it to the bus (in-process or NATS JetStream)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from healthsec.api.auth import Sensor
+from healthsec.bus import InProcessBus
+from healthsec.bus.envelope import EventBatch, encode_batch
+from healthsec.bus.metrics import ServiceMetrics
+from healthsec.bus.worker import DecodedBatch, Pipeline
+from healthsec.model import Event
+from healthsec.model.codec import to_dict
+from healthsec.model.events import EVENT_TYPES
+
+MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(cls) for kind, cls in EVENT_TYPES.items()}
+_FIELDS: dict[str, frozenset[str]] = {
+    kind: frozenset(f.name for f in dataclasses.fields(cls)) for kind, cls in EVENT_TYPES.items()
+}
+
+
+class IngestSink(Protocol):
+    """Where validated events go: the in-process pipeline or the NATS stream."""
+
+    async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int: ...
+
+
+@dataclass
+class MemorySink:
+    """Single machine: the in-process bus delivers the batch to the pipeline before the request returns."""
+
+    pipeline: Pipeline
+    bus: InProcessBus = field(default_factory=InProcessBus)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.bus.subscribe("events", self._handle)
+
+    def _handle(self, batch: DecodedBatch) -> None:
+        self.pipeline.write([batch])
+
+    def _deliver(self, batch: DecodedBatch) -> int:
+        failures = len(self.bus.failures)
+        self.bus.publish("events", batch)
+        self.bus.drain()
+        if len(self.bus.failures) > failures:
+            raise RuntimeError(self.bus.failures[-1][1])
+        return len(batch.events)
+
+    async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int:
+        async with self._lock:  # the in-process bus is not thread-safe; one batch at a time
+            return await asyncio.to_thread(self._deliver, DecodedBatch(org, list(events)))
+
+
+@dataclass
+class NatsSink:
+    """Scale-out: publish to the durable JetStream stream (acked by the broker) for the workers."""
+
+    js: Any
+    cfg: Any
+
+    async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int:
+        from healthsec.bus.nats import publish
+
+        for start in range(0, len(bodies), MESSAGE_EVENTS):
+            batch = EventBatch(org=org, events=list(bodies[start : start + MESSAGE_EVENTS]))
+            await publish(self.js, self.cfg, encode_batch(batch), batch.msg_id)
+        return len(bodies)
+
+
+def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | None]:
+    """Type-check one event against its model class; return (errors, event)."""
+    loc: list[str | int] = ["body", "events", index]
+    if not isinstance(raw, dict):
+        return [{"loc": loc, "msg": "an event must be a JSON object", "type": "object_type"}], None
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or kind not in _ADAPTERS:
+        msg = f"unknown event kind {kind!r}; one of {', '.join(sorted(_ADAPTERS))}"
+        return [{"loc": [*loc, "kind"], "msg": msg, "type": "enum"}], None
+    extra = sorted(set(raw) - _FIELDS[kind] - {"kind"})
+    if extra:
+        return [
+            {"loc": [*loc, name], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
+            for name in extra
+        ], None
+    try:
+        event = _ADAPTERS[kind].validate_python({k: v for k, v in raw.items() if k != "kind"})
+    except ValidationError as exc:
+        return [
+            {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()
+        ], None
+    return [], event
+
+
+def _problem(code: int, errors: list[dict[str, Any]]) -> HTTPException:
+    return HTTPException(code, detail=errors[:50])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) more than ``limit`` bytes even without a Content-Length."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _problem(
+                413, [{"loc": ["body"], "msg": f"body larger than {limit} bytes", "type": "too_large"}]
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["kind", "id", "ts", "source"],
+    "properties": {
+        "kind": {"type": "string", "enum": sorted(EVENT_TYPES)},
+        "id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "ts": {"type": "string", "format": "date-time"},
+        "source": {"type": "string", "maxLength": 128},
+    },
+    "additionalProperties": True,
+    "description": "An event as healthsec.model.codec.to_dict writes it; the fields depend on 'kind'.",
+}
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ingest a batch of events (flows, logs, readings, record accesses, clinical messages)",
+    responses={
+        202: {"description": "Accepted: stored (in-process bus) or durably queued (NATS)"},
+        413: {"description": "Body too large or too many events"},
+        422: {"description": "Malformed body; 'detail' names each wrong field"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": EVENT_SCHEMA, "maxItems": 10000}},
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+    },
+)
+async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
+    services = request.app.state.services
+    metrics: ServiceMetrics = services.metrics
+    body = await read_body(request, services.settings.max_body_bytes)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _problem(
+            422, [{"loc": ["body"], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}]
+        ) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise _problem(
+            422,
+            [
+                {
+                    "loc": ["body", "events"],
+                    "msg": "expected an object with an 'events' list",
+                    "type": "missing",
+                }
+            ],
+        )
+    extra = sorted(set(payload) - {"events"})
+    if extra:
+        raise _problem(
+            422, [{"loc": ["body", k], "msg": "unknown field", "type": "extra_forbidden"} for k in extra]
+        )
+    raw_events: list[Any] = payload["events"]
+    limit = services.settings.max_batch_events
+    if len(raw_events) > limit:
+        raise _problem(
+            413,
+            [
+                {
+                    "loc": ["body", "events"],
+                    "msg": f"more than {limit} events in one request",
+                    "type": "too_long",
+                }
+            ],
+        )
+    errors: list[dict[str, Any]] = []
+    events: list[Event] = []
+    for index, raw in enumerate(raw_events):
+        errs, event = validate_event(index, raw)
+        if errs:
+            errors.extend(errs)
+        elif event is not None:
+            events.append(event)
+    if errors:
+        metrics.errors.labels("api", "invalid_event").inc(len(errors))
+        raise _problem(422, errors)
+    bodies = [to_dict(e) for e in events]
+    try:
+        accepted = await services.sink.submit(principal.org, bodies, events)
+    except Exception as exc:
+        metrics.errors.labels("api", "bus").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"cannot queue events: {exc}"
+        ) from None
+    metrics.events_in.labels("api", principal.role.value).inc(accepted)
+    await asyncio.to_thread(
+        services.store.for_org(principal.org).audit.record,
+        principal.actor,
+        "events.ingest",
+        None,
+        count=accepted,
+    )
+    return JSONResponse({"accepted": accepted, "queued": services.settings.bus == "nats"}, status_code=202)

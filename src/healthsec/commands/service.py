@@ -1,0 +1,217 @@
+"""Service commands: ``healthsec serve``, ``worker``, ``admin ...`` (orgs, tokens) and ``db upgrade``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from healthsec.commands.groups import DbOption, console, fail
+from healthsec.config import ConfigError, Settings, load_settings
+from healthsec.store import StoreError
+
+admin_app = typer.Typer(help="Organisations and API tokens (run on the server).", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (else $HEALTHSEC_CONFIG).")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _auth(db: str | None, settings: Settings):  # type: ignore[no-untyped-def]
+    from healthsec.app import open_store
+    from healthsec.store.auth import AuthStore
+
+    try:
+        store = open_store(db, settings=settings)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    return store, AuthStore(store.engine)
+
+
+def serve(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8080; 0 picks a free one).")] = None,
+    bus: Annotated[str | None, typer.Option(help="memory (default) or nats.")] = None,
+) -> None:
+    """Run the REST API (uvicorn). With --bus nats, ingestion goes to JetStream for `healthsec worker`."""
+    import uvicorn
+
+    from healthsec.api import create_app
+    from healthsec.app import resolve_db
+
+    settings = _settings(config, api_host=host, api_port=port, bus=bus)
+    settings = settings.model_copy(update={"db": resolve_db(db) if db else settings.db})
+    try:
+        from healthsec.app import open_store
+
+        open_store(settings.db, settings=settings).close()  # fail fast, with one line, before binding
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"healthsec API on http://{settings.api_host}:{settings.api_port} (bus: {settings.bus})")
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+def worker(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off).")
+    ] = 0,
+) -> None:
+    """Consume the NATS JetStream work queue: store events, run detectors, write alerts (at-least-once)."""
+    from prometheus_client import start_http_server
+
+    from healthsec.app import nats_config, open_store
+    from healthsec.bus.metrics import ServiceMetrics
+    from healthsec.bus.nats import BusUnavailable
+    from healthsec.bus.worker import Pipeline, Worker, load_detectors
+
+    settings = _settings(config)
+    try:
+        store = open_store(db, settings=settings)
+        detectors = load_detectors(settings.detectors)
+    except (StoreError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    metrics = ServiceMetrics("worker")
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+    cfg = nats_config(settings)
+    runner = Worker(Pipeline(store, detectors, metrics), cfg, metrics)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await runner.run(stop)
+
+    console.print(f"healthsec worker on {cfg.url} stream {cfg.stream} consumer {cfg.durable}")
+    try:
+        asyncio.run(main())
+    except BusUnavailable as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"worker stopped after {runner.processed_messages} messages")
+
+
+@admin_app.command("create-org")
+def create_org(
+    org: Annotated[str, typer.Argument(help="Organisation id (a-z 0-9 _ -).")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an organisation (tenant)."""
+    from healthsec.store.auth import AuthError
+
+    store, auth = _auth(db, _settings(config))
+    try:
+        created = auth.create_org(org, name, actor="cli")
+    except AuthError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"organisation {org} {'created' if created else 'already exists'}")
+
+
+@admin_app.command("create-token")
+def create_token(
+    org: Annotated[str, typer.Option(help="Organisation the token belongs to.")],
+    role: Annotated[str, typer.Option(help="admin, analyst, auditor, sensor or partner.")],
+    name: Annotated[str, typer.Option(help="Who or what uses it (e.g. 'soc-alice', 'sensor-icu').")],
+    ttl_days: Annotated[int | None, typer.Option(help="Lifetime in days (default: token_ttl_days).")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create an API token; the secret is printed once and stored only as a hash."""
+    from healthsec.store.auth import AuthError
+
+    settings = _settings(config)
+    store, auth = _auth(db, settings)
+    try:
+        info, secret = auth.create_token(
+            org, role, name, ttl=timedelta(days=ttl_days or settings.token_ttl_days), actor="cli"
+        )
+    except AuthError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    expires = info.expires_at.isoformat(timespec="seconds") if info.expires_at else "never"
+    console.print(f"token {info.id} for {info.org} ({info.role.value}), expires {expires}", highlight=False)
+    console.print("secret (shown once, keep it safe):", highlight=False)
+    typer.echo(secret)
+
+
+@admin_app.command("list-tokens")
+def list_tokens(
+    org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List tokens (never their secrets)."""
+    store, auth = _auth(db, _settings(config))
+    try:
+        tokens = auth.list_tokens(org)
+    finally:
+        store.close()
+    for t in tokens:
+        state = "active" if t.active() else ("revoked" if t.revoked_at else "expired")
+        expires = t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never"
+        typer.echo(f"{t.id}  {t.org:<16} {t.role.value:<8} {state:<8} expires {expires}  {t.name}")
+    if not tokens:
+        typer.echo("no tokens")
+
+
+@admin_app.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[str, typer.Argument(help="Token id (the part after 'hst_' and before the dot).")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a token at once."""
+    store, auth = _auth(db, _settings(config))
+    try:
+        ok = auth.revoke(token_id, actor="cli")
+    finally:
+        store.close()
+    if not ok:
+        raise fail(f"no active token {token_id}")
+    console.print(f"token {token_id} revoked")
+
+
+@db_app.command("upgrade")
+def upgrade(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Apply every Alembic migration (idempotent)."""
+    from healthsec.app import resolve_db
+    from healthsec.store import Store
+
+    settings = _settings(config)
+    try:
+        Store.open(resolve_db(db) if db else settings.db, settings.org).close()
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    console.print("database is at the newest schema")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.add_typer(admin_app, name="admin")
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,199 @@
+"""Tenant isolation on every route, role checks, token expiry and revocation, malformed bodies (413/422)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+from service_helpers import World, flow
+
+from healthsec.store.auth import AuthStore
+
+# every /api/v1 route and how the isolation test below exercises it; a new route must be added here
+COVERED = {
+    ("GET", "/api/v1/whoami"),
+    ("POST", "/api/v1/events"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/alerts/{alert_id}"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/{incident_id}"),
+    ("PATCH", "/api/v1/incidents/{incident_id}"),
+    ("GET", "/api/v1/assets"),
+    ("PUT", "/api/v1/assets"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{token_id}"),
+    ("POST", "/api/v1/fhir/AuditEvent"),
+    ("POST", "/api/v1/fhir"),
+}
+
+
+def test_every_route_is_covered(world: World) -> None:
+    routes = {
+        (method, r.path)
+        for r in world.client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute) and r.path.startswith("/api/v1") and not r.path.startswith("/api/v1/taxii")
+        for method in r.methods
+    }
+    assert routes - COVERED == set(), "new routes need a tenant-isolation check"
+
+
+def test_tenant_isolation_on_every_route(world: World) -> None:
+    c, a, b = world.client, world.a, world.b
+    admin_a = a.headers("admin")
+    assert c.get("/api/v1/whoami", headers=admin_a).json()["org"] == a.org
+
+    # ingest: the same event ids in both orgs stay separate, and alerts go to the ingesting org only
+    assert (
+        c.post("/api/v1/events", json={"events": [flow(0)]}, headers=b.headers("sensor")).status_code == 202
+    )
+    assert (
+        c.post("/api/v1/events", json={"events": [flow(1)]}, headers=a.headers("sensor")).status_code == 202
+    )
+    assert world.store.for_org(a.org).events.get("f-0") is None
+    assert world.store.for_org(b.org).events.get("f-0") is not None
+
+    alerts = c.get("/api/v1/alerts", headers=admin_a).json()["items"]
+    assert {x["id"] for x in alerts} == {world.seeded_a["alert"]}
+    assert c.get(f"/api/v1/alerts/{world.seeded_b['alert']}", headers=admin_a).status_code == 404
+    assert c.get("/api/v1/alerts/al-f-0", headers=admin_a).status_code == 404
+    assert c.get("/api/v1/alerts/al-f-0", headers=b.headers("analyst")).status_code == 200
+
+    incidents = c.get("/api/v1/incidents", headers=admin_a).json()["items"]
+    assert {x["id"] for x in incidents} == {world.seeded_a["incident"]}
+    assert c.get(f"/api/v1/incidents/{world.seeded_b['incident']}", headers=admin_a).status_code == 404
+    r = c.patch(f"/api/v1/incidents/{world.seeded_b['incident']}", json={"status": "closed"}, headers=admin_a)
+    assert r.status_code == 404
+    incident_b = world.store.for_org(b.org).incidents.get(world.seeded_b["incident"])
+    assert incident_b is not None
+    assert incident_b.status.value == "open"
+
+    assets = c.get("/api/v1/assets", headers=admin_a).json()["items"]
+    assert {x["id"] for x in assets} == {world.seeded_a["asset"]}
+    hijack = {"id": world.seeded_b["asset"], "name": "evil", "role": "x", "zone": "dmz"}
+    assert c.put("/api/v1/assets", json={"assets": [hijack]}, headers=admin_a).status_code == 200
+    b_assets = {x.id: x for x in world.store.for_org(b.org).assets.list()}
+    assert b_assets[world.seeded_b["asset"]].name == "pacs"
+
+    audit = c.get("/api/v1/audit", headers=admin_a).json()["items"]
+    assert audit
+    assert {row["org"] for row in audit} == {a.org}
+
+    tokens = c.get("/api/v1/tokens", headers=admin_a).json()["items"]
+    assert {t["org"] for t in tokens} == {a.org}
+    assert len(tokens) == 5
+    b_token_id = b.tokens["analyst"].split("_", 1)[1].split(".", 1)[0]
+    assert c.delete(f"/api/v1/tokens/{b_token_id}", headers=admin_a).status_code == 404
+    assert c.get("/api/v1/whoami", headers=b.headers("analyst")).status_code == 200
+    created = c.post("/api/v1/tokens", json={"name": "new", "role": "analyst"}, headers=admin_a).json()
+    assert created["org"] == a.org
+    assert (
+        c.get("/api/v1/whoami", headers={"Authorization": f"Bearer {created['token']}"}).json()["org"]
+        == a.org
+    )
+
+    # FHIR AuditEvent routes are mounted behind the same tokens
+    assert c.post("/api/v1/fhir/AuditEvent", json={}).status_code == 401
+    assert c.post("/api/v1/fhir", json={}, headers=a.headers("analyst")).status_code == 403
+
+
+ROLE_MATRIX = [
+    # (method, path, body, roles allowed)
+    ("GET", "/api/v1/alerts", None, {"admin", "analyst", "auditor"}),
+    ("GET", "/api/v1/incidents", None, {"admin", "analyst", "auditor"}),
+    ("GET", "/api/v1/assets", None, {"admin", "analyst", "auditor"}),
+    ("PATCH", "/api/v1/incidents/{incident}", {"status": "investigating"}, {"admin", "analyst"}),
+    ("PUT", "/api/v1/assets", {"assets": []}, {"admin", "analyst"}),
+    ("POST", "/api/v1/events", {"events": []}, {"admin", "sensor"}),
+    ("GET", "/api/v1/audit", None, {"admin", "auditor"}),
+    ("GET", "/api/v1/tokens", None, {"admin"}),
+    ("POST", "/api/v1/tokens", {"name": "x", "role": "sensor"}, {"admin"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ROLE_MATRIX)
+def test_roles(world: World, method: str, path: str, body: object, allowed: set[str]) -> None:
+    url = path.format(incident=world.seeded_a["incident"])
+    for role in ("admin", "analyst", "auditor", "sensor", "partner"):
+        r = world.client.request(method, url, json=body, headers=world.a.headers(role))
+        if role in allowed:
+            assert r.status_code < 400, (role, r.status_code, r.text)
+        else:
+            assert r.status_code == 403, (role, r.status_code)
+            assert role in r.json()["detail"]
+
+
+def test_missing_expired_and_revoked_tokens(world: World) -> None:
+    c = world.client
+    assert c.get("/api/v1/alerts").status_code == 401
+    assert (
+        c.get("/api/v1/alerts", headers={"Authorization": "Bearer hst_0000000000000000.nope"}).status_code
+        == 401
+    )
+    auth = AuthStore(world.store.engine)
+    past = datetime.now(UTC) - timedelta(hours=2)
+    _, expired = auth.create_token(world.a.org, "admin", "old", ttl=timedelta(hours=1), now=past)
+    assert c.get("/api/v1/alerts", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    admin = world.a.headers("admin")
+    created = c.post("/api/v1/tokens", json={"name": "temp", "role": "analyst"}, headers=admin).json()
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+    assert c.get("/api/v1/alerts", headers=bearer).status_code == 200
+    assert c.delete(f"/api/v1/tokens/{created['id']}", headers=admin).status_code == 204
+    assert c.get("/api/v1/alerts", headers=bearer).status_code == 401
+    actions = [row["action"] for row in world.store.for_org(world.a.org).audit.list()]
+    assert "token.revoke" in actions
+    assert "token.create" in actions
+
+
+def test_changes_are_audited(world: World) -> None:
+    c, admin = world.client, world.a.headers("analyst")
+    c.patch(
+        f"/api/v1/incidents/{world.seeded_a['incident']}",
+        json={"status": "contained", "note": "isolated"},
+        headers=admin,
+    )
+    c.post("/api/v1/events", json={"events": [flow(5)]}, headers=world.a.headers("sensor"))
+    rows = world.store.for_org(world.a.org).audit.list()
+    by_action = {r["action"]: r for r in rows}
+    assert by_action["incident.status"]["detail"]["status"] == "contained"
+    assert by_action["incident.status"]["actor"].startswith("token:")
+    assert by_action["events.ingest"]["detail"]["count"] == 1
+
+
+def test_malformed_and_oversized_bodies(world: World) -> None:
+    c, sensor = world.client, world.a.headers("sensor")
+    r = c.post("/api/v1/events", content=b"{not json", headers={**sensor, "content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+    bad = [flow(1), {**flow(2), "dst_port": "dicom"}]
+    r = c.post("/api/v1/events", json={"events": bad}, headers=sensor)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "events", 1, "dst_port"]
+    assert world.store.for_org(world.a.org).events.get("f-1") is None  # all-or-nothing per request
+    r = c.post("/api/v1/events", json={"events": [flow(i) for i in range(101)]}, headers=sensor)
+    assert r.status_code == 413  # more than max_batch_events
+    big = {"events": [{**flow(1), "source": "x" * 70_000}]}
+    r = c.post("/api/v1/events", json=big, headers=sensor)
+    assert r.status_code == 413  # more than max_body_bytes
+    r = c.patch(
+        f"/api/v1/incidents/{world.seeded_a['incident']}",
+        json={"status": "solved"},
+        headers=world.a.headers("admin"),
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "status"]
+
+
+def test_health_and_metrics(world: World) -> None:
+    c = world.client
+    health = c.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["checks"]["db"] == "ok"
+    c.post("/api/v1/events", json={"events": [flow(i) for i in range(10)]}, headers=world.a.headers("sensor"))
+    c.post("/api/v1/events", json={"events": [{"kind": "nope"}]}, headers=world.a.headers("sensor"))
+    text = c.get("/metrics").text
+    assert 'healthsec_events_in_total{role="api",source="sensor"} 10.0' in text
+    assert 'healthsec_errors_total{kind="invalid_event",role="api"} 1.0' in text
+    assert 'route="/api/v1/events"' in text

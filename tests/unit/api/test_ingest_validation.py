@@ -1,0 +1,83 @@
+"""Malformed input: validation names the record and field; unreadable bus envelopes are poison."""
+
+from __future__ import annotations
+
+import pytest
+
+from healthsec.api.ingest import validate_event
+from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch, encode_batch
+from healthsec.bus.worker import decode_events
+from healthsec.model import Flow
+
+GOOD = {
+    "kind": "flow",
+    "id": "f1",
+    "ts": "2026-01-01T00:00:00Z",
+    "source": "zeek",
+    "src_ip": "10.0.0.1",
+    "dst_ip": "10.0.0.2",
+    "dst_port": 104,
+}
+
+
+def test_valid_flow_is_built() -> None:
+    errors, event = validate_event(0, GOOD)
+    assert errors == []
+    assert isinstance(event, Flow)
+    assert event.dst_port == 104
+    assert event.ts.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("raw", "loc", "kind"),
+    [
+        ([1, 2], ["body", "events", 3], "object_type"),
+        ({**GOOD, "kind": "pcap"}, ["body", "events", 3, "kind"], "enum"),
+        ({**GOOD, "colour": "red"}, ["body", "events", 3, "colour"], "extra_forbidden"),
+        ({**GOOD, "dst_port": "http"}, ["body", "events", 3, "dst_port"], "int_parsing"),
+        ({**GOOD, "src_ip": 5}, ["body", "events", 3, "src_ip"], "string_type"),
+        ({k: v for k, v in GOOD.items() if k != "id"}, ["body", "events", 3, "id"], "missing"),
+    ],
+)
+def test_errors_name_record_and_field(raw: object, loc: list[object], kind: str) -> None:
+    errors, event = validate_event(3, raw)
+    assert event is None
+    assert errors[0]["loc"] == loc
+    assert errors[0]["type"] == kind
+
+
+def test_naive_timestamp_refused() -> None:
+    errors, event = validate_event(0, {**GOOD, "ts": "2026-01-01T00:00:00"})
+    assert event is None
+    assert errors[0]["loc"][:3] == ["body", "events", 0]
+    assert "time zone" in errors[0]["msg"]
+
+
+def test_envelope_roundtrip_and_stable_id() -> None:
+    batch = EventBatch(org="north", events=[GOOD])
+    back = decode_batch(encode_batch(batch))
+    assert back.org == "north"
+    assert list(back.events) == [GOOD]
+    assert back.msg_id == batch.msg_id
+    assert EventBatch(org="south", events=[GOOD]).msg_id != batch.msg_id
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\xff\x00", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"v": 9, "org": "a", "events": []}', "unsupported envelope version"),
+        (b'{"v": 1, "events": []}', "no organisation"),
+        (b'{"v": 1, "org": "a", "events": [1]}', "not a list of objects"),
+    ],
+)
+def test_poison_envelopes(data: bytes, reason: str) -> None:
+    with pytest.raises(PoisonMessage, match=reason):
+        decode_batch(data)
+
+
+def test_poison_event_names_its_index() -> None:
+    batch = EventBatch(org="a", events=[GOOD, {**GOOD, "id": "f2", "kind": "bogus"}])
+    with pytest.raises(PoisonMessage, match=r"event #1 \(id 'f2'\)"):
+        decode_events(batch)
