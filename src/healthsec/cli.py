@@ -27,13 +27,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """AI-driven cyber-defence for hospitals: detect, analyse, share and react."""
 
 
 def _register_all() -> None:
-    groups = {"train": train_app, "detect": detect_app, "scan": scan_app, "listen": listen_app, "share": share_app}
+    groups = {
+        "train": train_app,
+        "detect": detect_app,
+        "scan": scan_app,
+        "listen": listen_app,
+        "share": share_app,
+    }
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name == "groups":
             continue

@@ -11,10 +11,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 train_app = typer.Typer(help="Train detection models on your own or public data.", no_args_is_help=True)
-detect_app = typer.Typer(help="Run detection over files and write predictions or alerts.", no_args_is_help=True)
+detect_app = typer.Typer(
+    help="Run detection over files and write predictions or alerts.", no_args_is_help=True
+)
 scan_app = typer.Typer(help="Inspect clinical files (HL7, DICOM, FHIR) for attacks.", no_args_is_help=True)
 listen_app = typer.Typer(help="Run a clinical listener or proxy in the foreground.", no_args_is_help=True)
-share_app = typer.Typer(help="Share with partner hospitals: STIX 2.1, TAXII 2.1, MISP, TLP.", no_args_is_help=True)
+share_app = typer.Typer(
+    help="Share with partner hospitals: STIX 2.1, TAXII 2.1, MISP, TLP.", no_args_is_help=True
+)
 
 DbOption = Annotated[
     str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,7 +110,13 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Se
     return total
 
 
-def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+def _upsert(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    keep: Sequence[str] = (),
+) -> None:
     if not rows:
         return
     dialect = conn.dialect.name
@@ -117,7 +124,9 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Se
         chunk = rows[start : start + _BATCH]
         ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
         ins = ins.values(chunk)
-        cols = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
+        cols = {
+            c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys and c.name not in keep
+        }
         conn.execute(ins.on_conflict_do_update(index_elements=keys, set_=cols))
 
 
@@ -171,6 +180,10 @@ class AlertRepository:
     org: str
 
     def add_many(self, items: Iterable[Alert]) -> int:
+        """Store alerts; an alert seen again (same id, e.g. grown evidence) replaces the old body.
+
+        Returns how many ids were new. The incident link is kept.
+        """
         rows = _dedupe(
             {
                 "org": self.org,
@@ -185,8 +198,17 @@ class AlertRepository:
             }
             for a in items
         )
+        t = schema.alerts
         with self.engine.begin() as conn:
-            return _insert(conn, schema.alerts, rows, ("org", "id"))
+            ids = [r["id"] for r in rows]
+            known: set[str] = set()
+            for start in range(0, len(ids), _BATCH):
+                chunk = ids[start : start + _BATCH]
+                known |= {
+                    i for (i,) in conn.execute(select(t.c.id).where(t.c.org == self.org, t.c.id.in_(chunk)))
+                }
+            _upsert(conn, t, rows, ("org", "id"), keep=("incident_id",))
+            return len(set(ids) - known)
 
     def count(self) -> int:
         stmt = select(func.count()).select_from(schema.alerts).where(schema.alerts.c.org == self.org)
@@ -223,7 +245,7 @@ class AlertRepository:
         with self.engine.connect() as conn:
             return [alert_from_dict(b) for (b,) in conn.execute(stmt)]
 
-    def all(self) -> list[Alert]:
+    def all(self) -> builtins.list[Alert]:
         t = schema.alerts
         stmt = select(t.c.body).where(t.c.org == self.org).order_by(t.c.ts, t.c.id)
         with self.engine.connect() as conn:
@@ -304,7 +326,9 @@ class IncidentRepository:
     def count(self) -> int:
         t = schema.incidents
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one()
+            )
 
     def set_status(self, incident_id: str, status: str) -> bool:
         inc = self.get(incident_id)
@@ -356,7 +380,9 @@ class AssetRepository:
     def count(self) -> int:
         t = schema.assets
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one()
+            )
 
 
 @dataclass
@@ -368,7 +394,12 @@ class AuditRepository:
         with self.engine.begin() as conn:
             conn.execute(
                 schema.audit.insert().values(
-                    org=self.org, ts=datetime.now(UTC), actor=actor, action=action, target=target, detail=detail
+                    org=self.org,
+                    ts=datetime.now(UTC),
+                    actor=actor,
+                    action=action,
+                    target=target,
+                    detail=detail,
                 )
             )
 

@@ -1,0 +1,1 @@
+"""Respond: reports for people (and later cases, playbooks and breach-notification drafts)."""
