@@ -94,7 +94,7 @@ class ImportResult:
         return self.rejected is None
 
 
-def _check_object(n: int, obj: Any, allow_custom: frozenset[str]) -> None:
+def check_object(n: int, obj: Any, allow_custom: frozenset[str]) -> None:
     where = f"object {n}"
     if not isinstance(obj, dict):
         raise BundleRejected(f"{where}: not a JSON object")
@@ -159,7 +159,7 @@ def parse_bundle(
         raise BundleRejected(f"oversized: {len(objects)} objects is more than the limit of {max_objects}")
     custom = frozenset(allow_custom)
     for n, obj in enumerate(objects, start=1):
-        _check_object(n, obj, custom)
+        check_object(n, obj, custom)
     return bid, objects
 
 

@@ -1,0 +1,484 @@
+"""TAXII 2.1 server as a FastAPI router: discovery, API root, collections, objects, manifests, status.
+
+Partners authenticate with HTTP Basic against hashed secrets and get per-collection read/write rights.
+Every object served to a partner leaves through ``healthsec.share.outbound.outbound`` (privacy then
+policy) at one call site, :func:`_release`; without sharing keys the server serves no objects at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from healthsec.privacy.pseudonymise import SharingKeys
+from healthsec.share.outbound import outbound
+from healthsec.share.policy import TLP, PartnerPolicy
+from healthsec.share.stix_ids import sdo_id
+from healthsec.share.stix_import import BundleRejected, check_object
+from healthsec.share.taxii_http import (
+    STIX_MEDIA,
+    TAXII_MEDIA,
+    CredentialCache,
+    Filters,
+    TaxiiError,
+    added_headers,
+    basic_credentials,
+    check_accept,
+    check_content_type,
+    parse_filters,
+    taxii_response,
+)
+from healthsec.store import Store
+from healthsec.store.sharing import Sharing, StoredObject, taxii_timestamp
+
+_SEQ_MARK = "x_healthsec_seq"  # carried through the exit door to join released objects to stored rows
+
+
+@dataclass(frozen=True)
+class TaxiiConfig:
+    """What the server announces and its limits."""
+
+    title: str = "healthsec TAXII 2.1"
+    description: str = "Security knowledge shared between health organisations"
+    contact: str | None = None
+    api_root: str = "api"
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_content_length: int = 10 * 1024 * 1024
+    allow_custom: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated partner and its rights: collection id → (can_read, can_write)."""
+
+    partner: dict[str, Any]
+    rights: Mapping[str, tuple[bool, bool]]
+
+    @property
+    def name(self) -> str:
+        return str(self.partner["name"])
+
+
+def partner_policy(partner: Mapping[str, Any]) -> PartnerPolicy:
+    """The sharing policy stored with a partner (TLP GREEN ceiling and named attribution by default)."""
+    org = str(partner["organisation"])
+    if not org.startswith("identity--"):
+        org = sdo_id("identity", "organisation", org)
+    rules = dict(partner.get("policy") or {})
+    types = rules.get("allowed_types")
+    return PartnerPolicy(
+        name=str(partner["name"]),
+        organisation=org,
+        max_tlp=TLP.parse(str(rules.get("max_tlp", "green"))),
+        allowed_types=frozenset(types) if types is not None else None,
+        min_confidence=int(rules.get("min_confidence", 0)),
+        anonymous=bool(rules.get("anonymous", False)),
+    )
+
+
+def _refs(obj: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for key, value in obj.items():
+        if key == "object_marking_refs":
+            continue
+        if key.endswith("_ref") and isinstance(value, str):
+            out.add(value)
+        elif key.endswith("_refs") and isinstance(value, list):
+            out.update(v for v in value if isinstance(v, str))
+    return out
+
+
+def _release(
+    items: Sequence[StoredObject],
+    partner: Mapping[str, Any],
+    keys: SharingKeys | None,
+    context: Callable[[set[str]], list[dict[str, Any]]],
+) -> list[tuple[StoredObject, dict[str, Any]]]:
+    """THE exit door for TAXII: every object a partner receives passes ``outbound`` here, and only here.
+
+    A page is cut out of a larger collection, so the objects a page refers to (a sighting's indicator
+    on an earlier page) are fetched by ``context`` and passed through the door with it: the policy then
+    judges references as it would for the whole bundle, and only the page's own objects are returned.
+    Several versions of one object are released in separate passes (the policy keys objects by id).
+    """
+    if keys is None:
+        raise TaxiiError(503, "Service Unavailable", "sharing keys are not configured; nothing is served")
+    policy = partner_policy(partner)
+    layers: list[list[StoredObject]] = []
+    for item in items:
+        for layer in layers:
+            if all(other.id != item.id for other in layer):
+                layer.append(item)
+                break
+        else:
+            layers.append([item])
+    out: list[tuple[StoredObject, dict[str, Any]]] = []
+    for layer in layers:
+        by_seq = {it.seq: it for it in layer}
+        objects = [orjson.loads(it.body) | {_SEQ_MARK: it.seq} for it in layer]
+        present = {str(o["id"]) for o in objects}
+        wanted = set().union(*(_refs(o) for o in objects)) - present
+        extra = [o for o in context(wanted) if o.get("id") not in present] if wanted else []
+        cleared = outbound(objects + extra, policy, keys)
+        for obj in cleared.objects:
+            seq = obj.get(_SEQ_MARK)
+            if isinstance(seq, int) and seq in by_seq:
+                out.append((by_seq[seq], {k: v for k, v in obj.items() if k != _SEQ_MARK}))
+    out.sort(key=lambda pair: pair[0].seq)
+    return out
+
+
+class _Service:
+    """Request handling shared by the routes (kept apart from FastAPI so the routes stay thin)."""
+
+    def __init__(
+        self, store_factory: Callable[[], Store], config: TaxiiConfig, keys: SharingKeys | None
+    ) -> None:
+        self.store_factory = store_factory
+        self.config = config
+        self.keys = keys
+        self.cache = CredentialCache()
+        self._lock = threading.Lock()
+
+    def sharing(self) -> Sharing:
+        return Sharing.of(self.store_factory())
+
+    def principal(self, request: Request, sharing: Sharing) -> Principal:
+        user, secret = basic_credentials(request)
+        if not self.cache.hit(user, secret):
+            if not sharing.partners.verify(user, secret):
+                raise TaxiiError(
+                    401, "Unauthorized", "unknown partner or wrong secret", **{"WWW-Authenticate": "Basic"}
+                )
+            self.cache.remember(user, secret)
+        partner = sharing.partners.get(user)
+        if partner is None:  # removed since the cache entry was made
+            raise TaxiiError(401, "Unauthorized", "unknown partner", **{"WWW-Authenticate": "Basic"})
+        return Principal(partner, sharing.partners.rights(user))
+
+    def collection(
+        self, sharing: Sharing, who: Principal, cid: str, *, write: bool = False
+    ) -> dict[str, Any]:
+        coll = sharing.collections.get(cid)
+        if coll is None or coll["id"] != cid:
+            raise TaxiiError(404, "Not Found", "no such collection")
+        can_read, can_write = who.rights.get(cid, (False, False))
+        if not (can_write if write else can_read):
+            raise TaxiiError(
+                403, "Forbidden", f"partner has no {'write' if write else 'read'} right on this collection"
+            )
+        return coll
+
+    def collection_resource(self, coll: Mapping[str, Any], who: Principal) -> dict[str, Any]:
+        can_read, can_write = who.rights.get(str(coll["id"]), (False, False))
+        out = {
+            "id": coll["id"],
+            "title": coll["title"],
+            "can_read": can_read,
+            "can_write": can_write,
+            "media_types": [STIX_MEDIA],
+        }
+        if coll.get("description"):
+            out["description"] = coll["description"]
+        if coll.get("alias"):
+            out["alias"] = coll["alias"]
+        return out
+
+    def page(self, sharing: Sharing, cid: str, f: Filters) -> tuple[list[StoredObject], bool]:
+        page = sharing.objects.page(
+            cid,
+            added_after=f.added_after,
+            ids=f.ids,
+            types=f.types,
+            versions=f.versions,
+            spec_versions=f.spec_versions,
+            limit=f.limit,
+            after_seq=f.after_seq,
+        )
+        return page.items, page.more
+
+    def release(
+        self, sharing: Sharing, cid: str, items: list[StoredObject], who: Principal
+    ) -> list[tuple[StoredObject, dict[str, Any]]]:
+        def context(ids: set[str]) -> list[dict[str, Any]]:
+            found = sharing.objects.page(cid, ids=sorted(ids), limit=len(ids)).items
+            return [orjson.loads(it.body) for it in found]
+
+        return _release(items, who.partner, self.keys, context)
+
+    def envelope(
+        self, sharing: Sharing, cid: str, items: list[StoredObject], more: bool, who: Principal
+    ) -> Response:
+        released = self.release(sharing, cid, items, who)
+        parts = [b'{"more":', b"true" if more else b"false"]
+        if more and items:
+            parts.append(b',"next":"' + str(items[-1].seq).encode() + b'"')
+        parts.append(b',"objects":[' + b",".join(orjson.dumps(obj) for _, obj in released) + b"]}")
+        return taxii_response(b"".join(parts), headers=added_headers([row.date_added for row, _ in released]))
+
+    def add_objects(self, sharing: Sharing, cid: str, raw: bytes, who: Principal) -> Response:
+        if len(raw) > self.config.max_content_length:
+            raise TaxiiError(413, "Payload Too Large", f"more than {self.config.max_content_length} bytes")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            sharing.quarantine.add(raw, f"malformed JSON: {exc}", source=who.name)
+            raise TaxiiError(400, "Bad Request", f"malformed JSON: {exc}") from None
+        objects = doc.get("objects") if isinstance(doc, dict) else None
+        if not isinstance(objects, list):
+            sharing.quarantine.add(raw, "not a TAXII envelope", source=who.name)
+            raise TaxiiError(400, "Bad Request", "body must be a TAXII envelope with an 'objects' list")
+        custom = frozenset(self.config.allow_custom)
+        try:
+            for n, obj in enumerate(objects, start=1):
+                check_object(n, obj, custom)
+        except BundleRejected as exc:
+            # Nothing of a bad envelope is stored: every object is reported failed, the bad one with why.
+            sharing.quarantine.add(raw, exc.reason, source=who.name)
+            failures = [
+                {
+                    "id": str(o.get("id")) if isinstance(o, dict) else f"object {n}",
+                    "version": str(o.get("modified") or o.get("created") or "")
+                    if isinstance(o, dict)
+                    else "",
+                    "message": exc.reason
+                    if exc.reason.startswith(f"object {n}")
+                    else "not stored: envelope rejected",
+                }
+                for n, o in enumerate(objects, start=1)
+            ]
+            status = sharing.status.create(cid, successes=[], failures=failures)
+            return taxii_response(status, status=202)
+        with sharing.engine.begin() as conn:
+            res = sharing.objects.add_many(cid, objects, source=who.name, conn=conn)
+            ok = [{"id": i, "version": v} for i, v in res.added + res.duplicates]
+            status = sharing.status.create(cid, successes=ok, failures=[], conn=conn)
+        return taxii_response(status, status=202)
+
+
+def create_taxii_router(
+    store_factory: Callable[[], Store],
+    *,
+    config: TaxiiConfig | None = None,
+    keys: SharingKeys | None = None,
+    prefix: str = "/taxii2",
+) -> APIRouter:
+    """TAXII 2.1 routes: discovery at ``{prefix}/``, one API root at ``{prefix}/{config.api_root}/``.
+
+    ``store_factory`` returns the (long-lived) store of this organisation; ``keys`` are the sharing
+    community's keys used by the exit door (none: the server answers 503 instead of serving objects).
+    """
+    cfg = config or TaxiiConfig()
+    svc = _Service(store_factory, cfg, keys)
+    router = APIRouter()
+    root = f"{prefix}/{cfg.api_root}"
+
+    def guarded(handler: Callable[..., Response]) -> Callable[..., Response]:
+        def run(*args: Any, **kwargs: Any) -> Response:
+            try:
+                return handler(*args, **kwargs)
+            except TaxiiError as exc:
+                return exc.response()
+
+        return run
+
+    @router.get(f"{prefix}/", include_in_schema=False)
+    def discovery(request: Request) -> Response:
+        def go() -> Response:
+            svc.principal(request, svc.sharing())
+            check_accept(request)
+            body: dict[str, Any] = {
+                "title": cfg.title,
+                "description": cfg.description,
+                "default": f"{root}/",
+                "api_roots": [f"{root}/"],
+            }
+            if cfg.contact:
+                body["contact"] = cfg.contact
+            return taxii_response(body)
+
+        return guarded(go)()
+
+    @router.get(f"{root}/", include_in_schema=False)
+    def api_root(request: Request) -> Response:
+        def go() -> Response:
+            svc.principal(request, svc.sharing())
+            check_accept(request)
+            return taxii_response(
+                {
+                    "title": cfg.title,
+                    "description": cfg.description,
+                    "versions": [TAXII_MEDIA],
+                    "max_content_length": cfg.max_content_length,
+                }
+            )
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/", include_in_schema=False)
+    def collections(request: Request) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            visible = [c for c in sh.collections.list() if any(who.rights.get(str(c["id"]), (False, False)))]
+            return taxii_response({"collections": [svc.collection_resource(c, who) for c in visible]})
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/{{cid}}/", include_in_schema=False)
+    def collection(request: Request, cid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            coll = sh.collections.get(cid)
+            if coll is None or coll["id"] != cid:
+                raise TaxiiError(404, "Not Found", "no such collection")
+            if not any(who.rights.get(cid, (False, False))):
+                raise TaxiiError(403, "Forbidden", "partner has no right on this collection")
+            return taxii_response(svc.collection_resource(coll, who))
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/{{cid}}/objects/", include_in_schema=False)
+    def get_objects(request: Request, cid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            svc.collection(sh, who, cid)
+            items, more = svc.page(
+                sh, cid, parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            )
+            return svc.envelope(sh, cid, items, more, who)
+
+        return guarded(go)()
+
+    @router.post(f"{root}/collections/{{cid}}/objects/", include_in_schema=False)
+    async def add_objects(request: Request, cid: str) -> Response:
+        raw = await request.body()
+
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            check_content_type(request)
+            svc.collection(sh, who, cid, write=True)
+            return svc.add_objects(sh, cid, raw, who)
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/{{cid}}/objects/{{oid}}/", include_in_schema=False)
+    def get_object(request: Request, cid: str, oid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            svc.collection(sh, who, cid)
+            f = parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            f = Filters(f.added_after, (oid,), f.types, f.versions, f.spec_versions, f.limit, f.after_seq)
+            items, more = svc.page(sh, cid, f)
+            if not items:
+                raise TaxiiError(404, "Not Found", "no such object")
+            return svc.envelope(sh, cid, items, more, who)
+
+        return guarded(go)()
+
+    @router.delete(f"{root}/collections/{{cid}}/objects/{{oid}}/", include_in_schema=False)
+    def delete_object(request: Request, cid: str, oid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            svc.collection(sh, who, cid)
+            svc.collection(sh, who, cid, write=True)
+            versions = parse_filters(request, default_limit=1, max_limit=1).versions
+            if not sh.objects.delete(cid, oid, versions if isinstance(versions, tuple) else "all"):
+                raise TaxiiError(404, "Not Found", "no such object")
+            return Response(status_code=200)
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/{{cid}}/objects/{{oid}}/versions/", include_in_schema=False)
+    def get_versions(request: Request, cid: str, oid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            svc.collection(sh, who, cid)
+            f = parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            f = Filters(f.added_after, (oid,), (), "all", f.spec_versions, f.limit, f.after_seq)
+            items, more = svc.page(sh, cid, f)
+            released = svc.release(sh, cid, items, who)
+            if not released:
+                raise TaxiiError(404, "Not Found", "no such object")
+            body: dict[str, Any] = {
+                "more": more,
+                "versions": [str(obj.get("modified") or obj.get("created")) for _, obj in released],
+            }
+            if more:
+                body["next"] = str(items[-1].seq)
+            return taxii_response(body, headers=added_headers([row.date_added for row, _ in released]))
+
+        return guarded(go)()
+
+    @router.get(f"{root}/collections/{{cid}}/manifest/", include_in_schema=False)
+    def manifest(request: Request, cid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            who = svc.principal(request, sh)
+            check_accept(request)
+            svc.collection(sh, who, cid)
+            items, more = svc.page(
+                sh, cid, parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            )
+            released = svc.release(sh, cid, items, who)
+            entries = [
+                {
+                    "id": obj["id"],
+                    "date_added": taxii_timestamp(row.date_added),
+                    "version": str(obj.get("modified") or obj.get("created") or ""),
+                    "media_type": STIX_MEDIA,
+                }
+                for row, obj in released
+            ]
+            body: dict[str, Any] = {"more": more, "objects": entries}
+            if more and items:
+                body["next"] = str(items[-1].seq)
+            return taxii_response(body, headers=added_headers([row.date_added for row, _ in released]))
+
+        return guarded(go)()
+
+    def status(request: Request, sid: str) -> Response:
+        def go() -> Response:
+            sh = svc.sharing()
+            svc.principal(request, sh)
+            check_accept(request)
+            found = sh.status.get(sid)
+            if found is None:
+                raise TaxiiError(404, "Not Found", "no such status")
+            return taxii_response(found)
+
+        return guarded(go)()
+
+    router.add_api_route(f"{root}/status/{{sid}}/", status, methods=["GET"], include_in_schema=False)
+    router.add_api_route(f"{root}/status/{{sid}}", status, methods=["GET"], include_in_schema=False)
+    return router
+
+
+def create_taxii_app(
+    store_factory: Callable[[], Store], *, config: TaxiiConfig | None = None, keys: SharingKeys | None = None
+) -> FastAPI:
+    """A standalone FastAPI app serving only TAXII 2.1 (tests, benchmark, a dedicated sharing host)."""
+    app = FastAPI(title="healthsec TAXII 2.1", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(create_taxii_router(store_factory, config=config, keys=keys))
+    return app
