@@ -195,7 +195,7 @@ _ZONE_WORDS: list[tuple[str, re.Pattern[str]]] = [
     ("guest", re.compile(r"guest|public.?wifi|visitor|patient.?wifi", re.I)),
     ("dmz", re.compile(r"dmz|perimeter|edge", re.I)),
     ("vendor", re.compile(r"vendor|third.?party|supplier|partner", re.I)),
-    ("servers", re.compile(r"server|data.?cent|\bdc\b|core|backend|infra", re.I)),
+    ("servers", re.compile(r"server|data.?cent|\bdc\b|core|backend|infra|\behr\b|\bemr\b", re.I)),
     ("clinical", re.compile(r"clinic|ward|nurs|lab|pharm|radiol|theatre|surg|emergenc|\bed\b", re.I)),
     ("corporate", re.compile(r"corp|office|admin|\bit\b|user|staff|enterprise|business|finance", re.I)),
     ("internet", re.compile(r"internet|external|wan|cloud", re.I)),
@@ -306,3 +306,22 @@ def merge_asset(existing: Asset, update: Asset) -> Asset:
         device_type=existing.device_type or update.device_type,
         vendor=existing.vendor or update.vendor,
     )
+
+
+_ASSET_FIELDS = ("name", "ip", "mac", "role", "zone", "owner", "device_type", "vendor")
+_PROFILE_FIELDS = ("phi_records", "internet_facing", "phishing_exposed", "vendor_remote")
+
+
+def overlay(existing: Asset, new: Asset, fields: set[str]) -> Asset:
+    """Re-importing (e.g. a scanner file after the inventory) only changes the columns the file had."""
+    changes: dict[str, object] = {f: getattr(new, f) for f in _ASSET_FIELDS if f in fields}
+    if fields & {"criticality", "role", "device_type"}:
+        changes["criticality"] = new.criticality
+    return replace(existing, **changes)  # type: ignore[arg-type]
+
+
+def overlay_profile(existing: AssetProfile, new: AssetProfile, fields: set[str]) -> AssetProfile:
+    changes: dict[str, object] = {f: getattr(new, f) for f in _PROFILE_FIELDS if f in fields}
+    if fields & {"criticality", "role", "device_type"}:
+        changes["criticality_reason"] = new.criticality_reason
+    return replace(existing, **changes)  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ from healthsec.analyze.inventory import (
     asset_key,
     infer_criticality,
     map_columns,
+    overlay,
+    overlay_profile,
     parse_bool,
     parse_criticality,
     valid_ip,
@@ -48,6 +50,7 @@ class InventoryImport:
     vulns: list[Vulnerability] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
+    fields: set[str] = field(default_factory=set)
 
 
 def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]]]:
@@ -109,6 +112,7 @@ def read_inventory(
     if out.errors:
         return out
     fields = set(mapping.values())
+    out.fields = fields
     if not fields & {"id", "name", "ip"}:
         out.errors.append(
             RowError(fname, None, "no column identifies the asset (need id, name/hostname or ip)")
@@ -174,8 +178,22 @@ def read_inventory(
     if out.rows == 0:
         out.errors.append(RowError(fname, None, "file has no rows"))
     out.assets = [a for _, a in assets.values()]
-    out.profiles = [p for p in profiles.values() if p != AssetProfile(asset_id=p.asset_id)]
+    out.profiles = list(profiles.values())
     return out
+
+
+def overlay_existing(
+    res: InventoryImport, existing: list[Asset], existing_profiles: list[AssetProfile]
+) -> InventoryImport:
+    """Merge with what is stored: assets already known keep the fields this file does not have."""
+    known = {a.id: a for a in existing}
+    known_p = {p.asset_id: p for p in existing_profiles}
+    assets = [overlay(known[a.id], a, res.fields) if a.id in known else a for a in res.assets]
+    profiles = [
+        overlay_profile(known_p[p.asset_id], p, res.fields) if p.asset_id in known_p else p
+        for p in res.profiles
+    ]
+    return InventoryImport(assets, profiles, res.vulns, res.errors, res.rows, res.fields)
 
 
 def _flag(text: str | None) -> bool | None:
