@@ -126,10 +126,15 @@ async def dead_letter(js: JetStreamContext, cfg: NatsConfig, msg: Msg, reason: s
 
 
 async def consumer_lag(js: JetStreamContext, cfg: NatsConfig) -> int | None:
-    """Messages waiting for the workers (None if the consumer does not exist yet)."""
+    """Messages waiting for the workers (all the stream holds before any worker has joined)."""
     try:
         info = await js.consumer_info(cfg.stream, cfg.durable)
-    except (TimeoutError, NotFoundError, NatsTimeoutError):
+    except NotFoundError:
+        try:
+            return int((await js.stream_info(cfg.stream)).state.messages)
+        except (TimeoutError, NotFoundError, NatsTimeoutError):
+            return None
+    except (TimeoutError, NatsTimeoutError):
         return None
     return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
