@@ -31,22 +31,59 @@ def sco_id(stix_type: str, contributing: Mapping[str, object]) -> str:
     canonical = json.dumps(dict(contributing), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return f"{stix_type}--{uuid.uuid5(_SCO_NAMESPACE, canonical)}"
 
+
 #: Internal address space pseudonymised by default (private, loopback, link-local, CGNAT, ULA).
-DEFAULT_INTERNAL = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
-    "fc00::/7", "fe80::/10", "::1/128",
-))
-_IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+DEFAULT_INTERNAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+# An address may end a sentence ("actors: 10.0.0.5."), so only a following digit or ".digit" disqualifies.
+_IPV4_RE = re.compile(r"(?<!\d)(?<!\d\.)(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 _IPV6_RE = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f:]*[0-9A-Fa-f](?![0-9A-Fa-f:])")
 # Properties that hold structure, not prose: never rewritten by the text transforms.
-_STRUCTURAL_KEYS = frozenset({
-    "type", "spec_version", "id", "created", "modified", "valid_from", "valid_until", "first_seen",
-    "last_seen", "first_observed", "last_observed", "published", "pattern_type", "lang", "confidence",
-    "count", "number_observed", "object_marking_refs", "created_by_ref", "extensions", "revoked",
-})
+_STRUCTURAL_KEYS = frozenset(
+    {
+        "type",
+        "spec_version",
+        "id",
+        "created",
+        "modified",
+        "valid_from",
+        "valid_until",
+        "first_seen",
+        "last_seen",
+        "first_observed",
+        "last_observed",
+        "published",
+        "pattern_type",
+        "lang",
+        "confidence",
+        "count",
+        "number_observed",
+        "object_marking_refs",
+        "created_by_ref",
+        "extensions",
+        "revoked",
+    }
+)
 # Entity kinds whose values are internal identifiers and become keyed tokens wherever they appear.
-_TOKEN_KINDS = {EntityKind.HOST: "host", EntityKind.USER: "user", EntityKind.PATIENT: "patient",
-                EntityKind.DEVICE: "device", EntityKind.AE_TITLE: "aet"}
+_TOKEN_KINDS = {
+    EntityKind.HOST: "host",
+    EntityKind.USER: "user",
+    EntityKind.PATIENT: "patient",
+    EntityKind.DEVICE: "device",
+    EntityKind.AE_TITLE: "aet",
+}
 # SCO properties that carry an internal identifier, and the token kind they take.
 _SCO_TOKEN_PROPS: dict[str, dict[str, str]] = {
     "user-account": {"user_id": "user", "account_login": "user", "display_name": "user"},
@@ -55,8 +92,12 @@ _SCO_TOKEN_PROPS: dict[str, dict[str, str]] = {
 }
 # Id-contributing properties (STIX 2.1 section 6) of the SCOs whose values we rewrite.
 _SCO_ID_PROPS = {
-    "ipv4-addr": ("value",), "ipv6-addr": ("value",), "email-addr": ("value",), "mac-addr": ("value",),
-    "domain-name": ("value",), "user-account": ("account_type", "user_id", "account_login"),
+    "ipv4-addr": ("value",),
+    "ipv6-addr": ("value",),
+    "email-addr": ("value",),
+    "mac-addr": ("value",),
+    "domain-name": ("value",),
+    "user-account": ("account_type", "user_id", "account_login"),
 }
 
 
@@ -65,8 +106,13 @@ class Cleared:
 
     __slots__ = ("objects", "partner", "withheld")
 
-    def __init__(self, door: object, partner: PartnerPolicy, objects: Sequence[StixObject],
-                 withheld: Sequence[Decision]) -> None:
+    def __init__(
+        self,
+        door: object,
+        partner: PartnerPolicy,
+        objects: Sequence[StixObject],
+        withheld: Sequence[Decision],
+    ) -> None:
         if door is not _DOOR:
             raise TypeError("Cleared objects come only from healthsec.share.outbound.outbound()")
         self.partner = partner
@@ -106,13 +152,19 @@ class StixPrivacy:
     """Privacy transform over STIX dicts: internal IPs by Crypto-PAn, identifiers by keyed tokens, PHI
     scrubbed from every prose property, and object ids re-keyed so no id is a hash of a raw identifier."""
 
-    def __init__(self, keys: SharingKeys, known: Mapping[str, Iterable[str]] | None = None,
-                 internal_networks: Iterable[str] = (), keep_ids: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        keys: SharingKeys,
+        known: Mapping[str, Iterable[str]] | None = None,
+        internal_networks: Iterable[str] = (),
+        keep_ids: Iterable[str] = (),
+    ) -> None:
         self._ips = IpPseudonymiser(keys.ip_key)
         self._tokens = Pseudonymiser(keys.id_key)
         self._id_key = keys.id_key
-        self._internal = DEFAULT_INTERNAL + tuple(ipaddress.ip_network(n, strict=False)
-                                                  for n in internal_networks)
+        self._internal = DEFAULT_INTERNAL + tuple(
+            ipaddress.ip_network(n, strict=False) for n in internal_networks
+        )
         self._keep_ids = frozenset(keep_ids)
         pairs: list[tuple[str, str]] = []
         for kind, values in (known or {}).items():
@@ -122,8 +174,9 @@ class StixPrivacy:
                 pairs.append((value, self._tokens.token(kind, value)))
         pairs.sort(key=lambda p: len(p[0]), reverse=True)
         self._known = pairs
-        self._known_re = (re.compile("|".join(re.escape(v) for v, _ in pairs), re.IGNORECASE)
-                          if pairs else None)
+        self._known_re = (
+            re.compile("|".join(re.escape(v) for v, _ in pairs), re.IGNORECASE) if pairs else None
+        )
         self._known_map = {v.casefold(): t for v, t in pairs}
 
     def __call__(self, objects: list[StixObject]) -> list[StixObject]:
@@ -189,8 +242,11 @@ class StixPrivacy:
     def _content(self, obj: StixObject) -> StixObject:
         out: StixObject = {}
         for key, value in obj.items():
-            if (key in _STRUCTURAL_KEYS or key.endswith(("_ref", "_refs"))
-                    or (obj.get("type") in _SCO_ID_PROPS and key == "value")):
+            if (
+                key in _STRUCTURAL_KEYS
+                or key.endswith(("_ref", "_refs"))
+                or (obj.get("type") in _SCO_ID_PROPS and key == "value")
+            ):
                 out[key] = value
             else:
                 out[key] = self._prose(value)
@@ -228,8 +284,11 @@ def outbound(
 ) -> Cleared:
     """Privacy transforms, then the partner's policy: the only way to obtain shareable objects."""
     policy = policy or SharingPolicy()
-    keep = [str(o["id"]) for o in objects if o.get("type") == "identity" and not partner.anonymous
-            and o.get("identity_class") == "organization"]  # our named identity keeps its public id
+    keep = [
+        str(o["id"])
+        for o in objects
+        if o.get("type") == "identity" and not partner.anonymous and o.get("identity_class") == "organization"
+    ]  # our named identity keeps its public id
     privacy = StixPrivacy(keys, known, internal_networks, keep_ids=keep)
     kept, withheld = policy.decide(list(objects), partner, transforms=[privacy])
     return Cleared(_DOOR, partner, kept, withheld)

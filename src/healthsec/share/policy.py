@@ -120,8 +120,9 @@ class PartnerPolicy:
         if not self.name.strip():
             raise ValueError("partner policy needs a name")
         if not self.organisation.startswith("identity--"):
-            raise ValueError(f"partner {self.name!r}: organisation must be a STIX identity id, "
-                             f"got {self.organisation!r}")
+            raise ValueError(
+                f"partner {self.name!r}: organisation must be a STIX identity id, got {self.organisation!r}"
+            )
         if not isinstance(self.max_tlp, TLP):  # accept "amber+strict" from config files
             object.__setattr__(self, "max_tlp", TLP.parse(str(self.max_tlp)))
         if self.max_tlp is TLP.RED:
@@ -130,6 +131,33 @@ class PartnerPolicy:
             raise ValueError(f"partner {self.name!r}: min_confidence must be within 0..100")
         if self.allowed_types is not None:
             object.__setattr__(self, "allowed_types", frozenset(self.allowed_types))
+
+
+def policy_to_dict(policy: PartnerPolicy) -> dict[str, Any]:
+    """JSON-ready form of a partner policy (stored with the partner registry)."""
+    return {
+        "max_tlp": policy.max_tlp.value,
+        "allowed_types": sorted(policy.allowed_types) if policy.allowed_types is not None else None,
+        "min_confidence": policy.min_confidence,
+        "anonymous": policy.anonymous,
+    }
+
+
+def policy_from_dict(name: str, organisation: str, data: Mapping[str, Any] | None) -> PartnerPolicy:
+    """Rebuild a partner policy from :func:`policy_to_dict` output; unknown keys are an error."""
+    data = dict(data or {})
+    unknown = set(data) - {"max_tlp", "allowed_types", "min_confidence", "anonymous"}
+    if unknown:
+        raise ValueError(f"partner {name!r}: unknown policy keys {sorted(unknown)}")
+    types = data.get("allowed_types")
+    return PartnerPolicy(
+        name=name,
+        organisation=organisation,
+        max_tlp=TLP.parse(str(data.get("max_tlp", TLP.GREEN.value))),
+        allowed_types=frozenset(types) if types is not None else None,
+        min_confidence=int(data.get("min_confidence", 0)),
+        anonymous=bool(data.get("anonymous", False)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +288,14 @@ def _drop_dangling(kept: dict[str, StixObject]) -> list[Decision]:
                     left = [r for r in value if r in kept or not _is_sdo_ref(r)]
                     if len(left) != len(value):
                         obj[key] = left
-                elif (key.endswith("_ref") and key not in _REQUIRED_REFS and key != "created_by_ref"
-                      and isinstance(value, str) and _is_sdo_ref(value) and value not in kept):
+                elif (
+                    key.endswith("_ref")
+                    and key not in _REQUIRED_REFS
+                    and key != "created_by_ref"
+                    and isinstance(value, str)
+                    and _is_sdo_ref(value)
+                    and value not in kept
+                ):
                     del obj[key]
             if obj.get("type") in _NEEDS_MEMBERS and "object_refs" in obj and not obj["object_refs"]:
                 del kept[oid]
