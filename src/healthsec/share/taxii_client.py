@@ -144,9 +144,7 @@ def push(
     ours = sharing.collections.get(collection)
     if ours is None:
         return SyncResult(partner_name, "push", error=f"no local collection {collection!r}")
-    target = str(
-        (partner.get("policy") or {}).get("push_collection") or partner.get("remote_collection") or ""
-    )
+    target = str(partner.get("push_collection") or partner.get("remote_collection") or "")
     key = PUSH_PREFIX + str(ours["id"])
     row = sharing.cursors.get(partner_name, key)
     since: datetime | None = None

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from healthsec.privacy.pseudonymise import SharingKeys
 from healthsec.share.outbound import outbound
-from healthsec.share.policy import TLP, PartnerPolicy
+from healthsec.share.policy import PartnerPolicy, policy_from_dict
 from healthsec.share.stix_ids import sdo_id
 from healthsec.share.stix_import import BundleRejected, check_object
 from healthsec.share.taxii_http import (
@@ -68,20 +68,11 @@ class Principal:
 
 
 def partner_policy(partner: Mapping[str, Any]) -> PartnerPolicy:
-    """The sharing policy stored with a partner (TLP GREEN ceiling and named attribution by default)."""
+    """The sharing policy stored with a partner (``policy_from_dict``: TLP GREEN ceiling by default)."""
     org = str(partner["organisation"])
     if not org.startswith("identity--"):
         org = sdo_id("identity", "organisation", org)
-    rules = dict(partner.get("policy") or {})
-    types = rules.get("allowed_types")
-    return PartnerPolicy(
-        name=str(partner["name"]),
-        organisation=org,
-        max_tlp=TLP.parse(str(rules.get("max_tlp", "green"))),
-        allowed_types=frozenset(types) if types is not None else None,
-        min_confidence=int(rules.get("min_confidence", 0)),
-        anonymous=bool(rules.get("anonymous", False)),
-    )
+    return policy_from_dict(str(partner["name"]), org, partner.get("policy"))
 
 
 def _refs(obj: Mapping[str, Any]) -> set[str]:

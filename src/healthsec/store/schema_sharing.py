@@ -77,6 +77,7 @@ share_partners = Table(
     Column("remote_collection", String(128), nullable=True),
     Column("remote_user", String(128), nullable=True),
     Column("policy", JSON, nullable=True),
+    Column("push_collection", String(128), nullable=True),
     Column("created", DateTime(timezone=True), nullable=False),
 )
 

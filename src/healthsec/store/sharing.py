@@ -359,6 +359,7 @@ class PartnerRepository:
         remote_collection: str | None = None,
         remote_user: str | None = None,
         policy: Mapping[str, Any] | None = None,
+        push_collection: str | None = None,
     ) -> None:
         """Add or update a partner; ``secret`` (their credential for our server) is stored hashed only."""
         row = {
@@ -370,6 +371,7 @@ class PartnerRepository:
             "remote_collection": remote_collection,
             "remote_user": remote_user,
             "policy": dict(policy) if policy is not None else None,
+            "push_collection": push_collection,
             "created": datetime.now(UTC),
         }
         t = s.share_partners
@@ -429,7 +431,15 @@ class PartnerRepository:
 
     @staticmethod
     def _public(row: Any) -> dict[str, Any]:
-        keys = ("name", "organisation", "url", "remote_collection", "remote_user", "policy")
+        keys = (
+            "name",
+            "organisation",
+            "url",
+            "remote_collection",
+            "remote_user",
+            "policy",
+            "push_collection",
+        )
         out = {k: row[k] for k in keys}
         out["has_secret"] = row["password_hash"] is not None
         out["created"] = _utc(row["created"])

@@ -58,7 +58,7 @@ def test_pull_is_incremental_and_survives_a_partner_that_is_down(tmp_path: Path)
             url=f"{url}/taxii2/api/",
             remote_collection=feed,
             remote_user="general",
-            policy={"push_collection": inbox},
+            push_collection=inbox,
         )
         first = pull(ours, "stmary", secret=THEIR_SECRET, page_size=3)
         assert first.error is None
@@ -123,7 +123,8 @@ def test_push_sends_our_new_objects_once_through_the_exit_door(tmp_path: Path) -
             url=f"{url}/taxii2/api/",
             remote_collection="unused",
             remote_user="general",
-            policy={"push_collection": inbox, "max_tlp": "amber"},
+            push_collection=inbox,
+            policy={"max_tlp": "amber"},
         )
         first = push(ours, "stmary", secret=THEIR_SECRET, keys=KEYS)
         assert first.error is None
