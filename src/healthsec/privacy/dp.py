@@ -33,7 +33,8 @@ class PrivacyBudget:
             raise ValueError("epsilon must be positive")
         if self.spent + epsilon > self.total + 1e-12:
             raise BudgetExhausted(
-                f"{purpose}: needs epsilon {epsilon:g} but only {self.remaining:g} of {self.total:g} is left")
+                f"{purpose}: needs epsilon {epsilon:g} but only {self.remaining:g} of {self.total:g} is left"
+            )
         self.spent += epsilon
         self.releases.append((purpose, epsilon))
 

@@ -36,8 +36,10 @@ class KAnonymityReport:
             return f"{self.records} records are {self.k}-anonymous over {', '.join(self.quasi_identifiers)}"
         worst = self.offending[0]
         shown = ", ".join(f"{k}={v!r}" for k, v in worst.values)
-        return (f"{len(self.offending)} of {self.classes} classes have fewer than {self.k} records "
-                f"(smallest: {worst.size} with {shown})")
+        return (
+            f"{len(self.offending)} of {self.classes} classes have fewer than {self.k} records "
+            f"(smallest: {worst.size} with {shown})"
+        )
 
 
 def check_k_anonymity(
@@ -54,8 +56,14 @@ def check_k_anonymity(
         (EquivalenceClass(tuple(zip(qi, key, strict=True)), n) for key, n in groups.items() if n < k),
         key=lambda c: (c.size, repr(c.values)),
     )
-    return KAnonymityReport(k=k, quasi_identifiers=qi, records=len(records), classes=len(groups),
-                            offending=tuple(offending), achieved_k=min(groups.values()) if groups else None)
+    return KAnonymityReport(
+        k=k,
+        quasi_identifiers=qi,
+        records=len(records),
+        classes=len(groups),
+        offending=tuple(offending),
+        achieved_k=min(groups.values()) if groups else None,
+    )
 
 
 def _hashable(value: Any) -> Any:

@@ -12,46 +12,105 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-_MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|"
-           r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
-_DATE = (rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{8}}|"
-         rf"\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}\.?,?\s+\d{{4}}|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})")
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_DATE = (
+    rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{8}}|"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}\.?,?\s+\d{{4}}|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}})"
+)
 _NAME_WORD = r"[A-Z][a-zA-Z'\-]+"
-_STREET = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Close|"
-           r"Crescent|Terrace|Square|Sq|Highway|Hwy|Parkway|Pkwy|Gardens|Grove|Row|Mews|Straße|Strasse|Weg)")
+_STREET = (
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Close|"
+    r"Crescent|Terrace|Square|Sq|Highway|Hwy|Parkway|Pkwy|Gardens|Grove|Row|Mews|Straße|Strasse|Weg)"
+)
 
 # (label, pattern) in application order: structured and labelled first, generic last.
 _RULES: list[tuple[str, re.Pattern[str]]] = [
     ("HL7", re.compile(r"(?m)(?:^|(?<=\r))(?P<seg>PID|PD1|NK1|GT1|IN1|IN2|MRG)\|[^\r\n]*")),
     ("EMAIL", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
-    ("DOB", re.compile(rf"(?i:\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on)?))"
-                       rf"\s*[:=#]?\s*{_DATE}")),
-    ("MRN", re.compile(r"(?i:\b(?:MRN|medical\s+record\s+(?:number|no\.?|#)|patient\s*(?:id|no\.?|number|#)|"
-                       r"hospital\s+number|chart\s+(?:number|no\.?)))\s*[:=#]?\s*[A-Za-z0-9][A-Za-z0-9\-/]{2,}")),
-    ("NATIONAL-ID", re.compile(r"(?i:\b(?:SSN|social\s+security(?:\s+number)?|NHS(?:\s+number)?|"
-                               r"national\s+(?:id|insurance)(?:\s+number)?|NI\s+number|BSN|personnummer|"
-                               r"passport(?:\s+number)?))"
-                               r"\s*[:=#]?\s*[A-Za-z0-9][A-Za-z0-9 \-]{4,14}[A-Za-z0-9]")),
+    (
+        "DOB",
+        re.compile(
+            rf"(?i:\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|born(?:\s+on)?))"
+            rf"\s*[:=#]?\s*{_DATE}"
+        ),
+    ),
+    (
+        "MRN",
+        re.compile(
+            r"(?i:\b(?:MRN|medical\s+record\s+(?:number|no\.?|#)|patient\s*(?:id|no\.?|number|#)|"
+            r"hospital\s+number|chart\s+(?:number|no\.?)))\s*[:=#]?\s*[A-Za-z0-9][A-Za-z0-9\-/]{2,}"
+        ),
+    ),
+    (
+        "NATIONAL-ID",
+        re.compile(
+            r"(?i:\b(?:SSN|social\s+security(?:\s+number)?|NHS(?:\s+number)?|"
+            r"national\s+(?:id|insurance)(?:\s+number)?|NI\s+number|BSN|personnummer|"
+            r"passport(?:\s+number)?))"
+            r"\s*[:=#]?\s*[A-Za-z0-9][A-Za-z0-9 \-]{4,14}[A-Za-z0-9]"
+        ),
+    ),
     ("SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
     ("NATIONAL-ID", re.compile(r"\b\d{3} \d{3} \d{4}\b")),  # NHS number layout
     ("NAME", re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}")),
-    ("NAME", re.compile(rf"(?i:\b(?:patient|pt|name|patient\s+name|next\s+of\s+kin|guarantor)\b)\s*[:=]?\s*"
-                        rf"{_NAME_WORD}(?:,?\s+{_NAME_WORD}){{0,2}}")),
+    (
+        "NAME",
+        re.compile(
+            rf"(?i:\b(?:patient|pt|name|patient\s+name|next\s+of\s+kin|guarantor)\b)\s*[:=]?\s*"
+            rf"{_NAME_WORD}(?:,?\s+{_NAME_WORD}){{0,2}}"
+        ),
+    ),
     ("POSTCODE", re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b")),
     ("POSTCODE", re.compile(r"\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")),
-    ("ADDRESS", re.compile(rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}\s+){{1,4}}{_STREET}\b\.?"
-                           rf"(?:,\s*{_NAME_WORD})?")),
-    ("PHONE", re.compile(r"(?<![\w.:/-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])"
-                         r"\d{3,4}[\s.-]?\d{3,4}(?![\w.:/-])")),
+    (
+        "ADDRESS",
+        re.compile(
+            rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_NAME_WORD}\s+){{1,4}}{_STREET}\b\.?"
+            rf"(?:,\s*{_NAME_WORD})?"
+        ),
+    ),
+    (
+        "PHONE",
+        re.compile(
+            r"(?<![\w.:/-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)\s?|\d{2,5}[\s.-])"
+            r"\d{3,4}[\s.-]?\d{3,4}(?![\w.:/-])"
+        ),
+    ),
     ("FHIR-REF", re.compile(r"\b(?:Patient|RelatedPerson|Person)/[A-Za-z0-9\-.]{1,64}")),
 ]
 
 #: Keys whose values are PHI wherever they appear (compared lower-case, without ``_`` and ``-``).
-PHI_KEYS = frozenset({
-    "patientname", "given", "family", "birthdate", "dob", "dateofbirth", "telecom", "address", "ssn",
-    "mrn", "phone", "phonenumber", "email", "nationalid", "nhsnumber", "patientid", "medicalrecordnumber",
-    "socialsecuritynumber", "homeaddress", "postcode", "zipcode", "nextofkin", "guarantor", "photo",
-})
+PHI_KEYS = frozenset(
+    {
+        "patientname",
+        "given",
+        "family",
+        "birthdate",
+        "dob",
+        "dateofbirth",
+        "telecom",
+        "address",
+        "ssn",
+        "mrn",
+        "phone",
+        "phonenumber",
+        "email",
+        "nationalid",
+        "nhsnumber",
+        "patientid",
+        "medicalrecordnumber",
+        "socialsecuritynumber",
+        "homeaddress",
+        "postcode",
+        "zipcode",
+        "nextofkin",
+        "guarantor",
+        "photo",
+    }
+)
 #: FHIR resources that describe a person: only their type survives.
 PERSON_RESOURCES = frozenset({"Patient", "RelatedPerson", "Person"})
 
@@ -97,8 +156,10 @@ def _scrub(obj: Any, known: tuple[str, ...]) -> Any:
         if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
             return {"resourceType": rtype, "id": "[REDACTED]"}
         out: dict[Any, Any] = {}
-        refers_to_person = isinstance(obj.get("reference"), str) and str(obj["reference"]).split("/", 1)[0] \
-            in PERSON_RESOURCES
+        refers_to_person = (
+            isinstance(obj.get("reference"), str)
+            and str(obj["reference"]).split("/", 1)[0] in PERSON_RESOURCES
+        )
         for key, value in obj.items():
             nk = _norm_key(str(key))
             if nk in PHI_KEYS or (refers_to_person and nk == "display"):

@@ -27,8 +27,9 @@ class SharingKeys:
     @classmethod
     def from_secret(cls, secret: bytes) -> SharingKeys:
         if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(f"sharing key must hold at least {MIN_SECRET_BYTES} bytes of secret, "
-                             f"got {len(secret)}")
+            raise ValueError(
+                f"sharing key must hold at least {MIN_SECRET_BYTES} bytes of secret, got {len(secret)}"
+            )
         return cls(ip_key=_derive(secret, "crypto-pan"), id_key=_derive(secret, "pseudonym"))
 
     def __repr__(self) -> str:  # never print key material

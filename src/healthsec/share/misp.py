@@ -69,8 +69,11 @@ def _cves(objects: tuple[StixObject, ...]) -> list[str]:
     found: list[str] = []
     for obj in objects:
         if obj.get("type") == "vulnerability":
-            found += [str(r["external_id"]) for r in obj.get("external_references") or ()
-                      if r.get("source_name") == "cve" and r.get("external_id")]
+            found += [
+                str(r["external_id"])
+                for r in obj.get("external_references") or ()
+                if r.get("source_name") == "cve" and r.get("external_id")
+            ]
     return list(dict.fromkeys(found))
 
 
@@ -103,13 +106,18 @@ def to_misp_event(cleared: Cleared, *, title: str | None = None) -> dict[str, An
     present = {(a.get("type"), a.get("value")) for a in event.get("Attribute", [])}
     for cve in _cves(objects):  # MISP correlates on vulnerability attributes, not only on galaxies
         if ("vulnerability", cve) not in present:
-            event.setdefault("Attribute", []).append({
-                "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"cve:{cve}")), "type": "vulnerability",
-                "category": "External analysis", "value": cve, "to_ids": False})
+            event.setdefault("Attribute", []).append(
+                {
+                    "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"cve:{cve}")),
+                    "type": "vulnerability",
+                    "category": "External analysis",
+                    "value": cve,
+                    "to_ids": False,
+                }
+            )
     creator = next((o for o in objects if o.get("type") == "identity"), None)
     if creator is not None:
-        event["Orgc"] = {"name": str(creator.get("name")),
-                         "uuid": str(creator["id"]).split("--", 1)[1]}
+        event["Orgc"] = {"name": str(creator.get("name")), "uuid": str(creator["id"]).split("--", 1)[1]}
     return {"Event": event}
 
 

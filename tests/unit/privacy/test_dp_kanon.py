@@ -52,7 +52,9 @@ def test_k_anonymity_reports_offenders() -> None:
     assert not report.ok
     assert report.achieved_k == 1
     assert [dict(c.values) for c in report.offending] == [
-        {"sector": "clinic", "region": "south"}, {"sector": "clinic", "region": None}]
+        {"sector": "clinic", "region": "south"},
+        {"sector": "clinic", "region": None},
+    ]
     assert "2 of 3 classes have fewer than 2 records" in report.describe()
     assert check_k_anonymity(rows[:3], ["sector", "region"], k=3).ok
     with pytest.raises(ValueError, match="quasi-identifier"):

@@ -34,15 +34,19 @@ def test_scrub_text_removes(text: str, secrets: list[str]) -> None:
 
 
 def test_security_content_survives() -> None:
-    text = ("Flow 10.0.0.5:443 -> 192.168.1.20:8080 at 2026-11-28T15:00:00Z, 4823 bytes, "
-            "technique T1059.001, sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    text = (
+        "Flow 10.0.0.5:443 -> 192.168.1.20:8080 at 2026-11-28T15:00:00Z, 4823 bytes, "
+        "technique T1059.001, sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
     assert scrub_text(text) == text
 
 
 def test_hl7_pid_and_nk1_segments() -> None:
-    msg = ("MSH|^~\\&|ADT|HOSP|||202611281200||ADT^A01|1|P|2.5\r"
-           "PID|1||00123456^^^HOSP^MR||Smith^John||19610312|M|||1 Main St^^Springfield^IL^62701\r"
-           "NK1|1|Smith^Mary|SPO\rPV1|1|I|WARD1")
+    msg = (
+        "MSH|^~\\&|ADT|HOSP|||202611281200||ADT^A01|1|P|2.5\r"
+        "PID|1||00123456^^^HOSP^MR||Smith^John||19610312|M|||1 Main St^^Springfield^IL^62701\r"
+        "NK1|1|Smith^Mary|SPO\rPV1|1|I|WARD1"
+    )
     out = scrub_text(msg)
     for s in ("00123456", "Smith", "John", "19610312", "Main St", "Mary"):
         assert s not in out
@@ -54,11 +58,22 @@ def test_fhir_and_keys() -> None:
     bundle = {
         "resourceType": "Bundle",
         "entry": [
-            {"resource": {"resourceType": "Patient", "id": "p1",
-                          "name": [{"family": "Smith", "given": ["John"]}], "birthDate": "1961-03-12"}},
-            {"resource": {"resourceType": "Observation", "status": "final",
-                          "subject": {"reference": "Patient/p1", "display": "John Smith"},
-                          "valueQuantity": {"value": 72, "unit": "bpm"}}},
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "p1",
+                    "name": [{"family": "Smith", "given": ["John"]}],
+                    "birthDate": "1961-03-12",
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "subject": {"reference": "Patient/p1", "display": "John Smith"},
+                    "valueQuantity": {"value": 72, "unit": "bpm"},
+                }
+            },
         ],
         "x_note": {"patient_id": "P-991", "email": "a@b.org", "name": "Suspicious DICOM C-STORE"},
         "count": None,

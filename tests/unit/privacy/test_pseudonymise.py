@@ -29,8 +29,13 @@ def test_bad_input_is_refused_with_the_value() -> None:
 
 def test_prefix_preserved_ipv4_and_ipv6() -> None:
     p = IpPseudonymiser(KEY.ip_key)
-    pairs = [("10.1.2.3", "10.1.2.200"), ("10.1.2.3", "10.9.0.1"), ("192.168.7.1", "8.8.8.8"),
-             ("2001:db8:aa::1", "2001:db8:aa::ff"), ("2001:db8:aa::1", "fe80::1")]
+    pairs = [
+        ("10.1.2.3", "10.1.2.200"),
+        ("10.1.2.3", "10.9.0.1"),
+        ("192.168.7.1", "8.8.8.8"),
+        ("2001:db8:aa::1", "2001:db8:aa::ff"),
+        ("2001:db8:aa::1", "fe80::1"),
+    ]
     for a, b in pairs:
         assert _common_prefix(p.ip(a), p.ip(b)) == _common_prefix(a, b)
         assert p.ip(a) != a

@@ -69,8 +69,14 @@ def test_partner_policy_validation() -> None:
 def test_red_never_leaves_even_to_most_trusted_partner() -> None:
     partner = PartnerPolicy("b", PARTNER, max_tlp=TLP.AMBER_STRICT)
     red = _obj("indicator", 1, TLP.RED)
-    rel = _obj("relationship", 2, TLP.GREEN, source_ref=red["id"], target_ref="attack-pattern--x",
-               relationship_type="indicates")
+    rel = _obj(
+        "relationship",
+        2,
+        TLP.GREEN,
+        source_ref=red["id"],
+        target_ref="attack-pattern--x",
+        relationship_type="indicates",
+    )
     out, withheld = SharingPolicy().decide([red, rel, tlp_marking_definition(TLP.RED)], partner)
     assert out == []
     reasons = {d.object_id: d.reason for d in withheld}
@@ -80,8 +86,12 @@ def test_red_never_leaves_even_to_most_trusted_partner() -> None:
 
 def test_ceiling_and_default_for_unmarked() -> None:
     green_partner = PartnerPolicy("g", PARTNER, max_tlp=TLP.GREEN)
-    objs = [_obj("indicator", 1, TLP.CLEAR), _obj("indicator", 2, TLP.GREEN), _obj("indicator", 3, TLP.AMBER),
-            _obj("indicator", 4, None)]
+    objs = [
+        _obj("indicator", 1, TLP.CLEAR),
+        _obj("indicator", 2, TLP.GREEN),
+        _obj("indicator", 3, TLP.AMBER),
+        _obj("indicator", 4, None),
+    ]
     out = SharingPolicy().prepare(objs, green_partner)
     assert _ids(out) == {objs[0]["id"], objs[1]["id"]}  # unmarked counts as AMBER by default
     out = SharingPolicy(default_tlp=TLP.GREEN).prepare(objs, green_partner)
@@ -106,8 +116,9 @@ def test_type_and_confidence_filters_and_report_refs() -> None:
     none = _obj("indicator", 3, TLP.GREEN)
     obs = _obj("observed-data", 4, TLP.GREEN, confidence=95, object_refs=["ipv4-addr--a"])
     report = _obj("report", 5, TLP.GREEN, confidence=80, object_refs=[ind["id"], low["id"], obs["id"]])
-    partner = PartnerPolicy("b", PARTNER, max_tlp=TLP.AMBER, allowed_types=frozenset({"indicator", "report"}),
-                            min_confidence=50)
+    partner = PartnerPolicy(
+        "b", PARTNER, max_tlp=TLP.AMBER, allowed_types=frozenset({"indicator", "report"}), min_confidence=50
+    )
     out, withheld = SharingPolicy().decide([ind, low, none, obs, report], partner)
     assert _ids(out) == {ind["id"], report["id"]}
     shared_report = next(o for o in out if o["type"] == "report")
@@ -126,8 +137,14 @@ def test_report_with_no_members_left_is_withheld() -> None:
 
 
 def test_anonymous_attribution() -> None:
-    me = {"type": "identity", "spec_version": "2.1", "id": ME, "name": "St Example Hospital",
-          "identity_class": "organization", "object_marking_refs": [TLP_MARKING_IDS[TLP.GREEN]]}
+    me = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": ME,
+        "name": "St Example Hospital",
+        "identity_class": "organization",
+        "object_marking_refs": [TLP_MARKING_IDS[TLP.GREEN]],
+    }
     ind_id = "indicator--00000002-0000-4000-8000-000000000000"
     sighting = _obj("sighting", 1, TLP.GREEN, sighting_of_ref=ind_id, where_sighted_refs=[ME])
     ind = _obj("indicator", 2, TLP.GREEN)
