@@ -118,17 +118,22 @@ class StreamingCorrelator:
         pos = bisect.bisect(key.times, t)
         key.times.insert(pos, t)
         key.items.insert(pos, (t, alert_id, role))
-        # Nearest compatible neighbour on each side within the window; that is enough for the
-        # connected components (a closer alert found later is itself linked to the same neighbours).
+        # Invariant per key: actors within the window of each other are chained, and every target is
+        # joined to the nearest actor on each side within the window. A new target therefore joins the
+        # nearest actor each side; a new actor joins every target up to and including the nearest actor
+        # each side (targets beyond that actor are already joined to it). That yields the connected
+        # components of "share the key, within the window, not both targets" whatever the arrival order.
         for step in (-1, 1):
             j = pos + step
             while 0 <= j < len(key.items):
                 tj, other, orole = key.items[j]
                 if abs(tj - t) > self.window:
                     break
-                if role is EntityRole.ACTOR or orole is EntityRole.ACTOR:
+                if orole is EntityRole.ACTOR:
                     self._union(alert_id, other)
                     break
+                if role is EntityRole.ACTOR:
+                    self._union(alert_id, other)
                 j += step
 
     def incidents(self) -> list[Incident]:

@@ -106,7 +106,8 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Se
             stmt = sqlite.insert(table).values(chunk).on_conflict_do_nothing(index_elements=keys)
         else:  # pragma: no cover - other dialects are not supported
             raise StoreError(f"unsupported database dialect {dialect}")
-        total += conn.execute(stmt).rowcount or 0
+        # RETURNING counts the rows really inserted on both dialects (rowcount is -1 for batches on psycopg)
+        total += len(conn.execute(stmt.returning(table.c.id)).fetchall())
     return total
 
 

@@ -1,0 +1,88 @@
+"""The pipeline keeps going past bad records and broken detectors, and loses nothing already accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from healthsec.config import ConfigError, load_settings
+from healthsec.ingest import IterableSource
+from healthsec.model import Alert, Event, Flow, ParseError, Severity
+from healthsec.pipeline import Pipeline
+from healthsec.store import Store
+
+T = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+class EveryFlowFrom:
+    name, version = "test-every-flow", "1"
+
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+
+    def fit(self, events: Iterable[Event]) -> None:
+        pass
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        return [
+            Alert(
+                id=f"a-{e.id}",
+                ts=e.ts,
+                detector=self.name,
+                detector_version="1",
+                title="hit",
+                score=1.0,
+                severity=Severity.LOW,
+                explanation=f"flow from {self.ip}",
+                evidence=(e.id,),
+            )
+            for e in events
+            if isinstance(e, Flow) and e.src_ip == self.ip
+        ]
+
+
+class Broken:
+    name, version = "broken", "1"
+
+    def fit(self, events: Iterable[Event]) -> None:
+        pass
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        raise RuntimeError("model file corrupt")
+
+
+def test_parse_errors_and_failing_detectors_do_not_stop_the_run(tmp_path: Path) -> None:
+    items: list[Event | ParseError] = []
+    for i in range(300):
+        if i % 50 == 7:
+            items.append(ParseError(source="csv", locator="flows.csv", record=i, reason="bytes_out is 'abc'"))
+        else:
+            items.append(
+                Flow(
+                    id=f"f{i}",
+                    ts=T + timedelta(minutes=i),
+                    source="t",
+                    src_ip="10.0.0.66" if i % 10 == 0 else "10.0.0.1",
+                    dst_ip="10.0.0.2",
+                )
+            )
+    store = Store.open(str(tmp_path / "p.db"))
+    result = Pipeline([Broken(), EveryFlowFrom("10.0.0.66")], store).run(IterableSource("t", items))
+    assert result.report.events == 294
+    assert [e.describe() for e in result.report.errors][:1] == ["flows.csv record 7: bytes_out is 'abc'"]
+    assert result.detector_failures and "model file corrupt" in result.detector_failures[0]
+    assert store.events.count() == 294
+    assert store.alerts.count() == 30 == len(result.alerts)
+    assert sum(len(i.alert_ids) for i in result.incidents) == 30
+
+
+def test_settings_refuse_unknown_keys_with_their_names(tmp_path: Path) -> None:
+    cfg = tmp_path / "hs.toml"
+    cfg.write_text('db = "sqlite:///x.db"\ndatabse_url = "oops"\n')
+    try:
+        load_settings(cfg)
+    except ConfigError as exc:
+        assert "databse_url" in str(exc)
+    else:
+        raise AssertionError("unknown key accepted")
