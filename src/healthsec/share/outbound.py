@@ -23,6 +23,8 @@ from healthsec.privacy.pseudonymise import IpPseudonymiser, Pseudonymiser, Shari
 from healthsec.share.policy import Decision, PartnerPolicy, SharingPolicy, StixObject
 
 _DOOR = object()
+#: Custom property stamped on every object the privacy transform has cleared (value: key fingerprint).
+CLEARED_PROPERTY = "x_healthsec_cleared"
 _SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")  # STIX 2.1 section 2.9
 
 
@@ -179,11 +181,23 @@ class StixPrivacy:
         )
         self._known_map = {v.casefold(): t for v, t in pairs}
 
+    @property
+    def fingerprint(self) -> str:
+        """Public tag of this community key, stamped on cleared objects (reveals nothing of the key)."""
+        return hmac.new(self._id_key, b"healthsec/cleared", hashlib.sha256).hexdigest()[:16]
+
     def __call__(self, objects: list[StixObject]) -> list[StixObject]:
+        """Transform objects; ones already cleared under this key pass unchanged, so a second pass
+        (a TAXII collection holding cleared objects, served again) changes nothing."""
         ids: dict[str, str] = {}
         out: list[StixObject] = []
+        stamp = self.fingerprint
         for obj in objects:
             oid = str(obj.get("id"))
+            if obj.get(CLEARED_PROPERTY) == stamp or oid.startswith("marking-definition--"):
+                ids[oid] = oid
+                out.append(dict(obj))
+                continue
             new = self._content(self._sco(obj) if obj.get("type") in _SCO_ID_PROPS else dict(obj))
             if self._is_kept(oid):
                 new["id"] = oid
@@ -191,6 +205,7 @@ class StixPrivacy:
                 pass  # an SCO left as it was keeps its STIX id: that id reveals nothing the value does not
             elif "created" in obj or obj.get("type") not in _SCO_ID_PROPS:
                 new["id"] = self._rekey(oid)
+            new[CLEARED_PROPERTY] = stamp
             ids[oid] = str(new["id"])
             out.append(new)
         return [self._refs(o, ids) for o in out]

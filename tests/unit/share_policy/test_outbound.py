@@ -135,3 +135,18 @@ def test_outbound_text() -> None:
         assert secret not in out
     assert "198.51.100.7" in out
     assert out.startswith("user-")
+
+
+def test_second_pass_changes_nothing() -> None:
+    """Objects already cleared under this key (e.g. kept in a TAXII collection) pass the door unchanged."""
+    first = outbound(_objects(), PARTNER, KEYS, known={"host": {"PACS-01"}})
+    again = outbound(list(first.objects), PARTNER, KEYS, known={"host": {"PACS-01"}})
+    assert list(again.objects) == list(first.objects)
+    stamps = {o.get("x_healthsec_cleared") for o in first.objects if o["type"] != "marking-definition"}
+    assert len(stamps) == 1
+    assert None not in stamps
+    other = SharingKeys.from_secret(b"another-community-key-0123456789abcdef")
+    third = outbound(list(first.objects), PARTNER, other)
+    assert {o["id"] for o in third.objects if o["type"] == "indicator"} != {
+        o["id"] for o in first.objects if o["type"] == "indicator"
+    }
