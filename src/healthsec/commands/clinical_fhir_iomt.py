@@ -1,0 +1,344 @@
+"""CLI for FHIR access analytics and IoMT telemetry: scan fhir, listen mqtt, train/detect telemetry."""
+
+from __future__ import annotations
+
+import csv
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import tzinfo
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+
+from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
+from healthsec.model import Alert, DeviceReading, Event, ParseError
+
+MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
+MQTT_PASSWORD_ENV = "HEALTHSEC_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
+FormatOption = Annotated[str, typer.Option("--format", help="Input format: ton-iot or csv.")]
+
+
+def _mask_key() -> bytes:
+    """The key for patient tokens in alerts: $HEALTHSEC_PATIENT_KEY, else a random one for this run only."""
+    key = os.environ.get(MASK_KEY_ENV)
+    if key:
+        return key.encode()
+    console.print(f"[dim]{MASK_KEY_ENV} not set: patient tokens are random for this run only[/]")
+    return secrets.token_bytes(32)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise fail(f"unknown time zone {name!r}") from None
+
+
+def _print_errors(errors: Sequence[ParseError], limit: int = 10) -> None:
+    for err in errors[:limit]:
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+    if len(errors) > limit:
+        console.print(f"[yellow]... and {len(errors) - limit} more parse error(s)[/]")
+
+
+def _print_alerts(alerts: Sequence[Alert], limit: int = 30) -> None:
+    if not alerts:
+        console.print("no alerts")
+        return
+    for a in sorted(alerts, key=lambda a: (-a.severity, -a.score))[:limit]:
+        console.print(
+            f"[bold]{a.severity.label.upper():<8}[/] {a.score:.2f}  {a.title}  "
+            f"[dim]{','.join(a.techniques)}[/]\n         {a.explanation}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(alerts) > limit:
+        console.print(f"... and {len(alerts) - limit} more alert(s)")
+
+
+def _store(db: str | None, events: Sequence[Event], alerts: Sequence[Alert]) -> None:
+    from healthsec.app import open_store
+    from healthsec.store import StoreError
+
+    try:
+        store = open_store(db)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        store.events.add_many(events)
+        store.alerts.add_many(alerts)
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------------ scan fhir
+def scan_fhir(
+    paths: Annotated[list[Path], typer.Argument(help="AuditEvent NDJSON files (.ndjson, .ndjson.gz).")],
+    directory: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--directory", help="FHIR bundle / bulk-export folder with Patient, Practitioner, Encounter."
+        ),
+    ] = None,
+    baseline: Annotated[
+        list[Path] | None,
+        typer.Option("--baseline", help="AuditEvent NDJSON of normal activity to learn rates."),
+    ] = None,
+    vip: Annotated[
+        list[str] | None, typer.Option("--vip", help="Patient id to treat as a VIP (repeatable).")
+    ] = None,
+    tz: Annotated[str, typer.Option("--tz", help="Hospital time zone for working hours.")] = "UTC",
+    db: DbOption = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Save events and alerts.")] = True,
+) -> None:
+    """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
+    snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
+    from healthsec.detect.clinical.access import AccessDetector
+    from healthsec.detect.clinical.access_context import CareContext
+    from healthsec.ingest.fhir import AuditEventFileSource, load_directory
+
+    for p in [*paths, *(directory or []), *(baseline or [])]:
+        if not p.exists():
+            raise fail(f"{p}: no such file or directory")
+    ctx = CareContext()
+    if directory:
+        found = load_directory(directory)
+        ctx = found.context
+        console.print(
+            f"directory: {len(found.patients)} patients, {len(found.practitioners)} practitioners, "
+            f"{found.encounters} encounters, {found.care_teams} care teams"
+        )
+        _print_errors(found.errors)
+    if vip:
+        ctx = ctx.with_vips(vip)
+    detector = AccessDetector(context=ctx, mask_key=_mask_key(), local_tz=_zone(tz))
+    if baseline:
+        learn = [e for e in AuditEventFileSource(baseline).read() if not isinstance(e, ParseError)]
+        detector.fit(learn)
+        console.print(f"baseline: {len(learn)} AuditEvents")
+    items = list(AuditEventFileSource(paths).read())
+    events: list[Event] = [e for e in items if not isinstance(e, ParseError)]
+    errors = [e for e in items if isinstance(e, ParseError)]
+    alerts = detector.detect(events)
+    console.print(f"AuditEvents: {len(events)} accepted, {len(errors)} rejected; alerts: {len(alerts)}")
+    _print_errors(errors)
+    _print_alerts(alerts)
+    if store:
+        _store(db, events, alerts)
+
+
+# ------------------------------------------------------------------------------------------ listen mqtt
+def listen_mqtt(
+    host: Annotated[str, typer.Option(help="MQTT broker address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
+    topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")] = None,
+    learn: Annotated[int, typer.Option(help="Readings to learn the baseline from before alerting.")] = 200,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
+    username: Annotated[
+        str | None, typer.Option(help=f"MQTT user (password from ${MQTT_PASSWORD_ENV}).")
+    ] = None,
+    db: DbOption = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Save readings and alerts.")] = True,
+) -> None:
+    """Subscribe to IoMT telemetry, learn each device's baseline, then alert on spoofed, altered,
+    implausible or flooding readings. Prints live counts; Ctrl-C stops."""
+    from healthsec.detect.clinical.telemetry import TelemetryBaselineDetector
+    from healthsec.ingest.telemetry import MqttTelemetrySource
+
+    topics = topic or ["healthsec/#"]
+    source = MqttTelemetrySource(
+        host,
+        port,
+        topics,
+        username=username,
+        password=os.environ.get(MQTT_PASSWORD_ENV),
+        max_messages=max_messages,
+        idle_timeout=idle_timeout,
+    )
+    detector = TelemetryBaselineDetector()
+    readings = errors = learnt = 0
+    alerts: dict[str, Alert] = {}
+    batch: list[DeviceReading] = []
+    last_flush = time.monotonic()
+    console.print(f"listening on mqtt://{host}:{port} topics {', '.join(topics)} (learning {learn} readings)")
+
+    def flush() -> None:
+        nonlocal last_flush
+        if not batch:
+            return
+        new = [a for a in detector.detect(batch) if a.id not in alerts]
+        for a in new:
+            alerts[a.id] = a
+            console.print(
+                f"[bold red]ALERT[/] {a.severity.label} {a.title}: {a.explanation}", highlight=False
+            )
+        if store:
+            _store(db, batch, new)
+        batch.clear()
+        last_flush = time.monotonic()
+        console.print(f"readings {readings} (learnt {learnt}), parse errors {errors}, alerts {len(alerts)}")
+
+    try:
+        for item in source.read():
+            if isinstance(item, ParseError):
+                errors += 1
+                console.print(f"[yellow]skipped[/] {item.describe()}", highlight=False)
+                continue
+            if not isinstance(item, DeviceReading):
+                continue
+            readings += 1
+            if learnt < learn:
+                detector.learn_one(item)
+                learnt += 1
+                if learnt == learn:
+                    console.print(f"baseline learnt from {learnt} readings; alerting from now on")
+                continue
+            batch.append(item)
+            if len(batch) >= 100 or time.monotonic() - last_flush > 1.0:
+                flush()
+    except KeyboardInterrupt:
+        source.stop()
+    flush()
+    console.print(f"stopped: readings {readings}, parse errors {errors}, alerts {len(alerts)}")
+
+
+# ------------------------------------------------------------------------------------------ telemetry models
+def _labelled(paths: Sequence[Path], fmt: str) -> tuple[list[DeviceReading], list[str], list[ParseError]]:
+    from healthsec.detect.clinical.telemetry_model import class_name
+    from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
+
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    readings: list[DeviceReading] = []
+    classes: list[str] = []
+    errors: list[ParseError] = []
+    for path in paths:
+        if not path.exists():
+            raise fail(f"{path}: no such file")
+        for row in TelemetryCsvSource(path, fmt).read_labelled():
+            if isinstance(row.item, ParseError):
+                errors.append(row.item)
+            elif row.label is None and row.attack_type is None:
+                errors.append(ParseError("telemetry", str(path), "row has no label/type to train on"))
+            else:
+                readings.append(row.item)
+                classes.append(class_name(row.label, row.attack_type))
+    return readings, classes, errors
+
+
+def train_telemetry(
+    paths: Annotated[list[Path], typer.Argument(help="Labelled telemetry CSV files of one device type.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write (model.txt + meta.json).")],
+    fmt: FormatOption = "ton-iot",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the supervised telemetry model (LightGBM on reading values; never on date/time)."""
+    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier, dedupe
+
+    readings, classes, errors = _labelled(paths, fmt)
+    _print_errors(errors)
+    keep = dedupe(readings, classes)
+    total = len(readings)
+    readings = [readings[i] for i in keep]
+    classes = [classes[i] for i in keep]
+    try:
+        model = TelemetryClassifier(seed=seed).fit(readings, classes)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.txt").write_text(model.model_text(), encoding="utf-8")
+    (out / "meta.json").write_text(model.meta_json(), encoding="utf-8")
+    counts = ", ".join(f"{c} {classes.count(c)}" for c in model.classes)
+    console.print(
+        f"trained on {len(readings)} unique rows of {total} (exact duplicates removed): {counts}\n"
+        f"features: {', '.join(model.features)}\nwrote {out / 'model.txt'} and {out / 'meta.json'}",
+        highlight=False,
+    )
+
+
+def detect_telemetry(
+    path: Annotated[Path, typer.Argument(help="Telemetry CSV (.csv or .csv.gz).")],
+    model_dir: Annotated[
+        Path, typer.Option("--model", help="Directory written by `healthsec train telemetry`.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Predictions CSV, one row per input row, in order.")],
+    fmt: FormatOption = "ton-iot",
+    db: DbOption = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Save alerts and their readings.")] = True,
+) -> None:
+    """Score telemetry with a trained model; writes line, score, is_attack, predicted (+ label, error)."""
+    from healthsec.detect.clinical.telemetry_model import (
+        TelemetryClassifier,
+        alerts_from_predictions,
+        class_name,
+    )
+    from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
+
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not path.exists():
+        raise fail(f"{path}: no such file")
+    try:
+        model = TelemetryClassifier.from_parts(
+            (model_dir / "meta.json").read_text(encoding="utf-8"),
+            (model_dir / "model.txt").read_text(encoding="utf-8"),
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise fail(f"cannot load model from {model_dir}: {exc}") from None
+    rows = list(TelemetryCsvSource(path, fmt).read_labelled())
+    good = [r.item for r in rows if isinstance(r.item, DeviceReading)]
+    pred = model.predict(good)
+    k = 0
+    truth: list[tuple[int, int]] = []
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["line", "score", "is_attack", "predicted", "label", "error"])
+        for r in rows:
+            line = (
+                r.item.provenance.record if isinstance(r.item, DeviceReading) and r.item.provenance else None
+            )
+            if isinstance(r.item, ParseError):
+                writer.writerow([r.item.record or "", "", "", "", "", r.item.reason])
+                continue
+            label = "" if r.label is None and r.attack_type is None else class_name(r.label, r.attack_type)
+            writer.writerow(
+                [line, f"{pred.score[k]:.6f}", int(pred.is_attack[k]), pred.predicted[k], label, ""]
+            )
+            if label:
+                truth.append((0 if label == "benign" else 1, int(pred.is_attack[k])))
+            k += 1
+    errors = [r.item for r in rows if isinstance(r.item, ParseError)]
+    console.print(
+        f"{len(rows)} rows: {len(good)} scored, {len(errors)} rejected; "
+        f"{int(pred.is_attack.sum())} predicted attack; wrote {out}",
+        highlight=False,
+    )
+    _print_errors(errors)
+    if truth:
+        tp = sum(1 for t, p in truth if t and p)
+        fn = sum(1 for t, p in truth if t and not p)
+        fp = sum(1 for t, p in truth if not t and p)
+        tn = sum(1 for t, p in truth if not t and not p)
+        console.print(
+            f"against the file's labels: accuracy {(tp + tn) / len(truth):.3f}, attack recall "
+            f"{tp / (tp + fn) if tp + fn else float('nan'):.3f}, false-positive rate "
+            f"{fp / (fp + tn) if fp + tn else float('nan'):.3f}"
+        )
+    if store:
+        alerts = alerts_from_predictions(good, pred)
+        flagged = {e for a in alerts for e in a.evidence}
+        _store(db, [g for g in good if g.id in flagged], alerts)
+        console.print(f"stored {len(alerts)} alert(s)")
+
+
+def register(app: typer.Typer) -> None:
+    del app  # everything here hangs off the shared groups
+    scan_app.command("fhir")(scan_fhir)
+    listen_app.command("mqtt")(listen_mqtt)
+    train_app.command("telemetry")(train_telemetry)
+    detect_app.command("telemetry")(detect_telemetry)
