@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 import typer
@@ -32,6 +33,10 @@ def _root(
     ),
 ) -> None:
     """AI-driven cyber-defence for hospitals: detect, analyse, share and react."""
+    from healthsec.observability import configure_logging
+
+    level = os.environ.get("HEALTHSEC_LOG_LEVEL", "WARNING").upper()
+    configure_logging(level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING")
 
 
 def _register_all() -> None:
