@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthsec import __version__
 from healthsec.api import ingest, routes
-from healthsec.api.auth import INGEST_ROLES, bearer, current_principal
+from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
 from healthsec.config import Settings
@@ -152,7 +152,9 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
             task.add_done_callback(services.pending.discard)
 
         app.include_router(
-            fhir.create_router(on_events, prefix="/api/v1/fhir"), dependencies=[Depends(_fhir_principal)]
+            fhir.create_router(on_events, prefix="/api/v1/fhir"),
+            dependencies=[Depends(_fhir_principal)],
+            responses={**ERROR_RESPONSES, 422: {"description": "Some or all AuditEvents rejected"}},
         )
         mounted.append("fhir")
     return mounted
@@ -225,7 +227,12 @@ def create_app(
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    @app.get("/healthz", tags=["service"], summary="Liveness and dependencies (no authentication)")
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        summary="Liveness and dependencies (no authentication)",
+        responses={503: {"description": "Database or bus unavailable"}},
+    )
     async def healthz(request: Request) -> JSONResponse:
         services: Services = request.app.state.services
         checks: dict[str, str] = {}
@@ -248,7 +255,12 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics (events in, alerts out, lag, errors)")
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics (events in, alerts out, lag, errors)",
+        response_class=PlainTextResponse,
+    )
     async def prometheus(request: Request) -> Response:
         services: Services = request.app.state.services
         if services.nats is not None:

@@ -75,6 +75,14 @@ def org_store(request: Request, principal: Principal) -> Store:
     return base.for_org(principal.org)
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"description": "Body is not decodable"},
+    401: {"description": "Missing, unknown, expired or revoked token"},
+    403: {"description": "The token's role may not do this"},
+    413: {"description": "Request body too large"},
+    422: {"description": "Malformed request; 'detail' names each wrong field"},
+}
+
 Reader = Annotated[Principal, Depends(require(*READ_ROLES))]
 Triager = Annotated[Principal, Depends(require(*TRIAGE_ROLES))]
 Sensor = Annotated[Principal, Depends(require(*INGEST_ROLES))]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from healthsec.api.auth import Sensor
+from healthsec.api.auth import ERROR_RESPONSES, Sensor
 from healthsec.bus import InProcessBus
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
@@ -133,7 +133,7 @@ EVENT_SCHEMA: dict[str, Any] = {
     "description": "An event as healthsec.model.codec.to_dict writes it; the fields depend on 'kind'.",
 }
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
 
 
 @router.post(
@@ -143,7 +143,7 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
     responses={
         202: {"description": "Accepted: stored (in-process bus) or durably queued (NATS)"},
         413: {"description": "Body too large or too many events"},
-        422: {"description": "Malformed body; 'detail' names each wrong field"},
+        503: {"description": "The bus did not accept the batch in time; retry"},
     },
     openapi_extra={
         "requestBody": {

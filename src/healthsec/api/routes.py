@@ -8,15 +8,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthsec.api.auth import Admin, Principal, Reader, Triager, current_principal, org_store, require
+from healthsec.api.auth import (
+    ERROR_RESPONSES,
+    Admin,
+    Principal,
+    Reader,
+    Triager,
+    current_principal,
+    org_store,
+    require,
+)
 from healthsec.model import IncidentStatus
 from healthsec.model.codec import asset_from_dict, to_dict
 from healthsec.store.auth import AuthError, AuthStore, Role
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found in your organisation"}}
 AuditReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 
@@ -96,7 +106,7 @@ def list_alerts(
     return _page([to_dict(a) for a in alerts], limit, offset)
 
 
-@router.get("/alerts/{alert_id}", tags=["alerts"])
+@router.get("/alerts/{alert_id}", tags=["alerts"], responses=NOT_FOUND)
 def get_alert(request: Request, principal: Reader, alert_id: Id) -> dict[str, Any]:
     alert = org_store(request, principal).alerts.get(alert_id)
     if alert is None:
@@ -118,7 +128,7 @@ def list_incidents(
     return _page([to_dict(i) for i in items], limit, offset)
 
 
-@router.get("/incidents/{incident_id}", tags=["incidents"])
+@router.get("/incidents/{incident_id}", tags=["incidents"], responses=NOT_FOUND)
 def get_incident(request: Request, principal: Reader, incident_id: Id) -> dict[str, Any]:
     inc = org_store(request, principal).incidents.get(incident_id)
     if inc is None:
@@ -126,7 +136,7 @@ def get_incident(request: Request, principal: Reader, incident_id: Id) -> dict[s
     return to_dict(inc)
 
 
-@router.patch("/incidents/{incident_id}", tags=["incidents"])
+@router.patch("/incidents/{incident_id}", tags=["incidents"], responses=NOT_FOUND)
 def update_incident(
     request: Request, principal: Triager, incident_id: Id, body: StatusUpdate
 ) -> dict[str, Any]:
@@ -201,7 +211,7 @@ def create_token(request: Request, principal: Admin, body: TokenIn) -> dict[str,
     return {**info.as_dict(), "token": secret}
 
 
-@router.delete("/tokens/{token_id}", tags=["auth"], status_code=204)
+@router.delete("/tokens/{token_id}", tags=["auth"], status_code=204, responses=NOT_FOUND)
 def revoke_token(request: Request, principal: Admin, token_id: Id) -> None:
     auth: AuthStore = request.app.state.services.auth
     if not auth.revoke(token_id, org=principal.org, actor=principal.actor):
