@@ -28,7 +28,8 @@ _STREET = (
 
 # (label, pattern) in application order: structured and labelled first, generic last.
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("HL7", re.compile(r"(?m)(?:^|(?<=\r))(?P<seg>PID|PD1|NK1|GT1|IN1|IN2|MRG)\|[^\r\n]*")),
+    # A segment may also be quoted inside other text (a log line, a repr), so any non-word lead-in counts.
+    ("HL7", re.compile(r"(?<![A-Za-z0-9])(?P<seg>PID|PD1|NK1|GT1|IN1|IN2|MRG)\|[^\r\n'\"]*")),
     ("EMAIL", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
     (
         "DOB",

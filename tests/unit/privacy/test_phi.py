@@ -92,3 +92,12 @@ def test_fhir_and_keys() -> None:
 def test_known_values() -> None:
     out = scrub_text("workstation of zorblat logged in", known=["Zorblat"])
     assert out == "workstation of [REDACTED] logged in"
+
+
+def test_hl7_segment_quoted_inside_other_text() -> None:
+    text = "fields={'segment': 'PID|1||Q-99812^^^HOSP^MR||Quibblesworth^Johnathan||19610312', 'ok': 1}"
+    out = scrub_text(text)
+    for s in ("Q-99812", "Quibblesworth", "19610312"):
+        assert s not in out
+    assert out.endswith("'ok': 1}")
+    assert scrub_text("RAPID|x and PIDX|y") == "RAPID|x and PIDX|y"  # not segment names
