@@ -314,30 +314,37 @@ class AttackGraph:
         re-evaluated lazily because a fix rarely gains more after another fix (diminishing returns).
         """
         tset = list(targets) if targets is not None else self.targets()
-        base = self.total_risk(tset)
-        cands = self._candidates(self.best_paths(tset, top=max(20, 4 * max_fixes)))
+        current = self.total_risk(tset)
         heap: list[tuple[float, str]] = []
-        for c in sorted(cands):
-            undo = self._apply(self._edges_for(c))
-            gain = base - self.total_risk(tset)
-            self._apply(undo)
-            heap.append((gain, c))
+        seen: set[str] = set()
         chosen: list[Fix] = []
         applied: list[list[tuple[str, str, float]]] = []
-        current = base
-        while heap and len(chosen) < max_fixes:
-            heap.sort(key=lambda x: (-x[0], x[1]))
-            gain, c = heap.pop(0)
-            undo = self._apply(self._edges_for(c))
-            after = self.total_risk(tset)
-            fresh = current - after
-            if heap and fresh < heap[0][0] - 1e-12:
+        while len(chosen) < max_fixes:
+            # new best paths appear once a fix has cut the old ones: their fixes become candidates too
+            for c in sorted(self._candidates(self.best_paths(tset, top=max(10, 2 * max_fixes))) - seen):
+                seen.add(c)
+                undo = self._apply(self._edges_for(c))
+                heap.append((current - self.total_risk(tset), c))
                 self._apply(undo)
-                heap.append((fresh, c))
-                continue
-            if fresh <= 1e-9:
-                self._apply(undo)
+            picked = None
+            while heap:
+                heap.sort(key=lambda x: (-x[0], x[1]))
+                _gain, c = heap.pop(0)
+                undo = self._apply(self._edges_for(c))
+                after = self.total_risk(tset)
+                fresh = current - after
+                if heap and fresh < heap[0][0] - 1e-12:
+                    self._apply(undo)
+                    heap.append((fresh, c))
+                    continue
+                if fresh <= 1e-9:
+                    self._apply(undo)
+                    break
+                picked = (c, undo, after)
                 break
+            if picked is None:
+                break
+            c, undo, after = picked
             kind, text = self._describe(c)
             mits = FIX_MITIGATIONS[kind]
             if kb is not None:
