@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healthsec.analyze.attack_build import ICS_ANCHORS
+from healthsec.model import Alert
 
 _TID = re.compile(r"^T\d{4}(\.\d{3})?$")
 _TAG = re.compile(r"^(?:attack\.)?(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
@@ -211,3 +212,18 @@ class AttackKB:
             "healthcare_actors": len(self._actors),
             "healthcare_actors_linked_to_attack_groups": sum(1 for a in self._actors if a.attack_group),
         }
+
+
+def enrich_alert(alert: Alert, kb: AttackKB) -> Alert:
+    """Normalise an alert's ATT&CK ids and fill its tactics from its techniques (kill-chain order).
+
+    Ids the pinned copy lacks are kept as given (an analyst may know them); their tactics come from the
+    alert's own tactic tags, which is how Sigma rules with ATT&CK v19 ids stay placed in the kill chain.
+    """
+    techniques = tuple(
+        dict.fromkeys(kb.resolve(t) or t.strip().upper().removeprefix("ATTACK.") for t in alert.techniques)
+    )
+    tactics = kb.tactics_for(techniques, fallback=alert.tactics)
+    if techniques == alert.techniques and tactics == alert.tactics:
+        return alert
+    return replace(alert, techniques=techniques, tactics=tactics)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsec.analyze.attack import AttackKB
+from healthsec.analyze.attack import AttackKB, enrich_alert
 from healthsec.analyze.attack_build import BuildError, build_domain
 from healthsec.ingest.attack_data import (
     SHIPPED,
@@ -103,3 +103,41 @@ def test_bad_bundles_name_the_file(tmp_path: Path) -> None:
         build_document([other], None)
     with pytest.raises(AttackDataError, match="not a healthsec ATT&CK copy"):
         load_document(other)
+
+
+def test_enrich_alert_fills_tactics_and_keeps_unknown_ids(kb: AttackKB) -> None:
+    from datetime import UTC, datetime
+
+    from healthsec.model import Alert, Severity
+
+    a = Alert(
+        id="a",
+        ts=datetime(2026, 3, 1, tzinfo=UTC),
+        detector="sigma",
+        detector_version="1",
+        title="t",
+        score=1.0,
+        severity=Severity.HIGH,
+        explanation="rule matched",
+        techniques=("attack.t1003.001", "attack.t1486"),
+    )
+    e = enrich_alert(a, kb)
+    assert e.techniques == ("T1003.001", "T1486")
+    assert e.tactics == ("credential-access", "impact")
+    v19 = enrich_alert(
+        Alert(
+            id="b",
+            ts=a.ts,
+            detector="sigma",
+            detector_version="1",
+            title="t",
+            score=1.0,
+            severity=Severity.LOW,
+            explanation="x",
+            techniques=("T1685",),
+            tactics=("attack.defense_evasion",),
+        ),
+        kb,
+    )
+    assert v19.techniques == ("T1685",)
+    assert v19.tactics == ("defense-evasion",)
