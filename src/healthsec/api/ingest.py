@@ -19,7 +19,6 @@ from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.worker import DecodedBatch, Pipeline
 from healthsec.model import Event
-from healthsec.model.codec import to_dict
 from healthsec.model.events import EVENT_TYPES
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
@@ -211,7 +210,9 @@ async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
     if errors:
         metrics.errors.labels("api", "invalid_event").inc(len(errors))
         raise _problem(422, errors)
-    bodies = [to_dict(e) for e in events]
+    # pydantic's JSON dump of the validated dataclass is the codec's to_dict shape (plus "kind") at a
+    # sixth of the cost; timestamps come out as ISO-8601 with "Z", which parse_utc reads back.
+    bodies = [{**_ADAPTERS[e.kind].dump_python(e, mode="json"), "kind": e.kind} for e in events]
     try:
         accepted = await services.sink.submit(principal.org, bodies, events)
     except Exception as exc:

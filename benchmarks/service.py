@@ -1,0 +1,238 @@
+"""Service benchmark: HTTP ingest → NATS JetStream → workers → PostgreSQL, against in-process bus + SQLite.
+
+Prints events per second end to end (first request sent → last event visible in the database) and the
+p50/p99 latency of ``GET /api/v1/alerts`` measured while ingesting. Synthetic flows (no data set is
+needed for a throughput figure); the servers and workers run as separate processes, as in production.
+
+    python3 benchmarks/service.py [--events 60000] [--workers 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from healthsec.bus.nats import NatsConfig, connect
+from healthsec.model import Alert, Severity
+from healthsec.store import Store
+from healthsec.store.auth import AuthStore
+
+PG_URL = os.environ.get("HEALTHSEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BATCH = 1000
+T0 = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bodies(run: str, n: int) -> list[bytes]:
+    out = []
+    for start in range(0, n, BATCH):
+        events = [
+            {
+                "kind": "flow",
+                "id": f"{run}-{i}",
+                "ts": (T0 + timedelta(milliseconds=i)).isoformat(),
+                "source": "bench",
+                "src_ip": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+                "dst_ip": "10.200.0.5",
+                "src_port": 40000 + i % 20000,
+                "dst_port": 443,
+                "protocol": "tcp",
+                "bytes_out": 1200 + i % 500,
+                "bytes_in": 800,
+            }
+            for i in range(start, min(start + BATCH, n))
+        ]
+        out.append(orjson.dumps({"events": events}))
+    return out
+
+
+def seed(db: str, org: str) -> str:
+    """An organisation with a sensor token and 1,000 alerts for the list endpoint; return the token."""
+    store = Store.open(db, org)
+    auth = AuthStore(store.engine)
+    auth.create_org(org)
+    alerts = [
+        Alert(
+            id=f"a-{org}-{i}",
+            ts=T0 + timedelta(seconds=i),
+            detector="bench",
+            detector_version="1",
+            title="bench alert",
+            score=0.5,
+            severity=Severity.MEDIUM,
+            explanation="seeded for the benchmark",
+        )
+        for i in range(1000)
+    ]
+    store.alerts.add_many(alerts)
+    _, token = auth.create_token(org, "admin", "bench")
+    store.close()
+    return token
+
+
+def latency_probe(url: str, token: str, stop: threading.Event, out: list[float]) -> None:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        while not stop.is_set():
+            t = time.perf_counter()
+            r = c.get("/api/v1/alerts", params={"limit": 100})
+            out.append(time.perf_counter() - t)
+            r.raise_for_status()
+            time.sleep(0.05)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''!r}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def run(label: str, db: str, env_extra: dict[str, str], workers: int, n: int) -> dict[str, Any]:
+    org = f"bench-{uuid.uuid4().hex[:8]}"
+    token = seed(db, org)
+    port = free_port()
+    env = {**os.environ, "HEALTHSEC_DB": db, **env_extra}
+    cli = [sys.executable, "-m", "healthsec.cli"]
+    procs = [
+        subprocess.Popen(
+            [*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    ]
+    procs += [
+        subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(workers)
+    ]
+    url = f"http://127.0.0.1:{port}"
+    store = Store.open(db, org, upgrade=False)
+    try:
+        wait_http(url, procs[0])
+        payloads = bodies(org, n)
+        latencies: list[float] = []
+        stop = threading.Event()
+        probe = threading.Thread(target=latency_probe, args=(url, token, stop, latencies))
+        probe.start()
+        start = time.perf_counter()
+
+        def sender(chunk: list[bytes]) -> None:
+            with httpx.Client(
+                base_url=url,
+                timeout=120,
+                headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+            ) as c:
+                for body in chunk:
+                    c.post("/api/v1/events", content=body).raise_for_status()
+
+        senders = [threading.Thread(target=sender, args=(payloads[i::2],)) for i in range(2)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        accepted = time.perf_counter() - start
+        while store.events.count() < n:
+            if time.perf_counter() - start > 600:
+                raise RuntimeError("events did not all arrive within 10 minutes")
+            time.sleep(0.1)
+        total = time.perf_counter() - start
+        stop.set()
+        probe.join()
+        stored = store.events.count()
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        store.close()
+    lat = sorted(latencies)
+    return {
+        "label": label,
+        "events": n,
+        "stored": stored,
+        "accept_s": accepted,
+        "total_s": total,
+        "eps": n / total,
+        "p50_ms": 1000 * statistics.median(lat) if lat else None,
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+        "probes": len(lat),
+    }
+
+
+async def drop_streams(cfg: NatsConfig) -> None:
+    nc, js = await connect(cfg)
+    for name in (cfg.stream, cfg.dead_letter_stream):
+        with contextlib.suppress(Exception):  # already gone
+            await js.delete_stream(name)
+    await nc.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared machine)")
+    print(f"workload: {args.events} synthetic flows, {BATCH} per HTTP request, 2 concurrent senders")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = run(
+            "in-process bus + SQLite (reference)", f"sqlite:///{Path(tmp) / 'bench.db'}", {}, 0, args.events
+        )
+        results.append(ref)
+    for k in args.workers:
+        tag = uuid.uuid4().hex[:8]
+        cfg = NatsConfig(stream=f"BENCH_{tag}", prefix=f"bench{tag}", durable=f"w{tag}")
+        env = {
+            "HEALTHSEC_BUS": "nats",
+            "HEALTHSEC_NATS_STREAM": cfg.stream,
+            "HEALTHSEC_NATS_SUBJECT": cfg.prefix,
+            "HEALTHSEC_NATS_DURABLE": cfg.durable,
+        }
+        try:
+            results.append(run(f"HTTP → NATS → {k} worker(s) → PostgreSQL", PG_URL, env, k, args.events))
+        finally:
+            asyncio.run(drop_streams(cfg))
+    print(
+        f"\n{'pipeline':<42} {'stored':>8} {'accept s':>9} {'total s':>8} {'events/s':>9} "
+        f"{'vs ref':>7} {'alerts p50':>10} {'p99':>8}"
+    )
+    for r in results:
+        print(
+            f"{r['label']:<42} {r['stored']:>8} {r['accept_s']:>9.2f} {r['total_s']:>8.2f} {r['eps']:>9.0f} "
+            f"{r['eps'] / ref['eps']:>7.2f} {r['p50_ms']:>8.1f}ms {r['p99_ms']:>6.1f}ms"
+        )
+    print("\ntargets: >= 10,000 events/s with 2 workers; alert-list p99 < 200 ms while ingesting")
+
+
+if __name__ == "__main__":
+    main()
