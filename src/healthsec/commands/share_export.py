@@ -12,6 +12,7 @@ from healthsec.commands.groups import DbOption, console, fail, share_app
 from healthsec.config import load_settings
 from healthsec.model import Alert, Incident
 from healthsec.share.keys import KeyMissing, load_keys
+from healthsec.share.known import known_from_store
 from healthsec.share.outbound import Cleared, known_identifiers, outbound
 from healthsec.share.policy import COMMUNITY_IDENTITY, TLP, PartnerPolicy, policy_from_dict
 from healthsec.store import Store, StoreError
@@ -112,8 +113,8 @@ def export(
         bundle = export_bundle(incidents, alerts, producer=name, tlp=level)
         try:
             known = known_identifiers(incidents, alerts)
-            # Inventory names are internal identifiers too, even where no alert named them.
-            known.setdefault("host", set()).update(a.name for a in store.assets.list() if a.name)
+            for kind, values in known_from_store(store).items():  # inventory names appear in prose too
+                known.setdefault(kind, set()).update(values)
             cleared = outbound(
                 bundle["objects"],
                 recipient,
