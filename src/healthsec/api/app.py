@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthsec import __version__
-from healthsec.api import ingest, routes
+from healthsec.api import analysis, ingest, routes
 from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
@@ -217,6 +217,7 @@ def create_app(
     app.add_middleware(LimitAndMeasure, max_body=settings.max_body_bytes, metrics=metrics)
     app.include_router(ingest.router)
     app.include_router(routes.router)
+    app.include_router(analysis.router)
     mounted = _mount_optional(app, settings)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)

@@ -27,6 +27,11 @@ COVERED = {
     ("DELETE", "/api/v1/tokens/{token_id}"),
     ("POST", "/api/v1/fhir/AuditEvent"),
     ("POST", "/api/v1/fhir"),
+    ("GET", "/api/v1/risk"),
+    ("GET", "/api/v1/paths"),
+    ("GET", "/api/v1/reports/incidents"),
+    ("GET", "/api/v1/partners"),
+    ("PUT", "/api/v1/partners/{name}"),
 }
 
 
@@ -44,6 +49,22 @@ def test_tenant_isolation_on_every_route(world: World) -> None:
     c, a, b = world.client, world.a, world.b
     admin_a = a.headers("admin")
     assert c.get("/api/v1/whoami", headers=admin_a).json()["org"] == a.org
+
+    # analysis and sharing routes see only the caller's assets, alerts, incidents and partners
+    risk = c.get("/api/v1/risk", headers=admin_a).json()["items"]
+    assert {r["asset_id"] for r in risk} == {world.seeded_a["asset"]}
+    paths = c.get("/api/v1/paths", headers=admin_a).json()
+    assert all(world.seeded_b["asset"] not in str(p) for p in paths["paths"])
+    report = c.get("/api/v1/reports/incidents", headers=admin_a).text
+    assert f"incident of {a.org}" in report
+    assert f"incident of {b.org}" not in report
+    put = {"organisation": "General Hospital", "secret": "s" * 20}
+    assert c.put("/api/v1/partners/general", json=put, headers=b.headers("admin")).status_code == 200
+    assert c.get("/api/v1/partners", headers=admin_a).json()["items"] == []
+    partners_b = c.get("/api/v1/partners", headers=b.headers("partner")).json()["items"]
+    assert [p["name"] for p in partners_b] == ["general"]
+    assert "secret" not in partners_b[0]
+    assert partners_b[0]["has_secret"] is True
 
     # ingest: the same event ids in both orgs stay separate, and alerts go to the ingesting org only
     assert (
@@ -109,6 +130,11 @@ ROLE_MATRIX = [
     ("POST", "/api/v1/events", {"events": []}, {"admin", "sensor"}),
     ("GET", "/api/v1/audit", None, {"admin", "auditor"}),
     ("GET", "/api/v1/tokens", None, {"admin"}),
+    ("GET", "/api/v1/risk", None, {"admin", "analyst", "auditor"}),
+    ("GET", "/api/v1/paths", None, {"admin", "analyst", "auditor"}),
+    ("GET", "/api/v1/reports/incidents", None, {"admin", "analyst", "auditor"}),
+    ("GET", "/api/v1/partners", None, {"admin", "analyst", "partner"}),
+    ("PUT", "/api/v1/partners/p1", {"organisation": "X"}, {"admin"}),
     ("POST", "/api/v1/tokens", {"name": "x", "role": "sensor"}, {"admin"}),
 ]
 
