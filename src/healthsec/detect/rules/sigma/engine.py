@@ -1,0 +1,108 @@
+"""The native Sigma engine: route records to rules by logsource, evaluate each group as one batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from healthsec.detect.rules.sigma.compile import CompiledRule, contains_patterns
+from healthsec.detect.rules.sigma.evaluate import Batch
+from healthsec.detect.rules.sigma.logsource import Target
+from healthsec.model import LogRecord
+
+GroupKey = tuple[str | None, int | None, str | None]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Rule ``rule`` matched record ``index`` of the input; ``matched`` holds the fields that made it fire."""
+
+    rule: CompiledRule
+    index: int
+    matched: Mapping[str, str]
+
+
+def group_key(rec: LogRecord) -> GroupKey:
+    channel = rec.channel.lower() if rec.channel else None
+    return channel, rec.event_id, rec.provider
+
+
+class SigmaEngine:
+    """Compiled rules indexed by channel; ``match`` evaluates a batch of records against all of them."""
+
+    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+        self.rules = list(rules)
+        self._by_channel: dict[str, list[tuple[CompiledRule, Target]]] = {}
+        for rule in self.rules:
+            for target in rule.targets:
+                for ch in target.channels:
+                    self._by_channel.setdefault(ch, []).append((rule, target))
+        self._routes: dict[GroupKey, list[tuple[tuple[tuple[str, str], ...], list[CompiledRule]]]] = {}
+        self._plans: dict[tuple[GroupKey, tuple[tuple[str, str], ...]], dict[tuple[str, bool], list[str]]] = {}
+
+    def plan(self, key: GroupKey, renames: tuple[tuple[str, str], ...],
+             rules: Sequence[CompiledRule]) -> dict[tuple[str, bool], list[str]]:
+        """All 'contains' patterns of one route's rules, per field: the shared index is built from it."""
+        cached = self._plans.get((key, renames))
+        if cached is None:
+            acc: dict[tuple[str, bool], set[str]] = {}
+            for rule in rules:
+                contains_patterns(rule.root, acc)
+            cached = {k: sorted(v) for k, v in acc.items()}
+            self._plans[(key, renames)] = cached
+        return cached
+
+    def routes(self, key: GroupKey) -> list[tuple[tuple[tuple[str, str], ...], list[CompiledRule]]]:
+        """Rules that apply to one (channel, event id, program) group, bucketed by field renames."""
+        cached = self._routes.get(key)
+        if cached is None:
+            channel, event_id, program = key
+            buckets: dict[tuple[tuple[str, str], ...], list[CompiledRule]] = {}
+            seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+            for rule, target in self._by_channel.get(channel or "", []):
+                if target.accepts(channel, event_id, program):
+                    renames = tuple(sorted(target.renames.items()))
+                    if (rule.id, renames) not in seen:
+                        seen.add((rule.id, renames))
+                        buckets.setdefault(renames, []).append(rule)
+            cached = list(buckets.items())
+            self._routes[key] = cached
+        return cached
+
+    def match(self, records: Sequence[LogRecord], *, explain: bool = True) -> list[Hit]:
+        """Every (rule, record) match in ``records``, in record order."""
+        groups: dict[GroupKey, list[int]] = {}
+        for i, rec in enumerate(records):
+            groups.setdefault(group_key(rec), []).append(i)
+        hits: list[Hit] = []
+        for key, idx in groups.items():
+            routes = self.routes(key)
+            if not routes:
+                continue
+            fields = [records[i].fields for i in idx]
+            for renames, rules in routes:
+                batch = Batch(fields, dict(renames), self.plan(key, renames, rules))
+                for rule in rules:
+                    result = batch.node(rule.root)
+                    for j in np.flatnonzero(result).tolist():
+                        matched = batch.explain(rule.root, j) if explain else {}
+                        hits.append(Hit(rule, idx[j], matched))
+        hits.sort(key=lambda h: h.index)
+        return hits
+
+    def decisions(self, records: Sequence[LogRecord], rule: CompiledRule) -> dict[int, bool]:
+        """Rule × record decisions for the records in the rule's logsource (for differential testing)."""
+        out: dict[int, bool] = {}
+        groups: dict[GroupKey, list[int]] = {}
+        for i, rec in enumerate(records):
+            groups.setdefault(group_key(rec), []).append(i)
+        for key, idx in groups.items():
+            for renames, rules in self.routes(key):
+                if rule not in rules:
+                    continue
+                result = Batch([records[i].fields for i in idx], dict(renames)).node(rule.root)
+                for j, flag in enumerate(result.tolist()):
+                    out[idx[j]] = bool(flag)
+        return out
