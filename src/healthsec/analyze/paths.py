@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from healthsec.analyze.vulns import Vulnerability, exploit_likelihood
 from healthsec.model import Asset, Criticality
 
 SOURCE = "attacker"
+_REMOTE = re.compile(r"vpn|remote.?access|jump", re.IGNORECASE)
 ENTRIES = {
     "entry:internet": ("the internet edge", "T1190"),
     "entry:phishing": ("phishing e-mail", "T1566"),
@@ -164,8 +166,9 @@ class AttackGraph:
             if (prof and prof.internet_facing) or zone == "dmz":
                 tech_in = "T1190" if tech == "T1210" else "T1133"
                 self._add(g, "entry:internet", node, p, f"{a.name} ({why})", tech_in, f"patch:{aid}")
+            # without a profile, assume staff workstations read e-mail and VPN / jump hosts admit vendors
             if (prof and prof.phishing_exposed) or (
-                prof is None and zone == "corporate" and "workstation" in a.role.lower()
+                prof is None and zone in ("corporate", "clinical") and "workstation" in a.role.lower()
             ):
                 self._add(
                     g,
@@ -176,7 +179,7 @@ class AttackGraph:
                     "T1566",
                     "phishing",
                 )
-            if (prof and prof.vendor_remote) or zone == "vendor":
+            if (prof and prof.vendor_remote) or zone == "vendor" or (prof is None and _REMOTE.search(a.role)):
                 self._add(
                     g,
                     "entry:vendor",

@@ -228,9 +228,16 @@ class RiskModel:
             p, why = exploit_likelihood(v)
             lfactors.append(Factor("vulnerability", p, None, why))
         lfactors.extend(exposure_factors(asset, profile))
+        # repeated alerts of one kind are one piece of evidence (counted), not independent chances
+        kinds: dict[tuple[str, str], list[Alert]] = defaultdict(list)
         for alert in self.alerts.get(asset_id, {}).values():
-            p = ALERT_LIKELIHOOD[alert.severity]
-            lfactors.append(Factor("alert", p, None, f"{alert.severity.label} alert: {alert.title}"))
+            kinds[(alert.detector, alert.title)].append(alert)
+        for (_det, title), group in sorted(kinds.items()):
+            sev = max(a.severity for a in group)
+            times = f"{len(group)} x " if len(group) > 1 else ""
+            lfactors.append(
+                Factor("alert", ALERT_LIKELIHOOD[sev], None, f"{times}{sev.label} alert: {title}")
+            )
         lfactors.sort(key=lambda f: -f.value)
         likelihood = _combine([BASE_LIKELIHOOD, *(f.value for f in lfactors)])
         risk = AssetRisk(

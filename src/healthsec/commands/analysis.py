@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,7 +84,8 @@ def incidents_list(
         console.print("no incidents (run detection and correlation first, e.g. `healthsec demo`)")
         return
     table = Table(title=f"{len(rows)} incidents")
-    for col in ("id", "severity", "risk", "alerts", "first seen", "last seen", "tactics", "title"):
+    table.add_column("id", no_wrap=True)
+    for col in ("severity", "risk", "alerts", "first seen", "last seen", "tactics", "title"):
         table.add_column(col, overflow="fold")
     for inc, risk in rows:
         table.add_row(
@@ -118,7 +120,8 @@ def incidents_show(
     store.close()
     kb = _kb()
     techniques = []
-    mitigations: dict[str, str] = {}
+    names: dict[str, str] = {}
+    covers: Counter[str] = Counter()
     for tid in inc.techniques:
         tech = kb.technique(tid) if kb else None
         techniques.append(
@@ -126,7 +129,11 @@ def incidents_show(
         )
         if kb and tech:
             for m in kb.mitigations_for(tech.id):
-                mitigations[m.id] = m.name
+                names[m.id] = m.name
+                covers[m.id] += 1
+    # mitigations that cover the most of the incident's techniques first
+    ranked = sorted(covers, key=lambda m: (-covers[m], m))
+    mitigations = {m: names[m] for m in ranked}
     if as_json:
         _emit(
             to_dict(inc)
@@ -135,6 +142,7 @@ def incidents_show(
                 "timeline": [to_dict(a) for a in alerts],
                 "technique_names": techniques,
                 "mitigations": mitigations,
+                "mitigation_coverage": {m: covers[m] for m in ranked},
             }
         )
         return
@@ -153,13 +161,12 @@ def incidents_show(
     console.print("[bold]tactics:[/] " + (" > ".join(inc.tactics) or "-"))
     for t in techniques:
         console.print(f"  {t['id']} {t['name'] or '(not in the pinned ATT&CK copy)'}", highlight=False)
-    console.print(
-        "[bold]entities:[/] " + ", ".join(f"{e.kind.value}:{e.value} ({e.role.value})" for e in inc.entities)
-    )
+    shown = ", ".join(f"{e.kind.value}:{e.value} ({e.role.value})" for e in inc.entities[:12])
+    more = f" and {len(inc.entities) - 12} more" if len(inc.entities) > 12 else ""
+    console.print(f"[bold]entities:[/] {shown}{more}", highlight=False)
     if mitigations:
-        console.print(
-            "[bold]ATT&CK mitigations:[/] " + "; ".join(f"{k} {v}" for k, v in sorted(mitigations.items()))
-        )
+        top = "; ".join(f"{m} {names[m]} ({covers[m]} techniques)" for m in ranked[:6])
+        console.print(f"[bold]ATT&CK mitigations covering most techniques:[/] {top}", highlight=False)
     table = Table(title="timeline")
     for col in ("time (UTC)", "severity", "detector", "tactics", "title", "belongs"):
         table.add_column(col, overflow="fold")
