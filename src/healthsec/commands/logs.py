@@ -1,0 +1,201 @@
+"""CLI for host logs and Sigma: ``healthsec detect logs`` and ``healthsec rules list|check|test``."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from healthsec.commands.groups import DbOption, console, detect_app, fail
+from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator
+from healthsec.ingest.logs import FORMATS, LogFileSource
+from healthsec.ingest.logs.rulefiles import load_rules
+from healthsec.model import Alert, LogRecord, ParseError
+
+RULES_ENV = "HEALTHSEC_SIGMA_RULES"
+CHUNK = 50_000  # records per evaluation batch: large batches share the field index across more events
+
+rules_app = typer.Typer(help="Sigma rules: list, check (what cannot run, and why), test against a log.",
+                        no_args_is_help=True)
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", "-r", help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV})."),
+]
+
+
+def _rule_paths(rules: list[Path] | None) -> list[Path]:
+    if rules:
+        paths = rules
+    elif os.environ.get(RULES_ENV):
+        paths = [Path(p) for p in os.environ[RULES_ENV].split(os.pathsep) if p]
+    else:
+        raise fail(f"no rules: pass --rules DIR or set ${RULES_ENV}")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"rule path(s) not found: {', '.join(missing)}")
+    return paths
+
+
+def _load(rules: list[Path] | None) -> RuleSet:
+    ruleset = load_rules(_rule_paths(rules))
+    errors = sum(1 for p in ruleset.problems if p.kind == "error")
+    console.print(
+        f"rules: {ruleset.loaded} loaded, {len(ruleset.problems) - errors} unsupported, {errors} invalid",
+        highlight=False,
+    )
+    return ruleset
+
+
+def _chunks(paths: Sequence[Path], fmt: str, errors: list[ParseError]) -> Iterator[list[LogRecord]]:
+    buf: list[LogRecord] = []
+    for path in paths:
+        for item in LogFileSource(path, fmt=fmt, name="logs").read():
+            if isinstance(item, ParseError):
+                errors.append(item)
+            elif isinstance(item, LogRecord):
+                buf.append(item)
+                if len(buf) >= CHUNK:
+                    yield buf
+                    buf = []
+    if buf:
+        yield buf
+
+
+def alert_json(alert: Alert, rec: LogRecord | None) -> dict[str, Any]:
+    """One line of ``--out``: the rule, its ATT&CK tags, the record (file#number) and what matched."""
+    f = alert.features
+    matched = {k.removeprefix("match."): v for k, v in f.items() if k.startswith("match.")}
+    return {
+        "rule_id": f.get("rule_id"), "title": alert.title, "level": f.get("level"),
+        "techniques": list(alert.techniques), "tactics": list(alert.tactics),
+        "record": f.get("record") or (record_locator(rec) if rec else None),
+        "ts": alert.ts.isoformat(), "host": rec.host if rec else None,
+        "channel": rec.channel if rec else None, "event_id": rec.event_id if rec else None,
+        "matched": matched, "alert_id": alert.id, "entities": [e.key for e in alert.entities],
+    }
+
+
+def detect_logs(
+    paths: Annotated[list[Path], typer.Argument(help="Log files or archives (EVTX, JSON, zip, tar.gz).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write one JSON object per alert here.")],
+    rules: RulesOption = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = "auto",
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Also save alerts and events.")] = True,
+    db: DbOption = None,
+) -> None:
+    """Run Sigma rules over log files; alerts go to --out (JSON lines) and into the store."""
+    if fmt not in FORMATS:
+        raise fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    for p in paths:
+        if not p.exists():
+            raise fail(f"log file not found: {p}")
+    detector = SigmaDetector(_load(rules))
+    errors: list[ParseError] = []
+    total = 0
+    by_rule: Counter[str] = Counter()
+    levels: Counter[str] = Counter()
+    handle = None
+    if store:
+        from healthsec.app import open_store
+        from healthsec.store import StoreError
+
+        try:
+            handle = open_store(db)
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+    try:
+        with out.open("wb") as fh:
+            for chunk in _chunks(paths, fmt, errors):
+                total += len(chunk)
+                alerts = detector.detect(chunk)
+                by_id = {r.id: r for r in chunk}
+                for a in alerts:
+                    fh.write(orjson.dumps(alert_json(a, by_id.get(a.evidence[0]))) + b"\n")
+                    by_rule[a.title] += 1
+                    levels[a.severity.label] += 1
+                if handle is not None and alerts:
+                    evidence = {e for a in alerts for e in a.evidence}
+                    handle.events.add_many(by_id[i] for i in evidence if i in by_id)
+                    handle.alerts.add_many(alerts)
+    finally:
+        if handle is not None:
+            handle.close()
+    console.print(f"records: {total} read, {len(errors)} parse error(s)", highlight=False)
+    for err in errors[:10]:
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+    if len(errors) > 10:
+        console.print(f"[yellow]... and {len(errors) - 10} more parse error(s)[/]")
+    summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())
+    console.print(f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False)
+    for title, n in by_rule.most_common(15):
+        console.print(f"  {n:>6}  {title}", highlight=False)
+
+
+def rules_list(rules: RulesOption = None) -> None:
+    """List the rules that load: id, level, ATT&CK tags, title."""
+    ruleset = _load(rules)
+    for r in sorted(ruleset.rules, key=lambda r: r.title):
+        tags = ",".join(r.techniques + r.tactics)
+        console.print(f"{r.id}  {r.level or '-':<13} {tags:<30} {r.title}", highlight=False, soft_wrap=True)
+    for c in ruleset.correlations:
+        kind = "correlation:" + c.type
+        console.print(f"{c.id}  {c.level or '-':<13} {kind:<30} {c.title}", highlight=False)
+
+
+def rules_check(
+    rules: RulesOption = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a rule is unsupported too.")] = False,
+) -> None:
+    """Report every rule that cannot be parsed or uses something unsupported, with file and reason."""
+    ruleset = _load(rules)
+    for p in sorted(ruleset.problems, key=lambda p: p.locator):
+        label = "[red]invalid[/]" if p.kind == "error" else "[yellow]unsupported[/]"
+        console.print(f"{label} {p.locator}: {p.reason}", highlight=False, soft_wrap=True)
+    reasons = Counter(p.reason.split(":")[0] for p in ruleset.problems if p.kind == "unsupported")
+    for reason, n in reasons.most_common(10):
+        console.print(f"  {n:>5}  {reason}", highlight=False)
+    if any(p.kind == "error" for p in ruleset.problems) or (strict and ruleset.problems):
+        raise typer.Exit(1)
+
+
+def rules_test(
+    rule: Annotated[Path, typer.Argument(help="One Sigma rule file.")],
+    logs: Annotated[list[Path], typer.Argument(help="Log files to run it against.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = "auto",
+) -> None:
+    """Run one rule against log files and print each matching record with the fields that matched."""
+    ruleset = _load([rule])
+    for p in ruleset.problems:
+        console.print(f"[red]{p.kind}[/] {p.locator}: {p.reason}", highlight=False)
+    if not ruleset.rules:
+        raise fail("the rule did not load")
+    detector = SigmaDetector(ruleset)
+    errors: list[ParseError] = []
+    matches = total = 0
+    for chunk in _chunks(logs, fmt, errors):
+        total += len(chunk)
+        by_id = {r.id: r for r in chunk}
+        for a in detector.detect(chunk):
+            matches += 1
+            line = alert_json(a, by_id.get(a.evidence[0]))
+            console.print(f"[bold]match[/] {line['record']}  {line['matched']}", highlight=False,
+                          soft_wrap=True)
+    for err in errors[:10]:
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+    console.print(f"{matches} match(es) in {total} record(s), {len(errors)} parse error(s)", highlight=False)
+    if matches == 0:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    detect_app.command("logs")(detect_logs)
+    rules_app.command("list")(rules_list)
+    rules_app.command("check")(rules_check)
+    rules_app.command("test")(rules_test)
+    app.add_typer(rules_app, name="rules")
