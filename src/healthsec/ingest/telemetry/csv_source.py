@@ -53,7 +53,10 @@ def value_of(raw: str) -> float | None:
         return None
     if text in STATES:
         return STATES[text]
-    number = float(text)
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"{raw.strip()[:40]!r} is not a number or a known state") from None
     if not math.isfinite(number):
         raise ValueError(f"non-finite value {raw.strip()!r}")
     return number
@@ -148,8 +151,8 @@ class TelemetryCsvSource:
         for name in metrics:
             try:
                 values[name] = value_of(row[name])
-            except ValueError:
-                return fail(f"column {name!r}: {row[name].strip()!r} is not a number or a known state")
+            except ValueError as exc:
+                return fail(f"column {name!r}: {exc}")
         label: int | None = None
         label_text = row.get("label", "").strip()
         if label_text:

@@ -52,7 +52,10 @@ def _metric(name: str, value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return value_of(str(value))
     if isinstance(value, str):
-        return value_of(value)
+        try:
+            return value_of(value)
+        except ValueError as exc:
+            raise ValueError(f"metric {name!r}: {exc}") from None
     raise ValueError(f"metric {name!r} is a {type(value).__name__}, not a number")
 
 

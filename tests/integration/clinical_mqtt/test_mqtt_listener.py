@@ -1,0 +1,143 @@
+"""A real paho publisher against the local Mosquitto: the subscriber source and `healthsec listen mqtt`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
+
+from healthsec.app import open_store
+from healthsec.cli import app
+from healthsec.ingest.telemetry import MqttTelemetrySource
+from healthsec.model import DeviceReading, ParseError
+
+pytestmark = pytest.mark.integration
+HOST, PORT = "127.0.0.1", 1883
+
+
+def publisher() -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
+    client.connect(HOST, PORT)
+    client.loop_start()
+    return client
+
+
+def test_source_yields_readings_and_survives_bad_messages() -> None:
+    topic = f"hstest/{uuid.uuid4().hex}/mon-1/telemetry"
+    source = MqttTelemetrySource(HOST, PORT, [topic], max_messages=4, idle_timeout=15)
+    out: list[DeviceReading | ParseError] = []
+    reader = threading.Thread(target=lambda: out.extend(source.read()))  # type: ignore[arg-type]
+    reader.start()
+    assert source.subscribed.wait(10)
+    pub = publisher()
+    try:
+        for payload in (
+            json.dumps({"ts": "2024-01-01T00:00:00Z", "metrics": {"heart_rate": 72, "spo2": 98}}),
+            "{truncated",
+            json.dumps({"heart_rate": "fast"}),
+            json.dumps({"ts": "2024-01-01T00:00:05Z", "heart_rate": 74}),
+        ):
+            pub.publish(topic, payload, qos=1).wait_for_publish(5)
+        reader.join(20)
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+    assert not reader.is_alive()
+    assert [type(i).__name__ for i in out] == ["DeviceReading", "ParseError", "ParseError", "DeviceReading"]
+    first, bad = out[0], out[1]
+    assert isinstance(first, DeviceReading)
+    assert first.device_id == "mon-1"
+    assert first.metrics == {"heart_rate": 72.0, "spo2": 98.0}
+    assert isinstance(bad, ParseError)
+    assert bad.locator == f"mqtt://{HOST}:{PORT}/{topic}"
+    assert bad.record == 2
+
+
+def test_unreachable_broker_is_an_error_not_a_crash() -> None:
+    items = list(MqttTelemetrySource(HOST, 1, ["x"], idle_timeout=1).read())
+    assert len(items) == 1
+    assert isinstance(items[0], ParseError)
+    assert "cannot connect" in items[0].reason
+
+
+def _stored_readings(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("select count(*) from events").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_listen_mqtt_learns_then_alerts(tmp_path: Path) -> None:
+    topic = f"hstest/{uuid.uuid4().hex}/mon-9/telemetry"
+    db = tmp_path / "hs.db"
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        result["r"] = CliRunner().invoke(
+            app,
+            [
+                "listen",
+                "mqtt",
+                "--topic",
+                topic,
+                "--learn",
+                "30",
+                "--max-messages",
+                "1000",
+                "--idle-timeout",
+                "3",
+                "--db",
+                str(db),
+            ],
+        )
+
+    cli = threading.Thread(target=run)
+    cli.start()
+    pub = publisher()
+    t0 = 1_704_067_200  # 2024-01-01T00:00:00Z
+    i = 0
+
+    def send(**metrics: float) -> None:
+        nonlocal i
+        payload = {"ts": t0 + 5 * i, **metrics}
+        pub.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
+        i += 1
+
+    try:
+        # A normal stream until the listener has learnt its baseline and stored post-baseline readings
+        # (messages sent before it subscribed are simply lost, as on a real broker).
+        deadline = time.monotonic() + 60
+        while _stored_readings(db) == 0 and time.monotonic() < deadline:
+            send(heart_rate=70 + (i % 7), spo2=97 + (i % 2))
+            time.sleep(0.05)
+        assert _stored_readings(db) > 0, "the listener never learnt a baseline"
+        send(heart_rate=350, spo2=97)  # impossible
+        for _ in range(3):
+            send(heart_rate=72, pulse_rate=140, spo2=97)  # ECG and pulse oximeter disagree
+        cli.join(30)
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+    assert not cli.is_alive()
+    r = result["r"]
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    out = r.output  # type: ignore[attr-defined]
+    assert "baseline learnt from 30 readings" in out
+    assert "ALERT high Physiologically impossible vital sign" in out
+    store = open_store(str(db))
+    try:
+        rules = {a.features["rule"] for a in store.alerts.all()}
+        assert {"implausible-vital", "inconsistent-vitals"} <= rules
+    finally:
+        store.close()
