@@ -61,6 +61,68 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "vuln_title": ("title", "plugin", "pluginname", "finding", "vulnname", "vulnerabilityname", "summary"),
 }
 _ALIAS_TO_FIELD = {alias: f for f, aliases in FIELD_ALIASES.items() for alias in aliases}
+# Columns inventories and scanners commonly carry that risk and paths do not use: skipped and listed,
+# not errors (a column nobody recognises still is an error).
+KNOWN_UNUSED = frozenset(
+    {
+        "notes",
+        "note",
+        "comment",
+        "comments",
+        "description",
+        "status",
+        "state",
+        "lastseen",
+        "firstseen",
+        "lastscan",
+        "scandate",
+        "discovered",
+        "created",
+        "updated",
+        "modified",
+        "purchasedate",
+        "warranty",
+        "warrantyend",
+        "room",
+        "building",
+        "floor",
+        "site",
+        "campus",
+        "rack",
+        "firmware",
+        "firmwareversion",
+        "softwareversion",
+        "version",
+        "osversion",
+        "build",
+        "patchlevel",
+        "pluginid",
+        "port",
+        "protocol",
+        "service",
+        "risk",
+        "severity",
+        "synopsis",
+        "solution",
+        "seealso",
+        "pluginoutput",
+        "cvssv2",
+        "cvssv2basescore",
+        "cvssv20basescore",
+        "cvssv2vector",
+        "cvssv20vector",
+        "assetvalue",
+        "cost",
+        "costcentre",
+        "costcenter",
+        "contract",
+        "tags",
+        "domain",
+        "workgroup",
+        "lastlogon",
+        "lastuser",
+    }
+)
 
 
 def column_key(column: str) -> str:
@@ -68,12 +130,17 @@ def column_key(column: str) -> str:
 
 
 def _fuzzy(key: str) -> str | None:
-    """A column whose name contains exactly one field's alias ("Network Segment" -> zone); else None.
-
-    Only aliases of five letters or more count, so "ip" never matches inside "description".
-    """
-    hits = {f for alias, f in _ALIAS_TO_FIELD.items() if len(alias) >= 5 and alias in key}
-    return hits.pop() if len(hits) == 1 else None
+    """The field whose longest alias the column name contains ("Network Segment" -> zone, "CVSS v3.0 Base
+    Score" -> cvss_score); None when nothing or a tie. Only aliases of five letters or more count, so
+    "ip" never matches inside "description"."""
+    hits = sorted(
+        ((len(alias), f) for alias, f in _ALIAS_TO_FIELD.items() if len(alias) >= 5 and alias in key),
+        reverse=True,
+    )
+    if not hits:
+        return None
+    best = {f for n, f in hits if n == hits[0][0]}
+    return best.pop() if len(best) == 1 else None
 
 
 def map_columns(
@@ -87,7 +154,7 @@ def map_columns(
     used: dict[str, str] = {}
     for col in columns:
         key = column_key(col)
-        if key in ignored:
+        if key in ignored or (key in KNOWN_UNUSED and key not in explicit):
             continue
         target = explicit.get(key) or _ALIAS_TO_FIELD.get(key) or _fuzzy(key)
         if target is None:
@@ -246,6 +313,18 @@ def valid_ip(text: str) -> str:
         raise ValueError(f"invalid IP address {text!r}") from None
 
 
+_MAC = re.compile(r"^[0-9a-f]{2}([:\-.]?[0-9a-f]{2}){5}$", re.IGNORECASE)
+
+
+def valid_mac(text: str) -> str:
+    """A MAC address in lower-case colon form; anything else is an error."""
+    t = text.strip()
+    if not _MAC.match(t):
+        raise ValueError(f"invalid MAC address {text!r}")
+    digits = re.sub(r"[^0-9a-f]", "", t.lower())
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
 def asset_key(name: str | None, ip: str | None, explicit_id: str | None) -> str:
     """The asset id: the inventory's own id if it has one, else the host name, else the IP address."""
     for key in (explicit_id, name, ip):
@@ -325,3 +404,18 @@ def overlay_profile(existing: AssetProfile, new: AssetProfile, fields: set[str])
     if fields & {"criticality", "role", "device_type"}:
         changes["criticality_reason"] = new.criticality_reason
     return replace(existing, **changes)  # type: ignore[arg-type]
+
+
+def apply_identification(
+    asset: Asset, device_type: str, confidence: float, min_confidence: float = 0.8
+) -> Asset:
+    """Fold in what passive device identification found: fills an unknown device type and raises (never
+    lowers) the criticality the type implies. Below ``min_confidence`` the asset is left unchanged."""
+    if confidence < min_confidence:
+        return asset
+    crit, _why = infer_criticality(device_type)
+    return replace(
+        asset,
+        device_type=asset.device_type or device_type,
+        criticality=max(asset.criticality, crit),
+    )

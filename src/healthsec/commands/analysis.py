@@ -233,6 +233,7 @@ def assets_import(
         "rows": res.rows,
         "assets": len(res.assets),
         "vulnerabilities": len(res.vulns),
+        "ignored_columns": res.ignored,
     }
     if as_json:
         _emit(summary)
@@ -241,6 +242,8 @@ def assets_import(
             f"imported {len(res.assets)} assets and {len(res.vulns)} vulnerabilities "
             f"from {res.rows} rows of {file.name}"
         )
+        if res.ignored:
+            console.print(f"columns not used: {', '.join(res.ignored)}", highlight=False)
 
 
 @assets_app.command("list")

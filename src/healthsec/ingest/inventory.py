@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 import orjson
 
 from healthsec.analyze.inventory import (
+    KNOWN_UNUSED,
     AssetProfile,
     asset_key,
+    column_key,
     infer_criticality,
     map_columns,
     overlay,
@@ -21,6 +24,7 @@ from healthsec.analyze.inventory import (
     parse_bool,
     parse_criticality,
     valid_ip,
+    valid_mac,
 )
 from healthsec.analyze.vulns import Vulnerability, VulnError
 from healthsec.model import Asset
@@ -51,6 +55,7 @@ class InventoryImport:
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0
     fields: set[str] = field(default_factory=set)
+    ignored: list[str] = field(default_factory=list)
 
 
 def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]]]:
@@ -69,10 +74,15 @@ def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]
             records = lists[0]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ValueError("JSON must be a list of objects, one per asset or finding")
+        flat = [(i + 1, row) for i, r in enumerate(records) for row in flatten(r)]
         columns: list[str] = []
-        for r in records:
-            columns.extend(k for k in r if k not in columns)
-        return columns, ((i + 1, r) for i, r in enumerate(records))
+        seen: set[str] = set()
+        for _, r in flat:
+            for k in r:
+                if k not in seen:
+                    seen.add(k)
+                    columns.append(k)
+        return columns, iter(flat)
     sample = text[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
@@ -81,6 +91,35 @@ def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     columns = [c for c in (reader.fieldnames or []) if c is not None]
     return columns, ((i + 2, r) for i, r in enumerate(reader))
+
+
+def flatten(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One JSON asset record as flat rows: nested objects give their leaf fields (prefixed only on a
+    clash), a list of objects (e.g. ``"vulnerabilities": [...]``) gives one row per item with the
+    parent's fields, and a list of plain values is joined with commas."""
+    base: dict[str, Any] = {}
+    children: list[list[dict[str, Any]]] = []
+
+    def put(key: str, value: Any, prefix: str) -> None:
+        name = key if key not in base else f"{prefix}{key}"
+        base[name] = value
+
+    def walk(obj: Mapping[str, Any], prefix: str) -> None:
+        for k, v in obj.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k} ")
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                children.append([row for x in v for row in flatten(x)])
+            elif isinstance(v, list):
+                put(k, ", ".join(str(x) for x in v), prefix)
+            else:
+                put(k, v, prefix)
+
+    walk(record, "")
+    rows = [base]
+    for group in children:
+        rows = [{**r, **c} for r in rows for c in group]
+    return rows
 
 
 def _text(value: Any) -> str | None:
@@ -108,6 +147,7 @@ def read_inventory(
         out.errors.append(RowError(fname, None, f"cannot read: {exc}"))
         return out
     mapping, problems = map_columns(columns, column_map, ignore)
+    out.ignored = [c for c in columns if c not in mapping and column_key(c) in KNOWN_UNUSED]
     out.errors.extend(RowError(fname, None, p) for p in problems)
     if out.errors:
         return out
@@ -130,14 +170,14 @@ def read_inventory(
             continue
         val = {f: _text(record.get(col)) for col, f in mapping.items()}
         try:
-            asset, profile, vuln = _row(val, source)
+            asset, profile, found = _row(val, source)
         except (ValueError, VulnError) as exc:
             out.errors.append(RowError(fname, rownum, str(exc)))
             continue
         prev = assets.get(asset.id)
         if prev is not None:
             first_row, first = prev
-            if vuln is None:
+            if not found:
                 out.errors.append(
                     RowError(fname, rownum, f"duplicate asset {asset.id!r} (first at row {first_row})")
                 )
@@ -162,7 +202,7 @@ def read_inventory(
             profiles[asset.id] = profile
             if asset.ip is not None:
                 ip_owner[asset.ip] = (rownum, asset.id)
-        if vuln is not None:
+        for vuln in found:
             key = (asset.id, vuln.cve)
             if key in vuln_rows:
                 out.errors.append(
@@ -193,7 +233,7 @@ def overlay_existing(
         overlay_profile(known_p[p.asset_id], p, res.fields) if p.asset_id in known_p else p
         for p in res.profiles
     ]
-    return InventoryImport(assets, profiles, res.vulns, res.errors, res.rows, res.fields)
+    return InventoryImport(assets, profiles, res.vulns, res.errors, res.rows, res.fields, res.ignored)
 
 
 def _flag(text: str | None) -> bool | None:
@@ -210,7 +250,7 @@ def _diff(a: Asset, b: Asset) -> str:
     )
 
 
-def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfile, Vulnerability | None]:
+def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfile, list[Vulnerability]]:
     ip = valid_ip(ip_text) if (ip_text := val.get("ip")) else None
     name = val.get("name") or ip or val.get("id")
     if not name:
@@ -228,7 +268,7 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
         role=role,
         zone=val.get("zone") or "unknown",
         ip=ip,
-        mac=val.get("mac"),
+        mac=valid_mac(mac) if (mac := val.get("mac")) else None,
         owner=val.get("owner"),
         criticality=crit,
         device_type=val.get("device_type"),
@@ -251,22 +291,26 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
         vendor_remote=_flag(val.get("vendor_remote")),
         criticality_reason=why,
     )
-    vuln = None
+    vulns: list[Vulnerability] = []
     if val.get("cve"):
         score = val.get("cvss_score")
         try:
             score_f = float(score) if score else None
         except ValueError:
             raise VulnError(f"CVSS score is not a number: {score!r}") from None
-        vuln = Vulnerability.create(
-            aid,
-            str(val["cve"]),
-            val.get("cvss"),
-            known_exploited=_flag(val.get("known_exploited")),
-            title=val.get("vuln_title"),
-            source=source,
-            base_score=score_f,
-        )
+        # scanners often list several CVEs of one finding in one cell
+        for cve in dict.fromkeys(c for c in re.split(r"[,;\s]+", str(val["cve"])) if c):
+            vulns.append(
+                Vulnerability.create(
+                    aid,
+                    cve,
+                    val.get("cvss"),
+                    known_exploited=_flag(val.get("known_exploited")),
+                    title=val.get("vuln_title"),
+                    source=source,
+                    base_score=score_f,
+                )
+            )
     elif val.get("cvss") or val.get("known_exploited"):
         raise VulnError("CVSS vector or exploited flag given without a CVE id")
-    return asset, profile, vuln
+    return asset, profile, vulns

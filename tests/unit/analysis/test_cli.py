@@ -37,7 +37,13 @@ def test_import_risk_paths(tmp_path: Path) -> None:
     (tmp_path / "scan.csv").write_text(SCAN)
     code, out = _run("assets", "import", str(tmp_path / "inv.csv"), "--db", db, "--json")
     assert code == 0, out
-    assert json.loads(out) == {"imported": True, "rows": 4, "assets": 4, "vulnerabilities": 0}
+    assert json.loads(out) == {
+        "imported": True,
+        "rows": 4,
+        "assets": 4,
+        "vulnerabilities": 0,
+        "ignored_columns": [],
+    }
     code, out = _run("assets", "import", str(tmp_path / "scan.csv"), "--db", db)
     assert code == 0, out
     # the scanner file does not erase what the inventory said (zone, device type, exposure)

@@ -129,3 +129,65 @@ def test_discovery_adds_unknown_addresses_from_alerts(make_alert: Callable[..., 
     known = [Asset(id="a", name="ehr", role="ehr", zone="servers", ip="10.0.0.1")]
     found = discover_from_alerts([make_alert("x1", "10.0.0.1"), make_alert("x2", "10.0.0.77")], known)
     assert [(a.ip, a.zone, a.role) for a in found] == [("10.0.0.77", "unknown", "discovered")]
+
+
+def test_nested_json_scanner_export(tmp_path: Path) -> None:
+    doc = [
+        {
+            "host": {"name": "ehr-db", "ip": "10.2.0.5", "mac": "00-1A-2B-3C-4D-5E"},
+            "zone": "Data Centre",
+            "vulnerabilities": [
+                {
+                    "cve": "CVE-2023-0001, CVE-2023-0002",
+                    "cvss": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                },
+                {
+                    "cve": "CVE-2023-0003",
+                    "cvss": "CVSS:3.1/AV:N/AC:H/PR:L/UI:N/S:U/C:H/I:H/A:H",
+                    "kev": "yes",
+                },
+            ],
+            "tags": ["prod", "ehr"],
+        }
+    ]
+    res = read_inventory(_write(tmp_path, "scan.json", json.dumps(doc)))
+    assert res.errors == []
+    assert [a.name for a in res.assets] == ["ehr-db"]
+    assert res.assets[0].mac == "00:1a:2b:3c:4d:5e"
+    assert sorted(v.cve for v in res.vulns) == ["CVE-2023-0001", "CVE-2023-0002", "CVE-2023-0003"]
+    assert [v.known_exploited for v in res.vulns] == [None, None, True]
+    assert res.ignored == ["tags"]
+
+
+def test_nessus_like_layout_with_known_unused_columns(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "nessus.csv",
+        "Plugin ID,CVE,CVSS v3.0 Base Score,CVSS v3.0 Vector,Risk,Host,Protocol,Port,Plugin Name,Synopsis\n"
+        "1001,CVE-2021-44228,10.0,CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H,Critical,10.0.0.7,tcp,443,"
+        "Log4Shell,RCE\n",
+    )
+    res = read_inventory(p)
+    assert res.errors == []
+    assert res.assets[0].ip is None  # "Host" is a name column; the value is kept as the name
+    assert res.assets[0].name == "10.0.0.7"
+    v = res.vulns[0]
+    assert (v.cve, v.base_score, v.title) == ("CVE-2021-44228", 10.0, "Log4Shell")
+    assert res.ignored == ["Plugin ID", "Risk", "Protocol", "Port", "Synopsis"]
+
+
+def test_invalid_mac_names_the_row(tmp_path: Path) -> None:
+    p = _write(tmp_path, "inv.csv", "name,mac\na,00:11:22:33:44:55\nb,zz:11\n")
+    assert [e.describe() for e in read_inventory(p).errors] == ["inv.csv: row 3: invalid MAC address 'zz:11'"]
+
+
+def test_device_identification_raises_criticality_only_when_confident() -> None:
+    from healthsec.analyze.inventory import apply_identification
+
+    a = Asset(id="x", name="x", role="unknown", zone="unknown")
+    assert apply_identification(a, "infusion pump", 0.5) == a
+    b = apply_identification(a, "infusion pump", 0.95)
+    assert b.device_type == "infusion pump"
+    assert b.criticality == Criticality.LIFE_SUSTAINING
+    c = apply_identification(b, "printer", 0.99)
+    assert c.criticality == Criticality.LIFE_SUSTAINING
