@@ -101,6 +101,7 @@ class HL7Detector:
     _nacks: dict[str, deque[datetime]] = field(default_factory=dict)
     _control_ids: dict[str, set[str]] = field(default_factory=dict)
     _flooding: set[str] = field(default_factory=set)
+    _novel: set[tuple[str, str]] = field(default_factory=set)
 
     # ---- learning -------------------------------------------------------------------------
     def fit(self, events: Iterable[Event]) -> None:
@@ -231,6 +232,11 @@ class HL7Detector:
 
     def _novelty(self, ev: ClinicalMessage, sender: str, base: SenderBaseline | None) -> list[Alert]:
         app, _, fac = sender.partition("|")
+        key = (sender, "" if base is None else ev.message_type)
+        if key in self._novel:
+            return []  # one alert per new sender / new (sender, type), not one per message
+        if base is None or ev.message_type not in base.types:
+            self._novel.add(key)
         if base is None:
             new = [
                 p

@@ -12,6 +12,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
@@ -60,8 +61,13 @@ def classify_preamble(data: bytes) -> str:
 
 def _pixel_problem(ds: Dataset) -> str | None:
     """Native (uncompressed) pixel data shorter than Rows x Columns x samples x bytes x frames."""
+    if len(ds) == 0:
+        return "no data set after the file meta (truncated or corrupt)"
     if "PixelData" not in ds:
-        return None
+        # An image SOP class without Pixel Data is not flagged: stripped test/anonymised files do that.
+        image = all(k in ds for k in ("Rows", "Columns", "BitsAllocated"))
+        other = any(k in ds for k in ("FloatPixelData", "DoubleFloatPixelData"))
+        return "image attributes present but no Pixel Data (truncated)" if image and not other else None
     tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if tsyntax is not None and UID(str(tsyntax)).is_compressed:
         return None
@@ -81,6 +87,31 @@ def _pixel_problem(ds: Dataset) -> str | None:
     if actual < expected:
         return f"Pixel Data is {actual} bytes, {expected} expected from its image attributes (truncated)"
     return None
+
+
+def _raw_problems(ds: Dataset, data: bytes) -> list[str]:
+    """Top-level elements whose value is shorter than their declared length (truncated or lying lengths).
+
+    pydicom reads a short value silently, so the raw elements (not yet converted) are compared with
+    their declared lengths; encapsulated pixel data must end with a sequence delimiter.
+    """
+    problems: list[str] = []
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.value is None:
+            continue
+        if raw.length == 0xFFFFFFFF:
+            if int(tag) == 0x7FE00010 and raw.value_tell is not None:
+                rest = data[raw.value_tell :]
+                if b"\xfe\xff\xdd\xe0" not in rest and b"\xff\xfe\xe0\xdd" not in rest:
+                    problems.append("encapsulated Pixel Data has no sequence delimiter (truncated)")
+            continue
+        if len(raw.value) < raw.length:
+            problems.append(
+                f"element {raw.tag} declares {raw.length} bytes but only {len(raw.value)} remain "
+                "(truncated or corrupt length)"
+            )
+    return problems
 
 
 def _element_problems(ds: Dataset) -> list[str]:
@@ -121,6 +152,7 @@ def inspect_bytes(data: bytes) -> Inspection:
         except Exception as exc:  # truncated or corrupt files raise many exception types
             malformed.append(f"pydicom cannot read the file: {type(exc).__name__}: {str(exc)[:100]}")
         if ds is not None:
+            malformed.extend(_raw_problems(ds, data))
             malformed.extend(_element_problems(ds))
             pix = _pixel_problem(ds)
             if pix:
