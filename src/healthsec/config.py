@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )
+    # --- live sources run by `healthsec serve` (off unless set) ---
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
+    mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
+    dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
+    live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
     detectors: tuple[str, ...] = Field(
         default=(), description="'module:factory' import paths of AlertingDetectors run on ingested events"
     )

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from healthsec import __version__
 from healthsec.api import analysis, ingest, routes
 from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
+from healthsec.api.live import LiveSources
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
 from healthsec.config import Settings
@@ -43,6 +44,7 @@ class Services:
     nats: Any = None  # (client, jetstream, config) when bus == "nats"
     mounted: tuple[str, ...] = ()
     pending: set[asyncio.Task[int]] = field(default_factory=set)
+    live: LiveSources | None = None
 
 
 class LimitAndMeasure:
@@ -195,11 +197,15 @@ def create_app(
                 the_sink = ingest.NatsSink(js, cfg)
                 metrics.up.labels("api", "nats").set(1)
             app.state.services = build(the_store, the_sink, nats_state)
+        services: Services = app.state.services
+        services.live = LiveSources(settings, services.sink, metrics)
+        await services.live.start()
         metrics.up.labels("api", "http").set(1)
         try:
             yield
         finally:
             metrics.up.labels("api", "http").set(0)
+            await services.live.stop()
             if nats_state is not None:
                 await nats_state[0].drain()
             if own_store:
@@ -248,11 +254,14 @@ def create_app(
         else:
             checks["bus"] = "memory"
         ok = checks["db"] == "ok" and checks["bus"] != "reconnecting"
+        live = services.live.status() if services.live is not None else {}
+        ok = ok and all(src["up"] for src in live.values())
         body = {
             "status": "ok" if ok else "degraded",
             "version": __version__,
             "checks": checks,
             "routers": list(services.mounted),
+            "live_sources": live,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -101,6 +101,12 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
     return [], event
 
 
+def event_body(event: Event) -> dict[str, Any]:
+    """The bus form of an event: pydantic's JSON dump of the dataclass plus ``kind`` (what to_dict gives,
+    at a sixth of the cost; timestamps end in "Z", which parse_utc reads back)."""
+    return {**_ADAPTERS[event.kind].dump_python(event, mode="json"), "kind": event.kind}
+
+
 def _problem(code: int, errors: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(code, detail=errors[:50])
 
@@ -210,9 +216,7 @@ async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
     if errors:
         metrics.errors.labels("api", "invalid_event").inc(len(errors))
         raise _problem(422, errors)
-    # pydantic's JSON dump of the validated dataclass is the codec's to_dict shape (plus "kind") at a
-    # sixth of the cost; timestamps come out as ISO-8601 with "Z", which parse_utc reads back.
-    bodies = [{**_ADAPTERS[e.kind].dump_python(e, mode="json"), "kind": e.kind} for e in events]
+    bodies = [event_body(e) for e in events]
     try:
         accepted = await services.sink.submit(principal.org, bodies, events)
     except Exception as exc:

@@ -47,6 +47,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8080; 0 picks a free one).")] = None,
     bus: Annotated[str | None, typer.Option(help="memory (default) or nats.")] = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="Subscribe to telemetry at mqtt://host:port.")] = None,
+    hl7_listen: Annotated[str | None, typer.Option(help="Run the HL7 MLLP listener on host:port.")] = None,
+    dicom_listen: Annotated[str | None, typer.Option(help="Run the DICOM monitor on host:port.")] = None,
 ) -> None:
     """Run the REST API (uvicorn). With --bus nats, ingestion goes to JetStream for `healthsec worker`."""
     import uvicorn
@@ -54,7 +57,15 @@ def serve(
     from healthsec.api import create_app
     from healthsec.app import resolve_db
 
-    settings = _settings(config, api_host=host, api_port=port, bus=bus)
+    settings = _settings(
+        config,
+        api_host=host,
+        api_port=port,
+        bus=bus,
+        mqtt_url=mqtt_url,
+        hl7_listen=hl7_listen,
+        dicom_listen=dicom_listen,
+    )
     settings = settings.model_copy(update={"db": resolve_db(db) if db else settings.db})
     try:
         from healthsec.app import open_store
