@@ -30,7 +30,11 @@ _STREET = (
 _RULES: list[tuple[str, re.Pattern[str]]] = [
     # A segment may also be quoted inside other text (a log line, a repr), so any non-word lead-in counts.
     ("HL7", re.compile(r"(?<![A-Za-z0-9])(?P<seg>PID|PD1|NK1|GT1|IN1|IN2|MRG)\|[^\r\n'\"]*")),
-    ("EMAIL", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
+    # Starts only at a token boundary and is bounded: unanchored, a long base64 run costs O(n²) (ReDoS).
+    (
+        "EMAIL",
+        re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,255}\.[A-Za-z]{2,24}"),
+    ),
     (
         "DOB",
         re.compile(
@@ -130,44 +134,113 @@ def _replacement(label: str) -> Callable[[re.Match[str]], str]:
 _REPLACERS = [(pattern, _replacement(label)) for label, pattern in _RULES]
 
 
-def scrub_text(text: str, known: Iterable[str] = ()) -> str:
-    """Remove PHI from free text; ``known`` adds literal values (e.g. a patient's name) to remove as well."""
-    for value in sorted({k for k in known if k and len(k.strip()) >= 3}, key=len, reverse=True):
-        text = re.sub(re.escape(value), "[REDACTED]", text, flags=re.IGNORECASE)
+def _known_pattern(known: Iterable[str]) -> re.Pattern[str] | None:
+    values = sorted({k.strip() for k in known if k and len(k.strip()) >= 3}, key=len, reverse=True)
+    if not values:
+        return None
+    return re.compile("(?<![\\w])(?:" + "|".join(re.escape(v) for v in values) + ")(?![\\w])", re.IGNORECASE)
+
+
+def _scrub_text(text: str, known: re.Pattern[str] | None) -> str:
+    if known is not None:
+        text = known.sub("[REDACTED]", text)
     for pattern, repl in _REPLACERS:
         text = pattern.sub(repl, text)
     return text
+
+
+def scrub_text(text: str, known: Iterable[str] = ()) -> str:
+    """Remove PHI from free text; ``known`` adds literal values (e.g. a patient's name) to remove as well."""
+    return _scrub_text(text, _known_pattern(known))
 
 
 def _norm_key(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "")
 
 
+def person_values(obj: Any) -> set[str]:
+    """Identifying values held by FHIR person resources anywhere in ``obj`` (names, ids, phones, address,
+    birth date, extension strings such as a mother's maiden name), to remove wherever else they appear
+    (a clinical note names the patient without any label)."""
+    found: set[str] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            if item.get("resourceType") in PERSON_RESOURCES:
+                for name in item.get("name") or ():
+                    if isinstance(name, Mapping):
+                        found.update(str(g) for g in name.get("given") or ())
+                        found.update(str(name[k]) for k in ("family", "text") if name.get(k))
+                for key in ("telecom", "identifier"):
+                    found.update(
+                        str(x["value"])
+                        for x in item.get(key) or ()
+                        if isinstance(x, Mapping) and x.get("value")
+                    )
+                for addr in item.get("address") or ():
+                    if isinstance(addr, Mapping):
+                        found.update(str(line) for line in addr.get("line") or ())
+                        found.update(str(addr[k]) for k in ("city", "postalCode", "text") if addr.get(k))
+                found.update(
+                    str(e["valueString"])
+                    for e in item.get("extension") or ()
+                    if isinstance(e, Mapping) and e.get("valueString")
+                )
+                if item.get("birthDate"):
+                    found.add(str(item["birthDate"]))
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
+
+
 def scrub_obj(obj: Any, known: Iterable[str] = ()) -> Any:
-    """Recursive scrub of dicts/lists/strings: PHI-named keys redacted, FHIR person resources emptied."""
-    known_list = tuple(known)
-    return _scrub(obj, known_list)
+    """Recursive scrub of dicts/lists/strings: PHI-named keys redacted, FHIR person resources emptied,
+    attachments dropped, and values of any person resource in ``obj`` removed from all other text."""
+    return _scrub(obj, _known_pattern([*known, *person_values(obj)]))
 
 
-def _scrub(obj: Any, known: tuple[str, ...]) -> Any:
+# References to a person whose ``display`` is a name even when the reference is not ``Patient/...``.
+_PERSON_REF_KEYS = frozenset(
+    {
+        "subject",
+        "patient",
+        "beneficiary",
+        "individual",
+        "author",
+        "performer",
+        "requester",
+        "recorder",
+        "asserter",
+        "informant",
+        "subscriber",
+        "policyholder",
+    }
+)
+
+
+def _scrub(obj: Any, known: re.Pattern[str] | None, parent: str = "") -> Any:
     if isinstance(obj, str):
-        return scrub_text(obj, known)
+        return _scrub_text(obj, known)
     if isinstance(obj, Mapping):
         rtype = obj.get("resourceType")
         if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
             return {"resourceType": rtype, "id": "[REDACTED]"}
+        if "contentType" in obj and "data" in obj:  # a FHIR attachment: opaque content never travels
+            return {k: ("[REDACTED-ATTACHMENT]" if k == "data" else _scrub(v, known)) for k, v in obj.items()}
         out: dict[Any, Any] = {}
-        refers_to_person = (
-            isinstance(obj.get("reference"), str)
-            and str(obj["reference"]).split("/", 1)[0] in PERSON_RESOURCES
+        reference = obj.get("reference")
+        refers_to_person = _norm_key(parent) in _PERSON_REF_KEYS or (
+            isinstance(reference, str) and reference.split("/", 1)[0] in PERSON_RESOURCES
         )
         for key, value in obj.items():
             nk = _norm_key(str(key))
             if nk in PHI_KEYS or (refers_to_person and nk == "display"):
                 out[key] = None if value is None else "[REDACTED]"
             else:
-                out[key] = _scrub(value, known)
+                out[key] = _scrub(value, known, str(key))
         return out
     if isinstance(obj, list | tuple):
-        return [_scrub(v, known) for v in obj]
+        return [_scrub(v, known, parent) for v in obj]
     return obj

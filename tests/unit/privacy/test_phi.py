@@ -101,3 +101,10 @@ def test_hl7_segment_quoted_inside_other_text() -> None:
         assert s not in out
     assert out.endswith("'ok': 1}")
     assert scrub_text("RAPID|x and PIDX|y") == "RAPID|x and PIDX|y"  # not segment names
+
+
+@pytest.mark.parametrize("hostile", ["A" * 100_000, "a@" * 30_000, "1-" * 30_000, "patient " * 20_000])
+def test_long_tokens_do_not_blow_up(hostile: str) -> None:
+    """A base64 run or a crafted line must stay linear (no catastrophic backtracking)."""
+    out = scrub_text(hostile + " x@example.org")
+    assert out.endswith("[REDACTED-EMAIL]")
