@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from healthsec.detect.ml.devices import Capture
 from healthsec.ingest.flows.formats import PCAP
 from healthsec.ingest.flows.table import FlowFormatError, FlowTable, _finish
 
@@ -62,3 +63,14 @@ def read_pcap_table(path: Path, label_column: str | None = None) -> FlowTable:
     if "requested_server_name" in frame.columns:
         table.meta = table.meta.with_columns(frame["requested_server_name"].alias("server_name"))
     return table
+
+
+def read_capture(path: Path) -> Capture:
+    """A capture for device identification: its flows' statistics, server names and applications."""
+    table = read_pcap_table(path)
+    names = (
+        table.meta["server_name"].to_list() if "server_name" in table.meta.columns else [None] * len(table)
+    )
+    apps = table.meta["application"].to_list() if "application" in table.meta.columns else [None] * len(table)
+    clean = [None if n is None or not str(n).strip() else str(n) for n in names]
+    return Capture(name=str(path), frame=table.frame, server_names=clean, applications=apps)

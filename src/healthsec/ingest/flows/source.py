@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,10 @@ def _float(value: object) -> float | None:
         return None
 
 
-def flows_from_table(table: FlowTable, start: int = 0, stop: int | None = None) -> Iterator[Flow]:
-    """One Flow per row of ``table`` (rows start..stop), in file order. Labels are never copied in.
+def flows_from_table(
+    table: FlowTable, start: int = 0, stop: int | None = None, indices: Sequence[int] | None = None
+) -> Iterator[Flow]:
+    """One Flow per row of ``table`` (rows start..stop, or ``indices``), in order. Labels never copied in.
 
     Records without a time stamp (NSL-KDD, UNSW-NB15) get the file's modification time: ids stay
     stable because they are built from the file name and record number, not from the time.
@@ -53,14 +55,14 @@ def flows_from_table(table: FlowTable, start: int = 0, stop: int | None = None) 
     path = Path(table.path)
     fallback = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC) if path.exists() else datetime.now(UTC)
     stop = len(table) if stop is None else min(stop, len(table))
+    rows = list(range(start, stop)) if indices is None else list(indices)
     cols = table.frame.columns
     meta_cols = table.meta.columns
-    frame = table.frame.slice(start, stop - start)
-    meta = table.meta.slice(start, stop - start) if meta_cols else None
-    meta_rows = meta.iter_rows() if meta is not None else iter(() for _ in range(stop - start))
+    frame = table.frame[rows]
+    meta = table.meta[rows] if meta_cols else None
+    meta_rows = meta.iter_rows() if meta is not None else iter(() for _ in rows)
     records = table.record_numbers
-    for offset, (row, mrow) in enumerate(zip(frame.iter_rows(), meta_rows, strict=True)):
-        i = start + offset
+    for i, row, mrow in zip(rows, frame.iter_rows(), meta_rows, strict=True):
         m = dict(zip(meta_cols, mrow, strict=True)) if meta is not None else {}
         record = int(records[i]) if records is not None else i + 1
         duration = _float(m.get("duration"))

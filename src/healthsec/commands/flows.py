@@ -1,0 +1,303 @@
+"""``healthsec train flows|devices``, ``detect flows`` and ``identify``: network AI on files and captures."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import polars as pl
+import typer
+
+from healthsec.commands.groups import DbOption, detect_app, fail, train_app
+
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek, csv or pcap.")
+]
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
+LabelOption = Annotated[
+    str | None,
+    typer.Option("--label-column", help="Label column of a labelled CSV (benign/normal/0 = benign)."),
+]
+PathsArg = Annotated[list[Path], typer.Argument(help="Input files.", exists=False)]
+FLOW_REQUIRED = ("schema.json", "ensemble.json")
+DEVICE_REQUIRED = ("devices.json", "capture_rf.skops")
+
+
+def _read_tables(paths: list[Path], fmt: str, label_column: str | None) -> tuple[list[Any], list[str]]:
+    """Read every file; a file that cannot be read is reported, the others go on."""
+    from healthsec.ingest.flows import FlowFormatError, read_table
+
+    tables, problems = [], []
+    for p in paths:
+        try:
+            t = read_table(p, fmt, label_column)
+        except FlowFormatError as exc:
+            problems.append(str(exc))
+            continue
+        tables.append(t)
+        for e in t.errors[:5]:
+            problems.append(f"skipped {e.describe()}")
+        if len(t.errors) > 5:
+            problems.append(f"{p}: {len(t.errors) - 5} more records skipped")
+        problems.extend(f"{p}: {n}" for n in t.notes)
+    return tables, problems
+
+
+def _report(problems: list[str]) -> None:
+    for msg in problems:
+        typer.echo(f"warning: {msg}", err=True)
+
+
+def train_flows(
+    paths: PathsArg,
+    fmt: FormatOption,
+    model: ModelOption,
+    label_column: LabelOption = None,
+    fpr: Annotated[float, typer.Option(help="Stated false-positive rate on benign validation flows.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the validation split and models.")] = 0,
+) -> None:
+    """Train the flow ensemble (LightGBM if labelled, Isolation Forest + autoencoder on benign flows)."""
+    from healthsec.detect.ml.ensemble import FlowEnsemble
+    from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
+
+    if not 0 < fpr < 0.5:
+        raise fail("--fpr must be between 0 and 0.5")
+    tables, problems = _read_tables(paths, fmt, label_column)
+    _report(problems)
+    if not tables:
+        raise fail("no readable training data")
+    labelled = all(t.labels is not None for t in tables)
+    cats = sorted({c for t in tables for c in t.categorical})
+    frame = pl.concat([t.frame for t in tables], how="diagonal_relaxed")
+    frame = frame.with_columns([pl.col(c).cast(pl.String).fill_null("-") for c in cats])
+    labels = [lab for t in tables for lab in (t.labels or [])] if labelled else None
+    try:
+        ens = FlowEnsemble.train(frame, cats, labels, fpr=fpr, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    counts = Counter(labels) if labels is not None else {"(unlabelled, taken as benign)": frame.height}
+    ens.card.update(
+        {
+            "model": "healthsec flow ensemble",
+            "version": ens.version,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "training_data": [
+                {
+                    "path": str(t.path),
+                    "format": fmt,
+                    "rows": len(t),
+                    "sha256": sha256_of(t.path),
+                    "skipped_records": len(t.errors),
+                }
+                for t in tables
+            ],
+            "label_column": label_column,
+            "label_counts": dict(counts),
+            "parts": (
+                ["supervised (LightGBM binary + category, isotonic calibration)"] if ens.supervised else []
+            )
+            + ["iforest (benign only)", "autoencoder (MLP 32-8-32, benign only)"],
+            "feature_schema": {"numeric": ens.schema.numeric, "categorical": list(ens.schema.categorical)},
+            "stated_fpr": fpr,
+            "validation": "seeded 20 % stratified sample of the training rows (seed "
+            f"{seed}); used for calibration and thresholds",
+            "formats": "LightGBM text, skops (trusted types checked), JSON; no pickle",
+            "python": platform.python_version(),
+        }
+    )
+    written = save_model_dir(model, ens.to_artifacts())
+    typer.echo(
+        f"trained on {frame.height:,} flows from {len(tables)} file(s): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+    )
+    parts = "+".join((["supervised"] if ens.supervised else []) + list(ens.unsupervised.parts))
+    typer.echo(
+        f"parts: {parts}; benign validation FPR {ens.card['validation_benign_fpr']:.3f} (stated {fpr})",
+    )
+    typer.echo(f"model written to {model}/ ({', '.join(p.name for p in written)})")
+
+
+def detect_flows(
+    paths: PathsArg,
+    fmt: FormatOption,
+    model: ModelOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV, one row per input flow.")],
+    label_column: LabelOption = None,
+    db: DbOption = None,
+    alerts: Annotated[
+        bool, typer.Option("--alerts/--no-alerts", help="Store alerts for flagged flows.")
+    ] = True,
+) -> None:
+    """Score flows with a trained model: predictions CSV in input order, alerts into the store."""
+    from healthsec.app import open_store
+    from healthsec.detect.ml.ensemble import FlowEnsemble
+    from healthsec.detect.ml.features import SchemaError
+    from healthsec.detect.ml.unsupervised import UnsafeModelError
+    from healthsec.ingest.flows import flows_from_table
+    from healthsec.ingest.flows.modelfiles import ModelDirError, load_model_dir
+
+    try:
+        ens = FlowEnsemble.from_artifacts(load_model_dir(model, FLOW_REQUIRED))
+    except (ModelDirError, UnsafeModelError) as exc:
+        raise fail(str(exc)) from exc
+    tables, problems = _read_tables(paths, fmt, label_column)
+    _report(problems)
+    store = open_store(db) if alerts else None
+    total = flagged = stored = scored_files = 0
+    by_pred: Counter[str] = Counter()
+    failed = len(paths) - len(tables)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "record", "score", "is_attack", "predicted", "fired", "label"])
+        for t in tables:
+            try:
+                pred = ens.predict(t.frame)
+            except SchemaError as exc:
+                typer.echo(f"error: {t.path}: {exc}", err=True)
+                failed += 1
+                continue
+            recs = t.record_numbers if t.record_numbers is not None else np.arange(1, len(t) + 1)
+            labels = t.labels or [""] * len(t)
+            for i in range(len(t)):
+                w.writerow(
+                    [
+                        t.path,
+                        int(recs[i]),
+                        f"{pred.score[i]:.6f}",
+                        int(pred.is_attack[i]),
+                        pred.predicted[i],
+                        pred.fired[i],
+                        labels[i],
+                    ]
+                )
+            fh.flush()  # scored results of this file are on disk before the next file is read
+            rows = [int(i) for i in np.flatnonzero(pred.is_attack)]
+            total += len(t)
+            scored_files += 1
+            flagged += len(rows)
+            by_pred.update(pred.predicted[i] for i in rows)
+            if store is not None and rows:
+                flows = [f for f in flows_from_table(t, indices=rows)]
+                stored += store.alerts.add_many(ens.alerts(flows, t.frame, pred, rows))
+    summary = ", ".join(f"{k} {v:,}" for k, v in by_pred.most_common())
+    typer.echo(
+        f"scored {total:,} flows from {scored_files} file(s); flagged {flagged:,} ({summary})",
+    )
+    if store is not None:
+        typer.echo(f"{stored:,} new alerts stored")
+    typer.echo(f"predictions written to {out}")
+    if failed:
+        raise fail(f"{failed} file(s) could not be scored (see above)")
+
+
+def _device_label(path: Path, root: Path) -> str:
+    rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+    return rel.parts[0] if len(rel.parts) > 1 else path.parent.name
+
+
+def train_devices(
+    paths: Annotated[list[Path], typer.Argument(help="Captures (pcap/pcapng, optionally .gz).")],
+    model: ModelOption,
+    labels: Annotated[
+        Path | None, typer.Option(help="CSV with columns file,device (file matched by path end).")
+    ] = None,
+) -> None:
+    """Train passive device identification; device = first folder under the captures' common root."""
+    from healthsec.detect.ml.devices import DeviceIdentifier
+    from healthsec.ingest.flows import FlowFormatError
+    from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
+    from healthsec.ingest.flows.pcap import read_capture
+
+    mapping: dict[str, str] = {}
+    if labels is not None:
+        with labels.open(newline="") as fh:
+            mapping = {r["file"]: r["device"] for r in csv.DictReader(fh)}
+    root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths])) if paths else Path()
+    caps, devs, skipped = [], [], []
+    for p in paths:
+        try:
+            cap = read_capture(p)
+        except FlowFormatError as exc:
+            skipped.append(str(exc))
+            continue
+        dev = (
+            next((d for f, d in mapping.items() if str(p).endswith(f)), None)
+            if mapping
+            else _device_label(p.resolve(), root)
+        )
+        if dev is None:
+            skipped.append(f"{p}: no device label in {labels}")
+            continue
+        caps.append(cap)
+        devs.append(dev)
+    _report([f"skipped {s}" for s in skipped])
+    if len(set(devs)) < 2:
+        raise fail(f"need captures of at least two devices, found {sorted(set(devs))}")
+    ident = DeviceIdentifier().fit(caps, devs)
+    card = {
+        "model": "healthsec passive device identification",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "devices": dict(Counter(devs)),
+        "training_captures": [{"path": str(c.name), "sha256": sha256_of(c.name)} for c in caps],
+        "skipped_captures": skipped,
+        "unknown_rule": {"min_confidence": ident.min_confidence, "min_overlap": ident.min_overlap},
+        "formats": "skops (trusted types checked), JSON; no pickle",
+    }
+    save_model_dir(model, ident.to_artifacts(card))
+    typer.echo(
+        f"trained on {len(caps)} captures of {len(set(devs))} devices "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(Counter(devs).items()))}); {len(skipped)} skipped",
+    )
+    typer.echo(f"model written to {model}/")
+
+
+def identify(
+    paths: Annotated[list[Path], typer.Argument(help="Captures to identify.")],
+    model: ModelOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV: file, device, confidence, flows, reason.")],
+) -> None:
+    """Name the device type behind each capture; 'unknown' when no known device fits."""
+    from healthsec.detect.ml.devices import UNKNOWN, DeviceIdentifier
+    from healthsec.detect.ml.unsupervised import UnsafeModelError
+    from healthsec.ingest.flows import FlowFormatError
+    from healthsec.ingest.flows.modelfiles import ModelDirError, load_model_dir
+    from healthsec.ingest.flows.pcap import read_capture
+
+    try:
+        ident = DeviceIdentifier.from_artifacts(load_model_dir(model, DEVICE_REQUIRED))
+    except (ModelDirError, UnsafeModelError) as exc:
+        raise fail(str(exc)) from exc
+    counts: Counter[str] = Counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "device", "confidence", "flows", "reason"])
+        for p in paths:
+            try:
+                cap = read_capture(p)
+            except FlowFormatError as exc:
+                w.writerow([str(p), UNKNOWN, "", 0, f"unreadable: {exc}"])
+                counts["unreadable"] += 1
+                continue
+            device, conf, why = ident.identify(cap)
+            w.writerow([str(p), device, f"{conf:.3f}", cap.frame.height, why])
+            fh.flush()
+            counts[device] += 1
+    typer.echo(
+        f"identified {len(paths)} capture(s): " + ", ".join(f"{k} {v}" for k, v in counts.most_common()),
+    )
+    typer.echo(f"written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("flows")(train_flows)
+    detect_app.command("flows")(detect_flows)
+    train_app.command("devices")(train_devices)
+    app.command("identify")(identify)

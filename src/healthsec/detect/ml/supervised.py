@@ -1,0 +1,147 @@
+"""Supervised flow models: LightGBM binary (isotonic-calibrated on a validation split) and per-category."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from sklearn.isotonic import IsotonicRegression
+
+from healthsec.detect.ml.features import F64, FeatureSchema
+
+PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "verbose": -1,
+    "num_threads": 1,
+    "deterministic": True,
+}
+ROUNDS = 120
+MIN_CLASS_ROWS = 5  # rarer categories merge into "attack" for the category model
+
+
+@dataclass
+class SupervisedFlowModel:
+    """Attack probability (calibrated) and attack category from LightGBM boosters kept in text form."""
+
+    schema: FeatureSchema
+    binary: lgb.Booster
+    calib_x: list[float]
+    calib_y: list[float]
+    category: lgb.Booster | None = None
+    classes: tuple[str, ...] = ()
+    threshold: float = 0.5
+
+    @classmethod
+    def fit(
+        cls,
+        schema: FeatureSchema,
+        frame: pl.DataFrame,
+        labels: Sequence[str],
+        val_frame: pl.DataFrame,
+        val_labels: Sequence[str],
+        seed: int = 0,
+    ) -> SupervisedFlowModel:
+        """Fit on ``frame``; calibrate the attack probability on the held-out ``val_frame``."""
+        x = schema.tree_matrix(frame)
+        y = np.array([lab != "benign" for lab in labels], dtype=np.int8)
+        if y.min() == y.max():
+            raise ValueError("supervised training needs both benign and attack rows")
+        cat_idx = list(range(len(schema.numeric), len(schema.tree_names)))
+        params = {**PARAMS, "objective": "binary", "seed": seed}
+        data = lgb.Dataset(
+            x, y, feature_name=schema.tree_names, categorical_feature=cat_idx, free_raw_data=False
+        )
+        binary = lgb.train(params, data, num_boost_round=ROUNDS)
+        xv = schema.tree_matrix(val_frame)
+        yv = np.array([lab != "benign" for lab in val_labels], dtype=np.int8)
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(binary.predict(xv), yv)
+        counts: dict[str, int] = {}
+        for lab in labels:
+            counts[lab] = counts.get(lab, 0) + 1
+        names = sorted(lab for lab, n in counts.items() if n >= MIN_CLASS_ROWS)
+        category: lgb.Booster | None = None
+        classes: tuple[str, ...] = ()
+        if len(names) > 2:
+            lookup = {n: i for i, n in enumerate(names)}
+            rest = lookup.get("attack")
+            keep = [i for i, lab in enumerate(labels) if lab in lookup or rest is not None]
+            yc = np.array([lookup.get(labels[i], rest if rest is not None else -1) for i in keep])
+            cparams = {**PARAMS, "objective": "multiclass", "num_class": len(names), "seed": seed}
+            cdata = lgb.Dataset(x[keep], yc, feature_name=schema.tree_names, categorical_feature=cat_idx)
+            category = lgb.train({**cparams, "num_leaves": 15}, cdata, num_boost_round=ROUNDS // 3)
+            classes = tuple(names)
+        return cls(
+            schema=schema,
+            binary=binary,
+            calib_x=[float(v) for v in iso.X_thresholds_],
+            calib_y=[float(v) for v in iso.y_thresholds_],
+            category=category,
+            classes=classes,
+        )
+
+    def raw_probability(self, x: F64) -> F64:
+        out: F64 = np.asarray(self.binary.predict(x), dtype=np.float64)
+        return out
+
+    def probability(self, x: F64) -> F64:
+        """Calibrated attack probability for a tree matrix (``schema.tree_matrix``)."""
+        out: F64 = np.interp(self.raw_probability(x), self.calib_x, self.calib_y)
+        return out
+
+    def categories(self, x: F64) -> list[str]:
+        """Most likely attack category per row (benign excluded: asked only of rows called attacks)."""
+        if self.category is None:
+            return ["attack"] * x.shape[0]
+        proba = np.asarray(self.category.predict(x), dtype=np.float64)
+        benign = [i for i, c in enumerate(self.classes) if c == "benign"]
+        if benign:
+            proba[:, benign] = -1.0
+        return [self.classes[i] for i in proba.argmax(axis=1)]
+
+    def contributions(self, x: F64) -> F64:
+        """LightGBM's own per-feature contributions (log-odds) for each row; last column is the bias."""
+        out: F64 = np.asarray(self.binary.predict(x, pred_contrib=True), dtype=np.float64)
+        return out
+
+    def to_artifacts(self) -> dict[str, str]:
+        out = {"binary.lgb.txt": self.binary.model_to_string()}
+        if self.category is not None:
+            out["category.lgb.txt"] = self.category.model_to_string()
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "calib_x": self.calib_x,
+            "calib_y": self.calib_y,
+            "classes": list(self.classes),
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_artifacts(
+        cls, schema: FeatureSchema, meta: Mapping[str, Any], files: Mapping[str, str]
+    ) -> SupervisedFlowModel:
+        category = files.get("category.lgb.txt")
+        return cls(
+            schema=schema,
+            binary=lgb.Booster(model_str=files["binary.lgb.txt"]),
+            calib_x=list(meta["calib_x"]),
+            calib_y=list(meta["calib_y"]),
+            category=None if category is None else lgb.Booster(model_str=category),
+            classes=tuple(meta["classes"]),
+            threshold=float(meta["threshold"]),
+        )
+
+
+def is_attack_labels(labels: Sequence[str]) -> npt.NDArray[np.int8]:
+    return np.array([lab != "benign" for lab in labels], dtype=np.int8)

@@ -1,0 +1,138 @@
+"""Unsupervised flow models fitted on benign traffic only: Isolation Forest and an autoencoder (MLP)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.ensemble import IsolationForest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+
+from healthsec.detect.ml.features import F64
+
+# The only types a saved unsupervised model may hold beyond what skops trusts by default; anything
+# else in a model file is refused (a partner's file is never unpickled).
+TRUSTED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+)
+AE_FIT_ROWS = 20_000  # benign rows the autoencoder trains on (subsampled, seeded)
+
+
+class UnsafeModelError(ValueError):
+    """A model file holds types we do not trust; it is not loaded."""
+
+
+def safe_loads(data: bytes, name: str) -> Any:
+    untrusted = sio.get_untrusted_types(data=data)
+    unknown = [t for t in untrusted if t not in TRUSTED_TYPES]
+    if unknown:
+        raise UnsafeModelError(f"{name}: refuses to load untrusted types {', '.join(unknown)}")
+    return sio.loads(data, trusted=list(untrusted))
+
+
+@dataclass
+class IsolationForestPart:
+    """Isolation Forest on the scaled dense encoding; score = -score_samples (higher = more anomalous)."""
+
+    model: IsolationForest | None = None
+    name: str = "iforest"
+
+    def fit(self, x: F64, seed: int = 0) -> None:
+        self.model = IsolationForest(n_estimators=100, max_samples=256, random_state=seed, n_jobs=1).fit(x)
+
+    def score(self, x: F64) -> F64:
+        assert self.model is not None, "fit or load the model first"
+        out: F64 = -np.asarray(self.model.score_samples(x), dtype=np.float64)
+        return out
+
+    def feature_deviation(self, x: F64) -> F64:
+        """How far each feature lies from the benign mean, in benign standard deviations (|z|)."""
+        return np.abs(x)
+
+
+@dataclass
+class AutoencoderPart:
+    """A bottleneck MLP trained to reproduce benign flows; score = mean squared reconstruction error.
+
+    sklearn's MLPRegressor is enough here (no deep-learning framework needed): 32-8-32 units.
+    """
+
+    model: MLPRegressor | None = None
+    name: str = "autoencoder"
+
+    def fit(self, x: F64, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        if x.shape[0] > AE_FIT_ROWS:
+            x = x[rng.choice(x.shape[0], AE_FIT_ROWS, replace=False)]
+        ae = MLPRegressor(hidden_layer_sizes=(32, 8, 32), max_iter=60, early_stopping=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ae.fit(x, x)
+        self.model = ae
+
+    def feature_deviation(self, x: F64) -> F64:
+        assert self.model is not None, "fit or load the model first"
+        rec = np.asarray(self.model.predict(x), dtype=np.float64)
+        out: F64 = (rec - x) ** 2
+        return out
+
+    def score(self, x: F64) -> F64:
+        out: F64 = self.feature_deviation(x).mean(axis=1)
+        return out
+
+
+@dataclass
+class UnsupervisedFlowModel:
+    """Both parts, each with its alert threshold chosen on benign validation data for a stated FPR."""
+
+    parts: dict[str, IsolationForestPart | AutoencoderPart] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    fpr: float = 0.05
+
+    @classmethod
+    def fit(cls, benign: F64, benign_val: F64, fpr: float = 0.05, seed: int = 0) -> UnsupervisedFlowModel:
+        model = cls(parts={"iforest": IsolationForestPart(), "autoencoder": AutoencoderPart()}, fpr=fpr)
+        for part in model.parts.values():
+            part.fit(benign, seed=seed)
+        model.set_thresholds(benign_val, fpr)
+        return model
+
+    def set_thresholds(self, benign_val: F64, fpr: float) -> None:
+        """Threshold per part at the (1 - fpr) quantile of its scores on held-out benign flows."""
+        self.fpr = fpr
+        for name, part in self.parts.items():
+            self.thresholds[name] = float(np.quantile(part.score(benign_val), 1.0 - fpr))
+
+    def margins(self, x: F64) -> dict[str, F64]:
+        """score / threshold per part: 1.0 or more means the part fires."""
+        out: dict[str, F64] = {}
+        for name, part in self.parts.items():
+            thr = self.thresholds[name]
+            out[name] = part.score(x) / thr if thr > 0 else part.score(x)
+        return out
+
+    def score(self, x: F64) -> F64:
+        """One anomaly score from both parts: the sum of their log margins (0 = on both thresholds)."""
+        m = self.margins(x)
+        out: F64 = np.sum([np.log(np.maximum(v, 1e-9)) for v in m.values()], axis=0)
+        return out
+
+    def to_artifacts(self) -> dict[str, bytes]:
+        return {f"{name}.skops": sio.dumps(part.model) for name, part in self.parts.items()}
+
+    def meta(self) -> dict[str, Any]:
+        return {"thresholds": self.thresholds, "fpr": self.fpr}
+
+    @classmethod
+    def from_artifacts(cls, meta: Mapping[str, Any], files: Mapping[str, bytes]) -> UnsupervisedFlowModel:
+        parts: dict[str, IsolationForestPart | AutoencoderPart] = {
+            "iforest": IsolationForestPart(model=safe_loads(files["iforest.skops"], "iforest.skops")),
+            "autoencoder": AutoencoderPart(model=safe_loads(files["autoencoder.skops"], "autoencoder.skops")),
+        }
+        return cls(parts=parts, thresholds=dict(meta["thresholds"]), fpr=float(meta["fpr"]))
