@@ -49,11 +49,31 @@ def _selection(store: Store, incident_ids: list[str]) -> tuple[list[Incident], l
     return incidents, alerts
 
 
+def _technique_names(cleared: Cleared) -> dict[str, str]:
+    """ATT&CK names from the pinned local copy, so MISP galaxy tags match MISP's clusters."""
+    from healthsec.ingest.attack_data import AttackDataError, load_attack
+
+    ids = {
+        str(r.get("external_id"))
+        for o in cleared.objects
+        if o.get("type") == "attack-pattern"
+        for r in o.get("external_references") or ()
+        if r.get("source_name") == "mitre-attack"
+    }
+    try:
+        kb = load_attack()
+    except AttackDataError as exc:
+        console.print(f"[yellow]warning:[/] ATT&CK data unavailable ({exc}); galaxy tags carry ids only")
+        return {}
+    return {t: tech.name for t in ids if (tech := kb.technique(t)) is not None}
+
+
 def _write(cleared: Cleared, fmt: str, to: Path, title: str | None) -> None:
     if fmt == "misp":
         from healthsec.share.misp import dumps_misp, to_misp_event
 
-        data = dumps_misp(to_misp_event(cleared, title=title))
+        event = to_misp_event(cleared, title=title, technique_names=_technique_names(cleared))
+        data = dumps_misp(event)
     else:
         from healthsec.share.stix import dumps_bundle
 

@@ -43,7 +43,9 @@ def _event_tlp(objects: tuple[StixObject, ...]) -> TLP | None:
     return max(levels, key=lambda t: t.rank) if levels else None
 
 
-def _attack_clusters(objects: tuple[StixObject, ...]) -> list[dict[str, Any]]:
+def _attack_clusters(
+    objects: tuple[StixObject, ...], names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     clusters: dict[str, dict[str, Any]] = {}
     for obj in objects:
         if obj.get("type") != "attack-pattern":
@@ -52,7 +54,8 @@ def _attack_clusters(objects: tuple[StixObject, ...]) -> list[dict[str, Any]]:
         tid = str(ext[0].get("external_id", "")) if ext else ""
         if not _TECHNIQUE.match(tid):
             continue
-        name = str(obj.get("name") or tid)
+        # MISP's cluster values read "<technique name> - <id>"; a bare id matches no cluster.
+        name = (names or {}).get(tid) or str(obj.get("name") or tid)
         value = tid if name == tid else f"{name} - {tid}"
         clusters[tid] = {
             "type": "mitre-attack-pattern",
@@ -77,8 +80,14 @@ def _cves(objects: tuple[StixObject, ...]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def to_misp_event(cleared: Cleared, *, title: str | None = None) -> dict[str, Any]:
-    """One MISP event (``{"Event": {...}}``) from objects cleared for a partner."""
+def to_misp_event(
+    cleared: Cleared, *, title: str | None = None, technique_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One MISP event (``{"Event": {...}}``) from objects cleared for a partner.
+
+    ``technique_names`` (ATT&CK id → name, e.g. from the pinned ATT&CK data) makes the galaxy tags match
+    the clusters of MISP's own ``mitre-attack-pattern`` galaxy.
+    """
     import stix2
     from misp_stix_converter import ExternalSTIX2toMISPParser
 
@@ -96,7 +105,7 @@ def to_misp_event(cleared: Cleared, *, title: str | None = None) -> dict[str, An
     level = _event_tlp(objects)
     if level is not None:
         tags.append({"name": f"tlp:{level.value}"})
-    clusters = _attack_clusters(objects)
+    clusters = _attack_clusters(objects, technique_names)
     if clusters:
         galaxies = [g for g in event.get("Galaxy", []) if g.get("type") != "stix-2.1-attack-pattern"]
         galaxies.append({**_ATTACK_GALAXY, "GalaxyCluster": clusters})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,3 +185,18 @@ def test_nothing_cleared_means_no_event() -> None:
     red = outbound(_bundle_objects(TLP.RED), PARTNER, KEYS)
     with pytest.raises(ValueError, match="nothing cleared"):
         to_misp_event(red)
+
+
+def test_attack_tags_match_misp_galaxy_clusters(shared_data: Path) -> None:
+    """With ATT&CK names, our tags are exactly the tag names of MISP's own mitre-attack-pattern clusters."""
+    with gzip.open(shared_data / "misp-galaxy" / "clusters" / "mitre-attack-pattern.json.gz", "rt") as fh:
+        galaxy = json.load(fh)
+    misp_tags = {f'misp-galaxy:{galaxy["type"]}="{v["value"]}"' for v in galaxy["values"]}
+    names = {"T1046": "Network Service Discovery"}
+    event = to_misp_event(outbound(_bundle_objects(TLP.GREEN), PARTNER, KEYS), technique_names=names)["Event"]
+    ours = {t["name"] for t in event["Tag"] if t["name"].startswith("misp-galaxy:mitre-attack-pattern=")}
+    assert ours == {'misp-galaxy:mitre-attack-pattern="Network Service Discovery - T1046"'}
+    assert ours <= misp_tags
+    galaxy_uuid = next(g["uuid"] for g in event["Galaxy"] if g["type"] == "mitre-attack-pattern")
+    with open(shared_data / "misp-galaxy" / "galaxies" / "mitre-attack-pattern.json") as fh:
+        assert json.load(fh)["uuid"] == galaxy_uuid
