@@ -35,6 +35,8 @@ ALERT_LIKELIHOOD: Mapping[Severity, float] = {
     Severity.CRITICAL: 0.9,
 }
 BASE_LIKELIHOOD = 0.02
+BREADTH_PER_ASSET = 0.03
+BREADTH_CAP = 0.3
 EXPOSURE_LIKELIHOOD = {"internet-facing": 0.3, "vendor remote access": 0.2, "phishing-exposed": 0.15}
 
 
@@ -279,6 +281,13 @@ class RiskModel:
             factors.append(
                 Factor("impact", impact, None, f"worst asset {worst.asset_name} ({worst.criticality})")
             )
+            if len(touched) > 1:
+                # an attack across many assets (ransomware on a ward) does more harm than on one
+                extra = min(BREADTH_CAP, BREADTH_PER_ASSET * (len(touched) - 1))
+                impact = min(1.0, impact + extra)
+                factors.append(
+                    Factor("breadth", round(extra, 3), None, f"{len(touched)} inventoried assets involved")
+                )
         else:
             impact = 0.3
             factors.append(Factor("impact", impact, None, "no inventoried asset named; assumed 0.3"))

@@ -71,11 +71,15 @@ def incidents_list(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Incidents, most severe first, with their risk to patients."""
+    """Incidents ranked by risk (patient safety first), with severity, alerts, time span and tactics."""
     store = _store(db)
     items = store.incidents.list(limit=limit, status=status)
     model = _risk_model(store)
-    rows = [(inc, model.incident_risk(inc)) for inc in items]
+    # ranked by what could hurt patients: risk first, then severity
+    rows = sorted(
+        ((inc, model.incident_risk(inc)) for inc in items),
+        key=lambda r: (-r[1].score, -int(r[0].severity), r[0].id),
+    )
     store.close()
     if as_json:
         _emit([to_dict(i) | {"risk": r} for i, r in rows])
@@ -366,7 +370,7 @@ def paths(
         for col in ("#", "fix", "risk before", "risk after"):
             table.add_column(col, overflow="fold")
         for i, f in enumerate(recs, 1):
-            table.add_row(str(i), f.description, f"{f.risk_before:.3f}", f"{f.risk_after:.3f}")
+            table.add_row(str(i), f.description, f"{f.risk_before:.4f}", f"{f.risk_after:.4f}")
         console.print(table)
 
 

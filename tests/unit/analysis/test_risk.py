@@ -89,3 +89,32 @@ def test_incident_risk_takes_worst_asset_and_kill_chain(hospital: Hospital) -> N
     unknown = model.incident_risk(incident("192.0.2.9", ()))
     assert unknown.assets == ()
     assert "assumed" in unknown.factors[-1].detail
+
+
+def test_incident_across_many_assets_weighs_more(hospital: Hospital) -> None:
+    assets, profiles, vulns = hospital
+    model = RiskModel.build(assets, profiles, vulns)
+    ts = datetime(2026, 3, 1, tzinfo=UTC)
+    one = Incident(
+        id="one",
+        title="t",
+        first_seen=ts,
+        last_seen=ts,
+        severity=Severity.HIGH,
+        score=0.8,
+        alert_ids=("x",),
+        entities=(Entity(EntityKind.IP, "10.1.0.11"),),
+    )
+    many = Incident(
+        id="many",
+        title="t",
+        first_seen=ts,
+        last_seen=ts,
+        severity=Severity.HIGH,
+        score=0.8,
+        alert_ids=("x",),
+        entities=tuple(Entity(EntityKind.IP, ip) for ip in ("10.1.0.11", "10.1.0.99", "10.0.0.5")),
+    )
+    r1, r3 = model.incident_risk(one), model.incident_risk(many)
+    assert r3.impact == round(r1.impact + 0.06, 4)
+    assert any(f.name == "breadth" and "3 inventoried assets" in f.detail for f in r3.factors)
