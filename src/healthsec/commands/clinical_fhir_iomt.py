@@ -9,13 +9,16 @@ import time
 from collections.abc import Sequence
 from datetime import tzinfo
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
 from healthsec.model import Alert, DeviceReading, Event, ParseError
+
+if TYPE_CHECKING:
+    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
 MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
 MQTT_PASSWORD_ENV = "HEALTHSEC_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
@@ -77,7 +80,10 @@ def _store(db: str | None, events: Sequence[Event], alerts: Sequence[Alert]) -> 
 
 # ------------------------------------------------------------------------------------------ scan fhir
 def scan_fhir(
-    paths: Annotated[list[Path], typer.Argument(help="AuditEvent NDJSON files (.ndjson, .ndjson.gz).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="AuditEvent files: NDJSON (.ndjson[.gz]) or one resource/Bundle (.json[.gz])."),
+    ],
     directory: Annotated[
         list[Path] | None,
         typer.Option(
@@ -142,6 +148,9 @@ def listen_mqtt(
     username: Annotated[
         str | None, typer.Option(help=f"MQTT user (password from ${MQTT_PASSWORD_ENV}).")
     ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="Also score with a model from `healthsec train telemetry`.")
+    ] = None,
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save readings and alerts.")] = True,
 ) -> None:
@@ -151,6 +160,7 @@ def listen_mqtt(
     from healthsec.ingest.telemetry import MqttTelemetrySource
 
     topics = topic or ["healthsec/#"]
+    model = _load_model(model_dir) if model_dir else None
     source = MqttTelemetrySource(
         host,
         port,
@@ -171,7 +181,12 @@ def listen_mqtt(
         nonlocal last_flush
         if not batch:
             return
-        new = [a for a in detector.detect(batch) if a.id not in alerts]
+        found = detector.detect(batch)
+        if model is not None:
+            from healthsec.detect.clinical.telemetry_model import alerts_from_predictions
+
+            found += alerts_from_predictions(batch, model.predict(batch))
+        new = [a for a in found if a.id not in alerts]
         for a in new:
             alerts[a.id] = a
             console.print(
@@ -229,6 +244,18 @@ def _labelled(paths: Sequence[Path], fmt: str) -> tuple[list[DeviceReading], lis
                 readings.append(row.item)
                 classes.append(class_name(row.label, row.attack_type))
     return readings, classes, errors
+
+
+def _load_model(model_dir: Path) -> TelemetryClassifier:
+    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
+
+    try:
+        return TelemetryClassifier.from_parts(
+            (model_dir / "meta.json").read_text(encoding="utf-8"),
+            (model_dir / "model.txt").read_text(encoding="utf-8"),
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise fail(f"cannot load model from {model_dir}: {exc}") from None
 
 
 def train_telemetry(

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 
 from healthsec.app import open_store
 from healthsec.cli import app
+from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 from healthsec.ingest.telemetry import MqttTelemetrySource
 from healthsec.model import DeviceReading, ParseError
 
@@ -82,6 +84,29 @@ def test_listen_mqtt_learns_then_alerts(tmp_path: Path) -> None:
     topic = f"hstest/{uuid.uuid4().hex}/mon-9/telemetry"
     db = tmp_path / "hs.db"
     result: dict[str, object] = {}
+    # A small supervised model (normal heart rates vs. spoofed extremes) to run beside the baseline.
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [
+        DeviceReading(
+            id=f"m{k}",
+            ts=t,
+            source="s",
+            device_id="d",
+            metrics={"heart_rate": float(60 + k % 40), "spo2": 97.0},
+        )
+        for k in range(200)
+    ]
+    rows += [
+        DeviceReading(
+            id=f"x{k}", ts=t, source="s", device_id="d", metrics={"heart_rate": float(300 + k), "spo2": 97.0}
+        )
+        for k in range(200)
+    ]
+    clf = TelemetryClassifier(num_boost_round=20).fit(rows, ["benign"] * 200 + ["spoof"] * 200)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "meta.json").write_text(clf.meta_json())
+    (model / "model.txt").write_text(clf.model_text())
 
     def run() -> None:
         result["r"] = CliRunner().invoke(
@@ -97,6 +122,8 @@ def test_listen_mqtt_learns_then_alerts(tmp_path: Path) -> None:
                 "1000",
                 "--idle-timeout",
                 "3",
+                "--model",
+                str(model),
                 "--db",
                 str(db),
             ],
@@ -139,5 +166,7 @@ def test_listen_mqtt_learns_then_alerts(tmp_path: Path) -> None:
     try:
         rules = {a.features["rule"] for a in store.alerts.all()}
         assert {"implausible-vital", "inconsistent-vitals"} <= rules
+        by_model = [a for a in store.alerts.all() if a.detector == "clinical.telemetry-model"]
+        assert [a.features["class"] for a in by_model] == ["spoof"]
     finally:
         store.close()

@@ -138,3 +138,27 @@ def test_bundle_lines_yield_each_entry(tmp_path: Path) -> None:
     assert isinstance(items[0], RecordAccess)
     assert isinstance(items[1], ParseError)
     assert items[1].record == 1
+
+
+def test_json_bundle_file_names_entries(tmp_path: Path) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": audit(id="a")}, {"resource": {"resourceType": "AuditEvent"}}],
+    }
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps(bundle, indent=2))
+    items = list(AuditEventFileSource([path]).read())
+    assert isinstance(items[0], RecordAccess)
+    assert isinstance(items[1], ParseError)
+    assert items[1].record == 1
+    assert "invalid AuditEvent" in items[1].reason
+
+
+def test_parse_errors_carry_no_raw_text(tmp_path: Path) -> None:
+    path = tmp_path / "a.ndjson"
+    path.write_text('{"resourceType": "AuditEvent", "patient": "Jane Doe\n')
+    [err] = list(AuditEventFileSource([path]).read())
+    assert isinstance(err, ParseError)
+    assert err.raw is None
+    assert "Jane" not in err.reason

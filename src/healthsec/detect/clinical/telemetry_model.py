@@ -208,7 +208,7 @@ def alerts_from_predictions(
                 entities=(Entity(EntityKind.DEVICE, device, EntityRole.TARGET),),
                 techniques=("T0856",),
                 tactics=("impair-process-control",),
-                features={"class": cls, "readings": float(len(rows))},
+                features={"rule": "supervised-model", "class": cls, "readings": float(len(rows))},
             )
         )
     return alerts

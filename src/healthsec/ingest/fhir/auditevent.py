@@ -190,9 +190,11 @@ def _open(path: Path) -> TextIO:
 
 
 class AuditEventFileSource:
-    """AuditEvents from NDJSON files (``.ndjson`` / ``.ndjson.gz``, one resource or Bundle per line).
+    """AuditEvents from NDJSON files (``.ndjson`` / ``.ndjson.gz``, one resource or Bundle per line) and
+    from JSON files (``.json`` / ``.json.gz``: one resource or one Bundle, e.g. a FHIR search result).
 
-    Each bad line becomes a :class:`ParseError` naming the file and line number.
+    Each bad line becomes a :class:`ParseError` naming the file and line number (NDJSON) or the Bundle
+    entry index (JSON).
     """
 
     name = SOURCE
@@ -209,9 +211,22 @@ class AuditEventFileSource:
                 continue
             with handle:
                 try:
-                    yield from self._lines(path, handle)
+                    if path.name.endswith((".json", ".json.gz")):
+                        yield from self._document(path, handle)
+                    else:
+                        yield from self._lines(path, handle)
                 except (OSError, EOFError, UnicodeDecodeError) as exc:
                     yield ParseError(SOURCE, str(path), f"file unreadable past this point: {exc}")
+
+    @staticmethod
+    def _document(path: Path, handle: TextIO) -> Iterator[Event | ParseError]:
+        try:
+            obj = orjson.loads(handle.read())
+        except orjson.JSONDecodeError as exc:
+            yield ParseError(SOURCE, str(path), f"not JSON ({exc.msg})")
+            return
+        for index, item in enumerate(iter_bundle_or_resource(obj)):
+            yield parse_resource(item, locator=str(path), record=index)
 
     @staticmethod
     def _lines(path: Path, handle: TextIO) -> Iterator[Event | ParseError]:
@@ -221,9 +236,7 @@ class AuditEventFileSource:
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                yield ParseError(
-                    SOURCE, str(path), f"not JSON ({exc.msg})", lineno, line[:200]
-                )
+                yield ParseError(SOURCE, str(path), f"not JSON ({exc.msg})", lineno)
                 continue
             for item in iter_bundle_or_resource(obj):
                 yield parse_resource(item, locator=str(path), record=lineno)
