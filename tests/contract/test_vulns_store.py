@@ -63,3 +63,17 @@ def test_failed_import_leaves_nothing_behind(store: Store) -> None:
     assert store.assets.count() == 0
     assert vulns(store).count() == 0
     assert profiles(store).list() == []
+
+
+def test_mark_known_exploited(store: Store) -> None:
+    a = Asset(id="a", name="a", role="pc", zone="corporate")
+    import_inventory(
+        store,
+        [a],
+        [],
+        [Vulnerability.create("a", "CVE-2024-0001", VEC), Vulnerability.create("a", "CVE-2024-0002", VEC)],
+    )
+    repo = vulns(store)
+    assert repo.mark_known_exploited({"CVE-2024-0002", "CVE-2099-0001"}) == 1
+    assert repo.mark_known_exploited({"CVE-2024-0002"}) == 0
+    assert {v.cve: v.known_exploited for v in repo.list()} == {"CVE-2024-0001": None, "CVE-2024-0002": True}

@@ -267,6 +267,71 @@ def assets_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     console.print(table)
 
 
+@assets_app.command("kev")
+def assets_kev(
+    file: Annotated[Path, typer.Argument(help="Known-exploited catalogue: CISA KEV JSON, JSON list or CSV.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Flag stored findings whose CVE is in a known-exploited catalogue (e.g. CISA KEV)."""
+    from healthsec.ingest.inventory import read_kev
+    from healthsec.store.vulns import vulns
+
+    cves, errors = read_kev(file)
+    if errors:
+        for e in errors[:50]:
+            console.print(f"[red]{e.describe()}[/]", highlight=False)
+        raise fail(f"{len(errors)} problem(s) in {file.name}; nothing was changed")
+    store = _store(db)
+    changed = vulns(store).mark_known_exploited(cves)
+    store.close()
+    if as_json:
+        _emit({"catalogue_cves": len(cves), "findings_flagged": changed})
+    else:
+        console.print(
+            f"{len(cves)} CVEs in {file.name}; {changed} stored findings newly flagged known exploited"
+        )
+
+
+@assets_app.command("show")
+def assets_show(
+    asset: Annotated[str, typer.Argument(help="Asset id, name or IP.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """One asset: what the inventory says, its vulnerabilities, and its risk with every factor."""
+    from healthsec.store.vulns import vulns
+
+    store = _store(db)
+    model = _risk_model(store)
+    aid = model.asset_for(asset)
+    if aid is None:
+        store.close()
+        raise fail(f"no asset {asset!r} in the inventory")
+    found = vulns(store).list(aid)
+    store.close()
+    a, risk = model.assets[aid], model.asset_risk(aid)
+    if as_json:
+        _emit(
+            {"asset": to_dict(a), "profile": model.profiles.get(aid), "vulnerabilities": found, "risk": risk}
+        )
+        return
+    console.print(
+        f"[bold]{a.name}[/] ({a.id}) {a.ip or '-'} zone {a.zone}, role {a.role}, "
+        f"{a.criticality.name.lower()}, owner {a.owner or '-'}",
+        highlight=False,
+    )
+    console.print(risk.explain(), highlight=False)
+    for f in (*risk.impact_factors, *risk.likelihood_factors):
+        weight = "" if f.weight is None else f" x weight {f.weight}"
+        console.print(f"  - {f.name} {f.value}{weight}: {f.detail}", highlight=False)
+    for v in found:
+        kev = " KNOWN EXPLOITED" if v.known_exploited else ""
+        console.print(
+            f"  {v.cve} CVSS {v.cvss_version or '-'} {v.base_score or '-'} {v.cvss_vector or ''}{kev}"
+        )
+
+
 @assets_app.command("discover")
 def assets_discover(as_json: JsonOption = False, db: DbOption = None) -> None:
     """Add assets that alerts name but the inventory lacks (zone 'unknown' until placed)."""

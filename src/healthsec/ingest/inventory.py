@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,10 @@ class RowError:
     file: str
     row: int | None
     reason: str
+    unit: str = "row"  # "record" in JSON files
 
     def describe(self) -> str:
-        return f"{self.file}: {'header' if self.row is None else f'row {self.row}'}: {self.reason}"
+        return f"{self.file}: {'header' if self.row is None else f'{self.unit} {self.row}'}: {self.reason}"
 
 
 @dataclass
@@ -143,6 +144,7 @@ def read_inventory(
     fname = path.name
     try:
         columns, rows = _rows(path)
+        unit = "row" if isinstance(rows, Generator) else "record"
     except (OSError, UnicodeDecodeError, ValueError, orjson.JSONDecodeError) as exc:
         out.errors.append(RowError(fname, None, f"cannot read: {exc}"))
         return out
@@ -166,20 +168,25 @@ def read_inventory(
     for rownum, record in rows:
         out.rows += 1
         if record.get(None):  # type: ignore[call-overload]  # csv.DictReader puts surplus values under None
-            out.errors.append(RowError(fname, rownum, "more values than columns"))
+            out.errors.append(RowError(fname, rownum, unit=unit, reason="more values than columns"))
             continue
         val = {f: _text(record.get(col)) for col, f in mapping.items()}
         try:
             asset, profile, found = _row(val, source)
         except (ValueError, VulnError) as exc:
-            out.errors.append(RowError(fname, rownum, str(exc)))
+            out.errors.append(RowError(fname, rownum, unit=unit, reason=str(exc)))
             continue
         prev = assets.get(asset.id)
         if prev is not None:
             first_row, first = prev
             if not found:
                 out.errors.append(
-                    RowError(fname, rownum, f"duplicate asset {asset.id!r} (first at row {first_row})")
+                    RowError(
+                        fname,
+                        rownum,
+                        unit=unit,
+                        reason=f"duplicate asset {asset.id!r} (first at {unit} {first_row})",
+                    )
                 )
                 continue
             if _asset_fields(first) != _asset_fields(asset):
@@ -187,7 +194,9 @@ def read_inventory(
                     RowError(
                         fname,
                         rownum,
-                        f"asset {asset.id!r} differs from its row {first_row}: {_diff(first, asset)}",
+                        unit=unit,
+                        reason=f"asset {asset.id!r} differs from its {unit} {first_row}: "
+                        f"{_diff(first, asset)}",
                     )
                 )
                 continue
@@ -195,7 +204,12 @@ def read_inventory(
             if asset.ip is not None and asset.ip in ip_owner and ip_owner[asset.ip][1] != asset.id:
                 other_row, other = ip_owner[asset.ip]
                 out.errors.append(
-                    RowError(fname, rownum, f"duplicate IP {asset.ip} (asset {other!r} at row {other_row})")
+                    RowError(
+                        fname,
+                        rownum,
+                        unit=unit,
+                        reason=f"duplicate IP {asset.ip} (asset {other!r} at {unit} {other_row})",
+                    )
                 )
                 continue
             assets[asset.id] = (rownum, asset)
@@ -209,7 +223,9 @@ def read_inventory(
                     RowError(
                         fname,
                         rownum,
-                        f"duplicate finding {vuln.cve} on {asset.id!r} (first at row {vuln_rows[key]})",
+                        unit=unit,
+                        reason=f"duplicate finding {vuln.cve} on {asset.id!r} "
+                        f"(first at {unit} {vuln_rows[key]})",
                     )
                 )
                 continue
@@ -256,7 +272,7 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
     if not name:
         raise ValueError("asset has no id, name or IP")
     aid = asset_key(val.get("name"), ip, val.get("id"))
-    role = val.get("role") or "unknown"
+    role = val.get("role") or val.get("device_type") or "unknown"
     if val.get("criticality"):
         crit = parse_criticality(str(val["criticality"]))
         why = f"given as {val['criticality']!r}"
@@ -314,3 +330,40 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
     elif val.get("cvss") or val.get("known_exploited"):
         raise VulnError("CVSS vector or exploited flag given without a CVE id")
     return asset, profile, vulns
+
+
+def read_kev(path: Path) -> tuple[set[str], list[RowError]]:
+    """CVE ids from a known-exploited catalogue: CISA KEV JSON (``vulnerabilities[].cveID``), a JSON
+    list of ids or objects, or a CSV with a ``cveID`` / ``cve`` column. Bad ids are named by record."""
+    from healthsec.analyze.vulns import normalise_cve
+
+    fname = path.name
+    errors: list[RowError] = []
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return set(), [RowError(fname, None, f"cannot read: {exc}")]
+    items: list[tuple[int, Any]] = []
+    if text.lstrip()[:1] in ("[", "{"):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return set(), [RowError(fname, None, f"not valid JSON: {exc}")]
+        records = doc.get("vulnerabilities") if isinstance(doc, dict) else doc
+        if not isinstance(records, list):
+            return set(), [RowError(fname, None, "no 'vulnerabilities' list")]
+        for i, r in enumerate(records, 1):
+            items.append((i, r.get("cveID") or r.get("cve") if isinstance(r, dict) else r))
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        col = next((c for c in reader.fieldnames or [] if column_key(c) in ("cveid", "cve")), None)
+        if col is None:
+            return set(), [RowError(fname, None, "no cveID column")]
+        items = [(i + 2, r.get(col)) for i, r in enumerate(reader)]
+    cves: set[str] = set()
+    for n, value in items:
+        try:
+            cves.add(normalise_cve(str(value or "")))
+        except VulnError as exc:
+            errors.append(RowError(fname, n, str(exc)))
+    return cves, errors

@@ -71,6 +71,19 @@ class VulnRepository:
                 conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one()
             )
 
+    def mark_known_exploited(self, cves: set[str]) -> int:
+        """Flag stored findings whose CVE is in ``cves`` as known exploited; return how many changed."""
+        t = schema_vulns.vulnerabilities
+        changed = [
+            dataclasses.replace(v, known_exploited=True)
+            for v in self.list()
+            if v.cve in cves and not v.known_exploited
+        ]
+        if changed:
+            with self.engine.begin() as conn:
+                _upsert(conn, t, [_vuln_row(self.org, v) for v in changed], ("org", "id"))
+        return len(changed)
+
     def delete(self, vuln_id: str) -> bool:
         t = schema_vulns.vulnerabilities
         with self.engine.begin() as conn:

@@ -62,6 +62,15 @@ def test_import_risk_paths(tmp_path: Path) -> None:
     assert res["fixes"][0]["risk_after"] < res["fixes"][0]["risk_before"]
     code, out = _run("paths", "--to", "nope", "--db", db)
     assert code == 1
+    # a known-exploited catalogue flags the EHR finding; its risk rises and says why
+    before = json.loads(_run("assets", "show", "10.2.0.5", "--json", "--db", db)[1])["risk"]["score"]
+    (tmp_path / "kev.json").write_text(json.dumps({"vulnerabilities": [{"cveID": "CVE-2023-21839"}]}))
+    code, out = _run("assets", "kev", str(tmp_path / "kev.json"), "--json", "--db", db)
+    assert json.loads(out) == {"catalogue_cves": 1, "findings_flagged": 1}
+    shown = json.loads(_run("assets", "show", "ehr-db", "--json", "--db", db)[1])
+    assert shown["risk"]["score"] > before
+    assert shown["vulnerabilities"][0]["known_exploited"] is True
+    assert shown["asset"]["role"] == "EHR database"  # no role column: the device type stands in
 
 
 def test_bad_inventory_imports_nothing(tmp_path: Path) -> None:

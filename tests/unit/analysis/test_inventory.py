@@ -191,3 +191,24 @@ def test_device_identification_raises_criticality_only_when_confident() -> None:
     assert b.criticality == Criticality.LIFE_SUSTAINING
     c = apply_identification(b, "printer", 0.99)
     assert c.criticality == Criticality.LIFE_SUSTAINING
+
+
+def test_json_problems_name_the_record(tmp_path: Path) -> None:
+    doc = {"assets": [{"name": "a", "ip": "10.0.0.1"}, {"name": "b", "ip": "10.0.0.1"}]}
+    res = read_inventory(_write(tmp_path, "inv.json", json.dumps(doc)))
+    assert [e.describe() for e in res.errors] == [
+        "inv.json: record 2: duplicate IP 10.0.0.1 (asset 'a' at record 1)"
+    ]
+
+
+def test_known_exploited_catalogue(tmp_path: Path) -> None:
+    from healthsec.ingest.inventory import read_kev
+
+    kev = {"vulnerabilities": [{"cveID": "CVE-2021-44228"}, {"cveID": "cve-2023-4966"}]}
+    cves, errors = read_kev(_write(tmp_path, "kev.json", json.dumps(kev)))
+    assert (cves, errors) == ({"CVE-2021-44228", "CVE-2023-4966"}, [])
+    cves, errors = read_kev(_write(tmp_path, "kev.csv", "cveID,vendor\nCVE-2021-44228,Apache\nCVE-21,x\n"))
+    assert cves == {"CVE-2021-44228"}
+    assert [e.describe() for e in errors] == [
+        "kev.csv: row 3: invalid CVE id 'CVE-21' (expected CVE-YYYY-NNNN)"
+    ]
