@@ -58,7 +58,7 @@ class MemorySink:
 
     async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int:
         async with self._lock:  # the in-process bus is not thread-safe; one batch at a time
-            return await asyncio.to_thread(self._deliver, DecodedBatch(org, list(events)))
+            return await asyncio.to_thread(self._deliver, DecodedBatch(org, list(events), list(bodies)))
 
 
 @dataclass

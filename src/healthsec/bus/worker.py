@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from nats.aio.msg import Msg
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch
 from healthsec.bus.metrics import ServiceMetrics
@@ -75,16 +76,42 @@ def insert_events(
     }
     if not rows:
         return 0
+    if store.engine.dialect.name == "postgresql":
+        return _copy_events_pg(store, list(rows.values()))
     t = schema.events
-    dialect = store.engine.dialect.name
-    ins: Any = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
-    stmt = ins.on_conflict_do_nothing(index_elements=["org", "id"]).returning(t.c.id)
+    stmt = sqlite.insert(t).on_conflict_do_nothing(index_elements=["org", "id"]).returning(t.c.id)
     new = 0
     values = list(rows.values())
     with store.engine.begin() as conn:
         for start in range(0, len(values), 1000):
             new += len(conn.execute(stmt, values[start : start + 1000]).all())
     return new
+
+
+def _copy_events_pg(store: Store, rows: list[dict[str, Any]]) -> int:
+    """PostgreSQL bulk path: COPY into a temporary table, then one INSERT .. ON CONFLICT DO NOTHING.
+
+    Hand-written because a multi-row INSERT through SQLAlchemy spends most of its time building parameters
+    and serialising JSON; COPY with orjson-encoded bodies is several times faster and stays idempotent.
+    """
+    with store.engine.begin() as conn:
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS healthsec_events_in "
+                "(org text, id text, kind text, ts timestamptz, source text, body json) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy("COPY healthsec_events_in (org, id, kind, ts, source, body) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(
+                        (r["org"], r["id"], r["kind"], r["ts"], r["source"], orjson.dumps(r["body"]).decode())
+                    )
+            cur.execute(
+                "INSERT INTO events (org, id, kind, ts, source, body) "
+                "SELECT org, id, kind, ts, source, body FROM healthsec_events_in "
+                "ON CONFLICT (org, id) DO NOTHING"
+            )
+            return int(cur.rowcount)
 
 
 @dataclass
