@@ -149,8 +149,53 @@ def _scrub_text(text: str, known: re.Pattern[str] | None) -> str:
     return text
 
 
+# HL7 v2 person segments: field number -> the components that identify someone (ids: the id itself, not
+# the assigning authority; names: family/given/middle; addresses: street/other/city/zip; phones: number
+# parts); they are removed wherever else the message repeats them.
+_ID, _NAME, _ADDR, _PHONE, _ONE = (0,), (0, 1, 2), (0, 1, 2, 4), (0, 5, 6), (0,)
+_HL7_PERSON_FIELDS: dict[str, dict[int, tuple[int, ...]]] = {
+    "PID": {
+        2: _ID,
+        3: _ID,
+        4: _ID,
+        5: _NAME,
+        6: _NAME,
+        7: _ONE,
+        9: _NAME,
+        11: _ADDR,
+        13: _PHONE,
+        14: _PHONE,
+        19: _ONE,
+        20: _ID,
+    },
+    "NK1": {2: _NAME, 4: _ADDR, 5: _PHONE, 6: _PHONE},
+    "GT1": {2: _ID, 3: _NAME, 5: _ADDR, 6: _PHONE, 7: _PHONE, 8: _ONE, 12: _ONE},
+    "IN1": {16: _NAME, 18: _ONE, 19: _ADDR},
+    "MRG": {1: _ID, 2: _ID, 3: _ID, 4: _ID, 7: _NAME},
+}
+_HL7_SEGMENT = re.compile(r"(?<![A-Za-z0-9])(PID|NK1|GT1|IN1|MRG)\|[^\r\n'\"]*")
+
+
+def hl7_person_values(text: str) -> set[str]:
+    """Identifying components of PID/NK1/GT1/IN1/MRG segments found in ``text``."""
+    found: set[str] = set()
+    for match in _HL7_SEGMENT.finditer(text):
+        fields = match.group(0).split("|")
+        for n, wanted in _HL7_PERSON_FIELDS[match.group(1)].items():
+            if n < len(fields):
+                for rep in fields[n].split("~"):
+                    comps = rep.split("^")
+                    found.update(c for i in wanted if i < len(comps) and len(c := comps[i].strip()) >= 3)
+    return found
+
+
 def scrub_text(text: str, known: Iterable[str] = ()) -> str:
-    """Remove PHI from free text; ``known`` adds literal values (e.g. a patient's name) to remove as well."""
+    """Remove PHI from free text; ``known`` adds literal values (e.g. a patient's name) to remove as well.
+
+    Values of HL7 person segments in the text are removed wherever else the message repeats them.
+    """
+    if "|" in text:
+        known = [*known, *hl7_person_values(text)]
     return _scrub_text(text, _known_pattern(known))
 
 

@@ -108,3 +108,17 @@ def test_long_tokens_do_not_blow_up(hostile: str) -> None:
     """A base64 run or a crafted line must stay linear (no catastrophic backtracking)."""
     out = scrub_text(hostile + " x@example.org")
     assert out.endswith("[REDACTED-EMAIL]")
+
+
+def test_hl7_person_values_removed_where_the_message_repeats_them() -> None:
+    msg = (
+        "MSH|^~\\&|LAB|HOSP|||202611281200||ORU^R01|1|P|2.5.1\r"
+        "PID|1||QX-99812^^^HOSP^MR||Quibblesworth^Johnathan||19610312|M\r"
+        "NTE|1||Specimen of Johnathan QUIBBLESWORTH, id QX-99812, labelled at the bedside\r"
+        "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L"
+    )
+    out = scrub_text(msg)
+    for s in ("QX-99812", "Quibblesworth", "Johnathan", "19610312"):
+        assert s.lower() not in out.lower()
+    assert out.startswith("MSH|^~\\&|LAB|HOSP|")  # the assigning authority is not a person's value
+    assert "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L" in out
