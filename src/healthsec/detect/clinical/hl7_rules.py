@@ -14,7 +14,7 @@ INJECTIONS: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
         re.compile(
             r"(?i)(\bunion\s+(all\s+)?select\b|\b(drop|truncate|alter)\s+table\b|\binsert\s+into\s+\w+"
             r"|\bdelete\s+from\s+\w+|\bselect\s+[\w*]{1,40}(\s*,\s*[\w*]{1,40}){0,10}\s+from\s+\w+\s*(where\b|;|--|$)"
-            r"|'\s*(or|and)\s+'?\w+'?\s*=\s*'?\w+|;\s*--|\bexec(ute)?\s*\(?\s*(xp_|sp_)"
+            r"|'\s*(or|and)\s+'?\w+'?\s*=\s*'?\w+|'\s*;?\s*--|\bexec(ute)?\s*\(?\s*(xp_|sp_)"
             r"|\bwaitfor\s+delay\b|\bsleep\s*\(\s*\d+\s*\)|\bbenchmark\s*\()"
         ),
         ("T1190",),
@@ -71,7 +71,7 @@ class InjectionHit:
 # Cheap substring screen run before the regexes (most messages contain none of these).
 _SCREEN = re.compile(
     r"(?i)select|drop|truncate|alter|insert|delete|exec|waitfor|sleep|benchmark|<|javascript"
-    r"|eval\s*\(|cookie|\bon\w+\s*=|`|\$\(|\$\{|\.\./|/etc/|'\s*(or|and)\b|;\s*--"
+    r"|eval\s*\(|cookie|\bon\w+\s*=|`|\$\(|\$\{|\.\./|/etc/|'\s*(or|and)\b|'\s*;?\s*--|;\s*\S"
 )
 
 
