@@ -12,9 +12,9 @@ import orjson
 import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail
-from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator
+from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator, validate_rules
 from healthsec.ingest.logs import FORMATS, LogFileSource
-from healthsec.ingest.logs.rulefiles import load_rules
+from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
 from healthsec.model import Alert, LogRecord, ParseError
 
 RULES_ENV = "HEALTHSEC_SIGMA_RULES"
@@ -151,9 +151,15 @@ def rules_list(rules: RulesOption = None) -> None:
 def rules_check(
     rules: RulesOption = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a rule is unsupported too.")] = False,
+    validate: Annotated[bool, typer.Option("--validate", help="Also run pySigma's validators.")] = False,
 ) -> None:
     """Report every rule that cannot be parsed or uses something unsupported, with file and reason."""
     ruleset = _load(rules)
+    if validate:
+        warnings = validate_rules(rule_texts(_rule_paths(rules)))
+        for w in warnings:
+            console.print(f"[cyan]warning[/] {w.locator}: {w.reason}", highlight=False, soft_wrap=True)
+        console.print(f"validators: {len(warnings)} warning(s)", highlight=False)
     for p in sorted(ruleset.problems, key=lambda p: p.locator):
         label = "[red]invalid[/]" if p.kind == "error" else "[yellow]unsupported[/]"
         console.print(f"{label} {p.locator}: {p.reason}", highlight=False, soft_wrap=True)

@@ -12,7 +12,7 @@ from healthsec.detect.rules.sigma.correlate import CompiledCorrelation, run_corr
 from healthsec.detect.rules.sigma.detector import SigmaDetector, entities_of, record_locator
 from healthsec.detect.rules.sigma.engine import Hit, SigmaEngine
 from healthsec.detect.rules.sigma.logsource import Target, UnsupportedLogsource, targets_for
-from healthsec.detect.rules.sigma.ruleset import RuleProblem, RuleSet, parse_rules
+from healthsec.detect.rules.sigma.ruleset import RuleProblem, RuleSet, parse_rules, validate_rules
 
 __all__ = [
     "Atom",
@@ -34,4 +34,5 @@ __all__ = [
     "record_locator",
     "run_correlation",
     "targets_for",
+    "validate_rules",
 ]

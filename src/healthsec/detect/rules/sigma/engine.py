@@ -13,6 +13,7 @@ from healthsec.detect.rules.sigma.logsource import Target
 from healthsec.model import LogRecord
 
 GroupKey = tuple[str | None, int | None, str | None]
+Renames = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class SigmaEngine:
                 for ch in target.channels:
                     self._by_channel.setdefault(ch, []).append((rule, target))
         self._routes: dict[GroupKey, list[tuple[tuple[tuple[str, str], ...], list[CompiledRule]]]] = {}
-        self._plans: dict[tuple[GroupKey, tuple[tuple[str, str], ...]], dict[tuple[str, bool], list[str]]] = {}
+        self._plans: dict[tuple[GroupKey, Renames], dict[tuple[str, bool], list[str]]] = {}
 
     def plan(self, key: GroupKey, renames: tuple[tuple[str, str], ...],
              rules: Sequence[CompiledRule]) -> dict[tuple[str, bool], list[str]]:

@@ -9,6 +9,8 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
+from sigma.validation import SigmaValidator
+from sigma.validators.core import validators as core_validators
 
 from healthsec.detect.rules.sigma.compile import CompiledRule, Unsupported, compile_rule
 from healthsec.detect.rules.sigma.correlate import CompiledCorrelation, compile_correlation
@@ -102,4 +104,27 @@ def parse_rules(sources: Iterable[tuple[str, str]]) -> RuleSet:
             continue
         out.correlations.append(compiled_corr)
         out.locators[compiled_corr.id] = locator
+    return out
+
+
+NETWORK_VALIDATORS = frozenset({"attacktag", "d3_fendtag"})
+
+
+def validate_rules(sources: Iterable[tuple[str, str]]) -> list[RuleProblem]:
+    """pySigma's own validators (dangling detections, tag formats, wildcards ...) as 'warning' problems."""
+    # attacktag / d3fend tag checks download MITRE data at run time: no network here (air-gapped sites)
+    offline = [v for name, v in core_validators.items() if name not in NETWORK_VALIDATORS]
+    validator = SigmaValidator(offline)
+    out: list[RuleProblem] = []
+    for locator, text in sources:
+        try:
+            collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        except Exception:  # noqa: S112 - parse_rules reports it with the reason; do not say it twice
+            continue
+        rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
+        for issue in validator.validate_rules(iter(rules)):
+            for rule in issue.rules:
+                rid = str(rule.id) if getattr(rule, "id", None) else None
+                out.append(RuleProblem(locator, f"{type(issue).__name__}: {issue.description}",
+                                       "warning", rid, getattr(rule, "title", None)))
     return out
