@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from healthsec.detect.rules import BruteForceDetector, HostRuleDetector, LogonNo
 from healthsec.ingest import IterableSource
 from healthsec.model import Asset
 from healthsec.pipeline import Pipeline, PipelineResult
-from healthsec.sim import Simulation, simulate
+from healthsec.sim import CAMPAIGNS, Simulation, simulate
 from healthsec.sim.evaluate import Evaluation, evaluate
 from healthsec.store import Store
 
@@ -72,12 +72,18 @@ class DemoRun:
 def run_demo(
     seed: int,
     store: Store,
+    campaigns: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> DemoRun:
     """Learn a benign baseline day, then run the attack day through the pipeline into ``store``."""
     baseline = simulate(seed, day=0, campaigns=())
-    day = simulate(seed, day=1, hospital=baseline.hospital)
+    day = simulate(
+        seed,
+        day=1,
+        hospital=baseline.hospital,
+        campaigns=tuple(CAMPAIGNS) if campaigns is None else campaigns,
+    )
     if on_total:
         on_total(len(day.events))
     store.assets.upsert_many(day.assets)

@@ -24,10 +24,18 @@ def demo(
         "healthsec-demo"
     ),
     db: DbOption = None,
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="Inject only these campaigns (repeatable; default: all five)."),
+    ] = None,
 ) -> None:
     """Simulate a hospital day with five attack campaigns, run the whole pipeline and report."""
     from healthsec.demo import run_demo
+    from healthsec.sim import CAMPAIGNS
 
+    unknown = sorted(set(campaign or ()) - set(CAMPAIGNS))
+    if unknown:
+        raise fail(f"unknown campaign(s) {', '.join(unknown)}; known: {', '.join(CAMPAIGNS)}")
     try:
         store = open_store(db)
     except StoreError as exc:
@@ -45,6 +53,7 @@ def demo(
         run = run_demo(
             seed,
             store,
+            campaigns=campaign,
             progress=lambda n: bar.advance(task, n),
             on_total=lambda total: bar.update(task, total=total, description="detecting"),
         )

@@ -27,6 +27,8 @@ FEATURES = (
     "bytes_out_z",
 )
 
+_SCAN_FAN_OUT = 5  # distinct peers on one port within 10 min from which a flow counts as part of a sweep
+
 _FEATURE_TEXT = {
     "log_bytes_out": "bytes sent",
     "log_bytes_in": "bytes received",
@@ -66,7 +68,7 @@ def _zone_of(ip: str | None, zones: Mapping[str, str]) -> str:
 class _Window:
     """Causal sliding-window state: who talked to whom recently."""
 
-    fan: dict[tuple[str, int], deque[tuple[datetime, str]]] = field(
+    fan: dict[tuple[str, int], deque[tuple[datetime, str, str]]] = field(
         default_factory=lambda: defaultdict(deque)
     )
     pairs: dict[tuple[str, str], deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
@@ -76,12 +78,16 @@ class _Window:
         q = self.fan[(src, port)]
         while q and f.ts - q[0][0] > timedelta(minutes=10):
             q.popleft()
-        q.append((f.ts, dst))
+        q.append((f.ts, dst, f.id))
         p = self.pairs[(src, dst)]
         while p and f.ts - p[0] > timedelta(minutes=60):
             p.popleft()
         p.append(f.ts)
-        return len({d for _, d in q}), len(p)
+        return len({d for _, d, _ in q}), len(p)
+
+    def fan_ids(self, f: Flow) -> list[str]:
+        """Ids of the flows in ``f``'s fan-out window (the connections a scan is made of)."""
+        return [i for _, _, i in self.fan[(f.src_ip or "?", f.dst_port or -1)]]
 
 
 class FlowAnomalyDetector:
@@ -119,6 +125,7 @@ class FlowAnomalyDetector:
         self._median = np.zeros(len(FEATURES))
         self._scale = np.ones(len(FEATURES))
         self._state = _Window()
+        self._fan_context: dict[str, list[str]] = {}
 
     # --- features ---------------------------------------------------------------------------------
     def _service_key(self, f: Flow) -> tuple[str, str, int, str]:
@@ -140,6 +147,8 @@ class FlowAnomalyDetector:
         n = max(self._n, 1)
         for i, f in enumerate(flows):
             fan, rep = state.observe(f)
+            if fan >= _SCAN_FAN_OUT and not leave_one_out:
+                self._fan_context[f.id] = state.fan_ids(f)
             bo = float(f.bytes_out or 0)
             bi = float(f.bytes_in or 0)
             key = self._service_key(f)
@@ -212,6 +221,7 @@ class FlowAnomalyDetector:
             if len(idx) < self.min_flows:
                 continue
             alerts.append(self._alert(src, bucket, [flows[i] for i in idx], x[idx], scores[idx]))
+        self._fan_context.clear()
         return alerts
 
     def _alert(
@@ -246,6 +256,10 @@ class FlowAnomalyDetector:
         severity = (
             Severity.HIGH if scores.max() > self._threshold + 0.05 or len(flows) >= 10 else Severity.MEDIUM
         )
+        # A scan is the whole fan-out, not only the connections that crossed the threshold.
+        evidence = tuple(
+            dict.fromkeys([f.id for f in flows] + [c for f in flows for c in self._fan_context.get(f.id, ())])
+        )
         return Alert(
             id=stable_id("alert", self.name, src, bucket.isoformat()),
             ts=min(f.ts for f in flows),
@@ -255,7 +269,7 @@ class FlowAnomalyDetector:
             score=float(scores.max()),
             severity=severity,
             explanation=explanation,
-            evidence=tuple(f.id for f in flows),
+            evidence=evidence,
             entities=tuple(entities),
             techniques=techniques,
             tactics=tuple(sorted({_TACTIC[t] for t in techniques if t in _TACTIC})),
@@ -334,6 +348,7 @@ class BeaconDetector:
         self._known: set[tuple[str, str]] = set()
         self._recent: dict[tuple[str, str], list[Flow]] = defaultdict(list)
         self._alert_start: dict[tuple[str, str], Flow] = {}
+        self._evidence: dict[tuple[str, str], list[Flow]] = {}
 
     def fit(self, events: Iterable[Event]) -> None:
         self._known = {(f.src_ip or "", f.dst_ip or "") for f in events if isinstance(f, Flow)}
@@ -352,16 +367,22 @@ class BeaconDetector:
                 q.pop(0)
             if len(q) >= self.min_flows:
                 gaps = np.diff([x.ts.timestamp() for x in q])
-                if gaps.mean() > 0 and gaps.std() / gaps.mean() <= self.max_cv:
-                    self._alert_start.setdefault(pair, q[0])
+                if (
+                    gaps.mean() > 0
+                    and gaps.std() / gaps.mean() <= self.max_cv
+                    and pair not in self._alert_start
+                ):
+                    self._alert_start[pair] = q[0]
+                    self._evidence[pair] = list(q[:-1])
             if pair in self._alert_start:
+                self._evidence[pair].append(f)  # the alert keeps every beacon since it opened
                 touched.add(pair)
         return [self._alert(p) for p in sorted(touched)]
 
     def _alert(self, pair: tuple[str, str]) -> Alert:
         src, dst = pair
         first = self._alert_start[pair]
-        flows = [f for f in self._recent[pair] if f.ts >= first.ts]
+        flows = self._evidence[pair]
         gaps = np.diff([x.ts.timestamp() for x in flows]) if len(flows) > 1 else np.array([0.0])
         cv = float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else 0.0
         who = self.hosts.get(src, src)
