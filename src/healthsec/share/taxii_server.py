@@ -7,8 +7,7 @@ policy) at one call site, :func:`_release`; without sharing keys the server serv
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from healthsec.privacy.pseudonymise import SharingKeys
-from healthsec.share.outbound import outbound
+from healthsec.share.outbound import known_identifiers, outbound
 from healthsec.share.policy import PartnerPolicy, policy_from_dict
 from healthsec.share.stix_ids import sdo_id
 from healthsec.share.stix_import import BundleRejected, check_object
+from healthsec.share.taxii_cache import TtlLru, TtlValue
 from healthsec.share.taxii_http import (
     STIX_MEDIA,
     TAXII_MEDIA,
@@ -53,6 +53,9 @@ class TaxiiConfig:
     max_limit: int = 1000
     max_content_length: int = 10 * 1024 * 1024
     allow_custom: tuple[str, ...] = ()
+    release_cache_seconds: float = 300.0
+    release_cache_items: int = 200_000
+    known_refresh_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,24 @@ def _refs(obj: Mapping[str, Any]) -> set[str]:
     return out
 
 
+def partner_fingerprint(partner: Mapping[str, Any]) -> bytes:
+    """What a partner's released objects depend on: name, organisation and sharing rules."""
+    rules = {
+        "name": partner["name"],
+        "organisation": partner["organisation"],
+        "policy": partner.get("policy"),
+    }
+    return orjson.dumps(rules, option=orjson.OPT_SORT_KEYS)
+
+
 def _release(
     items: Sequence[StoredObject],
     partner: Mapping[str, Any],
     keys: SharingKeys | None,
     context: Callable[[set[str]], list[dict[str, Any]]],
+    *,
+    known: Mapping[str, Iterable[str]] | None = None,
+    cache: TtlLru[dict[str, Any]] | None = None,
 ) -> list[tuple[StoredObject, dict[str, Any]]]:
     """THE exit door for TAXII: every object a partner receives passes ``outbound`` here, and only here.
 
@@ -99,45 +115,81 @@ def _release(
     on an earlier page) are fetched by ``context`` and passed through the door with it: the policy then
     judges references as it would for the whole bundle, and only the page's own objects are returned.
     Several versions of one object are released in separate passes (the policy keys objects by id).
+    Objects released before to the same partner under the same rules come from ``cache`` (entries
+    expire, so identifiers that became known since are applied within the cache lifetime); objects
+    the door withheld are never cached and are judged again on every request.
     """
     if keys is None:
         raise TaxiiError(503, "Service Unavailable", "sharing keys are not configured; nothing is served")
-    policy = partner_policy(partner)
-    layers: list[list[StoredObject]] = []
-    for item in items:
-        for layer in layers:
-            if all(other.id != item.id for other in layer):
-                layer.append(item)
-                break
-        else:
-            layers.append([item])
+    fingerprint = partner_fingerprint(partner)
     out: list[tuple[StoredObject, dict[str, Any]]] = []
-    for layer in layers:
-        by_seq = {it.seq: it for it in layer}
-        objects = [orjson.loads(it.body) | {_SEQ_MARK: it.seq} for it in layer]
-        present = {str(o["id"]) for o in objects}
-        wanted = set().union(*(_refs(o) for o in objects)) - present
-        extra = [o for o in context(wanted) if o.get("id") not in present] if wanted else []
-        cleared = outbound(objects + extra, policy, keys)
-        for obj in cleared.objects:
-            seq = obj.get(_SEQ_MARK)
-            if isinstance(seq, int) and seq in by_seq:
-                out.append((by_seq[seq], {k: v for k, v in obj.items() if k != _SEQ_MARK}))
+    pending: list[StoredObject] = []
+    hits = (
+        cache.get_many([(fingerprint, it.seq) for it in items]) if cache is not None else [None] * len(items)
+    )
+    for item, hit in zip(items, hits, strict=True):
+        if hit is not None:
+            out.append((item, hit))
+        else:
+            pending.append(item)
+    if pending:
+        policy = partner_policy(partner)
+        layers: list[list[StoredObject]] = []
+        for item in pending:
+            for layer in layers:
+                if all(other.id != item.id for other in layer):
+                    layer.append(item)
+                    break
+            else:
+                layers.append([item])
+        for layer in layers:
+            by_seq = {it.seq: it for it in layer}
+            objects = [orjson.loads(it.body) | {_SEQ_MARK: it.seq} for it in layer]
+            present = {str(o["id"]) for o in objects}
+            wanted = set().union(*(_refs(o) for o in objects)) - present
+            extra = [o for o in context(wanted) if o.get("id") not in present] if wanted else []
+            cleared = outbound(objects + extra, policy, keys, known=known)
+            for obj in cleared.objects:
+                seq = obj.get(_SEQ_MARK)
+                if isinstance(seq, int) and seq in by_seq:
+                    released = {k: v for k, v in obj.items() if k != _SEQ_MARK}
+                    out.append((by_seq[seq], released))
+                    if cache is not None:
+                        cache.put((fingerprint, seq), released)
     out.sort(key=lambda pair: pair[0].seq)
     return out
+
+
+def _known_from_store(store: Store) -> dict[str, set[str]]:
+    """Internal identifiers our incidents, alerts and inventory name, tokenised wherever they appear."""
+    incidents = store.incidents.list(limit=max(store.incidents.count(), 1))
+    known = known_identifiers(incidents, store.alerts.all())
+    known.setdefault("host", set()).update(a.name for a in store.assets.list() if a.name)
+    return known
 
 
 class _Service:
     """Request handling shared by the routes (kept apart from FastAPI so the routes stay thin)."""
 
     def __init__(
-        self, store_factory: Callable[[], Store], config: TaxiiConfig, keys: SharingKeys | None
+        self,
+        store_factory: Callable[[], Store],
+        config: TaxiiConfig,
+        keys: SharingKeys | None,
+        known: Callable[[], Mapping[str, Iterable[str]]] | None,
     ) -> None:
         self.store_factory = store_factory
         self.config = config
         self.keys = keys
         self.cache = CredentialCache()
-        self._lock = threading.Lock()
+        self.released: TtlLru[dict[str, Any]] = TtlLru(
+            config.release_cache_seconds, config.release_cache_items
+        )
+        self.principals: TtlLru[Principal] = TtlLru(5.0, 10_000)
+        self.collections: TtlLru[dict[str, Any]] = TtlLru(5.0, 10_000)
+        self.known = TtlValue(
+            known or (lambda: _known_from_store(store_factory())), config.known_refresh_seconds
+        )
 
     def sharing(self) -> Sharing:
         return Sharing.of(self.store_factory())
@@ -150,15 +202,24 @@ class _Service:
                     401, "Unauthorized", "unknown partner or wrong secret", **{"WWW-Authenticate": "Basic"}
                 )
             self.cache.remember(user, secret)
+        cached = self.principals.get(user)  # rights and rules are re-read at most every 5 seconds
+        if cached is not None:
+            return cached
         partner = sharing.partners.get(user)
         if partner is None:  # removed since the cache entry was made
             raise TaxiiError(401, "Unauthorized", "unknown partner", **{"WWW-Authenticate": "Basic"})
-        return Principal(partner, sharing.partners.rights(user))
+        who = Principal(partner, sharing.partners.rights(user))
+        self.principals.put(user, who)
+        return who
 
     def collection(
         self, sharing: Sharing, who: Principal, cid: str, *, write: bool = False
     ) -> dict[str, Any]:
-        coll = sharing.collections.get(cid)
+        coll = self.collections.get(cid)  # collections change rarely: re-read at most every 5 seconds
+        if coll is None:
+            coll = sharing.collections.get(cid)
+            if coll is not None:
+                self.collections.put(cid, coll)
         if coll is None or coll["id"] != cid:
             raise TaxiiError(404, "Not Found", "no such collection")
         can_read, can_write = who.rights.get(cid, (False, False))
@@ -203,7 +264,7 @@ class _Service:
             found = sharing.objects.page(cid, ids=sorted(ids), limit=len(ids)).items
             return [orjson.loads(it.body) for it in found]
 
-        return _release(items, who.partner, self.keys, context)
+        return _release(items, who.partner, self.keys, context, known=self.known.get(), cache=self.released)
 
     def envelope(
         self, sharing: Sharing, cid: str, items: list[StoredObject], more: bool, who: Principal
@@ -260,15 +321,18 @@ def create_taxii_router(
     *,
     config: TaxiiConfig | None = None,
     keys: SharingKeys | None = None,
+    known: Callable[[], Mapping[str, Iterable[str]]] | None = None,
     prefix: str = "/taxii2",
 ) -> APIRouter:
     """TAXII 2.1 routes: discovery at ``{prefix}/``, one API root at ``{prefix}/{config.api_root}/``.
 
     ``store_factory`` returns the (long-lived) store of this organisation; ``keys`` are the sharing
-    community's keys used by the exit door (none: the server answers 503 instead of serving objects).
+    community's keys used by the exit door (none: the server answers 503 instead of serving objects);
+    ``known`` returns the internal identifiers to tokenise (default: those our incidents, alerts and
+    inventory name, re-read every ``config.known_refresh_seconds``).
     """
     cfg = config or TaxiiConfig()
-    svc = _Service(store_factory, cfg, keys)
+    svc = _Service(store_factory, cfg, keys, known)
     router = APIRouter()
     root = f"{prefix}/{cfg.api_root}"
 
@@ -467,9 +531,13 @@ def create_taxii_router(
 
 
 def create_taxii_app(
-    store_factory: Callable[[], Store], *, config: TaxiiConfig | None = None, keys: SharingKeys | None = None
+    store_factory: Callable[[], Store],
+    *,
+    config: TaxiiConfig | None = None,
+    keys: SharingKeys | None = None,
+    known: Callable[[], Mapping[str, Iterable[str]]] | None = None,
 ) -> FastAPI:
     """A standalone FastAPI app serving only TAXII 2.1 (tests, benchmark, a dedicated sharing host)."""
     app = FastAPI(title="healthsec TAXII 2.1", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(create_taxii_router(store_factory, config=config, keys=keys))
+    app.include_router(create_taxii_router(store_factory, config=config, keys=keys, known=known))
     return app

@@ -13,7 +13,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +36,8 @@ from healthsec.store.sql import Store
 _BATCH = 500
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 Versions = Literal["last", "first", "all"] | tuple[str, ...]
+_OTHER = s.share_objects.alias("other")  # built once: constructing an alias per query is measurable
+_PAGE_STATEMENTS: dict[tuple[object, ...], Any] = {}  # (dialect, filter shape) -> statement with bindparams
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -31,6 +45,12 @@ def _utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _added(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def taxii_timestamp(ts: datetime) -> str:
@@ -190,34 +210,19 @@ class ObjectRepository:
                     "body": orjson.dumps(obj).decode(),
                 }
             )
-        for begin in range(0, len(rows), _BATCH):
-            chunk = rows[begin : begin + _BATCH]
+        if rows:
+            # one statement executed with many parameter sets: SQLAlchemy's "insertmanyvalues" batches it
+            # (with RETURNING) far faster than compiling a fresh multi-VALUES statement per chunk
             stmt = (
                 _ins(conn)(t)
-                .values(chunk)
                 .on_conflict_do_nothing(index_elements=["org", "collection_id", "id", "modified"])
                 .returning(t.c.id, t.c.modified)
             )
-            new = {(r[0], r[1]) for r in conn.execute(stmt)}
-            for row in chunk:
+            new = {(r[0], r[1]) for r in conn.execute(stmt, rows)}
+            for row in rows:
                 key = (row["id"], row["modified"])
                 (result.added if key in new else result.duplicates).append(key)
         return result
-
-    def _version_filter(self, versions: Versions) -> ColumnElement[bool] | None:
-        t = s.share_objects
-        if versions == "all":
-            return None
-        if isinstance(versions, tuple):
-            return t.c.modified.in_(versions)
-        other = t.alias("other")
-        newer = other.c.modified > t.c.modified if versions == "last" else other.c.modified < t.c.modified
-        return ~exists().where(
-            other.c.org == t.c.org,
-            other.c.collection_id == t.c.collection_id,
-            other.c.id == t.c.id,
-            newer,
-        )
 
     def page(
         self,
@@ -232,44 +237,93 @@ class ObjectRepository:
         after_seq: int | None = None,
     ) -> ObjectPage:
         """Objects in the order they were added, after ``after_seq`` (the ``next`` token) if given."""
-        t = s.share_objects
-        conds: list[ColumnElement[bool]] = [t.c.org == self.org, t.c.collection_id == collection_id]
+        shape = (
+            added_after is not None,
+            after_seq is not None,
+            bool(ids),
+            bool(types),
+            bool(spec_versions),
+            versions if isinstance(versions, str) else "some",
+        )
+        key = (self.engine.dialect.name, *shape)
+        stmt = _PAGE_STATEMENTS.get(key)
+        if stmt is None:
+            stmt = _PAGE_STATEMENTS[key] = self._page_statement(*shape)
+        params: dict[str, Any] = {"org": self.org, "cid": collection_id, "lim": limit + 1}
         if added_after is not None:
-            conds.append(t.c.date_added > added_after)
+            params["after"] = added_after
         if after_seq is not None:
-            conds.append(t.c.seq > after_seq)
+            params["seq"] = after_seq
         if ids:
-            conds.append(t.c.id.in_(list(ids)))
+            params["ids"] = list(ids)
         if types:
-            conds.append(t.c.type.in_(list(types)))
+            params["types"] = list(types)
         if spec_versions:
-            conds.append(t.c.spec_version.in_(list(spec_versions)))
-        vf = self._version_filter(versions)
-        if vf is not None:
-            conds.append(vf)
-        stmt = (
+            params["specs"] = list(spec_versions)
+        if isinstance(versions, tuple):
+            params["mods"] = list(versions)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt, params).all()
+        items = [
+            StoredObject(r[0], r[1], r[2], r[3], r[4], _added(r[5]), r[6], r[7], r[8]) for r in rows[:limit]
+        ]
+        return ObjectPage(items, len(rows) > limit)
+
+    def _page_statement(
+        self, added_after: bool, after_seq: bool, ids: bool, types: bool, specs: bool, versions: str
+    ) -> Any:
+        """The page query for one combination of filters, built once with bound parameters (building
+        SQLAlchemy expressions per request cost more than running the query)."""
+        t = s.share_objects
+        conds: list[ColumnElement[bool]] = [
+            t.c.org == bindparam("org"),
+            t.c.collection_id == bindparam("cid"),
+        ]
+        if added_after:
+            conds.append(t.c.date_added > bindparam("after", type_=t.c.date_added.type))
+        if after_seq:
+            conds.append(t.c.seq > bindparam("seq"))
+        if ids:
+            conds.append(t.c.id.in_(bindparam("ids", expanding=True)))
+        if types:
+            conds.append(t.c.type.in_(bindparam("types", expanding=True)))
+        if specs:
+            conds.append(t.c.spec_version.in_(bindparam("specs", expanding=True)))
+        if versions == "some":
+            conds.append(t.c.modified.in_(bindparam("mods", expanding=True)))
+        elif versions in ("last", "first"):
+            newer = (
+                _OTHER.c.modified > t.c.modified if versions == "last" else _OTHER.c.modified < t.c.modified
+            )
+            conds.append(
+                ~exists().where(
+                    _OTHER.c.org == t.c.org,
+                    _OTHER.c.collection_id == t.c.collection_id,
+                    _OTHER.c.id == t.c.id,
+                    newer,
+                )
+            )
+        # date_added is read as text and parsed by datetime.fromisoformat: SQLAlchemy's SQLite DateTime
+        # parser was a large share of a page's cost
+        added = (
+            type_coerce(t.c.date_added, String) if self.engine.dialect.name == "sqlite" else t.c.date_added
+        )
+        return (
             select(
                 t.c.seq,
                 t.c.id,
                 t.c.type,
                 t.c.spec_version,
                 t.c.modified,
-                t.c.date_added,
+                added,
                 t.c.source,
                 t.c.confidence,
                 t.c.body,
             )
             .where(and_(*conds))
             .order_by(t.c.seq)
-            .limit(limit + 1)
+            .limit(bindparam("lim", type_=Integer))
         )
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        items = [
-            StoredObject(r[0], r[1], r[2], r[3], r[4], _utc(r[5]) or datetime.now(UTC), r[6], r[7], r[8])
-            for r in rows[:limit]
-        ]
-        return ObjectPage(items, len(rows) > limit)
 
     def count(self, collection_id: str) -> int:
         t = s.share_objects
