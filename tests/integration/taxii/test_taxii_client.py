@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from taxii2client.v21 import ApiRoot, Collection, Server, Status, as_pages
+
+from healthsec.privacy.pseudonymise import SharingKeys
+from healthsec.share.stix_sample import sample_alerts
+from healthsec.share.taxii_serve import BackgroundServer
+from healthsec.share.taxii_server import create_taxii_app
+from healthsec.store import Store
+from healthsec.store.sharing import Sharing
 
 Taxii = Any  # the fixture object from conftest.py
 SECRET = "correct horse battery staple"
@@ -125,3 +133,23 @@ def test_delete_needs_write_and_removes_every_version(taxii: Taxii) -> None:
     inbox = Collection(f"{taxii.root}collections/{taxii.inbox}/", user="stmary", password=SECRET)
     inbox.delete_object(str(_indicator(4)["id"]))
     assert taxii.sharing.objects.count(taxii.inbox) == 0
+
+
+def test_identifiers_our_alerts_name_are_tokenised_in_responses(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "leak.db"), "h")
+    store.alerts.add_many(sample_alerts(2))  # they name the user dr.jones and patient MRN-0042-SECRET
+    sh = Sharing.of(store)
+    cid = sh.collections.create("c")["id"]
+    note = _indicator(5) | {"description": "seen on the laptop of dr.jones while opening MRN-0042-SECRET"}
+    sh.objects.add_many(cid, [note])
+    sh.partners.add("p", "P", secret=SECRET, policy={"max_tlp": "amber"})
+    sh.partners.grant("p", cid, read=True, write=False)
+    keys = SharingKeys.from_secret(b"community-key-for-tests-only-32bytes!!")
+    with BackgroundServer(create_taxii_app(lambda: store, keys=keys)) as url:
+        got = Collection(f"{url}/taxii2/api/collections/{cid}/", user="p", password=SECRET).get_objects()
+    store.close()
+    text = orjson.dumps(got).decode()
+    assert len(got["objects"]) == 1
+    assert "dr.jones" not in text
+    assert "MRN-0042-SECRET" not in text
+    assert "seen on the laptop of user-" in text  # the keyed token stands in for the user
