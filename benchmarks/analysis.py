@@ -130,6 +130,9 @@ def bench_simulator(seeds: Sequence[int]) -> list[dict[str, Any]]:
 
 # ---- 2. real data: OTRF atomic datasets through the Sigma engine ------------------------------
 def bench_real(data: Path, n_datasets: int) -> dict[str, Any] | None:
+    # benchmarks/sigma.py would shadow pySigma's ``sigma`` package: Python puts this script's folder first
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     try:
         from healthsec.ingest.logs.rulefiles import load_sigma_detector
         from healthsec.ingest.logs.sources import LogFileSource
