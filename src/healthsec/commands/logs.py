@@ -18,6 +18,9 @@ from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
 from healthsec.model import Alert, LogRecord, ParseError
 
 RULES_ENV = "HEALTHSEC_SIGMA_RULES"
+# Without --rules or $HEALTHSEC_SIGMA_RULES: the SigmaHQ copy beside the checkout (../shared/data).
+DEFAULT_SIGMA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sigma-rules"
+DEFAULT_FOLDERS = ("rules", "rules-emerging-threats")
 CHUNK = 50_000  # records per evaluation batch: large batches share the field index across more events
 
 rules_app = typer.Typer(help="Sigma rules: list, check (what cannot run, and why), test against a log.",
@@ -25,7 +28,8 @@ rules_app = typer.Typer(help="Sigma rules: list, check (what cannot run, and why
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option("--rules", "-r", help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV})."),
+    typer.Option("--rules", "-r", help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV}, "
+                 "else the SigmaHQ set in ../shared/data)."),
 ]
 
 
@@ -34,6 +38,10 @@ def _rule_paths(rules: list[Path] | None) -> list[Path]:
         paths = rules
     elif os.environ.get(RULES_ENV):
         paths = [Path(p) for p in os.environ[RULES_ENV].split(os.pathsep) if p]
+    elif DEFAULT_SIGMA.is_dir():
+        paths = [DEFAULT_SIGMA / d for d in DEFAULT_FOLDERS if (DEFAULT_SIGMA / d).is_dir()]
+        used = ", ".join(DEFAULT_FOLDERS)
+        console.print(f"rules: SigmaHQ set at {DEFAULT_SIGMA} ({used})", highlight=False)
     else:
         raise fail(f"no rules: pass --rules DIR or set ${RULES_ENV}")
     missing = [str(p) for p in paths if not p.exists()]
@@ -128,11 +136,12 @@ def detect_logs(
             handle.close()
     console.print(f"records: {total} read, {len(errors)} parse error(s)", highlight=False)
     for err in errors[:10]:
-        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
     if len(errors) > 10:
         console.print(f"[yellow]... and {len(errors) - 10} more parse error(s)[/]")
     summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())
-    console.print(f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False)
+    console.print(f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False,
+                  soft_wrap=True)
     for title, n in by_rule.most_common(15):
         console.print(f"  {n:>6}  {title}", highlight=False)
 
@@ -193,7 +202,7 @@ def rules_test(
             console.print(f"[bold]match[/] {line['record']}  {line['matched']}", highlight=False,
                           soft_wrap=True)
     for err in errors[:10]:
-        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
     console.print(f"{matches} match(es) in {total} record(s), {len(errors)} parse error(s)", highlight=False)
     if matches == 0:
         raise typer.Exit(1)
