@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import typer
 
-from healthsec.commands.groups import DbOption, detect_app, fail, train_app
+from healthsec.commands.groups import DbOption, detect_app, train_app
 
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek, csv or pcap.")
@@ -49,6 +49,12 @@ def _read_tables(paths: list[Path], fmt: str, label_column: str | None) -> tuple
     return tables, problems
 
 
+def _fail(message: str) -> typer.Exit:
+    """One unwrapped error line on stderr (file paths stay greppable), exit code 1."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
 def _report(problems: list[str]) -> None:
     for msg in problems:
         typer.echo(f"warning: {msg}", err=True)
@@ -67,11 +73,11 @@ def train_flows(
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
 
     if not 0 < fpr < 0.5:
-        raise fail("--fpr must be between 0 and 0.5")
+        raise _fail("--fpr must be between 0 and 0.5")
     tables, problems = _read_tables(paths, fmt, label_column)
     _report(problems)
     if not tables:
-        raise fail("no readable training data")
+        raise _fail("no readable training data")
     labelled = all(t.labels is not None for t in tables)
     cats = sorted({c for t in tables for c in t.categorical})
     frame = pl.concat([t.frame for t in tables], how="diagonal_relaxed")
@@ -80,7 +86,7 @@ def train_flows(
     try:
         ens = FlowEnsemble.train(frame, cats, labels, fpr=fpr, seed=seed)
     except ValueError as exc:
-        raise fail(str(exc)) from exc
+        raise _fail(str(exc)) from exc
     counts = Counter(labels) if labels is not None else {"(unlabelled, taken as benign)": frame.height}
     ens.card.update(
         {
@@ -145,7 +151,7 @@ def detect_flows(
     try:
         ens = FlowEnsemble.from_artifacts(load_model_dir(model, FLOW_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:
-        raise fail(str(exc)) from exc
+        raise _fail(str(exc)) from exc
     tables, problems = _read_tables(paths, fmt, label_column)
     _report(problems)
     store = open_store(db) if alerts else None
@@ -194,7 +200,7 @@ def detect_flows(
         typer.echo(f"{stored:,} new alerts stored")
     typer.echo(f"predictions written to {out}")
     if failed:
-        raise fail(f"{failed} file(s) could not be scored (see above)")
+        raise _fail(f"{failed} file(s) could not be scored (see above)")
 
 
 def _device_label(path: Path, root: Path) -> str:
@@ -239,7 +245,7 @@ def train_devices(
         devs.append(dev)
     _report([f"skipped {s}" for s in skipped])
     if len(set(devs)) < 2:
-        raise fail(f"need captures of at least two devices, found {sorted(set(devs))}")
+        raise _fail(f"need captures of at least two devices, found {sorted(set(devs))}")
     ident = DeviceIdentifier().fit(caps, devs)
     card = {
         "model": "healthsec passive device identification",
@@ -273,7 +279,7 @@ def identify(
     try:
         ident = DeviceIdentifier.from_artifacts(load_model_dir(model, DEVICE_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:
-        raise fail(str(exc)) from exc
+        raise _fail(str(exc)) from exc
     counts: Counter[str] = Counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as fh:

@@ -44,7 +44,9 @@ class IsolationForestPart:
     name: str = "iforest"
 
     def fit(self, x: F64, seed: int = 0) -> None:
-        self.model = IsolationForest(n_estimators=100, max_samples=256, random_state=seed, n_jobs=1).fit(x)
+        self.model = IsolationForest(
+            n_estimators=100, max_samples=min(256, x.shape[0]), random_state=seed, n_jobs=1
+        ).fit(x)
 
     def score(self, x: F64) -> F64:
         assert self.model is not None, "fit or load the model first"
