@@ -116,7 +116,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
-def run(label: str, db: str, env_extra: dict[str, str], workers: int, n: int) -> dict[str, Any]:
+def run(
+    label: str, db: str, env_extra: dict[str, str], workers: int, n: int, api_workers: int = 1
+) -> dict[str, Any]:
     org = f"bench-{uuid.uuid4().hex[:8]}"
     token = seed(db, org)
     port = free_port()
@@ -124,7 +126,10 @@ def run(label: str, db: str, env_extra: dict[str, str], workers: int, n: int) ->
     cli = [sys.executable, "-m", "healthsec.cli"]
     procs = [
         subprocess.Popen(
-            [*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [*cli, "serve", "--port", str(port), "--workers", str(api_workers)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
     ]
     procs += [
@@ -200,6 +205,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=60_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--api-workers", type=int, default=1, help="API processes in the NATS runs")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     print(f"workload: {args.events} synthetic flows, {BATCH} per HTTP request, 2 concurrent senders")
@@ -219,7 +225,8 @@ def main() -> None:
             "HEALTHSEC_NATS_DURABLE": cfg.durable,
         }
         try:
-            results.append(run(f"HTTP → NATS → {k} worker(s) → PostgreSQL", PG_URL, env, k, args.events))
+            label = f"HTTP({args.api_workers}) → NATS → {k} worker(s) → PostgreSQL"
+            results.append(run(label, PG_URL, env, k, args.events, args.api_workers))
         finally:
             asyncio.run(drop_streams(cfg))
     print(

@@ -162,6 +162,13 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
     return mounted
 
 
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (``healthsec serve --workers N``): settings from the environment."""
+    from healthsec.config import load_settings
+
+    return create_app(load_settings())
+
+
 def create_app(
     settings: Settings,
     *,

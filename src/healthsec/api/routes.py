@@ -70,6 +70,13 @@ def _page(items: list[dict[str, Any]], limit: int, offset: int) -> Page:
     )
 
 
+def _iso(value: Any) -> Any:
+    """SQLite hands back naive datetimes for UTC columns: label them UTC."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
+
+
 def _not_found(what: str, ident: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} {ident!r} in your organisation")
 
@@ -185,7 +192,7 @@ def upsert_assets(request: Request, principal: Triager, body: AssetsIn) -> Count
 @router.get("/audit", tags=["audit"], response_model=Page)
 def list_audit(request: Request, principal: AuditReader, limit: Limit = 100) -> Page:
     rows = org_store(request, principal).audit.list(limit=limit)
-    items = [{**r, "ts": r["ts"].isoformat() if isinstance(r["ts"], datetime) else r["ts"]} for r in rows]
+    items = [{**r, "ts": _iso(r["ts"])} for r in rows]
     return _page(items, limit, 0)
 
 

@@ -7,6 +7,7 @@ import importlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -122,6 +123,8 @@ class Pipeline:
     detectors: Sequence[AlertingDetector] = ()
     metrics: ServiceMetrics | None = None
     role: str = "worker"
+    correlate: bool = True
+    window: timedelta = timedelta(hours=3)
     _stores: dict[str, Store] = field(default_factory=dict)
 
     def _org(self, org: str) -> Store:
@@ -148,10 +151,29 @@ class Pipeline:
                 alerts.extend(detector.detect(events))
             if alerts:
                 new_alerts += store.alerts.add_many(alerts)
+                if self.correlate:
+                    self._correlate(store, alerts)
         if self.metrics is not None:
             self.metrics.events_written.labels(self.role).inc(new_events)
             self.metrics.alerts_out.labels(self.role).inc(new_alerts)
         return new_events, new_alerts
+
+
+    def _correlate(self, store: Store, alerts: Sequence[Alert]) -> None:
+        """Re-correlate the stored alerts around the new ones and upsert the incidents that hold them.
+
+        Correlation is order-independent, so any worker recomputing a window from the database reaches
+        the same incidents; incident ids are stable, so a repeated upsert is a no-op.
+        """
+        from healthsec.analyze.correlate import correlate
+
+        start = min(a.ts for a in alerts) - self.window
+        end = max(a.ts for a in alerts) + self.window
+        nearby = [a for a in store.alerts.list(since=start, limit=50_000) if a.ts <= end]
+        new_ids = {a.id for a in alerts}
+        incidents = [i for i in correlate(nearby, window=self.window) if new_ids & set(i.alert_ids)]
+        if incidents:
+            store.incidents.upsert_many(incidents)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ def serve(
     mqtt_url: Annotated[str | None, typer.Option(help="Subscribe to telemetry at mqtt://host:port.")] = None,
     hl7_listen: Annotated[str | None, typer.Option(help="Run the HL7 MLLP listener on host:port.")] = None,
     dicom_listen: Annotated[str | None, typer.Option(help="Run the DICOM monitor on host:port.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (live sources need 1).")] = 1,
 ) -> None:
     """Run the REST API (uvicorn). With --bus nats, ingestion goes to JetStream for `healthsec worker`."""
     import uvicorn
@@ -74,7 +76,21 @@ def serve(
     except StoreError as exc:
         raise fail(str(exc)) from None
     console.print(f"healthsec API on http://{settings.api_host}:{settings.api_port} (bus: {settings.bus})")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+        return
+    if settings.mqtt_url or settings.hl7_listen or settings.dicom_listen:
+        raise fail("live sources bind their own ports: run them with --workers 1 (or in a separate serve)")
+    # worker processes rebuild the settings from the environment: hand the resolved values down
+    os.environ.update({"HEALTHSEC_DB": settings.db, "HEALTHSEC_BUS": settings.bus})
+    uvicorn.run(
+        "healthsec.api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+    )
 
 
 def worker(

@@ -223,3 +223,21 @@ def test_health_and_metrics(world: World) -> None:
     assert 'healthsec_events_in_total{role="api",source="sensor"} 10.0' in text
     assert 'healthsec_errors_total{kind="invalid_event",role="api"} 1.0' in text
     assert 'route="/api/v1/events"' in text
+
+
+def test_ingest_runs_detection_and_correlation(world: World) -> None:
+    c, analyst = world.client, world.a.headers("analyst")
+    events = [flow(i, "d") for i in range(25)]  # d-0, d-10, d-20 go to port 104
+    assert (
+        c.post("/api/v1/events", json={"events": events}, headers=world.a.headers("sensor")).status_code
+        == 202
+    )
+    alerts = c.get("/api/v1/alerts", params={"detector": "test.dicom-port"}, headers=analyst).json()["items"]
+    assert sorted(a["id"] for a in alerts) == ["al-d-0", "al-d-10", "al-d-20"]
+    incidents = c.get("/api/v1/incidents", headers=analyst).json()["items"]
+    grouped = sorted(aid for i in incidents for aid in i["alert_ids"] if aid.startswith("al-d-"))
+    assert grouped == ["al-d-0", "al-d-10", "al-d-20"]
+    # re-sending the same batch changes nothing (idempotent ids)
+    c.post("/api/v1/events", json={"events": events}, headers=world.a.headers("sensor"))
+    assert world.store.for_org(world.a.org).events.count() == 25
+    assert world.store.for_org(world.a.org).alerts.count() == 4  # three detections + the seeded alert
