@@ -15,6 +15,7 @@ from healthsec.share.keys import KeyMissing, load_keys
 from healthsec.share.known import known_from_store
 from healthsec.share.outbound import Cleared, known_identifiers, outbound
 from healthsec.share.policy import COMMUNITY_IDENTITY, TLP, PartnerPolicy, policy_from_dict
+from healthsec.share.stix_ids import sdo_id
 from healthsec.store import Store, StoreError
 
 
@@ -30,7 +31,10 @@ def _partner(store: Store, name: str | None, tlp: TLP) -> PartnerPolicy:
     if record is None:
         raise fail(f"unknown partner {name!r} (see `healthsec share partners list`)")
     try:
-        return policy_from_dict(name, str(record["organisation"]), record.get("policy"))
+        org = str(record["organisation"])
+        if not org.startswith("identity--"):  # registered by name: the same identity id the STIX export uses
+            org = sdo_id("identity", "organisation", org)
+        return policy_from_dict(name, org, record.get("policy"))
     except ValueError as exc:
         raise fail(str(exc)) from None
 

@@ -170,6 +170,9 @@ class Decision:
 
 # Objects every bundle needs to stay valid: they pass the type and confidence filters.
 _STRUCTURAL = frozenset({"marking-definition", "extension-definition", "language-content"})
+# Reference knowledge and links, not claims of ours: the confidence filter does not apply (SCOs have no
+# ``created`` and no confidence at all; a relationship goes when either end is withheld).
+_NO_CONFIDENCE = frozenset({"identity", "attack-pattern", "vulnerability", "location", "relationship"})
 # An object whose required reference points to a withheld object is itself withheld.
 _REQUIRED_REFS = ("source_ref", "target_ref", "sighting_of_ref")
 # Containers that are invalid without members.
@@ -237,7 +240,7 @@ class SharingPolicy:
             return None  # identities are attribution, kept unless anonymous (handled later)
         if partner.allowed_types is not None and otype not in partner.allowed_types:
             return f"type {otype!r} is not shared with this partner"
-        if partner.min_confidence > 0 and otype != "identity":
+        if partner.min_confidence > 0 and "created" in obj and otype not in _NO_CONFIDENCE:
             confidence = obj.get("confidence")
             if confidence is None:
                 return "no confidence stated and the partner requires a minimum"

@@ -19,11 +19,18 @@ from healthsec.share.policy import (
 ME = "identity--11111111-1111-4111-8111-111111111111"
 PARTNER = "identity--22222222-2222-4222-8222-222222222222"
 OTHER = "identity--33333333-3333-4333-8333-333333333333"
+T = "2026-03-01T08:00:00.000Z"
 
 
 def _obj(otype: str, n: int, tlp: TLP | None, **extra: Any) -> dict[str, Any]:
     oid = f"{otype}--0000000{n}-0000-4000-8000-000000000000"
-    obj: dict[str, Any] = {"type": otype, "spec_version": "2.1", "id": oid, "created_by_ref": ME}
+    obj: dict[str, Any] = {
+        "type": otype,
+        "spec_version": "2.1",
+        "id": oid,
+        "created_by_ref": ME,
+        "created": T,
+    }
     if tlp is not None:
         obj["object_marking_refs"] = [TLP_MARKING_IDS[tlp]]
     obj.update(extra)
@@ -169,3 +176,19 @@ def test_transforms_run_before_the_policy() -> None:
     out = SharingPolicy().prepare([ind], PartnerPolicy("b", PARTNER), transforms=[scrub])
     assert out[0]["description"] == "[scrubbed]"
     assert ind["description"] == "secret"
+
+
+def test_confidence_filter_skips_scos_and_reference_knowledge() -> None:
+    ip = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--1",
+        "value": "203.0.113.9",
+        "object_marking_refs": [TLP_MARKING_IDS[TLP.GREEN]],
+    }
+    ap = _obj("attack-pattern", 1, TLP.GREEN, name="Brute Force")
+    incident = _obj("incident", 2, TLP.GREEN, name="Spraying")
+    partner = PartnerPolicy("b", PARTNER, max_tlp=TLP.AMBER, min_confidence=50)
+    out, withheld = SharingPolicy().decide([ip, ap, incident], partner)
+    assert _ids(out) == {ip["id"], ap["id"]}
+    assert [d.object_id for d in withheld] == [incident["id"]]
