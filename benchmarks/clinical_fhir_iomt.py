@@ -157,6 +157,7 @@ def ton_section(data: Path) -> None:
         f"{'acc':>7}{'macroF1':>9}{'recall':>8}{'FPR':>7}"
     )
     print(header)
+    overlaps: dict[str, tuple[int, int]] = {}
     for path in sorted((data / "ton-iot-telemetry").glob("Train_Test_IoT_*.csv*")):
         readings, classes = _ton_rows(path)
         keep = dedupe(readings, classes)
@@ -181,6 +182,9 @@ def ton_section(data: Path) -> None:
         results["learnt-range"] = _binary_metrics(
             y_test, np.array([int(bool(base.range_findings(r))) for r in te_r])
         )
+        benign_vals = {tuple(sorted(r.metrics.items())) for r, c in zip(ur, uc, strict=True) if c == BENIGN}
+        attack_vals = {tuple(sorted(r.metrics.items())) for r, c in zip(ur, uc, strict=True) if c != BENIGN}
+        overlaps[device] = (len(benign_vals & attack_vals), len(benign_vals | attack_vals))
         for k, (name, m) in enumerate(results.items()):
             lead = (
                 f"{device:<13}{len(readings):>7}{len(ur):>8}{len(te_r):>6}{split:>7}" if k == 0 else " " * 41
@@ -189,6 +193,11 @@ def ton_section(data: Path) -> None:
                 f"{lead}  {name:<13}{m['accuracy']:>7.3f}{m['macro_f1']:>9.3f}{m['attack_recall']:>8.3f}"
                 f"{m['fpr']:>7.3f}"
             )
+
+    print("distinct reading values that occur under both benign and attack labels (no value-only model can")
+    print("separate those):")
+    for device, (both, total) in overlaps.items():
+        print(f"  {device:<13} {both:>6} of {total:>6} ({both / total:.1%})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

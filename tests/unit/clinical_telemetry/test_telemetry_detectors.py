@@ -106,3 +106,14 @@ def test_devices_are_independent() -> None:
     assert [a.features["rule"] for a in det.detect([reading(2, T0, "b", heart_rate=999)])] == [
         "implausible-vital"
     ]
+
+
+def test_one_lost_message_is_not_a_gap() -> None:
+    det = TelemetryBaselineDetector()
+    periodic = [reading(i, T0 + timedelta(seconds=5 * i), heart_rate=75.0, spo2=97.0) for i in range(100)]
+    det.fit(periodic)
+    later = T0 + timedelta(seconds=500)
+    lost_one = [reading(200, later + timedelta(seconds=5)), reading(201, later + timedelta(seconds=15))]
+    assert det.detect(lost_one) == []
+    [gap] = det.detect([reading(202, later + timedelta(seconds=15 + 60))])
+    assert gap.features["rule"] == "telemetry-gap"

@@ -85,6 +85,8 @@ class TelemetryBaselineDetector:
     flood_z: float = 4.0  # log inter-arrival this many sd below normal ...
     flood_run: int = 5  # ... for this many consecutive messages
     gap_z: float = 4.0
+    flood_factor: float = 4.0  # and at least this many times faster than the usual interval
+    gap_factor: float = 6.0  # a gap must also be this many usual intervals (one lost message is not one)
     min_samples: int = 20
     name: str = "clinical.telemetry"
     version: str = "1.0"
@@ -147,10 +149,17 @@ class TelemetryBaselineDetector:
         return [h.detail for h in self._range_hits(reading)]
 
     def _gap_z(self, device: str, gap_seconds: float) -> float | None:
+        """How unusual the interval since the device's previous message is: a signed z on log(1 + gap),
+        or 0 when the interval is within ``flood_factor``/``gap_factor`` of the usual one (a strictly
+        periodic device has a tiny spread, so z alone would call one lost message a 12-sd event)."""
         dev = self._devices.get(device)
         if dev is None or dev.log_gap.n < self.min_samples:
             return None
-        return (math.log1p(max(gap_seconds, 0.0)) - dev.log_gap.mean) / max(dev.log_gap.std, 0.05)
+        log_gap = math.log1p(max(gap_seconds, 0.0))
+        ratio = math.exp(log_gap - dev.log_gap.mean)  # (1 + gap) / (1 + usual gap)
+        if 1.0 / self.flood_factor < ratio < self.gap_factor:
+            return 0.0
+        return (log_gap - dev.log_gap.mean) / max(dev.log_gap.std, 0.05)
 
     def _physio_hits(self, r: DeviceReading) -> list[_Hit]:
         return [_Hit(f.rule, f.metric, f.detail, f.severity) for f in telemetry_physio.check(r.metrics)]
