@@ -187,6 +187,45 @@ def incidents_show(
     console.print(table)
 
 
+@incidents_app.command("correlate")
+def incidents_correlate(
+    window_hours: Annotated[
+        float, typer.Option("--window", help="Hours within which alerts may join.")
+    ] = 3.0,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Re-correlate every stored alert into incidents (after `healthsec detect ...` wrote alerts).
+
+    Every alert ends in exactly one incident; incidents that keep their id keep their status.
+    """
+    from datetime import timedelta
+
+    from healthsec.analyze.attack import enrich_alert
+    from healthsec.analyze.correlate import correlate
+
+    store = _store(db)
+    kb = _kb()
+    alerts = store.alerts.all()
+    if kb is not None:
+        alerts = [enrich_alert(a, kb) for a in alerts]
+    hosts = {a.ip: a.name for a in store.assets.list() if a.ip}
+    incidents = correlate(alerts, hosts, window=timedelta(hours=window_hours))
+    old = {i.id: i.status for i in store.incidents.list(limit=1_000_000)}
+    incidents = [dataclasses.replace(i, status=old.get(i.id, i.status)) for i in incidents]
+    store.incidents.replace_all(incidents)
+    store.audit.record("cli", "incidents.correlate", None, alerts=len(alerts), incidents=len(incidents))
+    store.close()
+    assigned = sum(len(i.alert_ids) for i in incidents)
+    summary = {"alerts": len(alerts), "incidents": len(incidents), "alerts_in_incidents": assigned}
+    if as_json:
+        _emit(summary)
+    else:
+        console.print(
+            f"{len(alerts)} alerts correlated into {len(incidents)} incidents ({assigned} alerts assigned)"
+        )
+
+
 # ---- assets ------------------------------------------------------------------------------------
 @assets_app.command("import")
 def assets_import(

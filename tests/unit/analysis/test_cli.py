@@ -130,3 +130,46 @@ def test_attack_update_and_show(tmp_path: Path, shared_data: Path) -> None:
     assert json.loads(out)["technique"]["name"] == "Data Encrypted for Impact"
     code, out = _run("attack", "update", str(tmp_path / "missing.json"), "--out", str(out_path))
     assert code == 1
+
+
+def test_incidents_correlate_from_stored_alerts(tmp_path: Path) -> None:
+    from healthsec.model import Alert, IncidentStatus
+
+    db = str(tmp_path / "h.db")
+    store = Store.open(db)
+    ts = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+    def alert(aid: str, host: str, minutes: int, technique: str) -> Alert:
+        return Alert(
+            id=aid,
+            ts=ts.replace(minute=minutes),
+            detector="sigma",
+            detector_version="1",
+            title=f"{technique} on {host}",
+            score=0.8,
+            severity=Severity.HIGH,
+            explanation="rule matched",
+            entities=(Entity(EntityKind.HOST, host),),
+            techniques=(f"attack.{technique.lower()}",),
+        )
+
+    store.alerts.add_many(
+        [
+            alert("a1", "ws-1", 0, "T1059.001"),
+            alert("a2", "ws-1", 20, "T1003.001"),
+            alert("a3", "ws-9", 5, "T1486"),
+        ]
+    )
+    store.close()
+    code, out = _run("incidents", "correlate", "--json", "--db", db)
+    assert code == 0, out
+    assert json.loads(out) == {"alerts": 3, "incidents": 2, "alerts_in_incidents": 3}
+    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    ws1 = next(r for r in rows if len(r["alert_ids"]) == 2)
+    assert ws1["tactics"] == ["execution", "credential-access"]  # filled from the ATT&CK ids
+    store = Store.open(db)
+    store.incidents.set_status(ws1["id"], IncidentStatus.INVESTIGATING.value)
+    store.close()
+    _run("incidents", "correlate", "--db", db)
+    again = {r["id"]: r["status"] for r in json.loads(_run("incidents", "list", "--json", "--db", db)[1])}
+    assert again[ws1["id"]] == "investigating"
