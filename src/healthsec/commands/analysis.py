@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from healthsec.analyze.attack import AttackKB
 from healthsec.analyze.paths import DEFAULT_RULES, AttackGraph, AttackPath, ReachRule
@@ -265,7 +266,11 @@ def assets_import(
     store = _store(db)
     try:
         res = overlay_existing(res, store.assets.list(), profiles(store).list())
-        import_inventory(store, res.assets, res.profiles, res.vulns)
+        try:
+            import_inventory(store, res.assets, res.profiles, res.vulns)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise fail(f"the database refused {file.name} ({reason}); nothing was imported") from None
         store.audit.record(
             "cli", "assets.import", str(file.name), assets=len(res.assets), vulns=len(res.vulns)
         )

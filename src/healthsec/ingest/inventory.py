@@ -123,6 +123,24 @@ def flatten(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _guarded(
+    rows: Iterator[tuple[int, Mapping[str, Any]]], out: InventoryImport, fname: str, unit: str
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Rows until the file turns unreadable (e.g. a CSV field over the csv module's size limit)."""
+    while True:
+        try:
+            item = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            out.errors.append(RowError(fname, out.rows + 2, unit=unit, reason=f"unreadable CSV: {exc}"))
+            return
+        yield item
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -165,12 +183,16 @@ def read_inventory(
     profiles: dict[str, AssetProfile] = {}
     ip_owner: dict[str, tuple[int, str]] = {}
     vuln_rows: dict[tuple[str, str], int] = {}
-    for rownum, record in rows:
+    for rownum, record in _guarded(rows, out, fname, unit):
         out.rows += 1
         if record.get(None):  # type: ignore[call-overload]  # csv.DictReader puts surplus values under None
             out.errors.append(RowError(fname, rownum, unit=unit, reason="more values than columns"))
             continue
         val = {f: _text(record.get(col)) for col, f in mapping.items()}
+        bad = next((f for f, v in val.items() if v is not None and _CONTROL.search(v)), None)
+        if bad is not None:
+            out.errors.append(RowError(fname, rownum, unit=unit, reason=f"control character in {bad}"))
+            continue
         try:
             asset, profile, found = _row(val, source)
         except (ValueError, VulnError) as exc:

@@ -212,3 +212,41 @@ def test_known_exploited_catalogue(tmp_path: Path) -> None:
     assert [e.describe() for e in errors] == [
         "kev.csv: row 3: invalid CVE id 'CVE-21' (expected CVE-YYYY-NNNN)"
     ]
+
+
+def test_arbitrary_files_never_crash_the_reader(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        header=st.lists(
+            st.sampled_from(["name", "ip", "zone", "cve", "cvss", "kev", "mac", "x", "phi"]), max_size=5
+        ),
+        rows=st.lists(st.lists(cells, max_size=6), max_size=5),
+        raw=st.binary(max_size=64),
+    )
+    def check(header: list[str], rows: list[list[str]], raw: bytes) -> None:
+        text = "\n".join([",".join(header), *(",".join(r) for r in rows)])
+        for name, data in (("f.csv", text.encode()), ("f.json", raw), ("g.json", text.encode())):
+            p = tmp_path / name
+            p.write_bytes(data)
+            res = read_inventory(p)
+            assert res.errors or res.assets or res.rows == 0
+            for e in res.errors:
+                assert e.describe().startswith(f"{name}: ")
+
+    check()
+
+
+def test_oversized_field_and_control_characters_are_named(tmp_path: Path) -> None:
+    big = _write(tmp_path, "big.csv", 'name,ip\nok,10.0.0.2\n"' + "a" * 200_000 + '",10.0.0.1\n')
+    res = read_inventory(big)
+    assert [e.describe() for e in res.errors] == [
+        "big.csv: row 3: unreadable CSV: field larger than field limit (131072)"
+    ]
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"name,ip\nab\x00c,10.0.0.1\n")
+    assert [e.describe() for e in read_inventory(nul).errors] == ["nul.csv: row 2: control character in name"]
