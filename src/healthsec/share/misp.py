@@ -28,6 +28,14 @@ _ATTACK_GALAXY = {
     "uuid": "c4e851fa-775f-11e7-8163-b774922098cd",  # MISP's mitre-attack-pattern galaxy
     "description": "ATT&CK Tactic",
 }
+# ATT&CK for ICS (T0xxx) lives in MISP's own galaxy, whose cluster values are the bare technique names.
+_ICS_GALAXY = {
+    "type": "mitre-ics-techniques",
+    "name": "Techniques",
+    "namespace": "mitre-attack-ics",
+    "uuid": "99261a7e-2270-40eb-823f-834cc1ad3159",  # MISP's mitre-ics-techniques galaxy
+    "description": "ATT&CK for ICS Techniques",
+}
 
 
 # What misp-stix makes of the event itself; an event with nothing else carries no intelligence.
@@ -54,13 +62,15 @@ def _attack_clusters(
         tid = str(ext[0].get("external_id", "")) if ext else ""
         if not _TECHNIQUE.match(tid):
             continue
-        # MISP's cluster values read "<technique name> - <id>"; a bare id matches no cluster.
         name = (names or {}).get(tid) or str(obj.get("name") or tid)
-        value = tid if name == tid else f"{name} - {tid}"
+        if tid.startswith("T0"):
+            galaxy, value = "mitre-ics-techniques", name
+        else:  # MISP's cluster values read "<technique name> - <id>"; a bare id matches no cluster
+            galaxy, value = "mitre-attack-pattern", (tid if name == tid else f"{name} - {tid}")
         clusters[tid] = {
-            "type": "mitre-attack-pattern",
+            "type": galaxy,
             "value": value,
-            "tag_name": f'misp-galaxy:mitre-attack-pattern="{value}"',
+            "tag_name": f'misp-galaxy:{galaxy}="{value}"',
             "description": str(obj.get("description") or ""),
             "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://attack.mitre.org/techniques/{tid}")),
             "meta": {"external_id": [tid], "refs": [str(r.get("url")) for r in ext if r.get("url")]},
@@ -108,7 +118,10 @@ def to_misp_event(
     clusters = _attack_clusters(objects, technique_names)
     if clusters:
         galaxies = [g for g in event.get("Galaxy", []) if g.get("type") != "stix-2.1-attack-pattern"]
-        galaxies.append({**_ATTACK_GALAXY, "GalaxyCluster": clusters})
+        for galaxy in (_ATTACK_GALAXY, _ICS_GALAXY):
+            members = [c for c in clusters if c["type"] == galaxy["type"]]
+            if members:
+                galaxies.append({**galaxy, "GalaxyCluster": members})
         event["Galaxy"] = galaxies
         tags += [{"name": c["tag_name"]} for c in clusters]
     event["Tag"] = tags

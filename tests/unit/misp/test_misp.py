@@ -200,3 +200,19 @@ def test_attack_tags_match_misp_galaxy_clusters(shared_data: Path) -> None:
     galaxy_uuid = next(g["uuid"] for g in event["Galaxy"] if g["type"] == "mitre-attack-pattern")
     with open(shared_data / "misp-galaxy" / "galaxies" / "mitre-attack-pattern.json") as fh:
         assert json.load(fh)["uuid"] == galaxy_uuid
+
+
+def test_ics_techniques_use_misps_ics_galaxy(shared_data: Path) -> None:
+    with gzip.open(shared_data / "misp-galaxy" / "clusters" / "mitre-ics-techniques.json.gz", "rt") as fh:
+        ics = json.load(fh)
+    misp_tags = {f'misp-galaxy:{ics["type"]}="{v["value"]}"' for v in ics["values"]}
+    objs = _bundle_objects(TLP.GREEN)
+    ap = objs[2]
+    ap["external_references"] = [{"source_name": "mitre-attack", "external_id": "T0878"}]
+    event = to_misp_event(outbound(objs, PARTNER, KEYS), technique_names={"T0878": "Alarm Suppression"})[
+        "Event"
+    ]
+    tags = {t["name"] for t in event["Tag"] if t["name"].startswith("misp-galaxy:mitre-")}
+    assert tags == {'misp-galaxy:mitre-ics-techniques="Alarm Suppression"'}
+    assert tags <= misp_tags
+    assert [g["type"] for g in event["Galaxy"] if g["type"].startswith("mitre-")] == ["mitre-ics-techniques"]
