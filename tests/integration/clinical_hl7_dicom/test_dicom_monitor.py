@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 STUDY_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 VERIFICATION = "1.2.840.10008.1.1"
 
 
@@ -34,7 +35,7 @@ class Sink:
         return [e.message_type for e in self.events if isinstance(e, ClinicalMessage)]
 
 
-def _wait(cond: object, timeout: float = 5.0) -> None:
+def _wait(cond: object, timeout: float = 20.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if callable(cond) and cond():
@@ -180,3 +181,52 @@ def test_proxy_forwards_store_and_find_to_upstream(ct_file: Path) -> None:
     finally:
         proxy.stop()
         upstream.stop()
+
+
+def test_proxy_relays_c_get_from_upstream(ct_file: Path) -> None:
+    from pynetdicom import build_role, evt
+
+    ct = pydicom.dcmread(ct_file)
+
+    def serve_get(event: object) -> object:
+        yield 1
+        yield 0xFF00, ct
+
+    pacs_ae = AE(ae_title="PACS")
+    pacs_ae.add_supported_context(STUDY_GET)
+    pacs_ae.add_supported_context(CT_STORAGE, scu_role=True, scp_role=True)
+    pacs = pacs_ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_GET, serve_get)])
+    sink = Sink()
+    proxy = DicomMonitor(
+        port=0, upstream=("127.0.0.1", pacs.server_address[1], "PACS"), on_event=sink.events.append
+    )
+    proxy.start()
+    received: list[Dataset] = []
+
+    def on_store(event: object) -> int:
+        received.append(event.dataset)  # type: ignore[attr-defined]
+        return 0
+
+    try:
+        ae = AE(ae_title="VIEWER1")
+        ae.add_requested_context(STUDY_GET)
+        ae.add_requested_context(CT_STORAGE)
+        assoc = ae.associate(
+            "127.0.0.1",
+            proxy.port,
+            ae_title="HEALTHSEC",
+            ext_neg=[build_role(CT_STORAGE, scp_role=True)],
+            evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        )
+        assert assoc.is_established
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = str(ct.StudyInstanceUID)
+        statuses = [int(s.Status) for s, _ in assoc.send_c_get(query, STUDY_GET)]
+        assoc.release()
+        assert statuses[-1] == 0x0000
+        assert [str(d.SOPInstanceUID) for d in received] == [str(ct.SOPInstanceUID)]
+        assert "C-GET" in sink.ops() and proxy.stats.forwarded == 1
+    finally:
+        proxy.stop()
+        pacs.shutdown()

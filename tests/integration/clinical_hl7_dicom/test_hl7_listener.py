@@ -43,7 +43,7 @@ class Sink:
         self.errors: list[ParseError] = []
 
 
-def _wait(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+def _wait(cond: Callable[[], bool], timeout: float = 20.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end and not cond():
         time.sleep(0.02)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, build_role, evt
 from pynetdicom.events import Event as DimseEvent
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -60,6 +60,25 @@ def wildcard_keys(identifier: Dataset) -> list[str]:
     if wild:
         return wild + empty
     return empty if level == "PATIENT" else []
+
+
+def _match_transfer_syntax(ds: Dataset, contexts: Sequence[Any]) -> None:
+    """Re-label an uncompressed data set with the uncompressed transfer syntax the downstream accepted.
+
+    pynetdicom picks the sub-operation context by the data set's transfer syntax; a decoded,
+    uncompressed data set can be written in any uncompressed syntax, so only the label changes.
+    """
+    current = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+    sop = str(ds.get("SOPClassUID", ""))
+    offered = [UID(str(cx.transfer_syntax[0])) for cx in contexts if str(cx.abstract_syntax) == sop]
+    if not offered or current in offered or (current and current.is_compressed):
+        return
+    plain = [ts for ts in offered if not ts.is_compressed]
+    if plain:
+        ds.file_meta.TransferSyntaxUID = plain[0]
+        ds.set_original_encoding(
+            plain[0].is_implicit_VR, plain[0].is_little_endian, ds.original_character_set
+        )
 
 
 @dataclass
@@ -114,7 +133,10 @@ class DicomMonitor:
         ae = AE(ae_title=self.ae_title)
         ae.maximum_pdu_size = 0
         for ctx in AllStoragePresentationContexts:
-            ae.add_supported_context(str(ctx.abstract_syntax), ALL_TRANSFER_SYNTAXES)
+            # scu_role/scp_role: accept role selection so C-GET can return instances on this association
+            ae.add_supported_context(
+                str(ctx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+            )
         for sop in (Verification, *QR_FIND, *QR_MOVE, *QR_GET):
             ae.add_supported_context(sop, ALL_TRANSFER_SYNTAXES)
         handlers: list[Any] = [
@@ -304,8 +326,55 @@ class DicomMonitor:
         yield 0
 
     def _on_get(self, event: DimseEvent) -> Iterator[Any]:
-        self._record(event, "C-GET", self._query_fields(event.identifier))
-        yield 0
+        identifier = event.identifier
+        self._record(event, "C-GET", self._query_fields(identifier))
+        if self.upstream is None:
+            yield 0
+            return
+        # Proxy: retrieve from the PACS over our own association (taking the SCP role for the storage
+        # classes the modality negotiated), then hand the instances back as C-GET sub-operations.
+        # The instances are held in memory for the duration of one request.
+        host, port, aet = self.upstream
+        model = str(event.request.AffectedSOPClassUID)
+        collected: list[Dataset] = []
+
+        downstream = event.assoc
+
+        def keep(sub: DimseEvent) -> int:
+            ds = sub.dataset
+            ds.file_meta = sub.file_meta
+            _match_transfer_syntax(ds, downstream.accepted_contexts)
+            collected.append(ds)
+            return 0x0000
+
+        ae = AE(ae_title=self.ae_title)
+        ae.add_requested_context(model)
+        roles: list[Any] = []
+        storage = {
+            str(cx.abstract_syntax): str(cx.transfer_syntax[0])
+            for cx in event.assoc.accepted_contexts
+            if cx.as_scu and str(cx.abstract_syntax) not in (*QR_FIND, *QR_MOVE, *QR_GET, Verification)
+        }
+        # One context per transfer syntax, so the PACS finds one matching how it holds each instance.
+        for sop, tsyntax in sorted(storage.items())[:40]:
+            for ts in dict.fromkeys((tsyntax, ExplicitVRLittleEndian, ImplicitVRLittleEndian)):
+                ae.add_requested_context(sop, ts)
+            roles.append(build_role(sop, scp_role=True))
+        assoc = ae.associate(host, port, ae_title=aet, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, keep)])
+        if not assoc.is_established:
+            self.stats.upstream_failures += 1
+            yield 0
+            yield 0xA702, None
+            return
+        try:
+            for _status, _ in assoc.send_c_get(identifier, model):
+                pass
+            self.stats.forwarded += 1
+        finally:
+            assoc.release()
+        yield len(collected)
+        for ds in collected:
+            yield 0xFF00, ds
 
     def _upstream_call(
         self, call: Callable[[Any], Dataset], sop: Any, transfer_syntax: str | None = None
