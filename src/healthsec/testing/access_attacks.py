@@ -119,6 +119,68 @@ def benign_accesses(
     return out
 
 
+VARIATIONS = ("late-shift", "busy-day", "cross-coverage")
+
+
+def benign_variations(
+    ctx: CareContext, *, days: int, start: datetime = EPOCH, seed: int = 0, rate: float = 0.05
+) -> dict[str, list[RecordAccess]]:
+    """Legitimate behaviour that the clean carrier lacks, by kind (each clinician, each weekday, with
+    probability ``rate``): ``late-shift`` (own patients, 18:00-22:59, a usual pace), ``busy-day`` (10-25
+    extra reads of own patients in one working hour), ``cross-coverage`` (1-2 reads of a colleague's patient
+    while covering — indistinguishable from snooping for a directory built from encounters alone)."""
+    rng = random.Random(10_000 + seed)
+    users = clinicians(ctx)
+    out: dict[str, list[RecordAccess]] = {kind: [] for kind in VARIATIONS}
+    for ui, user in enumerate(users):
+        mine = sorted(ctx.care[user])
+        role = ctx.role_of(user, DEFAULT_ROLE)
+        others = sorted({p for u in users if u != user for p in ctx.care[u]} - set(mine))
+        for day in range(days):
+            when = start + timedelta(days=day)
+            if when.weekday() >= 5:
+                continue
+            for kind in VARIATIONS:
+                if rng.random() >= rate:
+                    continue
+                if kind == "late-shift":
+                    stamps = [
+                        when + timedelta(hours=h, seconds=rng.randrange(3600))
+                        for h in range(18, 23)
+                        for _ in range(rng.randint(2, 8))
+                    ]
+                    patients = [rng.choice(mine) for _ in stamps]
+                elif kind == "busy-day":
+                    hour = rng.randrange(8, 18)
+                    stamps = [
+                        when + timedelta(hours=hour, seconds=rng.randrange(3600))
+                        for _ in range(rng.randint(10, 25))
+                    ]
+                    patients = [rng.choice(mine) for _ in stamps]
+                else:
+                    if not others:
+                        continue
+                    covered = rng.choice(others)
+                    stamps = [
+                        when + timedelta(hours=rng.randrange(8, 18), seconds=rng.randrange(3600))
+                        for _ in range(rng.randint(1, 2))
+                    ]
+                    patients = [covered for _ in stamps]
+                for k, (ts, pid) in enumerate(zip(stamps, patients, strict=True)):
+                    out[kind].append(
+                        _access(
+                            f"variation/{kind}/{seed}/{user}/{day}/{k}",
+                            ts,
+                            user,
+                            pid,
+                            role=role,
+                            resource_type=rng.choice(RESOURCE_TYPES),
+                            workstation=f"ws-{ui:03d}",
+                        )
+                    )
+    return out
+
+
 def _pick_unrelated(
     ctx: CareContext, user: str, patients: Sequence[str], n: int, rng: random.Random
 ) -> list[str]:
