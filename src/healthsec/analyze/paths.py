@@ -36,6 +36,7 @@ FIX_MITIGATIONS: Mapping[str, tuple[str, ...]] = {
     "patch": ("M1051",),
     "firewall": ("M1037", "M1030"),
     "segment": ("M1030", "M1035"),
+    "isolate": ("M1030", "M1037"),
     "vendor-mfa": ("M1032", "M1035"),
     "phishing": ("M1017", "M1021", "M1054"),
 }
@@ -196,6 +197,23 @@ class AttackGraph:
             self._add(g, f"zone:{zone}", node, p, f"{a.name} ({why})", tech, f"patch:{aid}")
         return g
 
+    def assume_compromised(self, asset_ids: Iterable[str], label: str, *, only: bool = True) -> int:
+        """Start paths from assets an incident already holds (p = 1); with ``only``, from nowhere else.
+
+        This answers "where can the attacker of this incident go next, and which fix cuts it".
+        Returns how many of the assets are in the graph.
+        """
+        nodes = [f"asset:{a}" for a in asset_ids if f"asset:{a}" in self.graph]
+        if only:
+            for entry in ENTRIES:
+                if self.graph.has_edge(SOURCE, entry):
+                    self.graph.remove_edge(SOURCE, entry)
+        self._add(self.graph, SOURCE, "entry:incident", 1.0, label, None, "")
+        for n in nodes:
+            name = self.assets[n.removeprefix("asset:")].name
+            self._add(self.graph, "entry:incident", n, 1.0, f"{name} (already compromised)", None, "")
+        return len(nodes)
+
     # ---- paths ------------------------------------------------------------------------------
     def targets(self, min_criticality: Criticality = Criticality.PATIENT_MONITORING) -> list[str]:
         return [aid for aid, a in self.assets.items() if a.criticality >= min_criticality]
@@ -256,6 +274,13 @@ class AttackGraph:
             return [
                 (u, node, p) for u in g.predecessors(node) if g.edges[u, node]["fix"].startswith("patch:")
             ]
+        if kind == "isolate":
+            hub = f"zone:{arg}"
+            return [
+                (f"asset:{a}", hub, g.edges[f"asset:{a}", hub]["p"] * SEGMENT_KEEP)
+                for a, z in self.zone.items()
+                if z != arg and g.has_edge(f"asset:{a}", hub)
+            ]
         if kind == "segment":
             node = f"asset:{arg}"
             return [(u, node, g.edges[u, node]["p"] * SEGMENT_KEEP) for u in g.predecessors(node)]
@@ -283,6 +308,7 @@ class AttackGraph:
         out: set[str] = set()
         for path in paths:
             out.add(f"segment:{path.target}")
+            out.add(f"isolate:{self.zone[path.target]}")
             for u, v in itertools.pairwise([s.node for s in path.steps]):
                 fix = str(self.graph.edges[u, v]["fix"])
                 if fix.startswith("patch:"):
@@ -304,6 +330,8 @@ class AttackGraph:
             return kind, f"firewall rule: block zone {src} -> zone {dst} (allow-list only needed flows)"
         if kind == "segment":
             return kind, f"segment {self.assets[arg].name} into its own enclave (allow-listed peers only)"
+        if kind == "isolate":
+            return kind, f"segment zone {arg}: deny inbound from other zones except allow-listed flows"
         if kind == "vendor-mfa":
             return kind, "require MFA and per-session approval for vendor remote access"
         return kind, "e-mail filtering and phishing training for exposed users"

@@ -437,6 +437,9 @@ def paths(
     rules: Annotated[
         Path | None, typer.Option(help="Zone reachability rules (JSON list of from/to).")
     ] = None,
+    from_incident: Annotated[
+        str | None, typer.Option("--from-incident", help="Start from the assets this incident holds.")
+    ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -446,6 +449,16 @@ def paths(
     store = _store(db)
     assets = store.assets.list()
     graph = AttackGraph(assets, profiles(store).list(), vulns(store).list(), _rules(rules))
+    if from_incident is not None:
+        inc = store.incidents.get(from_incident)
+        if inc is None:
+            store.close()
+            raise fail(f"no incident {from_incident!r}")
+        by_key = {k.lower(): a.id for a in assets for k in (a.id, a.name, a.ip) if k}
+        held = {by_key[e.value.lower()] for e in inc.entities if e.value.lower() in by_key}
+        if graph.assume_compromised(held, f"incident {inc.id}") == 0:
+            store.close()
+            raise fail(f"incident {from_incident!r} names no inventoried asset")
     store.close()
     targets: list[str] | None = None
     if to is not None:

@@ -173,3 +173,33 @@ def test_incidents_correlate_from_stored_alerts(tmp_path: Path) -> None:
     _run("incidents", "correlate", "--db", db)
     again = {r["id"]: r["status"] for r in json.loads(_run("incidents", "list", "--json", "--db", db)[1])}
     assert again[ws1["id"]] == "investigating"
+
+
+def test_paths_from_incident(tmp_path: Path) -> None:
+    db = str(tmp_path / "h.db")
+    (tmp_path / "inv.csv").write_text(INVENTORY)
+    assert _run("assets", "import", str(tmp_path / "inv.csv"), "--db", db)[0] == 0
+    store = Store.open(db)
+    ts = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    store.incidents.upsert_many(
+        [
+            Incident(
+                id="inc-ehr",
+                title="ehr-db compromised",
+                first_seen=ts,
+                last_seen=ts,
+                severity=Severity.HIGH,
+                score=0.9,
+                alert_ids=("a1",),
+                entities=(Entity(EntityKind.IP, "10.2.0.5"),),
+            )
+        ]
+    )
+    store.close()
+    code, out = _run(
+        "paths", "--from-incident", "inc-ehr", "--top", "2", "--fixes", "1", "--json", "--db", db
+    )
+    assert code == 0, out
+    res = json.loads(out)
+    assert [s["node"] for s in res["paths"][0]["steps"][:3]] == ["attacker", "entry:incident", "asset:ehr-db"]
+    assert _run("paths", "--from-incident", "nope", "--db", db)[0] == 1

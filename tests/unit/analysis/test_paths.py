@@ -76,3 +76,29 @@ def test_recommended_fixes_cut_risk_in_order(hospital: Hospital, kb: AttackKB) -
     assert "[ATT&CK: M" in fixes[0].description
     # recommend() leaves the graph as it found it
     assert g.total_risk(targets) == pytest.approx(before)
+
+
+def test_paths_from_an_incident_and_zone_segmentation() -> None:
+    assets = [Asset(id=f"ws{i}", name=f"ws{i}", role="workstation", zone="clinical") for i in range(3)] + [
+        Asset(id="srv", name="srv", role="file server", zone="servers"),
+        *(
+            Asset(
+                id=f"pump{i}",
+                name=f"pump{i}",
+                role="infusion pump",
+                zone="medical-devices",
+                criticality=Criticality.LIFE_SUSTAINING,
+            )
+            for i in range(4)
+        ),
+    ]
+    g = AttackGraph(assets)
+    assert g.assume_compromised(["ws1", "srv", "not-there"], "incident X") == 2
+    paths = g.best_paths(top=4)
+    assert len(paths) == 4
+    assert all(p.steps[1].label == "incident X" for p in paths)
+    assert all(p.likelihood == pytest.approx(0.1) for p in paths)  # one hop from a held host
+    fixes = g.recommend(max_fixes=1)
+    # blocking clinical->devices alone leaves servers->devices open; segmenting the zone cuts both
+    assert fixes[0].target == "isolate:medical-devices"
+    assert fixes[0].risk_after == pytest.approx(fixes[0].risk_before * 0.1, rel=1e-3)
