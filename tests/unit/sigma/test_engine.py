@@ -168,3 +168,17 @@ def test_event_count_correlation() -> None:
                 event_id=4625, n=i + 1) for i in range(5)]
     alerts = [a for a in det.detect(recs) if a.title == "Many failures"]
     assert len(alerts) == 1 and len(alerts[0].evidence) == 3
+
+
+def test_product_windows_only_rule_covers_every_windows_channel() -> None:
+    rs = parse_rules([("k.yml", rule("    keywords:\n        - 'sekurlsa::'\n    condition: keywords",
+                                     "    product: windows"))])
+    assert not rs.problems
+    engine = SigmaEngine(rs.rules)
+    records = [
+        rec({"Payload": "invoke sekurlsa::logonpasswords"}, channel="Windows PowerShell", event_id=800, n=1),
+        rec({"Message": "SEKURLSA::pth"}, channel="Security", event_id=4688, n=2),
+        rec({"query": "sekurlsa::x"}, channel="zeek:dns", event_id=None, n=3),  # not a Windows log
+        rec({"Payload": "benign"}, channel="Windows PowerShell", event_id=800, n=4),
+    ]
+    assert [h.index for h in engine.match(records)] == [0, 1]

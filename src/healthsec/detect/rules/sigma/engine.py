@@ -9,7 +9,7 @@ import numpy as np
 
 from healthsec.detect.rules.sigma.compile import CompiledRule, contains_patterns
 from healthsec.detect.rules.sigma.evaluate import Batch
-from healthsec.detect.rules.sigma.logsource import Target
+from healthsec.detect.rules.sigma.logsource import ANY_WINDOWS, Target
 from healthsec.model import LogRecord
 
 GroupKey = tuple[str | None, int | None, str | None]
@@ -62,7 +62,8 @@ class SigmaEngine:
             channel, event_id, program = key
             buckets: dict[tuple[tuple[str, str], ...], list[CompiledRule]] = {}
             seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-            for rule, target in self._by_channel.get(channel or "", []):
+            candidates = self._by_channel.get(channel or "", []) + self._by_channel.get(ANY_WINDOWS, [])
+            for rule, target in candidates:
                 if target.accepts(channel, event_id, program):
                     renames = tuple(sorted(target.renames.items()))
                     if (rule.id, renames) not in seen:

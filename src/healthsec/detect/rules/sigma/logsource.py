@@ -59,6 +59,15 @@ LINUX_PROGRAMS = {"sshd": ("sshd",), "sudo": ("sudo",), "cron": ("cron", "crond"
                   "clamav": ("clamd", "freshclam"), "vsftpd": ("vsftpd",)}
 
 
+# Services SigmaHQ uses that pySigma's table lacks (channel names as Windows writes them).
+EXTRA_SERVICES = {
+    "smbserver-connectivity": "Microsoft-Windows-SMBServer/Connectivity",
+    "smbclient-connectivity": "Microsoft-Windows-SmbClient/Connectivity",
+}
+ANY_WINDOWS = "*"  # product windows with neither category nor service: every Windows channel
+NOT_WINDOWS = ("zeek:", "syslog", "auditd")
+
+
 @dataclass(frozen=True)
 class Target:
     """One place a rule applies: channels (lower case), optional event ids and programs, field renames."""
@@ -69,7 +78,12 @@ class Target:
     renames: Mapping[str, str] = field(default_factory=dict)
 
     def accepts(self, channel: str | None, event_id: int | None, program: str | None) -> bool:
-        if channel is None or channel.lower() not in self.channels:
+        if channel is None:
+            return False
+        if ANY_WINDOWS in self.channels:
+            if channel.startswith(NOT_WINDOWS):
+                return False
+        elif channel.lower() not in self.channels:
             return False
         if self.event_ids is not None and event_id not in self.event_ids:
             return False
@@ -81,7 +95,7 @@ class UnsupportedLogsource(ValueError):
 
 
 def _windows_channels(service: str) -> frozenset[str]:
-    chans = windows_logsource_mapping.get(service)
+    chans = windows_logsource_mapping.get(service) or EXTRA_SERVICES.get(service)
     if chans is None:
         raise UnsupportedLogsource(f"windows service '{service}' has no channel mapping")
     if isinstance(chans, str):
@@ -109,7 +123,7 @@ def targets_for(product: str | None, category: str | None, service: str | None) 
 
 def _windows_targets(category: str | None, service: str | None) -> tuple[Target, ...]:
     if category is None and service is None:
-        raise UnsupportedLogsource("windows logsource without category or service")
+        return (Target(frozenset({ANY_WINDOWS})),)
     if category is None:
         assert service is not None
         return (Target(_windows_channels(service)),)
