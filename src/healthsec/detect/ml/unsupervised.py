@@ -45,7 +45,7 @@ class IsolationForestPart:
 
     def fit(self, x: F64, seed: int = 0) -> None:
         self.model = IsolationForest(
-            n_estimators=100, max_samples=min(256, x.shape[0]), random_state=seed, n_jobs=1
+            n_estimators=50, max_samples=min(256, x.shape[0]), random_state=seed, n_jobs=1
         ).fit(x)
 
     def score(self, x: F64) -> F64:

@@ -112,16 +112,15 @@ def _read_csv(
 ) -> tuple[pl.DataFrame, list[ParseError], npt.NDArray[np.int64]]:
     """Read CSV bytes with polars; ragged rows are skipped and reported by line number."""
     header = names is None
-    try:
-        df = pl.read_csv(
-            raw,
-            has_header=header,
-            new_columns=list(names) if names else None,
-            infer_schema_length=10000,
-            null_values=["", "NaN", "nan", "NA", "null"],
-        )
+    cols_arg = list(names) if names else None
+    df: pl.DataFrame | None
+    try:  # fast path: polars' own type inference (first 100 rows)
+        df = pl.read_csv(raw, has_header=header, new_columns=cols_arg)
     except pl.exceptions.PolarsError:
-        df = None
+        try:  # a later row disagrees with the inferred types: read as text, cast (and count) later
+            df = pl.read_csv(raw, has_header=header, new_columns=cols_arg, infer_schema=False)
+        except pl.exceptions.PolarsError:
+            df = None
     if df is not None and not (df.width and df[df.columns[-1]].null_count()):
         if names is not None and df.width != len(names):
             raise FlowFormatError(f"{path}: expected {len(names)} columns, found {df.width}")
@@ -183,7 +182,9 @@ def _finish(
     labels: list[str] | None = None
     names: list[str] | None = None
     if label_col is not None:
-        raw_labels = [normalise_label(v) for v in df[label_col].to_list()]
+        text = df[label_col].cast(pl.String).str.strip_chars().str.to_lowercase()
+        text = text.replace("", None)
+        raw_labels = text.replace(list(BENIGN_NAMES), "benign").to_list()
         binary = layout.binary_label if layout.binary_label in df.columns else None
         if binary is not None:  # the 0/1 column decides benign vs attack where the category is blank
             flags = df[binary].cast(pl.Float64, strict=False).to_list()

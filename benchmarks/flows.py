@@ -1,0 +1,309 @@
+"""Flow AI benchmark: quality on NSL-KDD / UNSW-NB15 / UNR devices beside baselines, and throughput.
+
+Run: python benchmarks/flows.py [--data ../shared/data] [--skip-devices]
+Splits: NSL-KDD official (train KDDTrain+_20Percent, test KDDTest+ and KDDTest-21); UNSW-NB15 (one
+82,332-row partition, no capture ids): seeded split by contiguous blocks of 2,000 rows, 70 % of blocks
+train / 30 % test; UNR medical devices: by trial (train trial 1, test trial 2, and the reverse).
+Speed is measured on one core (thread pools pinned to 1) as rows per second and as a ratio against
+pyarrow's plain CSV read of the same file; other processes share this machine, so ratios matter.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
+    os.environ[_v] = "1"
+
+import argparse  # noqa: E402
+import gzip  # noqa: E402
+import io  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+from river.anomaly import HalfSpaceTrees  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score  # noqa: E402
+
+from healthsec.detect.ml.devices import FLOW_STATS, UNKNOWN, DeviceIdentifier  # noqa: E402
+from healthsec.detect.ml.ensemble import FlowEnsemble  # noqa: E402
+from healthsec.detect.ml.streaming import StreamingFlowDetector  # noqa: E402
+from healthsec.detect.ml.unsupervised import UnsupervisedFlowModel  # noqa: E402
+from healthsec.ingest.flows import FlowFormatError, FlowTable, flows_from_table, read_table  # noqa: E402
+from healthsec.ingest.flows.pcap import read_capture  # noqa: E402
+
+HEADER = f"{'model':<34}{'acc':>7}{'bal.acc':>8}{'macroF1':>8}{'recall':>8}{'FPR':>7}{'AUC':>7}"
+
+
+def metrics(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> str:
+    auc = roc_auc_score(y, score) if score is not None and 0 < y.sum() < len(y) else float("nan")
+    return (
+        f"{accuracy_score(y, pred):7.3f}{balanced_accuracy_score(y, pred):8.3f}"
+        f"{f1_score(y, pred, average='macro'):8.3f}{pred[y == 1].mean():8.3f}"
+        f"{pred[y == 0].mean():7.3f}{auc:7.3f}"
+    )
+
+
+def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(n):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def quality(name: str, train: FlowTable, tests: dict[str, FlowTable], seed: int = 0) -> FlowEnsemble:
+    assert train.labels is not None
+    assert train.is_attack is not None
+    t0 = time.perf_counter()
+    ens = FlowEnsemble.train(train.frame, train.categorical, train.labels, fpr=0.05, seed=seed)
+    print(
+        f"\n== {name}: ensemble trained in {time.perf_counter() - t0:.1f} s; benign validation FPR "
+        f"{ens.card['validation_benign_fpr']:.3f} (stated 0.05)"
+    )
+    y_tr = train.is_attack
+    x_tr = ens.schema.scaled(train.frame)
+    rf = RandomForestClassifier(random_state=seed, n_jobs=1).fit(x_tr, y_tr)
+    benign = train.frame.filter(pl.Series(y_tr == 0))
+    # "No labels at all": the unsupervised pair fitted on every training row, attacks included.
+    mask = np.random.default_rng(seed).random(train.frame.height) < 0.2
+    nolab = UnsupervisedFlowModel.fit(x_tr[~mask], x_tr[mask], 0.05, seed)
+    hst = StreamingFlowDetector(seed=seed)
+    train_flows = list(flows_from_table(train))
+    for f in train_flows:  # unlabelled stream: the gate alone keeps attacks out of the baseline
+        hst.process_one(f)
+    del benign
+    for tname, t in tests.items():
+        assert t.is_attack is not None
+        y = t.is_attack.astype(int)
+        pred = ens.predict(t.frame)
+        x = ens.schema.scaled(t.frame)
+        print(f"-- test {tname}: {len(y):,} flows, {y.mean():.1%} attacks")
+        print(HEADER)
+        maj = int(np.bincount(y_tr).argmax())
+        print(f"{'majority class (train)':<34}" + metrics(y, np.full_like(y, maj), None))
+        print(f"{'all attack':<34}" + metrics(y, np.ones_like(y), None))
+        rf_p = rf.predict_proba(x)[:, 1]
+        print(f"{'RandomForest (sklearn default)':<34}" + metrics(y, (rf_p >= 0.5).astype(int), rf_p))
+        if ens.supervised is not None and pred.probability is not None:
+            p = pred.probability
+            print(f"{'LightGBM calibrated (p>=0.5)':<34}" + metrics(y, (p >= 0.5).astype(int), p))
+        for part, m in ens.unsupervised.margins(x).items():
+            print(f"{part + ' (benign only)':<34}" + metrics(y, (m >= 1).astype(int), m))
+        u = ens.unsupervised.score(x)
+        print(
+            f"{'iforest+AE (benign only)':<34}"
+            + metrics(
+                y,
+                (pred.evidence["iforest"] >= 0.5).astype(int)
+                | (pred.evidence["autoencoder"] >= 0.5).astype(int),
+                u,
+            )
+        )
+        un = nolab.score(x)
+        nm = nolab.margins(x)
+        print(
+            f"{'iforest+AE (no labels at all)':<34}"
+            + metrics(y, ((nm["iforest"] >= 1) | (nm["autoencoder"] >= 1)).astype(int), un)
+        )
+        test_flows = list(flows_from_table(t))
+        hs = np.array([hst.score_one(f) for f in test_flows])
+        assert hst.gate is not None
+        print(f"{'Half-Space Trees, gated (stream)':<34}" + metrics(y, (hs >= hst.gate).astype(int), hs))
+        print(f"{'ensemble (any part fires)':<34}" + metrics(y, pred.is_attack.astype(int), pred.score))
+        fired: dict[str, int] = {}
+        for f in pred.fired:
+            if f:
+                fired[f] = fired.get(f, 0) + 1
+        print(
+            "   ensemble: which parts fired: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda kv: -kv[1]))
+        )
+        if t.labels is not None:
+            cats = sorted(set(t.labels))
+            print(
+                f"   ensemble category macro-F1 over {cats} ('anomaly' counts as wrong): "
+                f"{f1_score(t.labels, pred.predicted, labels=cats, average='macro'):.3f}"
+            )
+    return ens
+
+
+def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    plain = Path(f"/tmp/healthsec-bench-{os.getpid()}-{path.stem}")
+    plain.write_bytes(raw)
+    try:
+        t_arrow, tab = best_of(
+            3,
+            lambda: pacsv.read_csv(
+                io.BytesIO(raw), read_options=pacsv.ReadOptions(autogenerate_column_names=fmt == "nsl-kdd")
+            ),
+        )
+        n = tab.num_rows
+        t_polars, _ = best_of(3, lambda: pl.read_csv(raw, has_header=fmt != "nsl-kdd"))
+        t_parse, table = best_of(3, lambda: read_table(plain, fmt))
+        t_score, _ = best_of(3, lambda: ens.predict(table.frame))
+        t_full, _ = best_of(3, lambda: ens.predict(read_table(plain, fmt).frame))
+        sup = ens.supervised
+        assert sup is not None
+        t_lgb, _ = best_of(3, lambda: sup.probability(ens.schema.tree_matrix(read_table(plain, fmt).frame)))
+        t_lgb_score, _ = best_of(3, lambda: sup.probability(ens.schema.tree_matrix(table.frame)))
+    finally:
+        plain.unlink(missing_ok=True)
+    ref = n / t_arrow
+
+    def row(label: str, secs: float) -> None:
+        print(f"{label:<44}{n / secs:>12,.0f}{(n / secs) / ref:>9.2f}")
+
+    print(f"\n== speed, {name} ({n:,} rows, one core, best of 3)")
+    print(f"{'step':<44}{'rows/s':>12}{'x arrow':>9}")
+    row("pyarrow read_csv (reference limit)", t_arrow)
+    row("polars read_csv", t_polars)
+    row("healthsec read_table (parse, validate)", t_parse)
+    row("parse + score, full ensemble", t_full)
+    row("parse + score, LightGBM only", t_lgb)
+    row("batch scoring alone, full ensemble", t_score)
+    row("batch scoring alone, LightGBM only", t_lgb_score)
+
+
+def online_speed(table: FlowTable) -> None:
+    flows = list(flows_from_table(table))
+    det = StreamingFlowDetector()
+    t_ours, _ = best_of(1, lambda: [det.process_one(f) for f in flows])
+    ref_model = HalfSpaceTrees(seed=0)
+    numeric = [c for c in table.frame.columns if c not in table.categorical]
+    dicts = table.frame.select(numeric).with_columns(pl.all().fill_null(0).clip(0, 1)).to_dicts()
+
+    def raw_hst() -> None:
+        for d in dicts:
+            ref_model.score_one(d)
+            ref_model.learn_one(d)
+
+    t_ref, _ = best_of(1, raw_hst)
+    n = len(flows)
+    print(f"\n== online detector ({n:,} Flow events, score + gated learn, one core)")
+    print(f"gated Half-Space Trees (healthsec)        {n / t_ours:>10,.0f} events/s")
+    print(
+        f"river HalfSpaceTrees on prepared dicts    {n / t_ref:>10,.0f} events/s"
+        f"  (reference; ours/reference {t_ref / t_ours:.2f})"
+    )
+
+
+def devices(root: Path) -> None:
+    caps, devs, trials, skipped = [], [], [], 0
+    seen: set[bytes] = set()
+    for p in sorted(root.rglob("*.pcap.gz")):
+        rel = p.relative_to(root)
+        if "bluetooth" in rel.parts:
+            continue
+        data = p.read_bytes()
+        if data in seen:  # the earwax wifi_data and mobile_capture trials are byte-identical
+            continue
+        seen.add(data)
+        try:
+            cap = read_capture(p)
+        except FlowFormatError:
+            skipped += 1
+            continue
+        dev = "withingsbpm" if rel.parts[0] == "withing_wifi" else rel.parts[0]  # one monitor, two sets
+        caps.append(cap)
+        devs.append(dev)
+        trials.append(int(p.name.split(".")[0].split("_")[1]))
+    print(
+        f"\n== medical-device identification (UNR): {len(caps)} WiFi captures of {len(set(devs))} devices, "
+        f"{skipped} empty/unreadable skipped; split by trial (train 1 -> test 2, train 2 -> test 1)"
+    )
+    cap_ok = flow_ok = flows = base_ok = total = window_ok = 0
+    for tr in (1, 2):
+        tri = [i for i in range(len(caps)) if trials[i] == tr]
+        tei = [i for i in range(len(caps)) if trials[i] != tr]
+        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        n_stats = 3 * len(FLOW_STATS)
+        base = RandomForestClassifier(random_state=0, n_jobs=1).fit(
+            [ident.capture_vector(caps[i])[:n_stats] for i in tri], [devs[i] for i in tri]
+        )
+        for i in tei:
+            named = ident.identify(caps[i])[0] == devs[i]
+            cap_ok += named
+            base_ok += base.predict([ident.capture_vector(caps[i])[:n_stats]])[0] == devs[i]
+            per_flow = ident.identify_flows(caps[i])
+            flow_ok += sum(f == devs[i] for f in per_flow)
+            flows += len(per_flow)
+            window_ok += len(per_flow) if named else 0
+            total += 1
+    print(
+        f"per capture, unseen trials: accuracy {cap_ok / total:.3f} ({cap_ok}/{total};"
+        " 'unknown' counts as wrong)"
+    )
+    print(f"per capture, baseline RandomForest on packet statistics only: {base_ok / total:.3f}")
+    print(f"per flow (flow alone, no capture context): accuracy {flow_ok / flows:.3f} ({flows:,} flows)")
+    print(f"per flow, window = its capture's flows: accuracy {window_ok / flows:.3f}")
+    unk = tot = 0
+    parts = []
+    for d in sorted(set(devs)):
+        tri = [i for i in range(len(caps)) if devs[i] != d]
+        tei = [i for i in range(len(caps)) if devs[i] == d]
+        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        got = sum(ident.identify(caps[i])[0] == UNKNOWN for i in tei)
+        parts.append(f"{d} {got}/{len(tei)}")
+        unk += got
+        tot += len(tei)
+    print(
+        f"unseen device type (leave one device out): 'unknown' for {unk / tot:.3f} of captures"
+        f" ({', '.join(parts)})"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--skip-devices", action="store_true")
+    args = ap.parse_args()
+    kdd = args.data / "nsl-kdd"
+    train = read_table(kdd / "KDDTrain+_20Percent.txt.gz", "nsl-kdd")
+    tests = {n: read_table(kdd / f"{n}.txt.gz", "nsl-kdd") for n in ("KDDTest+", "KDDTest-21")}
+    ens = quality("NSL-KDD (official split: KDDTrain+_20Percent -> KDDTest+, KDDTest-21)", train, tests)
+    speed("NSL-KDD KDDTest+", kdd / "KDDTest+.txt.gz", "nsl-kdd", ens)
+    online_speed(tests["KDDTest+"])
+    unsw_path = args.data / "unsw-nb15" / "UNSW_NB15_training-set.csv.gz"
+    unsw = read_table(unsw_path, "unsw-nb15")
+    blocks = np.arange(len(unsw)) // 2000
+    test_blocks = np.random.default_rng(0).permutation(blocks.max() + 1)[: int(0.3 * (blocks.max() + 1))]
+    is_test = np.isin(blocks, test_blocks)
+    assert unsw.labels is not None
+    sub = {
+        "train": FlowTable(
+            source=unsw.source,
+            path=unsw.path,
+            frame=unsw.frame.filter(pl.Series(~is_test)),
+            meta=pl.DataFrame(),
+            categorical=unsw.categorical,
+            labels=[lab for lab, m in zip(unsw.labels, is_test, strict=True) if not m],
+        ),
+        "test": FlowTable(
+            source=unsw.source,
+            path=unsw.path,
+            frame=unsw.frame.filter(pl.Series(is_test)),
+            meta=pl.DataFrame(),
+            categorical=unsw.categorical,
+            labels=[lab for lab, m in zip(unsw.labels, is_test, strict=True) if m],
+        ),
+    }
+    uens = quality(
+        "UNSW-NB15 (seeded split by blocks of 2,000 rows, 70/30, seed 0)",
+        sub["train"],
+        {"blocks 30 %": sub["test"]},
+    )
+    speed("UNSW-NB15 (all 82,332 rows)", unsw_path, "unsw-nb15", uens)
+    if not args.skip_devices:
+        devices(args.data / "medical-device-traffic-unr" / "pcaps")
+
+
+if __name__ == "__main__":
+    main()
