@@ -190,7 +190,7 @@ class AttackGraph:
                     "T1133",
                     "vendor-mfa",
                 )
-            for dst in {zone, *allowed.get(zone, ())}:
+            for dst in sorted({zone, *allowed.get(zone, ())}):
                 if dst in by_zone:
                     fix = "" if dst == zone else f"firewall:{zone}>{dst}"
                     self._add(g, node, f"zone:{dst}", 1.0, f"reach zone {dst}", None, fix)
@@ -203,7 +203,7 @@ class AttackGraph:
         This answers "where can the attacker of this incident go next, and which fix cuts it".
         Returns how many of the assets are in the graph.
         """
-        nodes = [f"asset:{a}" for a in asset_ids if f"asset:{a}" in self.graph]
+        nodes = sorted(f"asset:{a}" for a in set(asset_ids) if f"asset:{a}" in self.graph)
         if only:
             for entry in ENTRIES:
                 if self.graph.has_edge(SOURCE, entry):
