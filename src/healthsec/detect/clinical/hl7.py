@@ -232,6 +232,8 @@ class HL7Detector:
 
     def _novelty(self, ev: ClinicalMessage, sender: str, base: SenderBaseline | None) -> list[Alert]:
         app, _, fac = sender.partition("|")
+        if base is not None and ev.fields.get("code") == "ACK":
+            return []  # acknowledgements echo the trigger of whatever they answer; _acks checks them
         key = (sender, "" if base is None else ev.message_type)
         if key in self._novel:
             return []  # one alert per new sender / new (sender, type), not one per message
