@@ -214,6 +214,14 @@ class RiskModel:
         self._invalidate(changed)
         return changed
 
+    def on_alert(self, alert: Alert) -> None:
+        """Bus handler: ``bus.subscribe("alerts", model.on_alert)`` keeps risk current as alerts stream in."""
+        self.add_alerts([alert])
+
+    def on_vulnerability(self, vuln: Vulnerability) -> None:
+        """Bus handler for new scanner findings."""
+        self.add_vulns([vuln])
+
     def _invalidate(self, ids: Iterable[str]) -> None:
         for i in ids:
             self._cache.pop(i, None)

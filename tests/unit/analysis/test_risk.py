@@ -118,3 +118,24 @@ def test_incident_across_many_assets_weighs_more(hospital: Hospital) -> None:
     r1, r3 = model.incident_risk(one), model.incident_risk(many)
     assert r3.impact == round(r1.impact + 0.06, 4)
     assert any(f.name == "breadth" and "3 inventoried assets" in f.detail for f in r3.factors)
+
+
+def test_risk_follows_the_alert_stream_on_the_bus(
+    hospital: Hospital, make_alert: Callable[..., Alert]
+) -> None:
+    from healthsec.bus import InProcessBus
+
+    assets, profiles, _ = hospital
+    model = RiskModel.build(assets, profiles)
+    bus = InProcessBus()
+    bus.subscribe("alerts", model.on_alert)
+    bus.subscribe("vulns", model.on_vulnerability)
+    before = model.asset_risk("pump").score
+    bus.publish("alerts", make_alert("a9", "10.3.0.7", Severity.CRITICAL))
+    bus.drain()
+    mid = model.asset_risk("pump").score
+    assert mid > before
+    bus.publish("vulns", Vulnerability.create("pump", "CVE-2024-5555", VEC, known_exploited=True))
+    bus.drain()
+    assert model.asset_risk("pump").score > mid
+    assert model.ranking(1)[0].asset_id == "pump"
