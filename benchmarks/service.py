@@ -103,7 +103,7 @@ def latency_probe(url: str, token: str, stop: threading.Event, out: list[float])
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # several API processes import slowly on a loaded machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''!r}")
