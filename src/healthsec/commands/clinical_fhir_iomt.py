@@ -299,26 +299,27 @@ def detect_telemetry(
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save alerts and their readings.")] = True,
 ) -> None:
     """Score telemetry with a trained model; writes line, score, is_attack, predicted (+ label, error)."""
-    from healthsec.detect.clinical.telemetry_model import (
-        TelemetryClassifier,
-        alerts_from_predictions,
-        class_name,
-    )
+    from healthsec.detect.clinical.telemetry_model import alerts_from_predictions, class_name
     from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
 
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if not path.exists():
         raise fail(f"{path}: no such file")
-    try:
-        model = TelemetryClassifier.from_parts(
-            (model_dir / "meta.json").read_text(encoding="utf-8"),
-            (model_dir / "model.txt").read_text(encoding="utf-8"),
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        raise fail(f"cannot load model from {model_dir}: {exc}") from None
+    model = _load_model(model_dir)
     rows = list(TelemetryCsvSource(path, fmt).read_labelled())
     good = [r.item for r in rows if isinstance(r.item, DeviceReading)]
+    present = {name for g in good for name in g.metrics}
+    if good and not present & set(model.features):
+        raise fail(
+            f"{path} has columns {', '.join(sorted(present))} but the model was trained on "
+            f"{', '.join(model.features)}: train a model for this device type"
+        )
+    missing = sorted(set(model.features) - present)
+    if missing:
+        console.print(
+            f"[yellow]warning:[/] {path} lacks model feature(s) {', '.join(missing)}; scored as missing"
+        )
     pred = model.predict(good)
     k = 0
     truth: list[tuple[int, int]] = []

@@ -106,3 +106,40 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "--format must be one of" in result.output
+
+
+def test_detect_refuses_a_file_of_another_device_type(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
+    from healthsec.model import DeviceReading
+
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [
+        DeviceReading(id=f"r{k}", ts=t, source="s", device_id="d", metrics={"latitude": float(k)})
+        for k in range(40)
+    ]
+    clf = TelemetryClassifier(num_boost_round=5).fit(rows, ["benign"] * 20 + ["ddos"] * 20)
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "meta.json").write_text(clf.meta_json())
+    (model / "model.txt").write_text(clf.model_text())
+    data = tmp_path / "weather.csv"
+    data.write_text("ts,temperature,pressure\n2024-01-01T00:00:00Z,20.5,1013\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "detect",
+            "telemetry",
+            str(data),
+            "--format",
+            "csv",
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "p.csv"),
+            "--no-store",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "trained on latitude" in result.output
