@@ -120,6 +120,7 @@ def test_baseline_round_trips_as_json(detector: HL7Detector) -> None:
     again = HL7Detector()
     again.load_dict(orjson.loads(orjson.dumps(detector.to_dict())))
     assert again.senders == detector.senders and again.applications == detector.applications
+    assert again.receivers == detector.receivers and detector.receivers
     with pytest.raises(ValueError, match="not 'hl7'"):
         HL7Detector().load_dict({"detector": "dicom"})
 

@@ -96,6 +96,7 @@ class HL7Detector:
     senders: dict[str, SenderBaseline] = field(default_factory=dict)
     applications: set[str] = field(default_factory=set)
     facilities: set[str] = field(default_factory=set)
+    receivers: set[str] = field(default_factory=set)
     _recent: dict[str, deque[datetime]] = field(default_factory=dict)
     _queries: dict[str, deque[tuple[datetime, str]]] = field(default_factory=dict)
     _nacks: dict[str, deque[datetime]] = field(default_factory=dict)
@@ -120,6 +121,8 @@ class HL7Detector:
             self.applications.add(app)
             self.facilities.add(fac)
             base.types.add(ev.message_type)
+            if ev.receiver:
+                self.receivers.add(ev.receiver)
             base.messages += 1
             base.max_size = max(base.max_size, ev.size or 0)
             t = _time(ev)
@@ -145,6 +148,7 @@ class HL7Detector:
             "senders": {k: v.to_dict() for k, v in sorted(self.senders.items())},
             "applications": sorted(self.applications),
             "facilities": sorted(self.facilities),
+            "receivers": sorted(self.receivers),
         }
 
     def load_dict(self, data: Mapping[str, Any]) -> None:
@@ -153,6 +157,7 @@ class HL7Detector:
         self.senders = {k: SenderBaseline.from_dict(v) for k, v in data["senders"].items()}
         self.applications = set(data["applications"])
         self.facilities = set(data["facilities"])
+        self.receivers = set(data.get("receivers", []))
 
     # ---- detection ------------------------------------------------------------------------
     def detect(self, events: Sequence[Event]) -> list[Alert]:
@@ -232,8 +237,10 @@ class HL7Detector:
 
     def _novelty(self, ev: ClinicalMessage, sender: str, base: SenderBaseline | None) -> list[Alert]:
         app, _, fac = sender.partition("|")
-        if base is not None and ev.fields.get("code") == "ACK":
-            return []  # acknowledgements echo the trigger of whatever they answer; _acks checks them
+        if ev.fields.get("code") == "ACK" and (base is not None or sender in self.receivers):
+            # An ACK comes from a system the baseline saw receiving, and echoes the trigger of what
+            # it answers; the ACK rules check it.
+            return []
         key = (sender, "" if base is None else ev.message_type)
         if key in self._novel:
             return []  # one alert per new sender / new (sender, type), not one per message
