@@ -210,7 +210,9 @@ class ObjectRepository:
                     "body": orjson.dumps(obj).decode(),
                 }
             )
-        if rows:
+        if rows and conn.dialect.name == "sqlite":
+            new = self._insert_sqlite(conn, collection_id, rows)
+        elif rows:
             # one statement executed with many parameter sets: SQLAlchemy's "insertmanyvalues" batches it
             # (with RETURNING) far faster than compiling a fresh multi-VALUES statement per chunk
             stmt = (
@@ -219,10 +221,52 @@ class ObjectRepository:
                 .returning(t.c.id, t.c.modified)
             )
             new = {(r[0], r[1]) for r in conn.execute(stmt, rows)}
-            for row in rows:
-                key = (row["id"], row["modified"])
-                (result.added if key in new else result.duplicates).append(key)
+        for row in rows:
+            key = (row["id"], row["modified"])
+            (result.added if key in new else result.duplicates).append(key)
         return result
+
+    def _insert_sqlite(
+        self, conn: Connection, collection_id: str, rows: list[dict[str, Any]]
+    ) -> set[tuple[str, str]]:
+        """SQLite: find the versions already stored, then one C-level executemany of INSERT OR IGNORE.
+
+        SQLAlchemy's per-row parameter processing (DateTime binding, RETURNING) was most of an import's
+        cost; the sqlite3 driver's executemany is several times faster for the same rows.
+        """
+        t = s.share_objects
+        have: set[tuple[str, str]] = set()
+        ids = sorted({r["id"] for r in rows})
+        for begin in range(0, len(ids), _BATCH):
+            stmt = select(t.c.id, t.c.modified).where(
+                t.c.org == self.org,
+                t.c.collection_id == collection_id,
+                t.c.id.in_(ids[begin : begin + _BATCH]),
+            )
+            have.update((r[0], r[1]) for r in conn.execute(stmt))
+        fresh = [r for r in rows if (r["id"], r["modified"]) not in have]
+        if not fresh:
+            return set()
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO share_objects (org, collection_id, id, type, spec_version, modified, "
+            "date_added, source, confidence, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r["org"],
+                    r["collection_id"],
+                    r["id"],
+                    r["type"],
+                    r["spec_version"],
+                    r["modified"],
+                    r["date_added"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    r["source"],
+                    r["confidence"],
+                    r["body"],
+                )
+                for r in fresh
+            ],
+        )
+        return {(r["id"], r["modified"]) for r in fresh}
 
     def page(
         self,
