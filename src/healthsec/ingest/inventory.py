@@ -59,10 +59,22 @@ class InventoryImport:
     ignored: list[str] = field(default_factory=list)
 
 
+def decode(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else Windows-1252 as
+    spreadsheet exports on Windows often are; a NUL-laden file without BOM is refused."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if b"\x00" in raw[:4096]:
+            raise
+        return raw.decode("cp1252", errors="strict")
+
+
 def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, Mapping[str, Any]]]]:
     """Columns and (row number, record); CSV rows are numbered as in a spreadsheet (header = row 1)."""
-    raw = path.read_bytes()
-    text = raw.decode("utf-8-sig")
+    text = decode(path.read_bytes())
     if path.suffix.lower() in (".json", ".jsonl", ".ndjson") or text.lstrip()[:1] in ("[", "{"):
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             records: Any = [orjson.loads(line) for line in text.splitlines() if line.strip()]

@@ -250,3 +250,21 @@ def test_oversized_field_and_control_characters_are_named(tmp_path: Path) -> Non
     nul = tmp_path / "nul.csv"
     nul.write_bytes(b"name,ip\nab\x00c,10.0.0.1\n")
     assert [e.describe() for e in read_inventory(nul).errors] == ["nul.csv: row 2: control character in name"]
+
+
+def test_spreadsheet_exports_in_other_encodings_and_delimiters(tmp_path: Path) -> None:
+    text = (
+        "Asset Tag\tHost Name\tIP\tZone\tCriticality\n"
+        "A-1\tVentilator Süd\t10.0.0.9\tICU devices\tlife critical\n"
+    )
+    utf16 = tmp_path / "export.txt"
+    utf16.write_bytes(text.encode("utf-16"))
+    res = read_inventory(utf16)
+    assert res.errors == []
+    a = res.assets[0]
+    assert (a.id, a.name, a.criticality) == ("A-1", "Ventilator Süd", Criticality.LIFE_SUSTAINING)
+    latin = tmp_path / "export.csv"
+    latin.write_bytes("name;ip;owner\nPompe-3;10.0.0.3;Réanimation\n".encode("cp1252"))
+    res = read_inventory(latin)
+    assert res.errors == []
+    assert res.assets[0].owner == "Réanimation"
