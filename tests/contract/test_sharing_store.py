@@ -121,10 +121,26 @@ def test_status_partners_rights_cursors_quarantine(store: Store) -> None:
 def test_add_many_is_one_transaction(store: Store) -> None:
     sh = Sharing.of(store)
     cid = sh.collections.create("c")["id"]
-    bad = {"type": "indicator", "modified": "2026-01-01T00:00:00.000Z"}  # no id: fails mid-batch
+    bad = {"type": "indicator", "modified": "2026-01-01T00:00:00.000Z"}  # no id: refused before any write
     with pytest.raises(KeyError):
         sh.objects.add_many(cid, [_ind(1), bad])
     assert sh.objects.count(cid) == 0
+    # objects and their status resource are written in the caller's transaction: a failure after the
+    # insert (here, on purpose) leaves neither behind
+    added: list[int] = []
+
+    def crash_after_insert() -> None:
+        with sh.engine.begin() as conn:
+            res = sh.objects.add_many(cid, [_ind(i) for i in range(600)], conn=conn)
+            added.append(len(res.added))
+            sh.status.create(cid, successes=[{"id": "x"}], failures=[], conn=conn)
+            raise RuntimeError("crash after the insert")
+
+    with pytest.raises(RuntimeError):
+        crash_after_insert()
+    assert added == [600]
+    assert sh.objects.count(cid) == 0
+    assert sh.objects.add_many(cid, [_ind(1)]).added == [(_ind(1)["id"], "2026-01-01T00:00:00.000Z")]
 
 
 def test_secret_hash_is_salted() -> None:
