@@ -298,7 +298,7 @@ def detect_telemetry(
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save alerts and their readings.")] = True,
 ) -> None:
-    """Score telemetry with a trained model; writes line, score, is_attack, predicted (+ label, error)."""
+    """Score telemetry with a trained model: predictions CSV (file, record, score, is_attack, predicted)."""
     from healthsec.detect.clinical.telemetry_model import alerts_from_predictions, class_name
     from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
 
@@ -325,17 +325,26 @@ def detect_telemetry(
     truth: list[tuple[int, int]] = []
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["line", "score", "is_attack", "predicted", "label", "error"])
+        # Same leading columns as `healthsec detect flows`: file, record (the input line), score, ...
+        writer.writerow(["file", "record", "score", "is_attack", "predicted", "label", "error"])
         for r in rows:
             line = (
                 r.item.provenance.record if isinstance(r.item, DeviceReading) and r.item.provenance else None
             )
             if isinstance(r.item, ParseError):
-                writer.writerow([r.item.record or "", "", "", "", "", r.item.reason])
+                writer.writerow([path.name, r.item.record or "", "", "", "", "", r.item.reason])
                 continue
             label = "" if r.label is None and r.attack_type is None else class_name(r.label, r.attack_type)
             writer.writerow(
-                [line, f"{pred.score[k]:.6f}", int(pred.is_attack[k]), pred.predicted[k], label, ""]
+                [
+                    path.name,
+                    line,
+                    f"{pred.score[k]:.6f}",
+                    int(pred.is_attack[k]),
+                    pred.predicted[k],
+                    label,
+                    "",
+                ]
             )
             if label:
                 truth.append((0 if label == "benign" else 1, int(pred.is_attack[k])))

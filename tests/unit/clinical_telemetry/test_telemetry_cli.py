@@ -60,7 +60,8 @@ def test_train_then_detect(shared_data: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == n  # one row per input row, in order, bad rows included
     assert {"score", "is_attack", "predicted"} <= set(rows[0])
-    assert [int(r["line"]) for r in rows[:-1]] == list(range(2, n + 1))
+    assert [int(r["record"]) for r in rows[:-1]] == list(range(2, n + 1))
+    assert {r["file"] for r in rows} == {"test.csv"}
     assert rows[-1]["score"] == ""
     assert "latitude" in rows[-1]["error"]
     scored = rows[:-1]
