@@ -281,6 +281,9 @@ def canonical_zone(zone: str) -> str:
 
 
 # ---- exposure profile (what the Asset model does not hold) --------------------------------------
+_REMOTE = re.compile(r"vpn|remote.?access|jump", re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AssetProfile:
     """Facts about an asset that risk and paths need; None means unknown (never guessed as 0)."""
@@ -419,3 +422,37 @@ def apply_identification(
         device_type=asset.device_type or device_type,
         criticality=max(asset.criticality, crit),
     )
+
+
+def exposure(asset: Asset, profile: AssetProfile | None) -> dict[str, tuple[bool, str]]:
+    """Entry-point exposure of an asset: internet, phishing, vendor access -> (exposed, why).
+
+    A flag the inventory gives (yes or no) wins; when it is unknown, defaults apply: DMZ assets face the
+    internet, staff workstations read e-mail, VPN / jump hosts and the vendor zone admit vendors.
+    """
+    zone = canonical_zone(asset.zone)
+    role = asset.role.lower()
+
+    def pick(flag: bool | None, default: bool, why_default: str, name: str) -> tuple[bool, str]:
+        if flag is not None:
+            return flag, f"{name} ({'yes' if flag else 'no'} in the inventory)"
+        return default, why_default if default else f"not {name}"
+
+    p = profile
+    return {
+        "internet": pick(
+            p.internet_facing if p else None, zone == "dmz", "internet-facing (DMZ)", "internet-facing"
+        ),
+        "phishing": pick(
+            p.phishing_exposed if p else None,
+            zone in ("corporate", "clinical") and "workstation" in role,
+            "user e-mail (staff workstation)",
+            "user e-mail (phishing)",
+        ),
+        "vendor": pick(
+            p.vendor_remote if p else None,
+            zone == "vendor" or bool(_REMOTE.search(role)),
+            "vendor remote access (VPN / jump host / vendor zone)",
+            "vendor remote access",
+        ),
+    }

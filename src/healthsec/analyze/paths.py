@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
 from healthsec.analyze.attack import AttackKB
-from healthsec.analyze.inventory import AssetProfile, canonical_zone
+from healthsec.analyze.inventory import AssetProfile, canonical_zone, exposure
 from healthsec.analyze.risk import RiskWeights, asset_impact
 from healthsec.analyze.vulns import Vulnerability, exploit_likelihood
 from healthsec.model import Asset, Criticality
 
 SOURCE = "attacker"
-_REMOTE = re.compile(r"vpn|remote.?access|jump", re.IGNORECASE)
 ENTRIES = {
     "entry:internet": ("the internet edge", "T1190"),
     "entry:phishing": ("phishing e-mail", "T1566"),
@@ -164,13 +162,11 @@ class AttackGraph:
             prof = self.profiles.get(aid)
             p, why, tech = self.compromise(aid)
             node = f"asset:{aid}"
-            if (prof and prof.internet_facing) or zone == "dmz":
+            exposed = exposure(a, prof)
+            if exposed["internet"][0]:
                 tech_in = "T1190" if tech == "T1210" else "T1133"
                 self._add(g, "entry:internet", node, p, f"{a.name} ({why})", tech_in, f"patch:{aid}")
-            # without a profile, assume staff workstations read e-mail and VPN / jump hosts admit vendors
-            if (prof and prof.phishing_exposed) or (
-                prof is None and zone in ("corporate", "clinical") and "workstation" in a.role.lower()
-            ):
+            if exposed["phishing"][0]:
                 self._add(
                     g,
                     "entry:phishing",
@@ -180,7 +176,7 @@ class AttackGraph:
                     "T1566",
                     "phishing",
                 )
-            if (prof and prof.vendor_remote) or zone == "vendor" or (prof is None and _REMOTE.search(a.role)):
+            if exposed["vendor"][0]:
                 self._add(
                     g,
                     "entry:vendor",

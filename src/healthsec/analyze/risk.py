@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from healthsec.analyze.inventory import AssetProfile, canonical_zone
+from healthsec.analyze.inventory import AssetProfile, exposure
 from healthsec.analyze.vulns import Vulnerability, exploit_likelihood
 from healthsec.model import Alert, Asset, Criticality, EntityKind, Incident, Severity
 
@@ -123,20 +123,12 @@ def asset_impact(
 
 
 def exposure_factors(asset: Asset, profile: AssetProfile | None) -> list[Factor]:
-    out: list[Factor] = []
-    zone = canonical_zone(asset.zone)
-    internet = (profile.internet_facing if profile else None) or (zone == "dmz")
-    if internet:
-        out.append(Factor("exposure", EXPOSURE_LIKELIHOOD["internet-facing"], None, "internet-facing"))
-    if profile and profile.vendor_remote:
-        out.append(
-            Factor("exposure", EXPOSURE_LIKELIHOOD["vendor remote access"], None, "vendor remote access")
-        )
-    if profile and profile.phishing_exposed:
-        out.append(
-            Factor("exposure", EXPOSURE_LIKELIHOOD["phishing-exposed"], None, "user e-mail (phishing)")
-        )
-    return out
+    keys = {"internet": "internet-facing", "vendor": "vendor remote access", "phishing": "phishing-exposed"}
+    return [
+        Factor("exposure", EXPOSURE_LIKELIHOOD[keys[kind]], None, why)
+        for kind, (exposed, why) in exposure(asset, profile).items()
+        if exposed
+    ]
 
 
 def _combine(ps: Iterable[float]) -> float:

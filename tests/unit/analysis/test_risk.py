@@ -139,3 +139,18 @@ def test_risk_follows_the_alert_stream_on_the_bus(
     bus.drain()
     assert model.asset_risk("pump").score > mid
     assert model.ranking(1)[0].asset_id == "pump"
+
+
+def test_inventory_flags_win_over_exposure_defaults() -> None:
+    from healthsec.analyze.inventory import exposure
+
+    web = Asset(id="w", name="w", role="web server", zone="DMZ")
+    vpn = Asset(id="v", name="v", role="vpn gateway", zone="dmz")
+    assert exposure(web, None)["internet"] == (True, "internet-facing (DMZ)")
+    assert exposure(web, AssetProfile(asset_id="w", internet_facing=False))["internet"] == (
+        False,
+        "internet-facing (no in the inventory)",
+    )
+    assert exposure(vpn, None)["vendor"][0] is True
+    model = RiskModel.build([web], [AssetProfile(asset_id="w", internet_facing=False)])
+    assert model.asset_risk("w").likelihood_factors == ()
