@@ -306,6 +306,10 @@ def listen_dicom(
         typer.Option("--move-dest", help="Known C-MOVE destination AET=HOST:PORT (repeatable)."),
     ] = None,
     load_baseline: LoadOption = None,
+    save_baseline: Annotated[
+        Path | None,
+        typer.Option("--save-baseline", help="Learn a baseline from this run's traffic; write JSON."),
+    ] = None,
     db: DbOption = None,
     store: StoreOption = True,
     duration: DurationOption = None,
@@ -337,10 +341,16 @@ def listen_dicom(
             raise fail(f"{load_baseline}: not a usable DICOM baseline ({exc})") from None
     pending_events: list[Event] = []
     pending_alerts: list[Alert] = []
+    seen: list[Event] = []
 
     def on_alert(alert: Alert) -> None:
         pending_alerts.append(alert)
         _live_alert(alert)
+
+    def on_event(ev: Event) -> None:
+        pending_events.append(ev)
+        if save_baseline:
+            seen.append(ev)
 
     mon = DicomMonitor(
         host=host,
@@ -349,7 +359,7 @@ def listen_dicom(
         upstream=up,
         move_destinations=dests,
         detectors=[det],
-        on_event=pending_events.append,
+        on_event=on_event,
         on_alert=on_alert,
         on_error=lambda e: console.print(f"[yellow]input error[/] {e.describe()}", highlight=False),
     )
@@ -372,6 +382,11 @@ def listen_dicom(
     if store and (pending_events or pending_alerts):
         _save(db, pending_events, pending_alerts)
     console.print(f"stopped: {mon.stats.line()}", highlight=False)
+    if save_baseline:
+        learnt = DicomDetector()
+        learnt.fit(seen)
+        save_baseline.write_bytes(orjson.dumps(learnt.to_dict(), option=orjson.OPT_INDENT_2))
+        console.print(f"baseline of {len(learnt.aes)} AE titles written to {save_baseline}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
