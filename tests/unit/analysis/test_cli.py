@@ -203,3 +203,45 @@ def test_paths_from_incident(tmp_path: Path) -> None:
     res = json.loads(out)
     assert [s["node"] for s in res["paths"][0]["steps"][:3]] == ["attacker", "entry:incident", "asset:ehr-db"]
     assert _run("paths", "--from-incident", "nope", "--db", db)[0] == 1
+
+
+def test_merge_and_split_keep_every_alert(tmp_path: Path) -> None:
+    from healthsec.model import Alert
+
+    db = str(tmp_path / "h.db")
+    store = Store.open(db)
+    ts = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    store.alerts.add_many(
+        [
+            Alert(
+                id=f"a{i}",
+                ts=ts.replace(minute=i),
+                detector="d",
+                detector_version="1",
+                title=f"alert {i}",
+                score=0.5,
+                severity=Severity.MEDIUM,
+                explanation="x",
+                entities=(Entity(EntityKind.HOST, host),),
+            )
+            for i, host in enumerate(["ws-1", "ws-1", "ws-2", "ws-3"])
+        ]
+    )
+    store.close()
+    assert json.loads(_run("incidents", "correlate", "--json", "--db", db)[1])["incidents"] == 3
+    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    by_alert = {a: r["id"] for r in rows for a in r["alert_ids"]}
+    code, out = _run("incidents", "merge", by_alert["a2"], by_alert["a3"], "--json", "--db", db)
+    assert code == 0, out
+    assert sorted(json.loads(out)["alert_ids"]) == ["a2", "a3"]
+    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    assert sorted(sorted(r["alert_ids"]) for r in rows) == [["a0", "a1"], ["a2", "a3"]]
+    code, out = _run("incidents", "split", by_alert["a0"], "a1", "--json", "--db", db)
+    assert code == 0, out
+    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    assert sorted(sorted(r["alert_ids"]) for r in rows) == [["a0"], ["a1"], ["a2", "a3"]]
+    # refusals: unknown incident, a split that would leave one side empty
+    assert _run("incidents", "merge", "nope", by_alert["a0"], "--db", db)[0] == 1
+    code, out = _run("incidents", "split", by_alert["a0"], "a0", "--db", db)
+    assert code == 1
+    assert "both sides" in out
