@@ -42,3 +42,15 @@ def test_care_team_and_bad_lines(tmp_path: Path) -> None:
     assert found.context.has_relationship("Practitioner/d1", "p1")
     assert len(found.errors) == 1
     assert found.errors[0].record == 2
+
+
+def test_security_labels_mark_vips(tmp_path: Path, synthea: Directory) -> None:
+    assert synthea.context.vip_patients == frozenset()  # Synthea carries no such labels
+    (tmp_path / "Patient.ndjson").write_text(
+        '{"resourceType":"Patient","id":"star","meta":{"security":[{"system":'
+        '"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"CELEB"}]}}\n'
+        '{"resourceType":"Patient","id":"plain","meta":{"security":[{"code":"N"}]}}\n'
+        '{"resourceType":"Patient","id":"locked","meta":{"security":[{"code":"V"}]}}\n'
+    )
+    found = load_directory([tmp_path])
+    assert found.context.vip_patients == frozenset({"star", "locked"})

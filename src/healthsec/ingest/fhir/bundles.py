@@ -81,6 +81,17 @@ def _family(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Security labels that mark a record as needing extra protection: v3 confidentiality R (restricted) and
+# V (very restricted), and the v3 ActCode sensitivity policies for celebrities, employees and "VIP".
+_RESTRICTED = {"R", "V", "CELEB", "EMPL", "VIP", "TBOO"}
+
+
+def _restricted(resource: Mapping[str, Any]) -> bool:
+    meta = resource.get("meta")
+    labels = meta.get("security") if isinstance(meta, Mapping) else None
+    return any(isinstance(c, Mapping) and str(c.get("code", "")).upper() in _RESTRICTED for c in labels or [])
+
+
 def _ref(value: Any) -> str | None:
     """A reference as ``Type/id`` or ``Type?identifier=system|value`` (Synthea's conditional references)."""
     if not isinstance(value, Mapping):
@@ -107,7 +118,8 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
     """Read Patient, Practitioner(Role), Encounter and CareTeam resources from files or directories.
 
     A practitioner has a care relationship with a patient when they participate in one of the patient's
-    encounters or are a member of one of the patient's care teams.
+    encounters or are a member of one of the patient's care teams. Patients whose ``meta.security`` carries
+    a restricted / very-restricted confidentiality or a celebrity / employee / VIP label are VIPs.
     """
     errors: list[ParseError] = []
     patients: dict[str, str | None] = {}
@@ -116,6 +128,7 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
     role_by_npi: dict[str, str] = {}
     links: list[tuple[str, str]] = []  # (raw practitioner ref, patient id)
     encounters = care_teams = 0
+    vips: set[str] = set()
     for path in _files(paths):
         if not _wanted(path):
             continue
@@ -124,6 +137,8 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
             rid = str(res.get("id") or "")
             if rtype == "Patient" and rid:
                 patients[rid] = _family(res)
+                if _restricted(res):
+                    vips.add(rid)
             elif rtype == "Practitioner" and rid:
                 pract_family[f"Practitioner/{rid}"] = _family(res)
                 for ident in res.get("identifier") or []:
@@ -164,6 +179,7 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
         user_surnames={u: f for u, f in pract_family.items() if f},
         user_roles=roles,
         aliases=dict(npi_to_id),
+        vip_patients=frozenset(vips),
     )
     return Directory(
         context=context,
