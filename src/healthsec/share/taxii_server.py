@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from healthsec.privacy.pseudonymise import SharingKeys
+from healthsec.share.known import known_from_store
 from healthsec.share.outbound import known_identifiers, outbound
 from healthsec.share.policy import PartnerPolicy, policy_from_dict
 from healthsec.share.stix_ids import sdo_id
@@ -38,6 +39,7 @@ from healthsec.share.taxii_http import (
 from healthsec.store import Store
 from healthsec.store.sharing import Sharing, StoredObject, taxii_timestamp
 
+_RECENT_ALERTS = 50_000
 _SEQ_MARK = "x_healthsec_seq"  # carried through the exit door to join released objects to stored rows
 
 
@@ -161,10 +163,12 @@ def _release(
 
 
 def _known_from_store(store: Store) -> dict[str, set[str]]:
-    """Internal identifiers our incidents, alerts and inventory name, tokenised wherever they appear."""
-    incidents = store.incidents.list(limit=max(store.incidents.count(), 1))
-    known = known_identifiers(incidents, store.alerts.all())
-    known.setdefault("host", set()).update(a.name for a in store.assets.list() if a.name)
+    """Internal identifiers to tokenise: those of incidents and inventory (``known_from_store``, as the
+    file export uses) plus those of the newest alerts, which may be in no incident yet (bounded)."""
+    known = known_from_store(store)
+    recent = store.alerts.list(limit=_RECENT_ALERTS, offset=max(0, store.alerts.count() - _RECENT_ALERTS))
+    for kind, values in known_identifiers((), recent).items():
+        known.setdefault(kind, set()).update(values)
     return known
 
 
