@@ -41,7 +41,7 @@ def _rule_paths(rules: list[Path] | None) -> list[Path]:
     elif DEFAULT_SIGMA.is_dir():
         paths = [DEFAULT_SIGMA / d for d in DEFAULT_FOLDERS if (DEFAULT_SIGMA / d).is_dir()]
         used = ", ".join(DEFAULT_FOLDERS)
-        console.print(f"rules: SigmaHQ set at {DEFAULT_SIGMA} ({used})", highlight=False)
+        console.print(f"rules: SigmaHQ set at {DEFAULT_SIGMA} ({used})", highlight=False, soft_wrap=True)
     else:
         raise fail(f"no rules: pass --rules DIR or set ${RULES_ENV}")
     missing = [str(p) for p in paths if not p.exists()]

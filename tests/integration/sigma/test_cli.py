@@ -27,8 +27,19 @@ def test_detect_logs_writes_alerts_and_reports_bad_records(sigma_dir: Path, tmp_
     bad.write_text('{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational"\n')
     out, db = tmp_path / "alerts.jsonl", tmp_path / "hs.db"
     res = CliRunner().invoke(
-        app, ["detect", "logs", str(sigma_dir / LOG), str(bad), "--rules", str(rules), "--out", str(out),
-              "--db", str(db)],
+        app,
+        [
+            "detect",
+            "logs",
+            str(sigma_dir / LOG),
+            str(bad),
+            "--rules",
+            str(rules),
+            "--out",
+            str(out),
+            "--db",
+            str(db),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "1 loaded, 0 unsupported, 1 invalid" in res.output
