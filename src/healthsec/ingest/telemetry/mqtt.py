@@ -138,6 +138,9 @@ class MqttTelemetrySource:
         self._stop.set()
 
     def read(self) -> Iterator[Event | ParseError]:
+        """Connect, subscribe and yield; paho reconnects (and re-subscribes) by itself after a broker drop.
+        A source can be read again after a run ends (``healthsec serve`` restarts it)."""
+        self.subscribed.clear()
         inbox: queue.Queue[tuple[str, bytes, datetime]] = queue.Queue()
         pending = {"subs": 0}
         client = mqtt.Client(
