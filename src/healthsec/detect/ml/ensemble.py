@@ -178,16 +178,17 @@ class FlowEnsemble:
         score = stacked.max(axis=0)
         fired_mask = stacked >= 0.5
         names = list(evidence)
-        fired = ["+".join(names[j] for j in np.flatnonzero(fired_mask[:, i])) for i in range(frame.height)]
-        is_attack: npt.NDArray[np.int8] = np.asarray(fired_mask.any(axis=0), dtype=np.int8)
-        predicted = []
-        for i in range(frame.height):
-            if not is_attack[i]:
-                predicted.append("benign")
-            elif categories is not None and "supervised" in fired[i]:
-                predicted.append(categories[i])
-            else:
-                predicted.append("anomaly")
+        # Which parts fired, as a bit mask per row turned into names through a small lookup table
+        # (a per-row numpy call cost a third of scoring time).
+        codes = (fired_mask.astype(np.int64) << np.arange(len(names))[:, None]).sum(axis=0)
+        table = ["+".join(n for j, n in enumerate(names) if c >> j & 1) for c in range(1 << len(names))]
+        fired = [table[c] for c in codes.tolist()]
+        is_attack: npt.NDArray[np.int8] = np.asarray(codes > 0, dtype=np.int8)
+        sup_bit = 1 if categories is not None else 0
+        predicted = [
+            "benign" if c == 0 else (cat if c & sup_bit else "anomaly")
+            for c, cat in zip(codes.tolist(), categories or [""] * frame.height, strict=True)
+        ]
         return Prediction(
             score=score,
             is_attack=is_attack,

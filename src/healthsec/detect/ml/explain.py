@@ -58,10 +58,13 @@ def deviation_sentence(
             break
         name = names[i]
         if i < n_num:
-            way = "above" if dense_row[i] > mean[i] else "below"
-            bits.append(
-                f"{name} = {fmt_value(values.get(name))} ({way} the benign median {fmt_value(medians[i])})"
-            )
+            v = values.get(name)
+            med = medians[i]
+            if isinstance(v, int | float) and v == v and v != med:
+                where = f"{'above' if v > med else 'below'} the benign median {fmt_value(med)}"
+            else:
+                where = f"benign median {fmt_value(med)}; unusual together with the others"
+            bits.append(f"{name} = {fmt_value(v)} ({where})")
             seen.add(name)
             continue
         col = name.split("=", 1)[0]
