@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,9 @@ class DicomMonitor:
 
     def start(self) -> int:
         """Start serving in background threads; returns the bound port (``port=0`` for an ephemeral one)."""
+        # pynetdicom logs identifiers (patient names and ids of C-FIND/C-MOVE) at INFO and DEBUG:
+        # keep it at WARNING so PHI never reaches the logs.
+        logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLogger("pynetdicom").level))
         ae = AE(ae_title=self.ae_title)
         ae.maximum_pdu_size = 0
         for ctx in AllStoragePresentationContexts:
