@@ -354,11 +354,12 @@ def create_taxii_router(
         def go() -> Response:
             svc.principal(request, svc.sharing())
             check_accept(request)
+            api_root_url = str(request.base_url).rstrip("/") + f"{root}/"  # absolute, as the spec asks
             body: dict[str, Any] = {
                 "title": cfg.title,
                 "description": cfg.description,
-                "default": f"{root}/",
-                "api_roots": [f"{root}/"],
+                "default": api_root_url,
+                "api_roots": [api_root_url],
             }
             if cfg.contact:
                 body["contact"] = cfg.contact
