@@ -76,7 +76,10 @@ def _write(cleared: Cleared, fmt: str, to: Path, title: str | None) -> None:
     if fmt == "misp":
         from healthsec.share.misp import dumps_misp, to_misp_event
 
-        event = to_misp_event(cleared, title=title, technique_names=_technique_names(cleared))
+        try:
+            event = to_misp_event(cleared, title=title, technique_names=_technique_names(cleared))
+        except ImportError as exc:  # misp-stix is installed with the test extra
+            raise fail(f"MISP export needs misp-stix (pip install misp-stix): {exc}") from None
         data = dumps_misp(event)
     else:
         from healthsec.share.stix import dumps_bundle

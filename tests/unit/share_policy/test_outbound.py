@@ -10,7 +10,7 @@ import pytest
 
 from healthsec.privacy.pseudonymise import SharingKeys
 from healthsec.share.outbound import Cleared, ClearedText, outbound, outbound_text, sco_id
-from healthsec.share.policy import TLP, TLP_MARKING_IDS, PartnerPolicy, tlp_marking_definition
+from healthsec.share.policy import TLP, TLP_MARKING_IDS, PartnerPolicy, SharingPolicy, tlp_marking_definition
 
 KEYS = SharingKeys.from_secret(b"0123456789abcdef0123456789abcdef-community")
 ME = "identity--11111111-1111-4111-8111-111111111111"
@@ -150,3 +150,54 @@ def test_second_pass_changes_nothing() -> None:
     assert {o["id"] for o in third.objects if o["type"] == "indicator"} != {
         o["id"] for o in first.objects if o["type"] == "indicator"
     }
+
+
+def test_ipv6_internal_pseudonymised_external_kept() -> None:
+    ula = {
+        "type": "ipv6-addr",
+        "spec_version": "2.1",
+        "id": sco_id("ipv6-addr", {"value": "fd00:10:20::5"}),
+        "value": "fd00:10:20::5",
+    }
+    ext = {
+        "type": "ipv6-addr",
+        "spec_version": "2.1",
+        "id": sco_id("ipv6-addr", {"value": "2001:db8::7"}),
+        "value": "2001:db8::7",
+    }
+    note = {
+        "type": "note",
+        "spec_version": "2.1",
+        "id": "note--aaaaaaaa-0000-4000-8000-000000000009",
+        "created": T,
+        "modified": T,
+        "content": "seen from fd00:10:20::5 and 2001:db8::7",
+        "object_refs": [ula["id"], ext["id"]],
+    }
+    cleared = outbound(
+        [ula, ext, note],
+        PartnerPolicy("b", PARTNER.organisation, TLP.GREEN),
+        KEYS,
+        policy=SharingPolicy(default_tlp=TLP.GREEN),
+    )
+    text = json.dumps(cleared.bundle())
+    assert "fd00:10:20::5" not in text
+    assert "2001:db8::7" in text
+    values = [o["value"] for o in cleared.objects if o["type"] == "ipv6-addr"]
+    assert all(ipaddress.ip_address(v).version == 6 for v in values)
+    shared_note = next(o for o in cleared.objects if o["type"] == "note")
+    assert set(shared_note["object_refs"]) == {o["id"] for o in cleared.objects if o["type"] == "ipv6-addr"}
+
+
+def test_internal_networks_option_widens_what_is_internal() -> None:
+    ip = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": sco_id("ipv4-addr", {"value": "198.18.4.9"}),
+        "value": "198.18.4.9",
+    }
+    partner = PartnerPolicy("b", PARTNER.organisation, TLP.GREEN)
+    policy = SharingPolicy(default_tlp=TLP.GREEN)
+    assert outbound([ip], partner, KEYS, policy=policy).objects[0]["value"] == "198.18.4.9"
+    widened = outbound([ip], partner, KEYS, policy=policy, internal_networks=["198.18.0.0/15"])
+    assert widened.objects[0]["value"] != "198.18.4.9"
