@@ -230,3 +230,30 @@ def test_proxy_relays_c_get_from_upstream(ct_file: Path) -> None:
     finally:
         proxy.stop()
         pacs.shutdown()
+
+
+def test_proxy_forwards_c_move_with_the_same_destination() -> None:
+    pacs = Sink()
+    upstream = DicomMonitor(
+        port=0, ae_title="PACS", on_event=pacs.events.append, move_destinations={"VIEWER1": ("127.0.0.1", 9)}
+    )
+    upstream.start()
+    proxy = DicomMonitor(
+        port=0, upstream=("127.0.0.1", upstream.port, "PACS"), move_destinations={"VIEWER1": ("127.0.0.1", 9)}
+    )
+    proxy.start()
+    try:
+        assoc = _assoc(proxy.port, "VIEWER1", STUDY_MOVE)
+        query = Dataset()
+        query.QueryRetrieveLevel = "STUDY"
+        query.StudyInstanceUID = "1.2.3"
+        ok = [int(s.Status) for s, _ in assoc.send_c_move(query, "VIEWER1", STUDY_MOVE)]
+        refused = [int(s.Status) for s, _ in assoc.send_c_move(query, "EXFIL_AE", STUDY_MOVE)]
+        assoc.release()
+        assert ok == [0x0000] and refused == [0xA801]
+        _wait(lambda: pacs.ops().count("C-MOVE") == 2)
+        moves = [e for e in pacs.events if isinstance(e, ClinicalMessage) and e.message_type == "C-MOVE"]
+        assert [m.fields["move_destination"] for m in moves] == ["VIEWER1", "EXFIL_AE"]
+    finally:
+        proxy.stop()
+        upstream.stop()

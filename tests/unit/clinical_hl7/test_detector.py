@@ -130,3 +130,60 @@ def test_injection_location_and_escapes() -> None:
     hits = find_injections("MSH|^~\\&|A\rPID|1||X||Bob' OR '1'='1\rOBX|1|TX|c||\\X3C\\script>")
     assert [(h.kind, h.location) for h in hits] == [("sql", "PID-5"), ("script", "OBX-5")]
     assert find_injections("MSH|^~\\&|A\rNTE|1||Select the right tube from the rack; -- see SOP") == []
+
+
+def _msg(sender: str, receiver: str, mtype: str, control: str, extra: str = "") -> str:
+    sa, sf = sender.split("|")
+    ra, rf = receiver.split("|")
+    return f"MSH|^~\\&|{sa}|{sf}|{ra}|{rf}|20250102000000||{mtype}|{control}|P|2.5.1{extra}"
+
+
+def test_unsolicited_ack_and_nack_burst() -> None:
+    det = HL7Detector()
+    lab, engine = "LAB|H", "ENGINE|H"
+    base = [
+        message_event(_msg(lab, engine, "ORU^R01", f"C{i}"), source="b", locator="x", record=i, received=NOW)
+        for i in range(3)
+    ]
+    base.append(
+        message_event(
+            _msg(engine, lab, "ACK^R01", "A0", "\rMSA|AA|C0"), source="b", locator="x", record=9, received=NOW
+        )
+    )
+    det.fit(base)
+    live = [
+        message_event(
+            _msg(lab, engine, "ORU^R01", "C100"), source="l", locator="x", record=1, received=NOW, live=True
+        )
+    ]
+    assert det.detect(live) == []
+    good_ack = message_event(
+        _msg(engine, lab, "ACK^R01", "A1", "\rMSA|AA|C100"),
+        source="l",
+        locator="x",
+        record=2,
+        received=NOW,
+        live=True,
+    )
+    assert det.detect([good_ack]) == []
+    forged = message_event(
+        _msg(engine, lab, "ACK^R01", "A2", "\rMSA|AA|NEVER-SENT"),
+        source="l",
+        locator="x",
+        record=3,
+        received=NOW,
+        live=True,
+    )
+    assert [a.detector for a in det.detect([forged])] == ["hl7.ack-unsolicited"]
+    nacks = [
+        message_event(
+            _msg(engine, lab, "ACK^R01", f"N{i}", "\rMSA|AE|C100"),
+            source="l",
+            locator="x",
+            record=10 + i,
+            received=NOW + timedelta(seconds=i),
+            live=True,
+        )
+        for i in range(12)
+    ]
+    assert [a.detector for a in det.detect(nacks)] == ["hl7.nack-burst"]
