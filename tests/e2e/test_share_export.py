@@ -110,3 +110,36 @@ def test_refusals_write_nothing(
     assert code == 1
     assert message in " ".join(text.split())
     assert not out.exists()
+
+
+def test_filtered_anonymous_partner_still_gets_a_valid_bundle(db: str, tmp_path: Path) -> None:
+    store = Store.open(db, "local")
+    cert = PartnerPolicy(
+        "cert",
+        "identity--44444444-4444-4444-8444-444444444444",
+        max_tlp=TLP.AMBER,
+        allowed_types=frozenset({"indicator", "sighting", "attack-pattern", "relationship", "ipv4-addr"}),
+        min_confidence=50,
+        anonymous=True,
+    )
+    Sharing.of(store).partners.add("cert", cert.organisation, policy=policy_to_dict(cert))
+    store.close()
+    out = tmp_path / "cert.json"
+    code, text = _run("--db", db, "--partner", "cert", "--to", str(out))
+    assert code == 0, text
+    bundle = json.loads(out.read_text())
+    assert validate_bundle(bundle) == []
+    types = {o["type"] for o in bundle["objects"]}
+    assert "sighting" in types
+    assert types <= {
+        "indicator",
+        "sighting",
+        "attack-pattern",
+        "relationship",
+        "ipv4-addr",
+        "identity",
+        "marking-definition",
+    }
+    assert [o["name"] for o in bundle["objects"] if o["type"] == "identity"] == [
+        "Health sector sharing community (anonymous member)"
+    ]

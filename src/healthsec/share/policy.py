@@ -290,7 +290,10 @@ def _drop_dangling(kept: dict[str, StixObject]) -> list[Decision]:
                 if key.endswith("_refs") and key != "object_marking_refs" and isinstance(value, list):
                     left = [r for r in value if r in kept or not _is_sdo_ref(r)]
                     if len(left) != len(value):
-                        obj[key] = left
+                        if left or key == "object_refs":
+                            obj[key] = left  # an empty object_refs withholds the container below
+                        else:
+                            del obj[key]  # STIX forbids empty lists; the other *_refs are optional
                 elif (
                     key.endswith("_ref")
                     and key not in _REQUIRED_REFS

@@ -192,3 +192,31 @@ def test_confidence_filter_skips_scos_and_reference_knowledge() -> None:
     out, withheld = SharingPolicy().decide([ip, ap, incident], partner)
     assert _ids(out) == {ip["id"], ap["id"]}
     assert [d.object_id for d in withheld] == [incident["id"]]
+
+
+def test_emptied_optional_ref_lists_are_removed_not_left_empty() -> None:
+    od = _obj("observed-data", 1, TLP.GREEN, object_refs=["ipv4-addr--1"], confidence=90)
+    sighting = _obj(
+        "sighting",
+        2,
+        TLP.GREEN,
+        sighting_of_ref="attack-pattern--x",
+        observed_data_refs=[od["id"]],
+        where_sighted_refs=[ME],
+        confidence=90,
+    )
+    ap = {
+        "type": "attack-pattern",
+        "spec_version": "2.1",
+        "id": "attack-pattern--x",
+        "created": T,
+        "name": "x",
+        "object_marking_refs": [TLP_MARKING_IDS[TLP.GREEN]],
+    }
+    partner = PartnerPolicy(
+        "b", PARTNER, max_tlp=TLP.AMBER, allowed_types=frozenset({"sighting", "attack-pattern"})
+    )
+    out = SharingPolicy().prepare([od, sighting, ap], partner)
+    shared = next(o for o in out if o["type"] == "sighting")
+    assert "observed_data_refs" not in shared
+    assert shared["sighting_of_ref"] == "attack-pattern--x"
