@@ -87,6 +87,7 @@ def serve(
         "healthsec.api.app:app_from_env",
         factory=True,
         workers=workers,
+        timeout_worker_healthcheck=120,  # a loaded host imports slowly; the default kills workers at start
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
