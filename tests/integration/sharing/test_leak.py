@@ -38,7 +38,7 @@ from healthsec.respond.report import render_report
 from healthsec.share.known import known_from_store
 from healthsec.share.outbound import known_identifiers, outbound, outbound_text
 from healthsec.share.policy import TLP, PartnerPolicy, policy_to_dict
-from healthsec.share.stix import export_bundle
+from healthsec.share.stix import export_bundle, validate_bundle
 from healthsec.share.taxii_client import push
 from healthsec.share.taxii_serve import BackgroundServer
 from healthsec.share.taxii_server import create_taxii_app
@@ -173,6 +173,8 @@ def test_exports_leak_nothing(world: World, label: str, args: list[str]) -> None
     text = _export(world, f"{label}.json", *args)
     assert len(text) > 2000  # something real was shared
     assert _leaks(text, world.secrets) == []
+    if label.startswith("stix"):
+        assert validate_bundle(json.loads(text)) == []
 
 
 def _taxii_texts(world: World) -> tuple[str, str]:
