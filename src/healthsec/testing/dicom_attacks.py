@@ -170,3 +170,28 @@ SCENARIOS: dict[str, tuple[Callable[..., None], tuple[str, ...]]] = {
     "unexpected-store": (unexpected_store, ("T1565.001",)),
     "truncated-association": (truncated_association, ("T1046",)),
 }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m healthsec.testing.dicom_attacks OUTDIR FILE.dcm... [--attack NAME]...``."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Write generated DICOM file attacks built on real files.")
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("files", type=Path, nargs="+")
+    parser.add_argument("--attack", action="append", choices=sorted(FILE_ATTACKS), help="default: all")
+    args = parser.parse_args(argv)
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    for path in args.files:
+        data = path.read_bytes()
+        for name in args.attack or sorted(FILE_ATTACKS):
+            fn, techniques = FILE_ATTACKS[name]
+            target = args.outdir / f"{path.stem}.{name}.dcm"
+            target.write_bytes(fn(data))
+            print(f"{target}: {name} ({', '.join(techniques)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

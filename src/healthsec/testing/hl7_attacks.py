@@ -209,3 +209,37 @@ def generate(carriers: Sequence[str], *, per_attack: int = 10, seed: int = 7) ->
                 HL7Attack(name, techniques, (fn.__doc__ or "").split("\n")[0], carrier, fn(carrier, rng))
             )
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m healthsec.testing.hl7_attacks OUT.hl7 CARRIER.hl7 [--attack NAME]... [--seed N]``."""
+    import argparse
+    from pathlib import Path
+
+    from healthsec.ingest.hl7.parse import split_messages
+
+    parser = argparse.ArgumentParser(
+        description="Write generated HL7 attacks built on a real carrier message."
+    )
+    parser.add_argument("out", type=Path)
+    parser.add_argument("carrier", type=Path, help="a benign HL7 file; its first message is the carrier")
+    parser.add_argument("--attack", action="append", choices=sorted(ATTACKS), help="default: all")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    carriers = split_messages(args.carrier.read_text(encoding="utf-8", errors="replace"))
+    if not carriers:
+        parser.error(f"{args.carrier}: no HL7 message")
+    rng = random.Random(args.seed)
+    lines: list[str] = []
+    for name in args.attack or sorted(ATTACKS):
+        fn, techniques = ATTACKS[name]
+        for msg in fn(carriers[0], rng):
+            lines.append(msg.replace("\r", "\n"))
+        print(f"{name}: {', '.join(techniques)}")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {len(lines)} messages to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
