@@ -10,7 +10,7 @@ import pytest
 from healthsec.analyze.attack import AttackKB
 from healthsec.analyze.inventory import AssetProfile
 from healthsec.analyze.vulns import Vulnerability
-from healthsec.ingest.attack_data import load_attack
+from healthsec.ingest.attack_data import SHIPPED, load_attack
 from healthsec.model import Alert, Asset, Criticality, Entity, EntityKind, Severity
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -18,7 +18,13 @@ T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def kb() -> AttackKB:
-    return load_attack()
+    return load_attack(SHIPPED)  # the shipped copy, whatever a user's `attack update` wrote
+
+
+@pytest.fixture(autouse=True)
+def _pinned_attack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands under test read the shipped ATT&CK copy, not a user copy on this machine."""
+    monkeypatch.setenv("HEALTHSEC_ATTACK_DATA", str(SHIPPED))
 
 
 @pytest.fixture
