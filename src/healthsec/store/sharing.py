@@ -260,7 +260,7 @@ class ObjectRepository:
                     r["type"],
                     r["spec_version"],
                     r["modified"],
-                    r["date_added"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    r["date_added"].replace(tzinfo=None).isoformat(" ", "microseconds"),
                     r["source"],
                     r["confidence"],
                     r["body"],
