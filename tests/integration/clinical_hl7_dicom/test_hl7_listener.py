@@ -209,3 +209,16 @@ def test_proxy_nacks_when_engine_is_down(benign: list[ClinicalMessage]) -> None:
         assert proxy.listener.stats.upstream_failures == 1
     finally:
         proxy.close()
+
+
+def test_idle_client_mid_message_is_dropped(benign: list[ClinicalMessage]) -> None:
+    sink = Sink()
+    run = _start(sink, idle_timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", run.port)) as s:
+            s.sendall(b"\x0b" + _text(benign[0]).encode()[:100])  # then silence, connection kept open
+            _wait(lambda: run.listener.stats.truncated == 1)
+            assert s.recv(10) == b""  # the listener closed its side
+        assert any("inside an MLLP block" in e.reason for e in sink.errors)
+    finally:
+        run.close()

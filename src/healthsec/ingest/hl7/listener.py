@@ -66,6 +66,7 @@ class HL7Listener:
     send_acks: bool = True
     max_size: int = 1_048_576
     upstream_timeout: float = 10.0
+    idle_timeout: float = 300.0
     name: str = "hl7-mllp"
     stats: ListenerStats = field(default_factory=ListenerStats)
     _server: asyncio.Server | None = None
@@ -103,8 +104,10 @@ class HL7Listener:
         try:
             while True:
                 try:
-                    chunk = await reader.read(65536)
-                except (ConnectionError, OSError):
+                    # A peer that stops mid-message (or never sends) is dropped after idle_timeout,
+                    # so half-open connections cannot pile up (slowloris).
+                    chunk = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+                except (ConnectionError, OSError, TimeoutError):
                     chunk = b""
                 if not chunk:
                     break
