@@ -189,6 +189,9 @@ def listen_hl7(
     ] = None,
     no_ack: Annotated[bool, typer.Option("--no-ack", help="Tap: stay silent (mirrored feed).")] = False,
     max_size: Annotated[int, typer.Option("--max-size", help="Largest message accepted, bytes.")] = 1_048_576,
+    idle_timeout: Annotated[
+        float, typer.Option("--idle-timeout", help="Drop a peer silent this many seconds (mid-message too).")
+    ] = 300.0,
     baseline: BaselineOption = None,
     load_baseline: LoadOption = None,
     db: DbOption = None,
@@ -234,6 +237,7 @@ def listen_hl7(
         detectors=[det],
         block_at=block,
         send_acks=not no_ack,
+        idle_timeout=idle_timeout,
         max_size=max_size,
         on_event=pending_events.append,
         on_alert=on_alert,
