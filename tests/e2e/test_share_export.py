@@ -143,3 +143,15 @@ def test_filtered_anonymous_partner_still_gets_a_valid_bundle(db: str, tmp_path:
     assert [o["name"] for o in bundle["objects"] if o["type"] == "identity"] == [
         "Health sector sharing community (anonymous member)"
     ]
+
+
+def test_everything_withheld_writes_nothing(db: str, tmp_path: Path) -> None:
+    store = Store.open(db, "local")
+    notes_only = PartnerPolicy("notes", PARTNER_ORG, max_tlp=TLP.AMBER, allowed_types=frozenset({"note"}))
+    Sharing.of(store).partners.add("notes", PARTNER_ORG, policy=policy_to_dict(notes_only))
+    store.close()
+    out = tmp_path / "never.json"
+    code, text = _run("--db", db, "--partner", "notes", "--to", str(out))
+    assert code == 1
+    assert "the policy for 'notes' withholds everything" in " ".join(text.split())
+    assert not out.exists()

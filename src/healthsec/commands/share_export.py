@@ -151,7 +151,7 @@ def export(
             )
         except ValueError as exc:
             raise fail(f"--internal-net: {exc}") from None
-        shared = [o for o in cleared.objects if o.get("type") != "marking-definition"]
+        shared = [o for o in cleared.objects if o.get("type") not in ("marking-definition", "identity")]
         if not shared:
             raise fail(
                 f"the policy for {recipient.name!r} withholds everything ({len(cleared.withheld)} objects)"
