@@ -314,3 +314,12 @@ def _drop_dangling(kept: dict[str, StixObject]) -> list[Decision]:
 
 def _is_sdo_ref(ref: object) -> bool:
     return isinstance(ref, str) and "--" in ref and not ref.startswith("marking-definition--")
+
+
+def prepare(
+    objects: Sequence[Mapping[str, Any]],
+    partner: PartnerPolicy,
+    transforms: Iterable[Transform] = (),
+) -> list[StixObject]:
+    """``SharingPolicy().prepare(...)`` with the defaults (unmarked objects count as TLP:AMBER)."""
+    return SharingPolicy().prepare(objects, partner, transforms)

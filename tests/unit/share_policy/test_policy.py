@@ -220,3 +220,11 @@ def test_emptied_optional_ref_lists_are_removed_not_left_empty() -> None:
     shared = next(o for o in out if o["type"] == "sighting")
     assert "observed_data_refs" not in shared
     assert shared["sighting_of_ref"] == "attack-pattern--x"
+
+
+def test_module_level_prepare_uses_the_defaults() -> None:
+    from healthsec.share.policy import prepare
+
+    objs = [_obj("indicator", 1, None), _obj("indicator", 2, TLP.GREEN)]
+    assert _ids(prepare(objs, PartnerPolicy("g", PARTNER))) == {objs[1]["id"]}
+    assert _ids(prepare(objs, PartnerPolicy("a", PARTNER, max_tlp=TLP.AMBER))) == {o["id"] for o in objs}
