@@ -19,27 +19,26 @@ FlowKey = tuple[str, int, str, int]
 
 @dataclass
 class _Stream:
-    """One TCP direction: segments by sequence number, reassembled when the capture ends."""
+    """One TCP direction: segments by sequence number (with capture time), reassembled at the end."""
 
     first_ts: float
-    segments: dict[int, bytes] = field(default_factory=dict)
+    segments: dict[int, tuple[float, bytes]] = field(default_factory=dict)
 
-    def payload(self) -> bytes:
-        # Hand-written reassembly: nfstream gives flow statistics, not payload streams, and dpkt
-        # only decodes packets. Overlaps keep the first copy; gaps are left out (stated in events).
-        out = bytearray()
+    def chunks(self) -> Iterator[tuple[float, bytes]]:
+        """In-order, de-duplicated payload pieces with the capture time of the packet carrying each.
+
+        Hand-written reassembly: nfstream gives flow statistics, not payload streams, and dpkt only
+        decodes packets. Overlaps keep the first copy; gaps are skipped.
+        """
         next_seq: int | None = None
         for seq in sorted(self.segments):
-            data = self.segments[seq]
+            ts, data = self.segments[seq]
+            end = seq + len(data)
             if next_seq is not None and seq < next_seq:
                 data = data[next_seq - seq :]
-            out.extend(data)
-            next_seq = (
-                seq + len(self.segments[seq])
-                if next_seq is None
-                else max(next_seq, seq + len(self.segments[seq]))
-            )
-        return bytes(out)
+            if data:
+                yield ts, data
+            next_seq = end if next_seq is None else max(next_seq, end)
 
 
 def _ip_text(raw: bytes) -> str:
@@ -91,33 +90,36 @@ class HL7PcapSource:
                     continue
                 key = (_ip_text(ip.src), tcp.sport, _ip_text(ip.dst), tcp.dport)
                 stream = streams.setdefault(key, _Stream(first_ts=ts))
-                stream.segments.setdefault(tcp.seq, bytes(tcp.data))
+                stream.segments.setdefault(tcp.seq, (ts, bytes(tcp.data)))
         except (OSError, ValueError, dpkt.NeedData) as exc:
             yield ParseError(self.name, str(path), f"cannot read capture: {exc}")
         record = 0
         for (src, sport, dst, dport), stream in streams.items():
-            data = stream.payload()
-            if b"\x0b" not in data or b"MSH" not in data:
+            chunks = list(stream.chunks())
+            head = b"".join(c for _, c in chunks[:4])
+            if b"\x0b" not in head and not any(b"\x0b" in c for _, c in chunks):
                 continue
             dec = MllpDecoder()
-            received = datetime.fromtimestamp(stream.first_ts, UTC)
             locator = f"{path}#{src}:{sport}->{dst}:{dport}"
-            for block in dec.feed(data):
-                if block is None:
-                    record += 1
-                    yield ParseError(self.name, locator, "MLLP block larger than the size limit", record)
-                    continue
-                for msg in split_messages(block.decode("utf-8", "replace")):
-                    record += 1
-                    yield message_event(
-                        msg,
-                        source=self.name,
-                        locator=locator,
-                        record=record,
-                        received=received,
-                        src_ip=src,
-                        dst_ip=dst,
-                    )
+            for ts, chunk in chunks:
+                received = datetime.fromtimestamp(ts, UTC)  # when the message's last byte was captured
+                for block in dec.feed(chunk):
+                    if block is None:
+                        record += 1
+                        yield ParseError(self.name, locator, "MLLP block larger than the size limit", record)
+                        continue
+                    for msg in split_messages(block.decode("utf-8", "replace")):
+                        record += 1
+                        yield message_event(
+                            msg,
+                            source=self.name,
+                            locator=locator,
+                            record=record,
+                            received=received,
+                            src_ip=src,
+                            dst_ip=dst,
+                            live=True,
+                        )
             if dec.pending:
                 record += 1
                 yield ParseError(
