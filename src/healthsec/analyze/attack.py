@@ -201,6 +201,25 @@ class AttackKB:
         used = set(tech.groups)
         return sorted({a.name for a in self._actors if a.attack_group in used})
 
+    def healthcare_groups_matching(self, techniques: Iterable[str], top: int = 3) -> list[tuple[str, int]]:
+        """Healthcare-targeting actors whose ATT&CK group uses the most of these techniques (name, count).
+
+        An overlap is a lead for the analyst, not an attribution.
+        """
+        wanted = {t for t in (self.resolve(x) for x in techniques) if t}
+        scored = []
+        for actor in self._actors:
+            group = self._groups.get(actor.attack_group or "")
+            if group is None:
+                continue
+            # a technique counts when the group uses it or, for a sub-technique, its parent technique
+            used = set(group["techniques"]) | {t.split(".", 1)[0] for t in group["techniques"]}
+            n = sum(1 for t in wanted if t in used or t.split(".", 1)[0] in used)
+            if n:
+                scored.append((actor.name, n))
+        scored.sort(key=lambda x: (-x[1], x[0]))
+        return scored[:top]
+
     def stats(self) -> dict[str, int]:
         subs = sum(1 for t in self._techniques.values() if t.parent)
         return {

@@ -148,6 +148,7 @@ def incidents_show(
                 "technique_names": techniques,
                 "mitigations": mitigations,
                 "mitigation_coverage": {m: covers[m] for m in ranked},
+                "healthcare_groups": kb.healthcare_groups_matching(inc.techniques) if kb else [],
             }
         )
         return
@@ -169,6 +170,9 @@ def incidents_show(
     shown = ", ".join(f"{e.kind.value}:{e.value} ({e.role.value})" for e in inc.entities[:12])
     more = f" and {len(inc.entities) - 12} more" if len(inc.entities) > 12 else ""
     console.print(f"[bold]entities:[/] {shown}{more}", highlight=False)
+    if kb and (leads := kb.healthcare_groups_matching(inc.techniques)):
+        who = ", ".join(f"{name} ({n} of {len(inc.techniques)})" for name, n in leads)
+        console.print(f"[bold]healthcare-targeting groups using these techniques:[/] {who}", highlight=False)
     if mitigations:
         top = "; ".join(f"{m} {names[m]} ({covers[m]} techniques)" for m in ranked[:6])
         console.print(f"[bold]ATT&CK mitigations covering most techniques:[/] {top}", highlight=False)

@@ -141,3 +141,11 @@ def test_enrich_alert_fills_tactics_and_keeps_unknown_ids(kb: AttackKB) -> None:
     )
     assert v19.techniques == ("T1685",)
     assert v19.tactics == ("defense-evasion",)
+
+
+def test_healthcare_groups_matching_an_incident(kb: AttackKB) -> None:
+    ransomware = ["T1566.001", "T1059.001", "T1003.001", "T1021.002", "T1569.002", "T1490", "T1486"]
+    leads = dict(kb.healthcare_groups_matching(ransomware, top=10))
+    assert leads["WIZARD SPIDER"] >= 5
+    assert all(n <= len(ransomware) for n in leads.values())
+    assert kb.healthcare_groups_matching(["T1685"]) == []  # unknown ids match nobody

@@ -114,6 +114,8 @@ def test_incidents_list_and_show(tmp_path: Path) -> None:
     assert shown["technique_names"][0]["name"] == "Data Encrypted for Impact"
     assert shown["technique_names"][1]["name"] is None  # v19 id, not in the pinned copy
     assert "M1053" in shown["mitigations"]
+    # healthcare-targeting groups that use T1486 (top 3 of them, one technique each)
+    assert shown["healthcare_groups"] == [["APT41", 1], ["INDRIK SPIDER", 1], ["TA453", 1]]
     code, out = _run("incidents", "show", "nope", "--db", db)
     assert code == 1
 
