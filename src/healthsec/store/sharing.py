@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -181,6 +182,13 @@ class ObjectRepository:
             with self.engine.begin() as own:
                 return self.add_many(collection_id, objects, source=source, conn=own)
         t = s.share_objects
+        if conn.dialect.name == "postgresql":
+            # one writer per collection at a time until commit, so sequence and date_added order is
+            # commit order and a reader's next/added_after cursor can never skip a later-committed row
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"share_objects/{self.org}/{collection_id}"},
+            )
         last = conn.execute(
             select(func.max(t.c.date_added)).where(t.c.org == self.org, t.c.collection_id == collection_id)
         ).scalar()
