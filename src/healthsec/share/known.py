@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 from healthsec.share.outbound import known_identifiers
 from healthsec.store import Store
 
@@ -19,3 +23,28 @@ def known_from_store(store: Store, *, incident_limit: int = 10_000) -> dict[str,
         if asset.name:
             known.setdefault("host", set()).add(asset.name)
     return known
+
+
+class KnownCache:
+    """``known_from_store`` recomputed at most every ``ttl`` seconds, for servers answering many requests."""
+
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = store_factory
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: dict[str, set[str]] | None = None
+        self._at = 0.0
+
+    def get(self) -> dict[str, set[str]]:
+        with self._lock:
+            now = self._clock()
+            if self._value is None or now - self._at >= self._ttl:
+                self._value = known_from_store(self._factory())
+                self._at = now
+            return self._value
