@@ -168,12 +168,32 @@ def test_concurrent_writers_never_leave_a_gap_behind_a_reader(store: Store) -> N
     seen: list[str] = []
     after: int | None = None
     while True:
+        writers_done = not any(th.is_alive() for th in threads)  # checked before reading, not after
         page = sh.objects.page(cid, limit=7, after_seq=after)
         seen += [o.id for o in page.items]
         if page.items:
             after = page.items[-1].seq
-        if not page.items and not any(th.is_alive() for th in threads):
+        elif writers_done:
             break
     for th in threads:
         th.join()
     assert len(seen) == len(set(seen)) == 400
+
+
+def test_a_writer_that_commits_late_is_not_skipped_by_a_reader(store: Store) -> None:
+    """Writer A inserts but has not committed when writer B starts: B waits, so no reader cursor passes A."""
+    import threading
+
+    sh = Sharing.of(store)
+    cid = sh.collections.create("c")["id"]
+    b_thread = threading.Thread(target=lambda: sh.objects.add_many(cid, [_ind(100 + i) for i in range(5)]))
+    with sh.engine.begin() as conn_a:
+        sh.objects.add_many(cid, [_ind(i) for i in range(5)], conn=conn_a)
+        b_thread.start()
+        b_thread.join(timeout=1.0)
+        first = sh.objects.page(cid, limit=100)  # a partner reads while A is still open
+    b_thread.join()
+    cursor = first.items[-1].seq if first.items else None
+    rest = sh.objects.page(cid, limit=100, after_seq=cursor)
+    ids = {o.id for o in first.items + rest.items}
+    assert len(ids) == 10
