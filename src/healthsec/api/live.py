@@ -154,6 +154,7 @@ class LiveSources:
             await asyncio.sleep(FLUSH_SECONDS)
             with self._lock:
                 batch, self._buffer = self._buffer[: FLUSH_EVENTS * 20], self._buffer[FLUSH_EVENTS * 20 :]
+                self.metrics.lag.labels("live").set(len(self._buffer))
             if not batch:
                 continue
             try:

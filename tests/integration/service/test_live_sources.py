@@ -84,5 +84,6 @@ def test_live_sources_feed_the_store_and_report_health(tmp_path: Path) -> None:
         assert 'healthsec_events_in_total{role="api",source="mqtt"} 2.0' in metrics
         assert 'healthsec_errors_total{kind="mqtt_input",role="api"} 1.0' in metrics
         assert 'healthsec_up{component="hl7",role="api"} 1.0' in metrics
+        assert 'healthsec_bus_lag{role="live"} 0.0' in metrics  # everything received was handed to the bus
     assert store.for_org("live").events.count() == 0  # live events belong to the configured org only
     store.close()
