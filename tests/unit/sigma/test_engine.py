@@ -14,9 +14,15 @@ SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
 def rec(fields: dict[str, object], *, event_id: int = 1, channel: str = SYSMON, n: int = 1) -> LogRecord:
     return LogRecord(
-        id=f"log-{n}", ts=datetime(2024, 1, 1, 12, 0, n % 60, tzinfo=UTC), source="t",
+        id=f"log-{n}",
+        ts=datetime(2024, 1, 1, 12, 0, n % 60, tzinfo=UTC),
+        source="t",
         provenance=Provenance(source="t", locator="test.json", record=n),
-        host="WS01", channel=channel, event_id=event_id, provider=None, fields=fields,
+        host="WS01",
+        channel=channel,
+        event_id=event_id,
+        provider=None,
+        fields=fields,
     )
 
 
@@ -58,11 +64,9 @@ def fires(detection: str, fields: dict[str, object], **kw: object) -> bool:
         (one("DestinationIp|cidr: '10.0.0.0/8'"), {"DestinationIp": "10.2.3.4"}, True),
         (one("DestinationIp|cidr: '10.0.0.0/8'"), {"DestinationIp": "11.2.3.4"}, False),
         (one("CommandLine|base64: 'whoami'"), {"CommandLine": "d2hvYW1p"}, True),
-        (one("CommandLine|base64offset|contains: 'http'"),
-         {"CommandLine": "-e aHR0cDovL3g="}, True),
+        (one("CommandLine|base64offset|contains: 'http'"), {"CommandLine": "-e aHR0cDovL3g="}, True),
         (one("CommandLine|windash|contains: ' -enc '"), {"CommandLine": "p /enc x"}, True),
-        (one("CommandLine|wide|base64offset|contains: 'ping'"),
-         {"CommandLine": "cABpAG4AZwA="}, True),
+        (one("CommandLine|wide|base64offset|contains: 'ping'"), {"CommandLine": "cABpAG4AZwA="}, True),
         (one("ProcessId|gt: 100"), {"ProcessId": "4460"}, True),
         (one("ProcessId|lte: 100"), {"ProcessId": 4460}, False),
         (one("ParentImage|exists: true"), {"Image": "a"}, False),
@@ -103,13 +107,17 @@ def test_condition_selectors_and_not(fields: dict[str, object], expected: bool) 
 
 
 def test_all_of_them_and_parentheses() -> None:
-    det = ("    s1:\n        Image|endswith: 'x.exe'\n    s2:\n        CommandLine|contains: 'q'\n"
-           "    s3:\n        User: 'u'\n    condition: (s1 and s2) or (s3 and not s1)")
+    det = (
+        "    s1:\n        Image|endswith: 'x.exe'\n    s2:\n        CommandLine|contains: 'q'\n"
+        "    s3:\n        User: 'u'\n    condition: (s1 and s2) or (s3 and not s1)"
+    )
     assert fires(det, {"Image": "x.exe", "CommandLine": "aq"})
     assert not fires(det, {"Image": "x.exe", "User": "u"})
     assert fires(det, {"Image": "y.exe", "User": "U"})
-    det_all = ("    s1:\n        Image|endswith: 'x.exe'\n    s2:\n        CommandLine|contains: 'q'\n"
-               "    condition: all of them")
+    det_all = (
+        "    s1:\n        Image|endswith: 'x.exe'\n    s2:\n        CommandLine|contains: 'q'\n"
+        "    condition: all of them"
+    )
     assert fires(det_all, {"Image": "x.exe", "CommandLine": "q"})
     assert not fires(det_all, {"Image": "x.exe"})
 
@@ -164,15 +172,30 @@ def test_event_count_correlation() -> None:
     )
     det = SigmaDetector.from_texts([("c.yml", base + "---\n" + corr)])
     assert not det.ruleset.problems and len(det.ruleset.correlations) == 1
-    recs = [rec({"EventID": 4625, "TargetUserName": "bob" if i < 3 else "eve"}, channel="Security",
-                event_id=4625, n=i + 1) for i in range(5)]
+    recs = [
+        rec(
+            {"EventID": 4625, "TargetUserName": "bob" if i < 3 else "eve"},
+            channel="Security",
+            event_id=4625,
+            n=i + 1,
+        )
+        for i in range(5)
+    ]
     alerts = [a for a in det.detect(recs) if a.title == "Many failures"]
     assert len(alerts) == 1 and len(alerts[0].evidence) == 3
 
 
 def test_product_windows_only_rule_covers_every_windows_channel() -> None:
-    rs = parse_rules([("k.yml", rule("    keywords:\n        - 'sekurlsa::'\n    condition: keywords",
-                                     "    product: windows"))])
+    rs = parse_rules(
+        [
+            (
+                "k.yml",
+                rule(
+                    "    keywords:\n        - 'sekurlsa::'\n    condition: keywords", "    product: windows"
+                ),
+            )
+        ]
+    )
     assert not rs.problems
     engine = SigmaEngine(rs.rules)
     records = [
@@ -182,3 +205,18 @@ def test_product_windows_only_rule_covers_every_windows_channel() -> None:
         rec({"Payload": "benign"}, channel="Windows PowerShell", event_id=800, n=4),
     ]
     assert [h.index for h in engine.match(records)] == [0, 1]
+
+
+def test_logon_alert_names_the_target_account_not_the_machine_subject() -> None:
+    det = SigmaDetector.from_texts(
+        [("r.yml", rule(one("EventID: 4625"), "    product: windows\n    service: security"))]
+    )
+    r = rec(
+        {"EventID": 4625, "SubjectUserName": "WS01$", "TargetUserName": "dr.house", "IpAddress": "10.9.8.7"},
+        channel="Security",
+        event_id=4625,
+    )
+    (a,) = det.detect([r])
+    users = [e.value for e in a.entities if e.kind is EntityKind.USER]
+    assert users == ["dr.house"]
+    assert any(e.kind is EntityKind.IP and e.value == "10.9.8.7" for e in a.entities)

@@ -17,6 +17,9 @@ LEVELS = {
     "high": (Severity.HIGH, 0.8), "critical": (Severity.CRITICAL, 1.0),
 }
 USER_FIELDS = ("User", "SubjectUserName", "TargetUserName", "AccountName", "UserName", "user", "auid")
+# logon / Kerberos / NTLM events: the account in question is the target, the subject is the logging service
+TARGET_USER_EVENTS = frozenset({4624, 4625, 4634, 4647, 4648, 4768, 4769, 4771, 4776})
+TARGET_FIRST = ("TargetUserName", "User", "SubjectUserName", "AccountName", "UserName")
 SRC_IP_FIELDS = ("IpAddress", "SourceIp", "SourceAddress", "src_ip", "id.orig_h", "ClientAddress", "addr")
 DST_IP_FIELDS = ("DestinationIp", "DestAddress", "dst_ip", "id.resp_h")
 _EMPTY = {"", "-", "::1", "127.0.0.1", "(null)"}
@@ -35,7 +38,7 @@ def entities_of(rec: LogRecord) -> tuple[Entity, ...]:
     out: list[Entity] = []
     if rec.host:
         out.append(Entity(EntityKind.HOST, rec.host, EntityRole.ACTOR))
-    user = _first(rec, USER_FIELDS)
+    user = _first(rec, TARGET_FIRST if rec.event_id in TARGET_USER_EVENTS else USER_FIELDS)
     if user:
         out.append(Entity(EntityKind.USER, user, EntityRole.ACTOR))
     src = _first(rec, SRC_IP_FIELDS)
