@@ -70,6 +70,7 @@ class HL7Listener:
     name: str = "hl7-mllp"
     stats: ListenerStats = field(default_factory=ListenerStats)
     _server: asyncio.Server | None = None
+    _conns: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (use ``port=0`` for an ephemeral one)."""
@@ -81,10 +82,15 @@ class HL7Listener:
         return self.port
 
     async def stop(self) -> None:
+        """Stop accepting, then end open connections (Python 3.11's wait_closed does not wait for them)."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        tasks = list(self._conns)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -93,6 +99,10 @@ class HL7Listener:
         await self._server.serve_forever()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._conns.add(task)
+            task.add_done_callback(self._conns.discard)
         self.stats.connections += 1
         peer = writer.get_extra_info("peername")
         src_ip = str(peer[0]) if peer else None
