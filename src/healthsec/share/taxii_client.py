@@ -21,10 +21,10 @@ import orjson
 
 from healthsec.model import parse_utc
 from healthsec.privacy.pseudonymise import SharingKeys
-from healthsec.share.outbound import outbound
 from healthsec.share.stix_import import DEFAULT_MAX_BYTES, import_bundle
 from healthsec.share.taxii_http import TAXII_MEDIA
-from healthsec.share.taxii_server import partner_policy
+from healthsec.share.taxii_server import known_for_sharing, release_page
+from healthsec.store import Store
 from healthsec.store.sharing import Sharing, taxii_timestamp
 
 PUSH_PREFIX = "push:"
@@ -134,8 +134,13 @@ def push(
     collection: str = "ours",
     batch: int = 500,
     timeout: float = 10.0,
+    known: Mapping[str, Iterable[str]] | None = None,
 ) -> SyncResult:
-    """Send objects added to our collection since the last push, cleared by ``outbound`` for this partner."""
+    """Send objects added to our collection since the last push, cleared by ``outbound`` for this partner.
+
+    ``known`` are the internal identifiers to tokenise (default: ``known_for_sharing`` of our store, the
+    same set the TAXII server uses), so names that appear only in prose do not leave either.
+    """
     from taxii2client.v21 import Collection
 
     partner = sharing.partners.get(partner_name)
@@ -165,17 +170,23 @@ def push(
             )
             if not page.items:
                 break
-            cleared = outbound([orjson.loads(it.body) for it in page.items], partner_policy(partner), keys)
-            if cleared.objects:
-                status = remote.add_objects(
-                    {"objects": list(cleared.objects)}, wait_for_completion=True, timeout=timeout
-                )
+            if known is None:
+                known = known_for_sharing(Store(sharing.engine, sharing.org))
+
+            def context(ids: set[str]) -> list[dict[str, Any]]:
+                found = sharing.objects.page(ours["id"], ids=sorted(ids), limit=len(ids)).items
+                return [orjson.loads(it.body) for it in found]
+
+            # the same door as the TAXII server: a batch is judged with the objects it refers to
+            released = [obj for _, obj in release_page(page.items, partner, keys, context, known=known)]
+            if released:
+                status = remote.add_objects({"objects": released}, wait_for_completion=True, timeout=timeout)
                 if status.failure_count:
                     first = (status.failures or [{}])[0]
                     raise ValueError(
                         f"partner refused {status.failure_count} objects: {first.get('message')}"
                     )
-                sent += len(cleared.objects)
+                sent += len(released)
             after = page.items[-1].seq
             last = taxii_timestamp(page.items[-1].date_added)
             if not page.more:

@@ -2,7 +2,7 @@
 
 Partners authenticate with HTTP Basic against hashed secrets and get per-collection read/write rights.
 Every object served to a partner leaves through ``healthsec.share.outbound.outbound`` (privacy then
-policy) at one call site, :func:`_release`; without sharing keys the server serves no objects at all.
+policy) at one call site, :func:`release_page` (also used by push); without sharing keys nothing is served.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def partner_fingerprint(partner: Mapping[str, Any]) -> bytes:
     return orjson.dumps(rules, option=orjson.OPT_SORT_KEYS)
 
 
-def _release(
+def release_page(
     items: Sequence[StoredObject],
     partner: Mapping[str, Any],
     keys: SharingKeys | None,
@@ -162,7 +162,7 @@ def _release(
     return out
 
 
-def _known_from_store(store: Store) -> dict[str, set[str]]:
+def known_for_sharing(store: Store) -> dict[str, set[str]]:
     """Internal identifiers to tokenise: those of incidents and inventory (``known_from_store``, as the
     file export uses) plus those of the newest alerts, which may be in no incident yet (bounded)."""
     known = known_from_store(store)
@@ -192,7 +192,7 @@ class _Service:
         self.principals: TtlLru[Principal] = TtlLru(5.0, 10_000)
         self.collections: TtlLru[dict[str, Any]] = TtlLru(5.0, 10_000)
         self.known = TtlValue(
-            known or (lambda: _known_from_store(store_factory())), config.known_refresh_seconds
+            known or (lambda: known_for_sharing(store_factory())), config.known_refresh_seconds
         )
 
     def sharing(self) -> Sharing:
@@ -268,7 +268,9 @@ class _Service:
             found = sharing.objects.page(cid, ids=sorted(ids), limit=len(ids)).items
             return [orjson.loads(it.body) for it in found]
 
-        return _release(items, who.partner, self.keys, context, known=self.known.get(), cache=self.released)
+        return release_page(
+            items, who.partner, self.keys, context, known=self.known.get(), cache=self.released
+        )
 
     def envelope(
         self, sharing: Sharing, cid: str, items: list[StoredObject], more: bool, who: Principal
