@@ -130,8 +130,14 @@ def test_train_devices_and_identify(tmp_path: Path, shared_data: Path) -> None:
     probe = [root / "kardiamobile" / "3_2.pcap.gz", root / "babymonitor" / "wifi" / "3_2.pcap.gz"]
     empty = root / "kardiamobile" / "1_1.pcap.gz"  # empty upstream
     out = tmp_path / "devices.csv"
-    r = runner.invoke(app, ["identify", *map(str, [*probe, empty]), "--model", str(model), "--out", str(out)])
+    db = tmp_path / "inv.db"
+    args = ["identify", *map(str, [*probe, empty]), "--model", str(model), "--out", str(out)]
+    r = runner.invoke(app, [*args, "--inventory", "--db", str(db)])
     assert r.exit_code == 0, r.output
+    assert "1 identified device(s) recorded in the asset inventory" in r.output
+    assets = open_store(str(db)).assets.list()
+    assert [(a.device_type, a.role) for a in assets] == [("kardiamobile", "medical-device")]
+    assert assets[0].ip is not None
     got = {Path(x["file"]).parent.name + "/" + Path(x["file"]).name: x for x in csv.DictReader(out.open())}
     assert got["kardiamobile/3_2.pcap.gz"]["device"] == "kardiamobile"
     assert got["wifi/3_2.pcap.gz"]["device"] == "unknown"

@@ -15,6 +15,7 @@ import polars as pl
 import typer
 
 from healthsec.commands.groups import DbOption, detect_app, train_app
+from healthsec.model import Asset, Criticality, stable_id
 
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek, csv or pcap.")
@@ -268,6 +269,10 @@ def identify(
     paths: Annotated[list[Path], typer.Argument(help="Captures to identify.")],
     model: ModelOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="CSV: file, device, confidence, flows, reason.")],
+    inventory: Annotated[
+        bool, typer.Option("--inventory", help="Also record identified devices in the asset inventory.")
+    ] = False,
+    db: DbOption = None,
 ) -> None:
     """Name the device type behind each capture; 'unknown' when no known device fits."""
     from healthsec.detect.ml.devices import UNKNOWN, DeviceIdentifier
@@ -281,10 +286,11 @@ def identify(
     except (ModelDirError, UnsafeModelError) as exc:
         raise _fail(str(exc)) from exc
     counts: Counter[str] = Counter()
+    assets: list[Asset] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["file", "device", "confidence", "flows", "reason"])
+        w.writerow(["file", "device", "confidence", "flows", "reason", "host"])
         for p in paths:
             try:
                 cap = read_capture(p)
@@ -293,13 +299,35 @@ def identify(
                 counts["unreadable"] += 1
                 continue
             device, conf, why = ident.identify(cap)
-            w.writerow([str(p), device, f"{conf:.3f}", cap.frame.height, why])
+            w.writerow([str(p), device, f"{conf:.3f}", cap.frame.height, why, cap.host or ""])
+            if device != UNKNOWN:
+                assets.append(_device_asset(cap, device))
             fh.flush()
             counts[device] += 1
     typer.echo(
         f"identified {len(paths)} capture(s): " + ", ".join(f"{k} {v}" for k, v in counts.most_common()),
     )
     typer.echo(f"written to {out}")
+    if inventory:
+        from healthsec.app import open_store
+
+        store = open_store(db)
+        store.assets.upsert_many(assets)
+        typer.echo(f"{len(assets)} identified device(s) recorded in the asset inventory")
+
+
+def _device_asset(cap: Any, device: str) -> Asset:
+    """An inventory entry for an identified device; the address is the capture's busiest client."""
+    host = cap.host
+    return Asset(
+        id=stable_id("asset", "device", host or cap.name, device),
+        name=f"{device} ({host})" if host else f"{device} ({Path(cap.name).name})",
+        role="medical-device",
+        zone="unknown",
+        ip=host,
+        criticality=Criticality.PATIENT_MONITORING,
+        device_type=device,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -49,6 +49,13 @@ class Capture:
     frame: pl.DataFrame
     server_names: list[str | None]
     applications: list[str | None]
+    clients: list[str | None] = field(default_factory=list)  # source IP of each flow, when known
+
+    @property
+    def host(self) -> str | None:
+        """The address that opened most of the capture's flows (the device or its companion phone)."""
+        counts = Counter(c for c in self.clients if c)
+        return counts.most_common(1)[0][0] if counts else None
 
 
 def domain_of(name: str | None) -> str | None:

@@ -73,4 +73,5 @@ def read_capture(path: Path) -> Capture:
     )
     apps = table.meta["application"].to_list() if "application" in table.meta.columns else [None] * len(table)
     clean = [None if n is None or not str(n).strip() else str(n) for n in names]
-    return Capture(name=str(path), frame=table.frame, server_names=clean, applications=apps)
+    clients = table.meta["src_ip"].to_list() if "src_ip" in table.meta.columns else []
+    return Capture(name=str(path), frame=table.frame, server_names=clean, applications=apps, clients=clients)
