@@ -158,7 +158,6 @@ class Pipeline:
             self.metrics.alerts_out.labels(self.role).inc(new_alerts)
         return new_events, new_alerts
 
-
     def _correlate(self, store: Store, alerts: Sequence[Alert]) -> None:
         """Re-correlate the stored alerts around the new ones and upsert the incidents that hold them.
 
@@ -174,6 +173,25 @@ class Pipeline:
         incidents = [i for i in correlate(nearby, window=self.window) if new_ids & set(i.alert_ids)]
         if incidents:
             store.incidents.upsert_many(incidents)
+
+
+TRANSIENT_DELAY = 5.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lost or refused database connection: retry without counting toward the dead-letter bound.
+
+    Anything else (a value the schema refuses, a detector bug) is a property of the message and is
+    retried a bounded number of times, then dead-lettered.
+    """
+    import psycopg
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError))
 
 
 @dataclass
@@ -210,9 +228,15 @@ class Worker:
                 return
             try:
                 await asyncio.to_thread(self.pipeline.write, [b for _, b in decoded])
-            except Exception:
+            except Exception as exc:
+                if is_transient(exc):  # the database is away: wait for it, nothing is poison
+                    log.warning("store unavailable (%s); messages will be redelivered", type(exc).__name__)
+                    self.metrics.errors.labels("worker", "store_unavailable").inc()
+                    for msg, _ in decoded:
+                        await msg.nak(delay=TRANSIENT_DELAY)
+                    return
                 # isolate the failing message: retry each alone, so one bad batch never blocks the rest
-                log.warning("batch write failed; retrying messages one by one", exc_info=True)
+                log.warning("batch write failed (%s); retrying messages one by one", type(exc).__name__)
                 for msg, batch in decoded:
                     await self._one(js, msg, batch)
                 return
@@ -232,6 +256,10 @@ class Worker:
         try:
             await asyncio.to_thread(self.pipeline.write, [batch])
         except Exception as exc:
+            if is_transient(exc):
+                self.metrics.errors.labels("worker", "store_unavailable").inc()
+                await msg.nak(delay=TRANSIENT_DELAY)
+                return
             self.metrics.errors.labels("worker", "write").inc()
             attempts = msg.metadata.num_delivered
             if attempts >= self.cfg.max_attempts:

@@ -143,3 +143,17 @@ def test_bus_body_round_trips_through_the_codec(raw: dict[str, object]) -> None:
     assert event is not None
     body = {**_ADAPTERS[event.kind].dump_python(event, mode="json"), "kind": event.kind}
     assert event_from_dict(body) == event
+
+
+def test_transient_store_errors_are_not_poison() -> None:
+    import psycopg
+    from sqlalchemy.exc import DataError, OperationalError
+
+    from healthsec.bus.worker import is_transient
+
+    assert is_transient(OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")))
+    assert is_transient(psycopg.OperationalError("server closed the connection"))
+    assert is_transient(ConnectionResetError())
+    assert not is_transient(DataError("INSERT", {}, psycopg.errors.StringDataRightTruncation("too long")))
+    assert not is_transient(psycopg.errors.StringDataRightTruncation("value too long"))
+    assert not is_transient(ValueError("detector bug"))
