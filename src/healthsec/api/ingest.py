@@ -229,9 +229,8 @@ async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
         accepted = await services.sink.submit(principal.org, bodies, events)
     except Exception as exc:
         metrics.errors.labels("api", "bus").inc()
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"cannot queue events: {exc}"
-        ) from None
+        detail = f"cannot queue events now ({type(exc).__name__}); retry"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail) from None
     metrics.events_in.labels("api", principal.role.value).inc(accepted)
     await asyncio.to_thread(
         services.store.for_org(principal.org).audit.record,
