@@ -238,19 +238,8 @@ def test_taxii_responses_leak_nothing(world: World, taxii_texts: tuple[str, str,
     assert _leaks(raw, world.secrets) == []  # the server passes known identifiers to the door
 
 
-def test_push_leaks_no_phi_ip_or_patient(world: World, taxii_texts: tuple[str, str, str]) -> None:
-    # Names of hosts and users that appear only in prose need known= identifiers (see the xfail below).
-    leaked = _leaks(taxii_texts[2], world.secrets)
-    assert [x for x in leaked if not x.startswith(("asset name", "workstation", "user"))] == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="taxii_client.push calls outbound() without known= identifiers, so host and user names that "
-    "appear only in prose of raw objects in our collection leave; fix: pass "
-    "known_from_store(store) (or a KnownCache) there, as taxii_server._release now does",
-)
-def test_push_hides_host_and_user_names(world: World, taxii_texts: tuple[str, str, str]) -> None:
+def test_push_leaks_nothing(world: World, taxii_texts: tuple[str, str, str]) -> None:
+    """What the partner stored after ``push`` of our raw collection (push passes known identifiers too)."""
     assert _leaks(taxii_texts[2], world.secrets) == []
 
 
