@@ -98,7 +98,8 @@ def zeek_record(
     except ValueError:
         ts = parse_time(raw_ts)
     if ts is None:
-        raise RecordError(f"bad Zeek ts {doc.get('ts')!r}")
+        what = "no 'ts' field" if raw_ts is None else f"bad ts {raw_ts!r}"
+        raise RecordError(f"Zeek {stream} record: {what}")
     fields = dict(doc)
     for key in list(fields):  # some exporters flatten id.orig_h to id_orig_h; Sigma uses the dotted name
         if key.startswith("id_") and key.count("_") == 2:
