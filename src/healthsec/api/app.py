@@ -25,7 +25,6 @@ from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
 from healthsec.config import Settings
 from healthsec.model import Event
-from healthsec.model.codec import to_dict
 from healthsec.store import Store
 from healthsec.store.auth import AuthStore
 
@@ -94,7 +93,7 @@ class LimitAndMeasure:
             )
 
 
-_fhir_org: contextvars.ContextVar[str] = contextvars.ContextVar("healthsec_fhir_org")
+_fhir_caller: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("healthsec_fhir_caller")
 
 
 async def _fhir_principal(
@@ -104,7 +103,7 @@ async def _fhir_principal(
     principal = current_principal(request, creds)
     if principal.role not in INGEST_ROLES:
         raise HTTPException(403, detail=f"role {principal.role.value} may not ingest")
-    _fhir_org.set(principal.org)
+    _fhir_caller.set((principal.org, principal.actor))
 
 
 def _sharing_keys(settings: Settings) -> Any:
@@ -142,13 +141,15 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
             # The FHIR router calls back synchronously from its async handler: the in-process pipeline
             # writes at once; with NATS the publish is scheduled on the loop (kept until it completes).
             services: Services = app.state.services
-            org = _fhir_org.get()
+            org, actor = _fhir_caller.get()
             services.metrics.events_in.labels("api", "fhir").inc(len(events))
+            audit = services.store.for_org(org).audit
+            audit.record(actor, "events.ingest", None, count=len(events), via="fhir")
             if isinstance(services.sink, ingest.MemorySink):
                 services.sink.pipeline.write([DecodedBatch(org, list(events))])
                 return
             task = asyncio.get_running_loop().create_task(
-                services.sink.submit(org, [to_dict(e) for e in events], list(events))
+                services.sink.submit(org, [ingest.event_body(e) for e in events], list(events))
             )
             services.pending.add(task)
             task.add_done_callback(services.pending.discard)

@@ -115,7 +115,21 @@ def test_tenant_isolation_on_every_route(world: World) -> None:
         == a.org
     )
 
-    # FHIR AuditEvent routes are mounted behind the same tokens
+    # FHIR AuditEvent routes are mounted behind the same tokens, and write into the caller's org
+    audit_event = {
+        "resourceType": "AuditEvent",
+        "id": "ae-1",
+        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110110"},
+        "action": "R",
+        "recorded": "2024-03-04T09:15:00Z",
+        "agent": [{"who": {"reference": "Practitioner/p-1"}, "requestor": True}],
+        "source": {"observer": {"display": "EHR"}},
+        "entity": [{"what": {"reference": "Patient/pat-9"}}],
+    }
+    r = c.post("/api/v1/fhir/AuditEvent", json=audit_event, headers=b.headers("sensor"))
+    assert r.status_code == 201
+    assert world.store.for_org(b.org).events.count("access") == 1
+    assert world.store.for_org(a.org).events.count("access") == 0
     assert c.post("/api/v1/fhir/AuditEvent", json={}).status_code == 401
     assert c.post("/api/v1/fhir", json={}, headers=a.headers("analyst")).status_code == 403
 
