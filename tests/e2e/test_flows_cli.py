@@ -79,6 +79,28 @@ def test_detect_reports_missing_columns_and_bad_model(tmp_path: Path, shared_dat
         ["train", "flows", str(train), "--format", "csv", "--label-column", "label", "--model", str(model)],
     )
     assert r.exit_code == 0, r.output
+    wider = tmp_path / "w.csv"
+    wider.write_text("dur,bytes,proto,extra_col,label\n1,100,tcp,5,benign\n2,1e9,udp,6,attack\n")
+    r = runner.invoke(
+        app,
+        [
+            "detect",
+            "flows",
+            str(wider),
+            "--format",
+            "csv",
+            "--label-column",
+            "label",
+            "--model",
+            str(model),
+            "--out",
+            str(tmp_path / "w.csv.out"),
+            "--no-alerts",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "1 column(s) the model does not use, ignored: extra_col" in r.output
+    assert len(list(csv.DictReader((tmp_path / "w.csv.out").open()))) == 2
     other = tmp_path / "o.csv"
     other.write_text("dur,proto\n1,tcp\n")
     r = runner.invoke(

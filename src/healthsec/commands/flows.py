@@ -165,11 +165,18 @@ def detect_flows(
         w.writerow(["file", "record", "score", "is_attack", "predicted", "fired", "label"])
         for t in tables:
             try:
+                extra = ens.schema.check(t.frame)
                 pred = ens.predict(t.frame)
             except SchemaError as exc:
                 typer.echo(f"error: {t.path}: {exc}", err=True)
                 failed += 1
                 continue
+            if extra:
+                typer.echo(
+                    f"warning: {t.path}: {len(extra)} column(s) the model does not use, ignored: "
+                    f"{', '.join(extra[:10])}{' ...' if len(extra) > 10 else ''}",
+                    err=True,
+                )
             recs = t.record_numbers if t.record_numbers is not None else np.arange(1, len(t) + 1)
             labels = t.labels or [""] * len(t)
             for i in range(len(t)):
