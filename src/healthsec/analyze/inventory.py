@@ -34,8 +34,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "dnsname",
         "netbiosname",
         "label",
+        "device",
+        "equipment",
     ),
-    "ip": ("ip", "ipaddress", "ipv4", "address", "ipaddr", "hostip", "primaryip"),
+    "ip": ("ip", "ipaddress", "ipv4", "ipv4address", "address", "ipaddr", "hostip", "primaryip"),
     "mac": ("mac", "macaddress", "hwaddress", "ethernet"),
     "role": ("role", "function", "assettype", "type", "category", "class", "purpose", "systemtype"),
     "zone": ("zone", "networkzone", "segment", "vlan", "network", "subnet", "location", "securityzone"),
@@ -48,7 +50,16 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "tier",
         "priority",
     ),
-    "device_type": ("devicetype", "model", "product", "modality", "devicemodel", "devicecategory", "os"),
+    "device_type": (
+        "devicetype",
+        "equipmenttype",
+        "devicecategory",
+        "modality",
+        "model",
+        "devicemodel",
+        "product",
+        "os",
+    ),
     "vendor": ("vendor", "manufacturer", "make", "supplier"),
     "phi_records": ("phirecords", "phi", "patientrecords", "records", "phivolume", "patients"),
     "internet_facing": ("internetfacing", "internet", "external", "exposed", "publicfacing", "dmz"),
@@ -146,30 +157,42 @@ def _fuzzy(key: str) -> str | None:
 def map_columns(
     columns: Iterable[str], explicit: Mapping[str, str] | None = None, ignore: Iterable[str] = ()
 ) -> tuple[dict[str, str], list[str]]:
-    """Map file columns to canonical fields; return (column -> field, problems)."""
+    """Map file columns to canonical fields; return (column -> field, problems).
+
+    When two columns mean one field (e.g. "VLAN" and "Location" both mean zone), the one whose name
+    is the stronger alias wins (earlier in :data:`FIELD_ALIASES`; exact before contained; ``--map``
+    before either) and the other is left unused, not an error.
+    """
     explicit = {column_key(k): v for k, v in (explicit or {}).items()}
     ignored = {column_key(c) for c in ignore}
-    mapping: dict[str, str] = {}
     problems: list[str] = []
-    used: dict[str, str] = {}
+    best: dict[str, tuple[int, str]] = {}
     for col in columns:
         key = column_key(col)
         if key in ignored or (key in KNOWN_UNUSED and key not in explicit):
             continue
-        target = explicit.get(key) or _ALIAS_TO_FIELD.get(key) or _fuzzy(key)
-        if target is None:
-            problems.append(
-                f"unknown column {col!r} (map it with --map '{col}=FIELD' or skip it with --ignore)"
-            )
-            continue
+        if key in explicit:
+            target, rank = explicit[key], -1
+        elif key in _ALIAS_TO_FIELD:
+            target = _ALIAS_TO_FIELD[key]
+            rank = FIELD_ALIASES[target].index(key)
+        else:
+            fuzzy = _fuzzy(key)
+            if fuzzy is None:
+                problems.append(
+                    f"unknown column {col!r} (map it with --map '{col}=FIELD' or skip it with --ignore)"
+                )
+                continue
+            target, rank = fuzzy, 1000
         if target not in FIELD_ALIASES:
             problems.append(f"column {col!r} is mapped to unknown field {target!r}")
             continue
-        if target in used:
-            problems.append(f"columns {used[target]!r} and {col!r} both mean {target!r}")
+        if target in best and best[target][0] == rank:
+            problems.append(f"columns {best[target][1]!r} and {col!r} both mean {target!r}")
             continue
-        used[target] = col
-        mapping[col] = target
+        if target not in best or rank < best[target][0]:
+            best[target] = (rank, col)
+    mapping = {col: target for target, (_rank, col) in best.items()}
     return mapping, problems
 
 

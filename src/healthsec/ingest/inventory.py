@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 
 from healthsec.analyze.inventory import (
-    KNOWN_UNUSED,
     AssetProfile,
     asset_key,
     column_key,
@@ -179,7 +178,8 @@ def read_inventory(
         out.errors.append(RowError(fname, None, f"cannot read: {exc}"))
         return out
     mapping, problems = map_columns(columns, column_map, ignore)
-    out.ignored = [c for c in columns if c not in mapping and column_key(c) in KNOWN_UNUSED]
+    skipped = {column_key(c) for c in ignore}
+    out.ignored = [c for c in columns if c not in mapping and column_key(c) not in skipped]
     out.errors.extend(RowError(fname, None, p) for p in problems)
     if out.errors:
         return out

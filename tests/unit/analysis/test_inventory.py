@@ -268,3 +268,32 @@ def test_spreadsheet_exports_in_other_encodings_and_delimiters(tmp_path: Path) -
     res = read_inventory(latin)
     assert res.errors == []
     assert res.assets[0].owner == "Réanimation"
+
+
+def test_biomed_cmms_layout_with_overlapping_columns(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "cmms.csv",
+        "Asset Tag,Serial Number,Equipment,Equipment Type,Manufacturer,Model,IPv4 Address,VLAN,Location,"
+        "Department,Clinical Criticality,Last Seen\n"
+        "BM-0042,SN998,ICU Vent 3,Ventilator,Acme,V500,10.30.0.3,Biomed-ICU,ICU Room 12,ICU,,2026-01-01\n",
+    )
+    res = read_inventory(p)
+    assert res.errors == []
+    a = res.assets[0]
+    assert (a.id, a.name, a.ip, a.zone, a.owner, a.vendor) == (
+        "BM-0042",
+        "ICU Vent 3",
+        "10.30.0.3",
+        "Biomed-ICU",
+        "ICU",
+        "Acme",
+    )
+    assert a.device_type == "Ventilator"
+    assert a.criticality == Criticality.LIFE_SUSTAINING
+    assert res.ignored == ["Serial Number", "Model", "Location", "Last Seen"]
+    # equal-strength duplicates still need a decision from the user
+    dup = _write(tmp_path, "dup.csv", "ip,IP\n10.0.0.1,10.0.0.2\n")
+    assert [e.describe() for e in read_inventory(dup).errors] == [
+        "dup.csv: header: columns 'ip' and 'IP' both mean 'ip'"
+    ]
