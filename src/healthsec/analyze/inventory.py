@@ -360,8 +360,22 @@ def asset_key(name: str | None, ip: str | None, explicit_id: str | None) -> str:
 
 
 # ---- enrichment from detection --------------------------------------------------------------------
+_INTERNAL = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _internal(text: str) -> bool:
+    """An address of the hospital's own networks (RFC 1918 / unique-local), where assets live."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return any(ip.version == n.version and ip in n for n in _INTERNAL)
+
+
 def discover_from_alerts(alerts: Iterable[Alert], known: Iterable[Asset]) -> list[Asset]:
-    """Assets named by alerts (IPs, hosts, devices) that the inventory lacks, with what the alerts tell.
+    """Assets named by alerts (internal IPs, hosts, devices) that the inventory lacks, with what alerts tell.
 
     A device-identification alert may carry ``features['device_type']``; that sets the device type and the
     inferred criticality. Zones of discovered assets are "unknown" until someone places them.
@@ -375,8 +389,8 @@ def discover_from_alerts(alerts: Iterable[Alert], known: Iterable[Asset]) -> lis
         dtype_s = str(dtype) if isinstance(dtype, str) else None
         for ent in alert.entities:
             if ent.kind == EntityKind.IP:
-                if ent.value in seen_ips:
-                    continue
+                if ent.value in seen_ips or not _internal(ent.value):
+                    continue  # an attacker's or partner's outside address is not an asset of ours
                 aid = name = ip = ent.value
             elif ent.kind in (EntityKind.HOST, EntityKind.DEVICE):
                 if ent.value.lower() in seen_names:

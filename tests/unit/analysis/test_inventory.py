@@ -127,7 +127,9 @@ def test_criticality_classes_put_life_support_highest() -> None:
 
 def test_discovery_adds_unknown_addresses_from_alerts(make_alert: Callable[..., Alert]) -> None:
     known = [Asset(id="a", name="ehr", role="ehr", zone="servers", ip="10.0.0.1")]
-    found = discover_from_alerts([make_alert("x1", "10.0.0.1"), make_alert("x2", "10.0.0.77")], known)
+    found = discover_from_alerts(
+        [make_alert("x1", "10.0.0.1"), make_alert("x2", "10.0.0.77"), make_alert("x3", "203.0.113.9")], known
+    )
     assert [(a.ip, a.zone, a.role) for a in found] == [("10.0.0.77", "unknown", "discovered")]
 
 
