@@ -337,7 +337,7 @@ def assets_kev(
         _emit({"catalogue_cves": len(cves), "findings_flagged": changed})
     else:
         console.print(
-            f"{len(cves)} CVEs in {file.name}; {changed} stored findings newly flagged known exploited"
+            f"{len(cves)} CVEs in {file.name}; stored findings newly flagged known exploited: {changed}"
         )
 
 
@@ -392,7 +392,7 @@ def assets_discover(as_json: JsonOption = False, db: DbOption = None) -> None:
     if as_json:
         _emit([to_dict(a) for a in found])
     else:
-        console.print(f"discovered {len(found)} assets named by alerts but missing from the inventory")
+        console.print(f"assets named by alerts but missing from the inventory, now added: {len(found)}")
 
 
 # ---- risk and paths ----------------------------------------------------------------------------
