@@ -62,7 +62,8 @@ class StreamingCorrelator:
         self.window = window.total_seconds()
         self._alerts: dict[str, Alert] = {}
         self._parent: dict[str, str] = {}
-        self._links: dict[str, int] = defaultdict(int)
+        self._members: dict[str, list[str]] = {}
+        self._alert_keys: dict[str, tuple[str, ...]] = {}
         self._keys: dict[str, _Key] = defaultdict(_Key)
 
     # --- union-find ---------------------------------------------------------------------------------
@@ -75,12 +76,11 @@ class StreamingCorrelator:
         return root
 
     def _union(self, a: str, b: str) -> None:
-        self._links[a] += 1
-        self._links[b] += 1
         ra, rb = self._find(a), self._find(b)
         if ra != rb:
             first, second = sorted((ra, rb), key=self._order)
             self._parent[second] = first
+            self._members[first].extend(self._members.pop(second))
 
     def _order(self, alert_id: str) -> tuple[float, str]:
         return (self._alerts[alert_id].ts.timestamp(), alert_id)
@@ -95,6 +95,10 @@ class StreamingCorrelator:
     # --- streaming API -------------------------------------------------------------------------------
     def add(self, alerts: Iterable[Alert]) -> list[Incident]:
         """Add alerts (a re-sent alert id replaces the old one); return the incidents that changed."""
+        roots = {self._find(i) for i in self._ingest(alerts)}
+        return self._sorted([self._build(r) for r in roots])
+
+    def _ingest(self, alerts: Iterable[Alert]) -> set[str]:
         touched: set[str] = set()
         for a in alerts:
             if a.id in self._alerts:
@@ -103,16 +107,17 @@ class StreamingCorrelator:
                 continue
             self._alerts[a.id] = a
             self._parent[a.id] = a.id
+            self._members[a.id] = [a.id]
             touched.add(a.id)
             t = a.ts.timestamp()
             roles: dict[str, EntityRole] = {}
             for e in a.entities:
                 k = self.canonical(e)
                 roles[k] = EntityRole.ACTOR if EntityRole.ACTOR in (roles.get(k), e.role) else e.role
+            self._alert_keys[a.id] = tuple(roles)
             for k, role in roles.items():
                 self._link(self._keys[k], t, a.id, role)
-        roots = {self._find(i) for i in touched}
-        return [inc for inc in self.incidents() if self._find(inc.alert_ids[0]) in roots]
+        return touched
 
     def _link(self, key: _Key, t: float, alert_id: str, role: EntityRole) -> None:
         pos = bisect.bisect(key.times, t)
@@ -136,12 +141,24 @@ class StreamingCorrelator:
                     self._union(alert_id, other)
                 j += step
 
+    def _build(self, root: str) -> Incident:
+        ids = self._members[root]
+        # How strongly each alert belongs: how many others in the incident name one of its entities.
+        # Counted from the final group, so it does not depend on arrival order either.
+        per_key: dict[str, int] = defaultdict(int)
+        for i in ids:
+            for k in self._alert_keys[i]:
+                per_key[k] += 1
+        links = {i: sum(per_key[k] - 1 for k in self._alert_keys[i]) for i in ids}
+        return build_incident([self._alerts[i] for i in ids], links)
+
+    @staticmethod
+    def _sorted(incidents: list[Incident]) -> list[Incident]:
+        return sorted(incidents, key=lambda i: (-int(i.severity), -i.score, i.first_seen, i.id))
+
     def incidents(self) -> list[Incident]:
-        groups: dict[str, list[Alert]] = defaultdict(list)
-        for alert_id, alert in self._alerts.items():
-            groups[self._find(alert_id)].append(alert)
-        out = [build_incident(g, {a.id: self._links[a.id] for a in g}) for g in groups.values()]
-        return sorted(out, key=lambda i: (-int(i.severity), -i.score, i.first_seen, i.id))
+        """Every incident so far, most severe first."""
+        return self._sorted([self._build(r) for r in self._members])
 
 
 def correlate(
@@ -149,7 +166,7 @@ def correlate(
 ) -> list[Incident]:
     """Batch correlation (the same result as streaming the alerts in any order)."""
     c = StreamingCorrelator(hosts, window=window)
-    c.add(sorted(alerts, key=lambda a: (a.ts, a.id)))
+    c._ingest(sorted(alerts, key=lambda a: (a.ts, a.id)))
     return c.incidents()
 
 
