@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthsec.detect.rules.sigma import SigmaDetector, SigmaEngine, parse_rules
+from healthsec.detect.rules.sigma import SigmaDetector, SigmaEngine, attack_tags, parse_rules
 from healthsec.model import EntityKind, EntityRole, LogRecord, Provenance
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -220,3 +220,18 @@ def test_logon_alert_names_the_target_account_not_the_machine_subject() -> None:
     users = [e.value for e in a.entities if e.kind is EntityKind.USER]
     assert users == ["dr.house"]
     assert any(e.kind is EntityKind.IP and e.value == "10.9.8.7" for e in a.entities)
+
+
+def test_attack_tags_include_v19_tactics() -> None:
+    techniques, tactics = attack_tags(
+        [
+            "attack.stealth",
+            "attack.defense-impairment",
+            "attack.t1685.001",
+            "attack.defense-evasion",
+            "car.2022-03-001",
+            "attack.T1112",
+        ]
+    )
+    assert techniques == ("T1685.001", "T1112")
+    assert tactics == ("TA0005", "TA0112")

@@ -83,11 +83,24 @@ class CompiledRule:
 
 
 TACTICS = {
-    "reconnaissance": "TA0043", "resource_development": "TA0042", "initial_access": "TA0001",
-    "execution": "TA0002", "persistence": "TA0003", "privilege_escalation": "TA0004",
-    "defense_evasion": "TA0005", "credential_access": "TA0006", "discovery": "TA0007",
-    "lateral_movement": "TA0008", "collection": "TA0009", "command_and_control": "TA0011",
-    "exfiltration": "TA0010", "impact": "TA0040",
+    "reconnaissance": "TA0043",
+    "resource_development": "TA0042",
+    "initial_access": "TA0001",
+    "execution": "TA0002",
+    "persistence": "TA0003",
+    "privilege_escalation": "TA0004",
+    "defense_evasion": "TA0005",
+    "credential_access": "TA0006",
+    "discovery": "TA0007",
+    # ATT&CK v19 (which SigmaHQ already uses): Defense Evasion became Stealth (same id) and
+    # Defense Impairment split off (TA0112, per the MISP ATT&CK galaxy in ../shared/data)
+    "stealth": "TA0005",
+    "defense_impairment": "TA0112",
+    "lateral_movement": "TA0008",
+    "collection": "TA0009",
+    "command_and_control": "TA0011",
+    "exfiltration": "TA0010",
+    "impact": "TA0040",
 }
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$")
 
@@ -159,9 +172,11 @@ def value_atoms(fld: str | None, value: SigmaType) -> list[Atom]:
     if isinstance(value, SigmaRegularExpression):
         flags = 0
         for f in value.flags:
-            flags |= {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-                      SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-                      SigmaRegularExpressionFlag.DOTALL: re.DOTALL}.get(f, 0)
+            flags |= {
+                SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+                SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+                SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+            }.get(f, 0)
         pattern = value.regexp.to_plain() if isinstance(value.regexp, SigmaString) else str(value.regexp)
         try:
             re.compile(pattern, flags)
