@@ -12,6 +12,7 @@ from typing import Any
 
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.config import Settings
+from healthsec.ingest.base import without_raw_text
 from healthsec.model import Event, ParseError
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class LiveSources:
 
     # -- callbacks from listener threads / tasks -------------------------------------------------
     def _event(self, name: str, event: Event) -> None:
+        event = without_raw_text(event)  # the raw HL7 text carries PHI: never stored or published
         with self._lock:
             self._buffer.append(event)
             self.states[name].events += 1

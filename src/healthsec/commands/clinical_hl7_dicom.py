@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ import typer
 from rich.table import Table
 
 from healthsec.commands.groups import DbOption, console, fail, listen_app, scan_app
+from healthsec.ingest.base import without_raw_text
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError, Severity
 
 MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
@@ -47,11 +47,7 @@ def _phi_key() -> bytes | None:
     return key.encode() if key else None
 
 
-def _without_text(ev: Event) -> Event:
-    """Events are stored without the raw message (it carries PHI); the metadata and findings stay."""
-    if isinstance(ev, ClinicalMessage) and "text" in ev.fields:
-        return dataclasses.replace(ev, fields={k: v for k, v in ev.fields.items() if k != "text"})
-    return ev
+_without_text = without_raw_text  # events are stored without the raw message (it carries PHI)
 
 
 def _save(db: str | None, events: Sequence[Event], alerts: Sequence[Alert]) -> None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from healthsec.model import Event, ParseError
+from healthsec.model import ClinicalMessage, Event, ParseError
+
+RAW_TEXT = "text"  # field of a ClinicalMessage holding the raw message as received (it carries PHI)
+
+
+def without_raw_text(event: Event) -> Event:
+    """The event as it may be stored or sent on: without the raw message; metadata and findings stay."""
+    if isinstance(event, ClinicalMessage) and RAW_TEXT in event.fields:
+        return dataclasses.replace(event, fields={k: v for k, v in event.fields.items() if k != RAW_TEXT})
+    return event
 
 
 @runtime_checkable

@@ -75,6 +75,9 @@ def test_live_sources_feed_the_store_and_report_health(tmp_path: Path) -> None:
 
         _wait(lambda: org.events.count("reading") >= 2, 15, "two MQTT readings in the store")
         _wait(lambda: org.events.count("clinical") >= 2, 15, "the HL7 and DICOM events in the store")
+        hl7_events = [e for e in org.events.iter("clinical") if e.protocol == "hl7"]  # type: ignore[union-attr]
+        assert hl7_events
+        assert all("text" not in e.fields for e in hl7_events)  # the raw message (PHI) is never stored
         readings = sorted(org.events.iter("reading"), key=lambda e: e.ts)
         assert [r.metrics["hr"] for r in readings] == [72.0, 180.0]  # type: ignore[union-attr]
         status = client.get("/healthz").json()["live_sources"]

@@ -86,3 +86,21 @@ def test_settings_refuse_unknown_keys_with_their_names(tmp_path: Path) -> None:
         assert "databse_url" in str(exc)
     else:
         raise AssertionError("unknown key accepted")
+
+
+def test_raw_clinical_text_is_dropped_before_storage() -> None:
+    from healthsec.ingest import without_raw_text
+    from healthsec.model import ClinicalMessage
+
+    msg = ClinicalMessage(
+        id="m1",
+        ts=T,
+        source="hl7",
+        protocol="hl7",
+        message_type="ADT^A01",
+        fields={"text": "PID|1||MRN123||Doe^Jane", "segments": 3},
+    )
+    stripped = without_raw_text(msg)
+    assert stripped.fields == {"segments": 3}  # type: ignore[union-attr]
+    flow = Flow(id="f", ts=T, source="t", src_ip="10.0.0.1", dst_ip="10.0.0.2")
+    assert without_raw_text(flow) is flow
