@@ -140,20 +140,21 @@ def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
     plain.write_bytes(raw)
     try:
         t_arrow, tab = best_of(
-            3,
+            5,
             lambda: pacsv.read_csv(
-                io.BytesIO(raw), read_options=pacsv.ReadOptions(autogenerate_column_names=fmt == "nsl-kdd")
+                io.BytesIO(raw),
+                read_options=pacsv.ReadOptions(use_threads=False, autogenerate_column_names=fmt == "nsl-kdd"),
             ),
         )
         n = tab.num_rows
-        t_polars, _ = best_of(3, lambda: pl.read_csv(raw, has_header=fmt != "nsl-kdd"))
-        t_parse, table = best_of(3, lambda: read_table(plain, fmt))
-        t_score, _ = best_of(3, lambda: ens.predict(table.frame))
-        t_full, _ = best_of(3, lambda: ens.predict(read_table(plain, fmt).frame))
+        t_polars, _ = best_of(5, lambda: pl.read_csv(raw, has_header=fmt != "nsl-kdd"))
+        t_parse, table = best_of(5, lambda: read_table(plain, fmt))
+        t_score, _ = best_of(5, lambda: ens.predict(table.frame))
+        t_full, _ = best_of(5, lambda: ens.predict(read_table(plain, fmt).frame))
         sup = ens.supervised
         assert sup is not None
-        t_lgb, _ = best_of(3, lambda: sup.probability(ens.schema.tree_matrix(read_table(plain, fmt).frame)))
-        t_lgb_score, _ = best_of(3, lambda: sup.probability(ens.schema.tree_matrix(table.frame)))
+        t_lgb, _ = best_of(5, lambda: sup.probability(ens.schema.tree_matrix(read_table(plain, fmt).frame)))
+        t_lgb_score, _ = best_of(5, lambda: sup.probability(ens.schema.tree_matrix(table.frame)))
     finally:
         plain.unlink(missing_ok=True)
     ref = n / t_arrow
@@ -161,7 +162,7 @@ def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
     def row(label: str, secs: float) -> None:
         print(f"{label:<44}{n / secs:>12,.0f}{(n / secs) / ref:>9.2f}")
 
-    print(f"\n== speed, {name} ({n:,} rows, one core, best of 3)")
+    print(f"\n== speed, {name} ({n:,} rows, one core, best of 5)")
     print(f"{'step':<44}{'rows/s':>12}{'x arrow':>9}")
     row("pyarrow read_csv (reference limit)", t_arrow)
     row("polars read_csv", t_polars)
@@ -175,7 +176,7 @@ def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
 def online_speed(table: FlowTable) -> None:
     flows = list(flows_from_table(table))
     det = StreamingFlowDetector()
-    t_ours, _ = best_of(1, lambda: [det.process_one(f) for f in flows])
+    t_ours, _ = best_of(3, lambda: [det.process_one(f) for f in flows])
     ref_model = HalfSpaceTrees(seed=0)
     numeric = [c for c in table.frame.columns if c not in table.categorical]
     dicts = table.frame.select(numeric).with_columns(pl.all().fill_null(0).clip(0, 1)).to_dicts()
@@ -185,7 +186,7 @@ def online_speed(table: FlowTable) -> None:
             ref_model.score_one(d)
             ref_model.learn_one(d)
 
-    t_ref, _ = best_of(1, raw_hst)
+    t_ref, _ = best_of(3, raw_hst)
     n = len(flows)
     print(f"\n== online detector ({n:,} Flow events, score + gated learn, one core)")
     print(f"gated Half-Space Trees (healthsec)        {n / t_ours:>10,.0f} events/s")
