@@ -108,6 +108,7 @@ def detect_logs(
     total = 0
     by_rule: Counter[str] = Counter()
     levels: Counter[str] = Counter()
+    tactics: Counter[str] = Counter()
     handle = None
     if store:
         from healthsec.app import open_store
@@ -127,6 +128,7 @@ def detect_logs(
                     fh.write(orjson.dumps(alert_json(a, by_id.get(a.evidence[0]))) + b"\n")
                     by_rule[a.title] += 1
                     levels[a.severity.label] += 1
+                    tactics.update(a.tactics)
                 if handle is not None and alerts:
                     evidence = {e for a in alerts for e in a.evidence}
                     handle.events.add_many(by_id[i] for i in evidence if i in by_id)
@@ -142,6 +144,9 @@ def detect_logs(
     summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())
     console.print(f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False,
                   soft_wrap=True)
+    if tactics:
+        shown = ", ".join(f"{t} x{n}" for t, n in sorted(tactics.items()))
+        console.print(f"tactics: {shown}", highlight=False, soft_wrap=True)
     for title, n in by_rule.most_common(15):
         console.print(f"  {n:>6}  {title}", highlight=False)
 
