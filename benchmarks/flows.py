@@ -117,6 +117,8 @@ def quality(name: str, train: FlowTable, tests: dict[str, FlowTable], seed: int 
         assert hst.gate is not None
         print(f"{'Half-Space Trees, gated (stream)':<34}" + metrics(y, (hs >= hst.gate).astype(int), hs))
         print(f"{'ensemble (any part fires)':<34}" + metrics(y, pred.is_attack.astype(int), pred.score))
+        on = ens.predict(t.frame, online=True)
+        print(f"{'ensemble + stream (--online)':<34}" + metrics(y, on.is_attack.astype(int), on.score))
         fired: dict[str, int] = {}
         for f in pred.fired:
             if f:

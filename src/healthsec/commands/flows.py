@@ -140,6 +140,10 @@ def detect_flows(
     alerts: Annotated[
         bool, typer.Option("--alerts/--no-alerts", help="Store alerts for flagged flows.")
     ] = True,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Add the streaming part (Half-Space Trees over flows in file order)."),
+    ] = False,
 ) -> None:
     """Score flows with a trained model: predictions CSV in input order, alerts into the store."""
     from healthsec.app import open_store
@@ -166,7 +170,7 @@ def detect_flows(
         for t in tables:
             try:
                 extra = ens.schema.check(t.frame)
-                pred = ens.predict(t.frame)
+                pred = ens.predict(t.frame, online=online)
             except SchemaError as exc:
                 typer.echo(f"error: {t.path}: {exc}", err=True)
                 failed += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import polars as pl
 
 from healthsec.detect.ml.explain import contribution_sentence, deviation_sentence
 from healthsec.detect.ml.features import F64, FeatureSchema, frame_from_flows
+from healthsec.detect.ml.streaming import StreamingFlowDetector
 from healthsec.detect.ml.supervised import SupervisedFlowModel
 from healthsec.detect.ml.unsupervised import UnsupervisedFlowModel
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, Flow, Severity, stable_id
@@ -62,6 +64,7 @@ class FlowEnsemble:
     unsupervised: UnsupervisedFlowModel
     supervised: SupervisedFlowModel | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    warmup: list[dict[str, float]] = field(default_factory=list)  # benign rows that start the stream part
     name: str = "flow-ensemble"
     version: str = VERSION
 
@@ -106,6 +109,7 @@ class FlowEnsemble:
                 seed,
             )
         model = cls(schema=schema, unsupervised=unsup, supervised=sup)
+        model.warmup = _warmup_rows(benign_fit, schema.numeric, seed)
         model._tune(benign_val, fpr)
         if y[val_mask].any():
             model.card["validation_metrics"] = model.evaluate(frame.filter(pl.Series(val_mask)), y[val_mask])
@@ -156,8 +160,32 @@ class FlowEnsemble:
         self.card["validation_benign_fpr"] = round(float(fires.mean()), 4)
         self.card["unsupervised_quantile"] = round(hi, 5)
 
-    def predict(self, frame: pl.DataFrame) -> Prediction:
-        """Score every row. Raises SchemaError naming missing columns when ``frame`` does not fit."""
+    def stream_scores(self, frame: pl.DataFrame) -> tuple[F64, float]:
+        """The streaming part over ``frame`` in row order: gated Half-Space Trees started on the stored
+        benign warm-up rows, then scoring and (gated) learning each row. Returns scores and the gate."""
+        det = StreamingFlowDetector(window_size=max(10, min(250, len(self.warmup) // 2)), seed=0)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        for i, row in enumerate(self.warmup):
+            det.process_one(
+                Flow(id=f"w{i}", ts=epoch, source="warmup", src_ip=None, dst_ip=None, features=row)
+            )
+        rows = frame.select(self.schema.numeric).to_dicts()
+        scores = np.array(
+            [
+                det.process_one(
+                    Flow(id=f"s{i}", ts=epoch, source="stream", src_ip=None, dst_ip=None, features=row)
+                )
+                for i, row in enumerate(rows)
+            ],
+            dtype=np.float64,
+        )
+        return scores, float(det.gate or 1.0)
+
+    def predict(self, frame: pl.DataFrame, online: bool = False) -> Prediction:
+        """Score every row. Raises SchemaError naming missing columns when ``frame`` does not fit.
+
+        ``online`` adds the streaming part (rows are taken as a stream in their order).
+        """
         self.schema.check(frame)
         margins = self.unsupervised.margins(self.schema.scaled(frame))
         evidence = {name: m / (1.0 + m) for name, m in margins.items()}
@@ -174,6 +202,10 @@ class FlowEnsemble:
             categories = ["benign"] * frame.height
             for r, c in zip(sup_rows, self.supervised.categories(xt[sup_rows]), strict=True):
                 categories[int(r)] = c
+        if online and self.warmup:
+            stream, gate = self.stream_scores(frame)
+            m = stream / gate if gate > 0 else stream
+            evidence["stream"] = m / (1.0 + m)
         stacked = np.vstack(list(evidence.values()))
         score = stacked.max(axis=0)
         fired_mask = stacked >= 0.5
@@ -235,6 +267,13 @@ class FlowEnsemble:
                             name, float(margins[name][k]), devs[name][k], dense[k], self.schema, values[k]
                         )
                     )
+            if "stream" in parts and "stream" in pred.evidence:
+                e = float(pred.evidence["stream"][i])
+                margin = e / (1.0 - e) if e < 1.0 else float("inf")
+                # The trees give no per-feature split; name the features farthest from the benign scaler.
+                sentences.append(
+                    deviation_sentence("stream", margin, np.abs(dense[k]), dense[k], self.schema, values[k])
+                )
             if not sentences:
                 sentences.append(f"No part fired (score {pred.score[i]:.2f}).")
             out.append(" ".join(sentences))
@@ -312,6 +351,8 @@ class FlowEnsemble:
             files.update({k: v.encode() for k, v in self.supervised.to_artifacts().items()})
         files.update(self.unsupervised.to_artifacts())
         files["ensemble.json"] = orjson.dumps(meta, option=orjson.OPT_INDENT_2)
+        if self.warmup:
+            files["stream_warmup.json"] = orjson.dumps(self.warmup)
         files["model_card.json"] = orjson.dumps(
             self.card, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
         )
@@ -327,8 +368,14 @@ class FlowEnsemble:
             texts = {k: v.decode() for k, v in files.items() if k.endswith(".lgb.txt")}
             sup = SupervisedFlowModel.from_artifacts(schema, meta["supervised"], texts)
         card = orjson.loads(files["model_card.json"]) if "model_card.json" in files else {}
+        warmup = orjson.loads(files["stream_warmup.json"]) if "stream_warmup.json" in files else []
         return cls(
-            schema=schema, unsupervised=unsup, supervised=sup, card=card, version=meta.get("version", VERSION)
+            schema=schema,
+            unsupervised=unsup,
+            supervised=sup,
+            card=card,
+            warmup=[{str(k): float(v) for k, v in row.items()} for row in warmup],
+            version=meta.get("version", VERSION),
         )
 
 
@@ -339,6 +386,15 @@ def _severity(score: float, fired: str) -> Severity:
     if score >= 0.75 or n >= 2:
         return Severity.MEDIUM
     return Severity.LOW
+
+
+def _warmup_rows(
+    frame: pl.DataFrame, numeric: Sequence[str], seed: int, n: int = 500
+) -> list[dict[str, float]]:
+    """A seeded sample of benign rows (numbers only, missing values left out) for the stream part."""
+    take = np.random.default_rng(seed).permutation(frame.height)[:n]
+    rows = frame[take.tolist()].select(list(numeric)).to_dicts()
+    return [{k: float(v) for k, v in r.items() if v is not None} for r in rows]
 
 
 def _stratified_mask(y: npt.NDArray[np.bool_], fraction: float, seed: int) -> npt.NDArray[np.bool_]:

@@ -76,8 +76,12 @@ def deviation_sentence(
         key = f"{col}={value}" if value in known else f"{col}=(other)"
         share = float(mean[names.index(key)]) if key in names else 0.0
         bits.append(f"{col} = {fmt_value(value)} ({share:.1%} of benign training flows)")
-    label = {"iforest": "Isolation Forest", "autoencoder": "Autoencoder"}.get(part, part)
+    label = {
+        "iforest": "Isolation Forest",
+        "autoencoder": "Autoencoder",
+        "stream": "Streaming Half-Space Trees",
+    }.get(part, part)
+    basis = "started on benign flows, learning gated" if part == "stream" else "trained on benign flows only"
     return (
-        f"{label} anomaly score {margin:.2f}x its alert threshold (trained on benign flows only); "
-        f"most unusual: {'; '.join(bits)}."
+        f"{label} anomaly score {margin:.2f}x its alert threshold ({basis}); most unusual: {'; '.join(bits)}."
     )
