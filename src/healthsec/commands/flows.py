@@ -23,7 +23,10 @@ FormatOption = Annotated[
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
 LabelOption = Annotated[
     str | None,
-    typer.Option("--label-column", help="Label column of a labelled CSV (benign/normal/0 = benign)."),
+    typer.Option(
+        "--label-column",
+        help="Label column of a labelled CSV (benign/normal/0 = benign, 1/true = attack, else a category).",
+    ),
 ]
 PathsArg = Annotated[list[Path], typer.Argument(help="Input files.", exists=False)]
 FLOW_REQUIRED = ("schema.json", "ensemble.json")

@@ -146,3 +146,11 @@ def test_source_yields_events_then_errors_and_never_raises(tmp_path: Path) -> No
     assert isinstance(items[-1], ParseError) and items[-1].record == 3
     missing = list(FlowFileSource(str(tmp_path / "nope.csv"), "csv").read())
     assert len(missing) == 1 and isinstance(missing[0], ParseError) and "no such file" in missing[0].reason
+
+
+def test_numeric_labels_become_benign_and_attack(tmp_path: Path) -> None:
+    p = tmp_path / "bin.csv"
+    p.write_text("x,y,is_bad\n1,2,0\n3,4,1\n5,6,0\n")
+    t = read_table(p, "csv", "is_bad")
+    assert t.labels == ["benign", "attack", "benign"]
+    assert "is_bad" not in t.frame.columns

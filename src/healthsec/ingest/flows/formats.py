@@ -34,7 +34,7 @@ ZEEK_CONN_FIELDS: tuple[str, ...] = (
     "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents",
 )  # fmt: skip
 
-BENIGN_NAMES = frozenset({"normal", "benign", "0", "false", "background", "legitimate", "-"})
+BENIGN_NAMES = frozenset({"normal", "benign", "0", "0.0", "false", "background", "legitimate", "-"})
 
 FORMATS = ("nsl-kdd", "unsw-nb15", "cicflowmeter", "zeek", "csv", "pcap")
 

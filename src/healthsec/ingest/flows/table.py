@@ -184,7 +184,9 @@ def _finish(
     if label_col is not None:
         text = df[label_col].cast(pl.String).str.strip_chars().str.to_lowercase()
         text = text.replace("", None)
-        raw_labels = text.replace(list(BENIGN_NAMES), "benign").to_list()
+        raw_labels = (
+            text.replace(list(BENIGN_NAMES), "benign").replace(["1", "true", "1.0"], "attack").to_list()
+        )
         binary = layout.binary_label if layout.binary_label in df.columns else None
         if binary is not None:  # the 0/1 column decides benign vs attack where the category is blank
             flags = df[binary].cast(pl.Float64, strict=False).to_list()
