@@ -110,7 +110,7 @@ def train_flows(
             "label_column": label_column,
             "label_counts": dict(counts),
             "parts": (
-                ["supervised (LightGBM binary + category, isotonic calibration)"] if ens.supervised else []
+                ["supervised (LightGBM binary + category, both calibrated)"] if ens.supervised else []
             )
             + ["iforest (benign only)", "autoencoder (MLP 32-8-32, benign only)"],
             "feature_schema": {"numeric": ens.schema.numeric, "categorical": list(ens.schema.categorical)},

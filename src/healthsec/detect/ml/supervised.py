@@ -1,4 +1,4 @@
-"""Supervised flow models: LightGBM binary (isotonic-calibrated on a validation split) and per-category."""
+"""Supervised flow models: LightGBM binary and per-category, both calibrated on a validation split."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class SupervisedFlowModel:
     category: lgb.Booster | None = None
     classes: tuple[str, ...] = ()
     threshold: float = 0.5
+    category_temperature: float = 1.0
 
     @classmethod
     def fit(
@@ -80,6 +81,11 @@ class SupervisedFlowModel:
             cdata = lgb.Dataset(x[keep], yc, feature_name=schema.tree_names, categorical_feature=cat_idx)
             category = lgb.train({**cparams, "num_leaves": 15}, cdata, num_boost_round=ROUNDS // 3)
             classes = tuple(names)
+            kv = [i for i, lab in enumerate(val_labels) if lab in lookup or rest is not None]
+            yvc = np.array([lookup.get(val_labels[i], rest if rest is not None else -1) for i in kv])
+            temperature = fit_temperature(np.asarray(category.predict(xv[kv]), dtype=np.float64), yvc)
+        else:
+            temperature = 1.0
         return cls(
             schema=schema,
             binary=binary,
@@ -87,6 +93,7 @@ class SupervisedFlowModel:
             calib_y=[float(v) for v in iso.y_thresholds_],
             category=category,
             classes=classes,
+            category_temperature=temperature,
         )
 
     def raw_probability(self, x: F64) -> F64:
@@ -97,6 +104,13 @@ class SupervisedFlowModel:
         """Calibrated attack probability for a tree matrix (``schema.tree_matrix``)."""
         out: F64 = np.interp(self.raw_probability(x), self.calib_x, self.calib_y)
         return out
+
+    def category_probabilities(self, x: F64) -> F64:
+        """Calibrated per-category probabilities (temperature-scaled on the validation split)."""
+        if self.category is None:
+            return np.ones((x.shape[0], 1))
+        proba = np.asarray(self.category.predict(x), dtype=np.float64)
+        return apply_temperature(proba, self.category_temperature)
 
     def categories(self, x: F64) -> list[str]:
         """Most likely attack category per row (benign excluded: asked only of rows called attacks)."""
@@ -125,6 +139,7 @@ class SupervisedFlowModel:
             "calib_y": self.calib_y,
             "classes": list(self.classes),
             "threshold": self.threshold,
+            "category_temperature": self.category_temperature,
         }
 
     @classmethod
@@ -140,8 +155,37 @@ class SupervisedFlowModel:
             category=None if category is None else lgb.Booster(model_str=category),
             classes=tuple(meta["classes"]),
             threshold=float(meta["threshold"]),
+            category_temperature=float(meta.get("category_temperature", 1.0)),
         )
 
 
 def is_attack_labels(labels: Sequence[str]) -> npt.NDArray[np.int8]:
     return np.array([lab != "benign" for lab in labels], dtype=np.int8)
+
+
+def apply_temperature(proba: F64, temperature: float) -> F64:
+    """Soften (T > 1) or sharpen (T < 1) class probabilities; the most likely class never changes."""
+    logits = np.log(np.clip(proba, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out: F64 = np.exp(logits)
+    scaled: F64 = out / out.sum(axis=1, keepdims=True)
+    return scaled
+
+
+def fit_temperature(proba: F64, y: npt.NDArray[np.int_]) -> float:
+    """Temperature scaling (Guo et al., 2017): the T that minimises validation log-loss.
+
+    One scalar keeps the calibration safe to store as JSON; a grid search is exact enough for it.
+    Rows whose class is unknown (-1) are ignored; with no usable rows T stays 1.
+    """
+    keep = y >= 0
+    if not keep.any():
+        return 1.0
+    p, yy = proba[keep], y[keep]
+    best_t, best_loss = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.2), np.log(5.0), 61)):
+        q = apply_temperature(p, float(t))
+        loss = float(-np.log(np.clip(q[np.arange(len(yy)), yy], 1e-12, 1.0)).mean())
+        if loss < best_loss:
+            best_t, best_loss = float(t), loss
+    return best_t
