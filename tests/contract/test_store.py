@@ -117,3 +117,36 @@ def test_unreachable_database_is_one_clear_line() -> None:
         Store.open("postgresql://healthsec:secret@127.0.0.1:1/none")
     msg = str(err.value)
     assert "cannot open database" in msg and "secret" not in msg and "\n" not in msg
+
+
+def test_merged_incident_replaces_its_parts_and_status_survives(store: Store) -> None:
+    store.alerts.add_many([alert(1), alert(2), alert(3)])
+    first = Incident(
+        id="i1", title="x", first_seen=T, last_seen=T, severity=Severity.HIGH, score=0.5, alert_ids=("a1",)
+    )
+    second = Incident(
+        id="i2",
+        title="y",
+        first_seen=T,
+        last_seen=T,
+        severity=Severity.HIGH,
+        score=0.5,
+        alert_ids=("a2", "a3"),
+    )
+    store.incidents.upsert_many([first, second])
+    assert store.incidents.set_status("i1", "investigating")
+    merged = Incident(
+        id="i1",
+        title="x",
+        first_seen=T,
+        last_seen=T,
+        severity=Severity.HIGH,
+        score=0.9,
+        alert_ids=("a1", "a2", "a3"),
+    )
+    store.incidents.upsert_many([merged])
+    assert [i.id for i in store.incidents.list()] == ["i1"]
+    got = store.incidents.get("i1")
+    assert got is not None
+    assert got.status.value == "investigating"
+    assert {a.id for a in store.alerts.list(incident_id="i1")} == {"a1", "a2", "a3"}

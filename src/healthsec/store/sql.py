@@ -270,32 +270,57 @@ class IncidentRepository:
     org: str
 
     def upsert_many(self, items: Iterable[Incident]) -> None:
-        """Insert or replace incidents (an incident grows as alerts arrive) and link their alerts."""
+        """Insert or replace incidents (an incident grows as alerts arrive) and link their alerts.
+
+        An analyst's status survives a re-correlation; an incident left without alerts because its
+        alerts moved into another (a merge) is deleted, so no alert is counted twice.
+        """
         items = list(items)
-        rows = _dedupe(
-            {
-                "org": self.org,
-                "id": i.id,
-                "first_seen": i.first_seen,
-                "last_seen": i.last_seen,
-                "severity": int(i.severity),
-                "score": i.score,
-                "status": i.status.value,
-                "body": to_dict(i),
-            }
-            for i in items
-        )
-        t = schema.alerts
+        t, ti = schema.alerts, schema.incidents
+        ids = [i.id for i in items]
+        alert_ids = [a for i in items for a in i.alert_ids]
         with self.engine.begin() as conn:
-            _upsert(conn, schema.incidents, rows, ("org", "id"))
+            status: dict[str, str] = {}
+            previous: set[str] = set()
+            for start in range(0, len(ids), _BATCH):
+                chunk = ids[start : start + _BATCH]
+                q = select(ti.c.id, ti.c.status).where(ti.c.org == self.org, ti.c.id.in_(chunk))
+                status.update({r.id: r.status for r in conn.execute(q)})
+            for start in range(0, len(alert_ids), _BATCH):
+                chunk = alert_ids[start : start + _BATCH]
+                q2 = select(t.c.incident_id).where(t.c.org == self.org, t.c.id.in_(chunk)).distinct()
+                previous |= {r for (r,) in conn.execute(q2) if r is not None}
+            rows = []
             for inc in items:
-                ids = list(inc.alert_ids)
-                for start in range(0, len(ids), _BATCH):
+                body = to_dict(inc)
+                body["status"] = status.get(inc.id, inc.status.value)
+                rows.append(
+                    {
+                        "org": self.org,
+                        "id": inc.id,
+                        "first_seen": inc.first_seen,
+                        "last_seen": inc.last_seen,
+                        "severity": int(inc.severity),
+                        "score": inc.score,
+                        "status": body["status"],
+                        "body": body,
+                    }
+                )
+            _upsert(conn, ti, _dedupe(rows), ("org", "id"))
+            for inc in items:
+                members = list(inc.alert_ids)
+                for start in range(0, len(members), _BATCH):
                     conn.execute(
                         update(t)
-                        .where(t.c.org == self.org, t.c.id.in_(ids[start : start + _BATCH]))
+                        .where(t.c.org == self.org, t.c.id.in_(members[start : start + _BATCH]))
                         .values(incident_id=inc.id)
                     )
+            for old in previous - set(ids):
+                left = conn.execute(
+                    select(func.count()).select_from(t).where(t.c.org == self.org, t.c.incident_id == old)
+                ).scalar_one()
+                if not left:
+                    conn.execute(delete(ti).where(ti.c.org == self.org, ti.c.id == old))
 
     def replace_all(self, items: Iterable[Incident]) -> None:
         """Make the stored incidents exactly ``items`` (after a re-correlation that merged or split)."""
