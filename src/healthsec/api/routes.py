@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from healthsec.api.auth import (
     ERROR_RESPONSES,
@@ -22,7 +21,6 @@ from healthsec.api.auth import (
 )
 from healthsec.model import IncidentStatus
 from healthsec.model.codec import asset_from_dict, to_dict
-from healthsec.store import schema
 from healthsec.store.auth import AuthError, AuthStore, Role
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
@@ -107,20 +105,15 @@ def list_alerts(
         since = since.replace(tzinfo=UTC)
     store = org_store(request, principal)
     # The hot read under load: the stored bodies are already the codec's dicts, so they are sent as they
-    # are (same filters and order as store.alerts.list) instead of rebuilt into Alerts and back.
-    t = schema.alerts
-    stmt = select(t.c.body).where(t.c.org == store.org)
-    if min_severity is not None:
-        stmt = stmt.where(t.c.severity >= min_severity)
-    if detector:
-        stmt = stmt.where(t.c.detector == detector)
-    if since is not None:
-        stmt = stmt.where(t.c.ts >= since)
-    if incident_id is not None:
-        stmt = stmt.where(t.c.incident_id == incident_id)
-    stmt = stmt.order_by(t.c.ts, t.c.id).limit(limit).offset(offset)
-    with store.engine.connect() as conn:
-        items = [body for (body,) in conn.execute(stmt)]
+    # are instead of rebuilt into Alerts and back.
+    items = store.alerts.list_bodies(
+        limit=limit,
+        offset=offset,
+        min_severity=min_severity,
+        detector=detector,
+        since=since,
+        incident_id=incident_id,
+    )
     page = {
         "items": items,
         "limit": limit,

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from healthsec.model import ClinicalMessage, DeviceReading, RecordAccess
 from healthsec.sim.generate import EventLog, monitor_baselines, vital_signs
 from healthsec.sim.hospital import Hospital
 
@@ -178,42 +177,32 @@ def pacs_exfiltration(h: Hospital, log: EventLog, rng: random.Random, start: dat
     viewer = "viewer-02"
     vip = h.ip(viewer)
     for i in range(12):
-        log.add(
-            ClinicalMessage(
-                id=log.next_id("dicom"),
-                ts=t0 + timedelta(seconds=20 * i),
-                source="sim.dicom",
-                provenance=log.prov("dicom"),
-                protocol="dicom",
-                message_type="C-FIND",
-                sender="VIEWER_02",
-                receiver="PACS",
-                src_ip=vip,
-                dst_ip=h.ip("pacs-01"),
-                size=400,
-                fields={"query_level": "PATIENT", "PatientName": f"{chr(65 + i)}*", "PatientID": "*"},
-            ),
-            name,
+        log.message(
+            ts=t0 + timedelta(seconds=20 * i),
+            protocol="dicom",
+            message_type="C-FIND",
+            sender="VIEWER_02",
+            receiver="PACS",
+            src_ip=vip,
+            dst_ip=h.ip("pacs-01"),
+            size=400,
+            fields={"query_level": "PATIENT", "PatientName": f"{chr(65 + i)}*", "PatientID": "*"},
+            campaign=name,
         )
     t = t0 + timedelta(minutes=6)
     for p in rng.sample(h.patients, 60):
-        log.add(
-            ClinicalMessage(
-                id=log.next_id("dicom"),
-                ts=t,
-                source="sim.dicom",
-                provenance=log.prov("dicom"),
-                protocol="dicom",
-                message_type="C-MOVE",
-                sender="VIEWER_02",
-                receiver="PACS",
-                src_ip=vip,
-                dst_ip=h.ip("pacs-01"),
-                size=500,
-                patient_id=p.patient_id,
-                fields={"move_destination": "EXT_ARCHIVE", "PatientID": p.patient_id},
-            ),
-            name,
+        log.message(
+            ts=t,
+            protocol="dicom",
+            message_type="C-MOVE",
+            sender="VIEWER_02",
+            receiver="PACS",
+            src_ip=vip,
+            dst_ip=h.ip("pacs-01"),
+            size=500,
+            patient_id=p.patient_id,
+            fields={"move_destination": "EXT_ARCHIVE", "PatientID": p.patient_id},
+            campaign=name,
         )
         t += timedelta(seconds=rng.uniform(15, 40))
     exfil = f"203.0.113.{rng.randrange(10, 100)}"
@@ -249,33 +238,23 @@ def device_spoofing(h: Hospital, log: EventLog, rng: random.Random, start: datet
     frozen = vital_signs(rng, base, 14.0)
     frozen["spo2"] = 99.0
     for i in range(80):
-        log.add(
-            DeviceReading(
-                id=log.next_id("reading"),
-                ts=t0 + timedelta(seconds=30 * i),
-                source="sim.mqtt",
-                provenance=log.prov("mqtt"),
-                device_id=monitor,
-                device_type="patient_monitor",
-                ip=rogue,
-                metrics=dict(frozen),
-            ),
-            name,
+        log.reading(
+            ts=t0 + timedelta(seconds=30 * i),
+            device_id=monitor,
+            device_type="patient_monitor",
+            ip=rogue,
+            metrics=dict(frozen),
+            campaign=name,
         )
     pump = rng.choice(h.names("infusion_pump"))
     for i in range(6):
-        log.add(
-            DeviceReading(
-                id=log.next_id("reading"),
-                ts=t0 + timedelta(minutes=5 + 5 * i),
-                source="sim.mqtt",
-                provenance=log.prov("mqtt"),
-                device_id=pump,
-                device_type="infusion_pump",
-                ip=rogue,
-                metrics={"rate_ml_h": 999.0, "volume_infused_ml": None, "pressure_mmhg": 119.0},
-            ),
-            name,
+        log.reading(
+            ts=t0 + timedelta(minutes=5 + 5 * i),
+            device_id=pump,
+            device_type="infusion_pump",
+            ip=rogue,
+            metrics={"rate_ml_h": 999.0, "volume_infused_ml": None, "pressure_mmhg": 119.0},
+            campaign=name,
         )
     return CampaignInfo(
         name, f"spoofed telemetry for {monitor} and {pump} from a rogue host", ("T0856", "T0832", "T0831"), t0
@@ -292,21 +271,16 @@ def insider_snooping(h: Hospital, log: EventLog, rng: random.Random, start: date
     chosen = rng.sample(strangers, 35) + vips[:1]
     t = t0
     for p in chosen:
-        log.add(
-            RecordAccess(
-                id=log.next_id("access"),
-                ts=t,
-                source="sim.ehr",
-                provenance=log.prov("ehr"),
-                user=nurse.user,
-                role=nurse.role,
-                patient_id=p.patient_id,
-                action="read",
-                resource_type="Patient",
-                workstation=nurse.workstation,
-                outcome="success",
-            ),
-            name,
+        log.access(
+            ts=t,
+            user=nurse.user,
+            role=nurse.role,
+            patient_id=p.patient_id,
+            action="read",
+            resource_type="Patient",
+            workstation=nurse.workstation,
+            outcome="success",
+            campaign=name,
         )
         t += timedelta(seconds=rng.uniform(30, 120))
     return CampaignInfo(

@@ -6,6 +6,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from healthsec.model import (
     ClinicalMessage,
@@ -106,6 +107,25 @@ class EventLog:
             ),
             campaign,
         )
+
+    def message(self, *, campaign: str | None = None, **fields: Any) -> None:
+        """An HL7 or DICOM message; ``fields`` are ClinicalMessage's own (protocol, message_type, ...)."""
+        protocol = str(fields["protocol"])
+        eid = self.next_id(protocol)
+        self.add(
+            ClinicalMessage(id=eid, source=f"sim.{protocol}", provenance=self.prov(protocol), **fields),
+            campaign,
+        )
+
+    def reading(self, *, campaign: str | None = None, **fields: Any) -> None:
+        """One telemetry message published over MQTT; ``fields`` are DeviceReading's own."""
+        eid = self.next_id("reading")
+        self.add(DeviceReading(id=eid, source="sim.mqtt", provenance=self.prov("mqtt"), **fields), campaign)
+
+    def access(self, *, campaign: str | None = None, **fields: Any) -> None:
+        """One EHR record access; ``fields`` are RecordAccess's own."""
+        eid = self.next_id("access")
+        self.add(RecordAccess(id=eid, source="sim.ehr", provenance=self.prov("ehr"), **fields), campaign)
 
     def log(
         self,
@@ -311,42 +331,30 @@ def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -
     # Admissions establish care relationships; the interface engine forwards them to the EHR.
     for p in h.patients:
         t = start + timedelta(minutes=rng.uniform(0, 30))
-        eid = log.next_id("hl7")
-        log.add(
-            ClinicalMessage(
-                id=eid,
-                ts=t,
-                source="sim.hl7",
-                provenance=log.prov("hl7"),
-                protocol="hl7",
-                message_type="ADT^A01",
-                sender="ADT_SYS",
-                receiver="EHR",
-                src_ip=ip("hl7-engine"),
-                dst_ip=ip("ehr-app"),
-                size=rng.randint(600, 1400),
-                patient_id=p.patient_id,
-                fields={"ward": p.ward, "care_team": list(p.care_team), "vip": p.vip},
-            )
+        log.message(
+            ts=t,
+            protocol="hl7",
+            message_type="ADT^A01",
+            sender="ADT_SYS",
+            receiver="EHR",
+            src_ip=ip("hl7-engine"),
+            dst_ip=ip("ehr-app"),
+            size=rng.randint(600, 1400),
+            patient_id=p.patient_id,
+            fields={"ward": p.ward, "care_team": list(p.care_team), "vip": p.vip},
         )
     for t in _times(rng, start, 45):
         p = rng.choice(h.patients)
-        eid = log.next_id("hl7")
-        log.add(
-            ClinicalMessage(
-                id=eid,
-                ts=t,
-                source="sim.hl7",
-                provenance=log.prov("hl7"),
-                protocol="hl7",
-                message_type="ORU^R01",
-                sender="LAB_LIS",
-                receiver="EHR",
-                src_ip=ip("lab-lis"),
-                dst_ip=ip("hl7-engine"),
-                size=rng.randint(900, 4000),
-                patient_id=p.patient_id,
-            )
+        log.message(
+            ts=t,
+            protocol="hl7",
+            message_type="ORU^R01",
+            sender="LAB_LIS",
+            receiver="EHR",
+            src_ip=ip("lab-lis"),
+            dst_ip=ip("hl7-engine"),
+            size=rng.randint(900, 4000),
+            patient_id=p.patient_id,
         )
         log.flow(
             t,
@@ -368,41 +376,30 @@ def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -
         ward = [p for p in h.patients if p.ward == s.ward]
         pool = mine if (mine and rng.random() < 0.8) else (ward or h.patients)
         p = rng.choice(pool)
-        eid = log.next_id("access")
-        log.add(
-            RecordAccess(
-                id=eid,
-                ts=t,
-                source="sim.ehr",
-                provenance=log.prov("ehr"),
-                user=s.user,
-                role=s.role,
-                patient_id=p.patient_id,
-                action=rng.choice(("read", "read", "read", "write")),
-                resource_type="Patient",
-                workstation=staff[s.user].workstation,
-                outcome="success",
-            )
+        log.access(
+            ts=t,
+            user=s.user,
+            role=s.role,
+            patient_id=p.patient_id,
+            action=rng.choice(("read", "read", "read", "write")),
+            resource_type="Patient",
+            workstation=staff[s.user].workstation,
+            outcome="success",
         )
     # Imaging: modalities store studies; viewers query and retrieve single patients.
     for t in _times(rng, start, 14):
         mod = rng.choice(("ct-01", "mr-01", "us-01"))
         p = rng.choice(h.patients)
-        log.add(
-            ClinicalMessage(
-                id=log.next_id("dicom"),
-                ts=t,
-                source="sim.dicom",
-                provenance=log.prov("dicom"),
-                protocol="dicom",
-                message_type="C-STORE",
-                sender=mod.upper().replace("-", "_"),
-                receiver="PACS",
-                src_ip=ip(mod),
-                dst_ip=ip("pacs-01"),
-                size=rng.randint(5_000_000, 80_000_000),
-                patient_id=p.patient_id,
-            )
+        log.message(
+            ts=t,
+            protocol="dicom",
+            message_type="C-STORE",
+            sender=mod.upper().replace("-", "_"),
+            receiver="PACS",
+            src_ip=ip(mod),
+            dst_ip=ip("pacs-01"),
+            size=rng.randint(5_000_000, 80_000_000),
+            patient_id=p.patient_id,
         )
         log.flow(
             t,
@@ -420,39 +417,29 @@ def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -
         viewer = rng.choice(("viewer-01", "viewer-02"))
         ae = viewer.upper().replace("-", "_")
         p = rng.choice(h.patients)
-        log.add(
-            ClinicalMessage(
-                id=log.next_id("dicom"),
-                ts=t,
-                source="sim.dicom",
-                provenance=log.prov("dicom"),
-                protocol="dicom",
-                message_type="C-FIND",
-                sender=ae,
-                receiver="PACS",
-                src_ip=ip(viewer),
-                dst_ip=ip("pacs-01"),
-                size=rng.randint(300, 900),
-                patient_id=p.patient_id,
-                fields={"query_level": "STUDY", "PatientID": p.patient_id},
-            )
+        log.message(
+            ts=t,
+            protocol="dicom",
+            message_type="C-FIND",
+            sender=ae,
+            receiver="PACS",
+            src_ip=ip(viewer),
+            dst_ip=ip("pacs-01"),
+            size=rng.randint(300, 900),
+            patient_id=p.patient_id,
+            fields={"query_level": "STUDY", "PatientID": p.patient_id},
         )
-        log.add(
-            ClinicalMessage(
-                id=log.next_id("dicom"),
-                ts=t + timedelta(seconds=3),
-                source="sim.dicom",
-                provenance=log.prov("dicom"),
-                protocol="dicom",
-                message_type="C-MOVE",
-                sender=ae,
-                receiver="PACS",
-                src_ip=ip(viewer),
-                dst_ip=ip("pacs-01"),
-                size=rng.randint(300, 900),
-                patient_id=p.patient_id,
-                fields={"move_destination": ae, "PatientID": p.patient_id},
-            )
+        log.message(
+            ts=t + timedelta(seconds=3),
+            protocol="dicom",
+            message_type="C-MOVE",
+            sender=ae,
+            receiver="PACS",
+            src_ip=ip(viewer),
+            dst_ip=ip("pacs-01"),
+            size=rng.randint(300, 900),
+            patient_id=p.patient_id,
+            fields={"move_destination": ae, "PatientID": p.patient_id},
         )
         log.flow(
             t,
@@ -502,17 +489,12 @@ def _devices(h: Hospital, log: EventLog, rng: random.Random, start: datetime) ->
         t = start + timedelta(seconds=rng.uniform(0, 300))
         while t < start + timedelta(days=1):
             hours = (t - start).total_seconds() / 3600
-            log.add(
-                DeviceReading(
-                    id=log.next_id("reading"),
-                    ts=t,
-                    source="sim.mqtt",
-                    provenance=log.prov("mqtt"),
-                    device_id=m,
-                    device_type="patient_monitor",
-                    ip=ip(m),
-                    metrics=vital_signs(rng, bases[m], hours),
-                )
+            log.reading(
+                ts=t,
+                device_id=m,
+                device_type="patient_monitor",
+                ip=ip(m),
+                metrics=vital_signs(rng, bases[m], hours),
             )
             t += step + timedelta(seconds=rng.uniform(-5, 5))
         for t2 in _times(rng, start, 1.2):
@@ -534,21 +516,16 @@ def _devices(h: Hospital, log: EventLog, rng: random.Random, start: datetime) ->
         volume = 0.0
         while t < start + timedelta(days=1):
             volume += rate / 6
-            log.add(
-                DeviceReading(
-                    id=log.next_id("reading"),
-                    ts=t,
-                    source="sim.mqtt",
-                    provenance=log.prov("mqtt"),
-                    device_id=pname,
-                    device_type="infusion_pump",
-                    ip=ip(pname),
-                    metrics={
-                        "rate_ml_h": rate,
-                        "volume_infused_ml": round(volume, 1),
-                        "pressure_mmhg": round(rng.gauss(120, 12), 1),
-                    },
-                )
+            log.reading(
+                ts=t,
+                device_id=pname,
+                device_type="infusion_pump",
+                ip=ip(pname),
+                metrics={
+                    "rate_ml_h": rate,
+                    "volume_infused_ml": round(volume, 1),
+                    "pressure_mmhg": round(rng.gauss(120, 12), 1),
+                },
             )
             t += timedelta(minutes=10) + timedelta(seconds=rng.uniform(-5, 5))
         for t2 in _times(rng, start, 0.8):

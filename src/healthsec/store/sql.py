@@ -222,7 +222,7 @@ class AlertRepository:
             body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.id == alert_id)).scalar()
         return None if body is None else alert_from_dict(body)
 
-    def list(
+    def list_bodies(
         self,
         *,
         limit: int = 100,
@@ -231,7 +231,8 @@ class AlertRepository:
         detector: str | None = None,
         since: datetime | None = None,
         incident_id: str | None = None,
-    ) -> list[Alert]:
+    ) -> builtins.list[dict[str, Any]]:
+        """Stored alert bodies (the codec's dicts), oldest first, filtered and paged — for hot reads."""
         t = schema.alerts
         stmt = select(t.c.body).where(t.c.org == self.org)
         if min_severity is not None:
@@ -244,7 +245,28 @@ class AlertRepository:
             stmt = stmt.where(t.c.incident_id == incident_id)
         stmt = stmt.order_by(t.c.ts, t.c.id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [alert_from_dict(b) for (b,) in conn.execute(stmt)]
+            return [body for (body,) in conn.execute(stmt)]
+
+    def list(
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        min_severity: int | None = None,
+        detector: str | None = None,
+        since: datetime | None = None,
+        incident_id: str | None = None,
+    ) -> builtins.list[Alert]:
+        """Alerts, oldest first, filtered and paged."""
+        bodies = self.list_bodies(
+            limit=limit,
+            offset=offset,
+            min_severity=min_severity,
+            detector=detector,
+            since=since,
+            incident_id=incident_id,
+        )
+        return [alert_from_dict(b) for b in bodies]
 
     def all(self) -> builtins.list[Alert]:
         t = schema.alerts
