@@ -351,6 +351,19 @@ def create_taxii_router(
 
         return run
 
+    def enter(request: Request, cid: str | None = None) -> tuple[Sharing, Principal]:
+        """What every route does first: authenticate, check the Accept header, and (given ``cid``)
+        check that the collection exists and the partner may read it."""
+        sh = svc.sharing()
+        who = svc.principal(request, sh)
+        check_accept(request)
+        if cid is not None:
+            svc.collection(sh, who, cid)
+        return sh, who
+
+    def page_filters(request: Request) -> Filters:
+        return parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+
     @router.get(f"{prefix}/", include_in_schema=False)
     def discovery(request: Request) -> Response:
         def go() -> Response:
@@ -388,9 +401,7 @@ def create_taxii_router(
     @router.get(f"{root}/collections/", include_in_schema=False)
     def collections(request: Request) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
+            sh, who = enter(request)
             visible = [c for c in sh.collections.list() if any(who.rights.get(str(c["id"]), (False, False)))]
             return taxii_response({"collections": [svc.collection_resource(c, who) for c in visible]})
 
@@ -399,9 +410,7 @@ def create_taxii_router(
     @router.get(f"{root}/collections/{{cid}}/", include_in_schema=False)
     def collection(request: Request, cid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
+            sh, who = enter(request)
             coll = sh.collections.get(cid)
             if coll is None or coll["id"] != cid:
                 raise TaxiiError(404, "Not Found", "no such collection")
@@ -414,13 +423,8 @@ def create_taxii_router(
     @router.get(f"{root}/collections/{{cid}}/objects/", include_in_schema=False)
     def get_objects(request: Request, cid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
-            svc.collection(sh, who, cid)
-            items, more = svc.page(
-                sh, cid, parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
-            )
+            sh, who = enter(request, cid)
+            items, more = svc.page(sh, cid, page_filters(request))
             return svc.envelope(sh, cid, items, more, who)
 
         return guarded(go)()
@@ -430,9 +434,7 @@ def create_taxii_router(
         raw = await request.body()
 
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
+            sh, who = enter(request)
             check_content_type(request)
             svc.collection(sh, who, cid, write=True)
             return svc.add_objects(sh, cid, raw, who)
@@ -442,11 +444,8 @@ def create_taxii_router(
     @router.get(f"{root}/collections/{{cid}}/objects/{{oid}}/", include_in_schema=False)
     def get_object(request: Request, cid: str, oid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
-            svc.collection(sh, who, cid)
-            f = parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            sh, who = enter(request, cid)
+            f = page_filters(request)
             f = Filters(f.added_after, (oid,), f.types, f.versions, f.spec_versions, f.limit, f.after_seq)
             items, more = svc.page(sh, cid, f)
             if not items:
@@ -458,10 +457,7 @@ def create_taxii_router(
     @router.delete(f"{root}/collections/{{cid}}/objects/{{oid}}/", include_in_schema=False)
     def delete_object(request: Request, cid: str, oid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
-            svc.collection(sh, who, cid)
+            sh, who = enter(request, cid)
             svc.collection(sh, who, cid, write=True)
             versions = parse_filters(request, default_limit=1, max_limit=1).versions
             if not sh.objects.delete(cid, oid, versions if isinstance(versions, tuple) else "all"):
@@ -473,11 +469,8 @@ def create_taxii_router(
     @router.get(f"{root}/collections/{{cid}}/objects/{{oid}}/versions/", include_in_schema=False)
     def get_versions(request: Request, cid: str, oid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
-            svc.collection(sh, who, cid)
-            f = parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
+            sh, who = enter(request, cid)
+            f = page_filters(request)
             f = Filters(f.added_after, (oid,), (), "all", f.spec_versions, f.limit, f.after_seq)
             items, more = svc.page(sh, cid, f)
             released = svc.release(sh, cid, items, who)
@@ -496,13 +489,8 @@ def create_taxii_router(
     @router.get(f"{root}/collections/{{cid}}/manifest/", include_in_schema=False)
     def manifest(request: Request, cid: str) -> Response:
         def go() -> Response:
-            sh = svc.sharing()
-            who = svc.principal(request, sh)
-            check_accept(request)
-            svc.collection(sh, who, cid)
-            items, more = svc.page(
-                sh, cid, parse_filters(request, default_limit=cfg.default_limit, max_limit=cfg.max_limit)
-            )
+            sh, who = enter(request, cid)
+            items, more = svc.page(sh, cid, page_filters(request))
             released = svc.release(sh, cid, items, who)
             entries = [
                 {
