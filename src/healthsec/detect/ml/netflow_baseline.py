@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import math
 from collections import Counter, defaultdict, deque
@@ -147,7 +148,7 @@ class FlowAnomalyDetector:
         n = max(self._n, 1)
         for i, f in enumerate(flows):
             fan, rep = state.observe(f)
-            if fan >= _SCAN_FAN_OUT and not leave_one_out:
+            if fan >= _SCAN_FAN_OUT and state is self._state:  # only detect() keeps sweep context
                 self._fan_context[f.id] = state.fan_ids(f)
             bo = float(f.bytes_out or 0)
             bi = float(f.bytes_in or 0)
@@ -196,8 +197,6 @@ class FlowAnomalyDetector:
         flows = [e for e in events if isinstance(e, Flow)]
         if self._model is None:
             raise RuntimeError("FlowAnomalyDetector.fit must run before scoring")
-        import copy
-
         x = self._features(flows, copy.deepcopy(self._state), leave_one_out=False)
         return -self._model.score_samples(x) if len(flows) else np.zeros(0)
 
