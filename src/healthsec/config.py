@@ -56,8 +56,20 @@ class Settings(BaseSettings):
     hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
     dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
+    # --- detection (the engine; `healthsec detectors list` shows what runs) ---
     detectors: tuple[str, ...] = Field(
-        default=(), description="'module:factory' import paths of AlertingDetectors run on ingested events"
+        default=(), description="registered detector names to run (empty: the default profile, all of them)"
+    )
+    detectors_disabled: tuple[str, ...] = Field(default=(), description="registered detectors not to run")
+    learning_hours: float = Field(
+        default=24.0, gt=0, le=24 * 90, description="event time learnt before baseline detectors alert"
+    )
+    sigma_rules: tuple[Path, ...] | None = Field(
+        default=None, description="Sigma rule files or folders (default: the SigmaHQ set of shared data)"
+    )
+    detection_lease_s: float = Field(default=30.0, gt=1, description="a worker's hold on an org's detection")
+    detection_idle_s: float = Field(
+        default=2.0, gt=0, description="seconds without new events before the last open hour is detected"
     )
 
 

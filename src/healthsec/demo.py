@@ -4,36 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from healthsec.detect import AlertingDetector
-from healthsec.detect.clinical.baseline import (
-    CareRelationshipDetector,
-    DicomMisuseDetector,
-    TelemetryIntegrityDetector,
-)
-from healthsec.detect.ml import BeaconDetector, FlowAnomalyDetector
-from healthsec.detect.rules import BruteForceDetector, HostRuleDetector, LogonNoveltyDetector
 from healthsec.ingest import IterableSource
-from healthsec.model import Asset
 from healthsec.pipeline import Pipeline, PipelineResult
 from healthsec.sim import CAMPAIGNS, Simulation, simulate
 from healthsec.sim.evaluate import Evaluation, evaluate
 from healthsec.store import Store
 
-
-def default_detectors(assets: list[Asset], seed: int) -> list[AlertingDetector]:
-    """The detectors the demo runs: one unsupervised model, baselines and rules."""
-    return [
-        FlowAnomalyDetector(assets, seed=seed, fpr=0.001),
-        BeaconDetector(assets),
-        BruteForceDetector(),
-        LogonNoveltyDetector(),
-        HostRuleDetector(),
-        CareRelationshipDetector(),
-        TelemetryIntegrityDetector(),
-        DicomMisuseDetector(),
-    ]
+if TYPE_CHECKING:
+    from healthsec.config import Settings
 
 
 @dataclass
@@ -75,8 +55,9 @@ def run_demo(
     campaigns: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> DemoRun:
-    """Learn a benign baseline day, then run the attack day through the pipeline into ``store``."""
+    """A benign day (the learning period) then the attack day, through the service's engine into ``store``."""
     baseline = simulate(seed, day=0, campaigns=())
     day = simulate(
         seed,
@@ -84,13 +65,15 @@ def run_demo(
         hospital=baseline.hospital,
         campaigns=tuple(CAMPAIGNS) if campaigns is None else campaigns,
     )
+    events = sorted([*baseline.events, *day.events], key=lambda e: (e.ts, e.id))
     if on_total:
-        on_total(len(day.events))
+        on_total(len(events))
     store.assets.upsert_many(day.assets)
-    hosts = {a.ip: a.name for a in day.assets if a.ip}
-    pipeline = Pipeline(default_detectors(day.assets, seed), store, hosts=hosts)
-    pipeline.fit(baseline.events)
-    result = pipeline.run(IterableSource("sim", day.events), progress=progress)
+    from healthsec.app import build_engine
+
+    # the service's engine and default profile: the benign day is the learning period
+    pipeline = Pipeline(build_engine(store, settings, assets=day.assets), store, resume=False)
+    result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(
         list(result.alerts.values()), result.incidents, day.labels, day.campaigns, result.raised_at
     )

@@ -1,19 +1,29 @@
-"""The pipeline: a source's events through detectors into alerts, stored and correlated into incidents."""
+"""The engine's one adapter to the store: accept events, run closed hourly buckets, write what they produce.
+
+Everything that detects goes through :class:`Pipeline`: ``healthsec demo``, the CLI commands, the
+in-process service, the NATS workers and the live MLLP, DICOM and MQTT sources. Events are stored first
+(idempotent on id), so nothing accepted is lost if a detector fails; detection then reads each closed
+bucket back from the store in (time, id) order, so the same events give the same alerts whoever runs
+them, however they were batched, on one process or on several workers (a lease in the store lets one
+worker at a time advance an organisation).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from healthsec.analyze.correlate import StreamingCorrelator
-from healthsec.bus import InProcessBus
-from healthsec.detect import AlertingDetector
+from healthsec.engine import BUCKET, Engine, StepResult, bucket_of
 from healthsec.ingest import ReadReport, Source
 from healthsec.model import Alert, Event, Incident, ParseError
 from healthsec.store import Store
 
-ALERTS = "alerts"
+log = logging.getLogger(__name__)
+WARM_UP = timedelta(hours=3)  # windowed detectors' longest window: replayed when a worker takes over
 
 
 @dataclass
@@ -29,81 +39,264 @@ class PipelineResult:
     new_alerts: int = 0
 
 
-class Pipeline:
-    """Runs detectors over time-ordered chunks of events; alerts go over the bus to the store and correlator.
+class _History:
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-    Events are stored before detection, so nothing accepted is lost if a detector fails; a failing
-    detector is recorded and the others go on.
+    def between(self, start: datetime, end: datetime) -> Iterable[Event]:
+        return self.store.events.between(start, end)
+
+
+class Pipeline:
+    """Drives one organisation's :class:`Engine` over the store.
+
+    ``owner`` names the worker holding the detection lease (``None`` in a single process). With
+    ``resume`` the pipeline continues from the cursor the store holds (a worker); without it, it starts
+    from the first event it is given (the demo and CLI runs, which re-detect what they read).
     """
 
     def __init__(
         self,
-        detectors: Sequence[AlertingDetector],
+        engine: Engine,
         store: Store,
         *,
-        bus: InProcessBus | None = None,
-        hosts: Mapping[str, str] | None = None,
-        chunk_size: int = 5000,
+        owner: str | None = None,
+        resume: bool = True,
+        on_step: Callable[[StepResult], None] | None = None,
     ) -> None:
-        self.detectors = list(detectors)
+        from healthsec.store.detection import detection
+
+        self.engine = engine
         self.store = store
-        self.bus = bus or InProcessBus()
-        self.correlator = StreamingCorrelator(hosts)
-        self.chunk_size = chunk_size
-        self._pending: dict[str, Alert] = {}
-        self.bus.subscribe(ALERTS, self._on_alert)
+        self.owner = owner
+        self.on_step = on_step
+        self.state = detection(store)
+        self._history = _History(store)
+        self._incidents: dict[str, Incident] = {}
+        self._alerts: dict[str, Alert] = {}
+        if resume:
+            self._restore()
 
-    def _on_alert(self, alert: Alert) -> None:
-        self._pending[alert.id] = alert
+    # ---- restart -----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """Rebuild the engine from the store: learning start, fitted baselines, windows, incidents."""
+        st = self.state.get()
+        if st.cursor is None or st.learning_start is None:
+            return
+        self.engine.learning_start = st.learning_start
+        warm_from = max(st.learning_start, st.cursor - WARM_UP)
+        start = warm_from
+        while start < st.cursor:  # replay recent buckets so windows are as the last owner left them
+            self.engine.process(start, list(self._history.between(start, start + BUCKET)), self._history)
+            start += BUCKET
+        self.engine.cursor = st.cursor
+        recent = self.store.alerts.list(since=st.cursor - timedelta(days=1), limit=50_000)
+        if recent:
+            self.engine.correlator.add(recent)
 
-    def fit(self, baseline: Iterable[Event]) -> None:
-        events = list(baseline)
-        for d in self.detectors:
-            d.fit(events)
+    # ---- ingest ------------------------------------------------------------------------------
+    def accept(self, events: Sequence[Event], bodies: Sequence[dict[str, Any]] | None = None) -> int:
+        """Store events (idempotent) and move the organisation's high-water mark; return how many were new."""
+        if not events:
+            return 0
+        new = self.store.events.add_many(events, bodies)
+        self.state.note_ingest(max(e.ts for e in events))
+        return new
 
-    def run(self, source: Source, progress: Callable[[int], None] | None = None) -> PipelineResult:
+    # ---- detection ---------------------------------------------------------------------------
+    def advance(self, *, final: bool = False, result: PipelineResult | None = None) -> PipelineResult:
+        """Run every closed bucket after the cursor (with ``final``, the open last one too)."""
+        result = result or PipelineResult(report=ReadReport())
+        st = self.state.get()
+        if st.max_ts is None:
+            return result
+        start = self.engine.cursor
+        if start is None:
+            first = self._first_ts()
+            if first is None:
+                return result
+            start = bucket_of(first)
+        last = bucket_of(st.max_ts)
+        stop = last + BUCKET if final else last
+        while start < stop:
+            events = list(self._history.between(start, start + BUCKET))
+            self._step(start, events, result)
+            start += BUCKET
+        return result
+
+    def _first_ts(self) -> datetime | None:
+        from sqlalchemy import func, select
+
+        from healthsec.store import schema
+
+        t = schema.events
+        with self.store.engine.connect() as conn:
+            first = conn.execute(select(func.min(t.c.ts)).where(t.c.org == self.store.org)).scalar_one()
+        if first is None:
+            return None
+        from healthsec.store.detection import _utc
+
+        return _utc(first)
+
+    def _step(self, start: datetime, events: list[Event], result: PipelineResult) -> None:
+        step = self.engine.process(start, events, self._history)
+        if step.failures:
+            self.state.add_dead_letters((f.detector, f.event_id, f.reason) for f in step.failures)
+            result.detector_failures.extend(f"{f.detector}: event {f.event_id}: {f.reason}" for f in step.failures)
+        if step.alerts:
+            result.new_alerts += self.store.alerts.add_many(step.alerts)
+            for a in step.alerts:
+                result.alerts[a.id] = a
+                self._alerts[a.id] = a
+                result.raised_at.setdefault(a.id, step.raised_at[a.id])
+        if step.incidents:
+            self.store.incidents.upsert_many(step.incidents)
+            for i in step.incidents:
+                self._incidents[i.id] = i
+        assert self.engine.cursor is not None and self.engine.learning_start is not None
+        status = [dataclasses.asdict(s) for s in self.engine.status()]
+        self.state.advance(self.owner, self.engine.cursor, self.engine.learning_start, status)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def incidents(self) -> list[Incident]:
+        """The incidents as they stand now (merged ones gone), most severe first."""
+        return self.engine.correlator.incidents()
+
+    # ---- a whole source, in one process ------------------------------------------------------
+    def run(self, source: Source, progress: Callable[[int], None] | None = None, chunk: int = 5000) -> PipelineResult:
+        """Read a source to its end: store, detect every closed bucket as it goes, then the last one."""
         result = PipelineResult(report=ReadReport())
-        chunk: list[Event] = []
-        hour: datetime | None = None
+        buf: list[Event] = []
         for item in source.read():
             if not result.report.add(item):
                 continue
             assert not isinstance(item, ParseError)
-            item_hour = item.ts.replace(minute=0, second=0, microsecond=0)
-            if chunk and (item_hour != hour or len(chunk) >= self.chunk_size):
-                self._process(chunk, result)
+            buf.append(item)
+            if len(buf) >= chunk:
+                result.new_events += self.accept(buf)
+                self.advance(result=result)
                 if progress:
-                    progress(len(chunk))
-                chunk = []
-            hour = item_hour
-            chunk.append(item)
-        if chunk:
-            self._process(chunk, result)
+                    progress(len(buf))
+                buf = []
+        if buf:
+            result.new_events += self.accept(buf)
             if progress:
-                progress(len(chunk))
-        result.incidents = self.correlator.incidents()
-        self.store.incidents.upsert_many(result.incidents)
+                progress(len(buf))
+        self.advance(final=True, result=result)
+        result.incidents = self.incidents()
         return result
 
-    def _process(self, chunk: list[Event], result: PipelineResult) -> None:
-        result.new_events += self.store.events.add_many(chunk)
-        for d in self.detectors:
-            try:
-                alerts = d.detect(chunk)
-            except Exception as exc:  # one broken detector must not stop the others
-                result.detector_failures.append(f"{d.name}: {type(exc).__name__}: {exc}")
+
+class Detection:
+    """One process's share of the service: accepts events for any organisation and advances detection.
+
+    Several processes (the API's in-process sink, ``healthsec worker`` instances) may share a database:
+    each organisation's detection is advanced by whichever holds its lease, bucket by bucket, so the
+    result is the same as one process reading the same events. A process that lost the lease rebuilds its
+    engine from the store before it advances again. Promoted models are picked up while running.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Any,
+        *,
+        owner: str,
+        metrics: Any | None = None,
+        role: str = "worker",
+        model_poll_s: float = 5.0,
+    ) -> None:
+        from healthsec.app import build_engine
+
+        self.store = store
+        self.settings = settings
+        self.owner = owner
+        self.metrics = metrics
+        self.role = role
+        self.model_poll_s = model_poll_s
+        self._pipes: dict[str, Pipeline] = {}
+        self._watchers: dict[str, Any] = {}
+        self._held_until: dict[str, datetime] = {}
+        self._last_poll: dict[str, float] = {}
+        build_engine(store, settings)  # fail at start on an unknown detector name or unreadable rules
+
+    def accept(self, org: str, events: Sequence[Event], bodies: Sequence[dict[str, Any]] | None = None) -> int:
+        """Store a batch for ``org`` (idempotent); return how many events were new."""
+        from healthsec.store.detection import detection
+
+        if not events:
+            return 0
+        store = self.store.for_org(org)
+        new = store.events.add_many(events, bodies)
+        detection(store).note_ingest(max(e.ts for e in events))
+        if self.metrics is not None:
+            self.metrics.events_written.labels(self.role).inc(new)
+        return new
+
+    def tick(self, *, final: bool = False) -> int:
+        """Advance every organisation with stored events past its cursor; return the new alerts."""
+        from healthsec.store.detection import detection
+
+        new_alerts = 0
+        for org in detection(self.store).orgs_behind():
+            store = self.store.for_org(org)
+            repo = detection(store)
+            now = datetime.now(UTC)
+            if not repo.acquire(self.owner, self.settings.detection_lease_s):
+                self._pipes.pop(org, None)
                 continue
-            for a in alerts:
-                self.bus.publish(ALERTS, a)
-        self.bus.drain()
-        if self._pending:
-            batch = list(self._pending.values())
-            self._pending.clear()
-            seen = {e.id: e.ts for e in chunk}
-            for a in batch:
-                if a.id not in result.raised_at:
-                    # the moment the detector could first raise it: its latest evidence in this chunk
-                    result.raised_at[a.id] = max((seen[i] for i in a.evidence if i in seen), default=a.ts)
-            result.new_alerts += self.store.alerts.add_many(batch)
-            result.alerts.update({a.id: a for a in batch})
-            self.correlator.add(batch)
+            held = self._held_until.get(org)
+            if held is None or held < now:  # not held continuously: another owner may have advanced it
+                self._pipes.pop(org, None)
+            self._held_until[org] = now + timedelta(seconds=self.settings.detection_lease_s)
+            pipe = self._pipe(org, store)
+            self._poll_models(org, store, pipe)
+            result = pipe.advance(final=final)
+            new_alerts += result.new_alerts
+        if self.metrics is not None and new_alerts:
+            self.metrics.alerts_out.labels(self.role).inc(new_alerts)
+        return new_alerts
+
+    def _pipe(self, org: str, store: Store) -> Pipeline:
+        from healthsec.app import build_engine
+
+        if org not in self._pipes:
+            self._pipes[org] = Pipeline(build_engine(store, self.settings), store, owner=self.owner)
+            self._watchers.pop(org, None)
+        return self._pipes[org]
+
+    def _poll_models(self, org: str, store: Store, pipe: Pipeline) -> None:
+        import time
+
+        from healthsec.store.models import ModelWatcher
+
+        if time.monotonic() - self._last_poll.get(org, 0.0) < self.model_poll_s and org in self._watchers:
+            return
+        self._last_poll[org] = time.monotonic()
+        kinds = sorted({s.model_kind for s in (sl.spec for sl in pipe.engine._slots) if s.model_kind})
+        if not kinds:
+            return
+        watcher = self._watchers.setdefault(org, ModelWatcher(store, kinds))
+        for change in watcher.poll():
+            fed = pipe.engine.set_model(change.kind, change.loaded)
+            log.info("model %s for %s: %s", change.kind, org, "loaded" if change.loaded else "withdrawn")
+            del fed
+
+    def status(self, org: str) -> list[dict[str, Any]]:
+        """The detectors of ``org`` as the last advance recorded them (or as a fresh engine has them)."""
+        from healthsec.store.detection import detection
+
+        st = detection(self.store.for_org(org)).get()
+        if st.status:
+            return list(st.status)
+        from healthsec.app import build_engine
+
+        return [dataclasses.asdict(s) for s in build_engine(self.store.for_org(org), self.settings).status()]
+
+    def release(self) -> None:
+        from healthsec.store.detection import detection
+
+        for org in list(self._pipes):
+            detection(self.store.for_org(org)).release(self.owner)
+        self._pipes.clear()

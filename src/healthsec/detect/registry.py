@@ -1,0 +1,237 @@
+"""Every detector registered once: name, version, event kinds, what it needs; profiles pick what runs.
+
+A detector needs either ``nothing`` (rules: it runs from the first event), a ``learning`` period (a
+baseline fitted on the first events of an organisation, then it alerts), or a ``model`` (a promoted,
+managed artefact built by ``healthsec train``). The default profile is every registered detector; the
+service, the workers, the live sources, the CLI and the demo all build their detectors from here.
+
+Pure: factories get what they need (inventory, rule set, care context, a loaded model) through a
+:class:`DetectorContext` that the adapters fill; nothing here reads files or databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from healthsec.detect.base import AlertingDetector
+from healthsec.model import Asset
+
+Needs = Literal["nothing", "learning", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorContext:
+    """What factories may use; ``None`` means the adapter has none (the detector then cannot run)."""
+
+    assets: Sequence[Asset] = ()
+    sigma_rules: Any | None = None  # healthsec.detect.rules.sigma.RuleSet
+    care_context: Any | None = None  # healthsec.detect.clinical.access_context.CareContext
+    phi_key: bytes | None = None
+    seed: int = 0
+
+
+class Unavailable(Exception):
+    """A factory cannot build its detector with this context; the message says what is missing."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """One registered detector."""
+
+    name: str
+    version: str
+    kinds: frozenset[str]
+    needs: Needs
+    description: str
+    factory: Callable[[DetectorContext], AlertingDetector] | None = None
+    model_kind: str | None = None  # for needs == "model": the artefact kind (flows, devices, telemetry)
+    model_factory: Callable[[Any], AlertingDetector] | None = None
+
+
+def _flow_iforest(ctx: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.ml import FlowAnomalyDetector
+
+    return FlowAnomalyDetector(ctx.assets, seed=ctx.seed, fpr=0.001)
+
+
+def _flow_beacon(ctx: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.ml import BeaconDetector
+
+    return BeaconDetector(ctx.assets)
+
+
+def _bruteforce(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.rules import BruteForceDetector
+
+    return BruteForceDetector()
+
+
+def _lateral(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.rules import LogonNoveltyDetector
+
+    return LogonNoveltyDetector()
+
+
+def _host_rules(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.rules import HostRuleDetector
+
+    return HostRuleDetector()
+
+
+def _sigma(ctx: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.rules.sigma import SigmaDetector
+
+    if ctx.sigma_rules is None:
+        raise Unavailable("no Sigma rules found (set sigma_rules in the settings)")
+    return SigmaDetector(ctx.sigma_rules)
+
+
+def _care(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.clinical.baseline import CareRelationshipDetector
+
+    return CareRelationshipDetector()
+
+
+def _access(ctx: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.clinical.access import AccessDetector
+
+    if ctx.care_context is None or ctx.phi_key is None:
+        raise Unavailable("no care context (FHIR Encounter/CareTeam data) and pseudonym key loaded")
+    return AccessDetector(ctx.care_context, ctx.phi_key)
+
+
+def _telemetry_integrity(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.clinical.baseline import TelemetryIntegrityDetector
+
+    return TelemetryIntegrityDetector()
+
+
+def _dicom_misuse(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.clinical.baseline import DicomMisuseDetector
+
+    return DicomMisuseDetector()
+
+
+def _model(kind: str) -> Callable[[Any], AlertingDetector]:
+    def build(loaded: Any) -> AlertingDetector:
+        from healthsec.detect.ml.artefact_detectors import FACTORIES
+
+        return FACTORIES[kind](loaded)
+
+    return build
+
+
+_LOG = frozenset({"log"})
+_FLOW = frozenset({"flow"})
+
+REGISTRY: tuple[DetectorSpec, ...] = (
+    DetectorSpec(
+        "sigma", "1.0", _LOG, "nothing", "SigmaHQ rules over host logs (EVTX, OTRF JSON, syslog…)", _sigma
+    ),
+    DetectorSpec("host-rules", "1.0", _LOG, "nothing", "process rules for hospital workstations", _host_rules),
+    DetectorSpec(
+        "auth-bruteforce", "1.0", _LOG, "nothing", "failed-logon bursts and password spraying", _bruteforce
+    ),
+    DetectorSpec(
+        "auth-lateral-logon", "1.0", _LOG, "learning", "logons to hosts an account never used", _lateral
+    ),
+    DetectorSpec(
+        "flow-iforest", "1.0", _FLOW, "learning", "Isolation Forest over benign flows per zone", _flow_iforest
+    ),
+    DetectorSpec("flow-beacon", "1.0", _FLOW, "learning", "regular outbound beacons", _flow_beacon),
+    DetectorSpec(
+        "ehr-care-relationship",
+        "1.0",
+        frozenset({"access", "clinical"}),
+        "learning",
+        "record reads outside the reader's care relationships, VIP and bulk reads",
+        _care,
+    ),
+    DetectorSpec(
+        "clinical.access",
+        "1.0",
+        frozenset({"access"}),
+        "learning",
+        "FHIR AuditEvent access analytics against care teams and per-user baselines",
+        _access,
+    ),
+    DetectorSpec(
+        "iomt-telemetry",
+        "1.0",
+        frozenset({"reading", "flow"}),
+        "learning",
+        "device readings: physiology, learnt ranges, frozen values, foreign senders",
+        _telemetry_integrity,
+    ),
+    DetectorSpec(
+        "dicom-misuse",
+        "1.0",
+        frozenset({"clinical"}),
+        "learning",
+        "unknown DICOM callers, new move destinations and bulk retrievals",
+        _dicom_misuse,
+    ),
+    DetectorSpec(
+        "flow-ensemble",
+        "1.0",
+        _FLOW,
+        "model",
+        "supervised + unsupervised flow ensemble (healthsec train flows)",
+        model_kind="flows",
+        model_factory=_model("flows"),
+    ),
+    DetectorSpec(
+        "ml.device-identity",
+        "1.0",
+        _FLOW,
+        "model",
+        "passive device identification: a host whose identity changes (healthsec train devices)",
+        model_kind="devices",
+        model_factory=_model("devices"),
+    ),
+    DetectorSpec(
+        "clinical.telemetry-model",
+        "1.0",
+        frozenset({"reading"}),
+        "model",
+        "supervised telemetry model (healthsec train telemetry)",
+        model_kind="telemetry",
+        model_factory=_model("telemetry"),
+    ),
+)
+
+BY_NAME: Mapping[str, DetectorSpec] = {s.name: s for s in REGISTRY}
+
+
+class UnknownDetector(ValueError):
+    """A configured detector name is not registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Which registered detectors run: ``enabled`` (empty = all) minus ``disabled``."""
+
+    enabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    specs: tuple[DetectorSpec, ...] = field(default=REGISTRY)
+
+    def resolve(self) -> tuple[list[DetectorSpec], list[DetectorSpec]]:
+        """(specs that run, specs disabled by configuration); an unknown name is an error naming it."""
+        names = {s.name for s in self.specs}
+        unknown = [n for n in (*self.enabled, *self.disabled) if n not in names]
+        if unknown:
+            raise UnknownDetector(
+                f"unknown detector(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}"
+            )
+        wanted = set(self.enabled) or names
+        run = [s for s in self.specs if s.name in wanted and s.name not in self.disabled]
+        off = [s for s in self.specs if s not in run]
+        return run, off
+
+
+def specs_for_kinds(kinds: Iterable[str], specs: Sequence[DetectorSpec] = REGISTRY) -> list[DetectorSpec]:
+    """The registered detectors that consume any of ``kinds`` (what a CLI command over one input runs)."""
+    wanted = set(kinds)
+    return [s for s in specs if s.kinds & wanted]
