@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from healthsec.commands.groups import DbOption, console, fail
+from healthsec.commands.groups import DbOption, console
 
 if TYPE_CHECKING:
     from healthsec.model.artefacts import ModelArtefact
@@ -29,6 +29,12 @@ RegisterOption = Annotated[
 PromoteOption = Annotated[
     bool, typer.Option("--promote", help="Promote the registered model at once (workers pick it up).")
 ]
+
+
+def fail(message: str) -> typer.Exit:
+    """One unwrapped error line on stderr (a refusal must stay one line, whatever the terminal width)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
 
 
 def _open(db: str | None) -> Store:
@@ -77,12 +83,14 @@ def models_list(
     if not items:
         typer.echo("no model artefacts stored (train one with `healthsec train flows|devices|telemetry`)")
         return
-    table = Table("id", "kind", "version", "status", "created (UTC)", "features", "metrics")
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for name in ("created (UTC)", "features", "metrics"):
+        table.add_column(name)
     for a in items:
         table.add_row(
             a.id,
-            a.kind,
-            str(a.version),
             a.status.value,
             a.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             str(len(a.features)),
@@ -164,14 +172,15 @@ def register_trained_cli(
         if promote:
             raise fail("--promote needs the model registered (drop --no-register)")
         return
+    from healthsec.app import open_store
     from healthsec.detect.artefacts_load import ArtefactRefused
     from healthsec.ingest.flows.modelfiles import ModelDirError
     from healthsec.services.train import register_trained
+    from healthsec.store import StoreError
 
-    store = _open(db)
     try:
-        stored = register_trained(store, kind, model_dir, inputs, promote=promote)
-    except (ArtefactRefused, ModelDirError, ValueError) as exc:
+        stored = register_trained(open_store(db), kind, model_dir, inputs, promote=promote)
+    except (ArtefactRefused, ModelDirError, StoreError, ValueError) as exc:
         raise fail(f"model written to {model_dir} but not registered: {exc}") from None
     typer.echo(
         f"registered model {stored.kind} version {stored.version} ({stored.id}, {stored.status.value})"

@@ -66,6 +66,11 @@ class LoadedModel:
         return self.artefact.kind
 
 
+def label_of(artefact: ModelArtefact) -> str:
+    """How a refusal names an artefact: ``flows-v3 (flow-ensemble)``."""
+    return f"{artefact.id} ({artefact.name})"
+
+
 def format_version(kind: str) -> int:
     """The file-layout version this code writes and reads for ``kind``."""
     return _spec(kind, kind)[1]
@@ -113,7 +118,7 @@ def _features(kind: str, files: Mapping[str, bytes], label: str) -> tuple[str, .
 
 def check_files(artefact: ModelArtefact, files: Mapping[str, bytes]) -> None:
     """Every recorded file present, unaltered (SHA-256) and of a safe format; nothing extra."""
-    label = artefact.id
+    label = label_of(artefact)
     missing = sorted(set(artefact.files) - set(files))
     extra = sorted(set(files) - set(artefact.files))
     if missing:
@@ -142,7 +147,7 @@ def load_artefact(
     hash) or from what the code computes (devices), and, when ``available_features`` is given, a
     model that needs features the caller's events do not carry.
     """
-    label = f"{artefact.id} ({artefact.name})"
+    label = label_of(artefact)
     _, fmt_version, required = _spec(artefact.kind, label)
     if artefact.format_version != fmt_version:
         raise ArtefactRefused(
