@@ -164,7 +164,7 @@ def models_retire(kind: KindArg, version: VersionArg, db: DbOption = None) -> No
 
 
 def register_trained_cli(
-    db: str | None, kind: str, model_dir: Path, inputs: Sequence[Path], *, register: bool, promote: bool
+    db: str | None, kind: str, model_dir: Path, inputs: Sequence[str | Path], *, register: bool, promote: bool
 ) -> None:
     """What every ``healthsec train <kind>`` does after writing its model directory: record it in the
     store as a candidate (and promote it with ``--promote``), then print its kind and version."""

@@ -61,7 +61,7 @@ def _card_metrics(files: Mapping[str, bytes]) -> tuple[dict[str, float], str | N
 def build_artefact(
     kind: str,
     files: Mapping[str, bytes],
-    inputs: Sequence[Path],
+    inputs: Sequence[str | Path],
     *,
     metrics: Mapping[str, float] | None = None,
     evaluation: str | None = None,
@@ -70,7 +70,8 @@ def build_artefact(
 ) -> ModelArtefact:
     """The metadata of a freshly trained model (version 0: the store numbers it)."""
     name, features = describe(kind, files)
-    hashed = [(p, _sha256_file(p)) for p in inputs if p.is_file()]
+    paths = [Path(p) for p in inputs]
+    hashed = [(p, _sha256_file(p)) for p in paths if p.is_file()]
     digests = [d for _, d in hashed]
     card_metrics, card_eval = _card_metrics(files)
     return ModelArtefact(
@@ -98,7 +99,7 @@ def register_trained(
     store: Store,
     kind: str,
     model_dir: Path,
-    inputs: Sequence[Path],
+    inputs: Sequence[str | Path],
     *,
     promote: bool = False,
     actor: str = "cli",
