@@ -49,7 +49,7 @@ class ModelRepository:
         The files must be exactly those the metadata records, with the recorded SHA-256 digests.
         """
         try:
-            check_files(dataclasses.replace(artefact, version=max(artefact.version, 0)), files)
+            check_files(artefact, files)
         except ArtefactRefused as exc:
             raise ValueError(exc.reason) from None
         t = model_artefacts

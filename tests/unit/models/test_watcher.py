@@ -89,3 +89,24 @@ def test_load_promoted(store: Store, telemetry_files: dict[str, bytes]) -> None:
     repo.promote("telemetry", 1)
     loaded = load_promoted(store, "telemetry")
     assert loaded is not None and loaded.model.features == ["pressure", "rate"]
+
+
+def test_unreachable_store_keeps_the_loaded_model(
+    store: Store, telemetry_files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from healthsec.store.models import ModelRepository
+
+    repo = models(store)
+    repo.add(artefact_of("telemetry", telemetry_files), telemetry_files)
+    repo.promote("telemetry", 1)
+    watcher = ModelWatcher(store, ["telemetry"])
+    assert len(watcher.poll()) == 1
+
+    def down(self: ModelRepository, kinds: object = None) -> dict[str, str]:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ModelRepository, "promoted_ids", down)
+    assert watcher.poll() == []
+    assert watcher.current["telemetry"].artefact.version == 1
