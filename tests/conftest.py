@@ -36,3 +36,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
             pytest.fail(f"PostgreSQL is required for the contract suite: {exc}")
     yield s
     s.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_embedded_default_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands run without ``--db`` (e.g. ``train``, which registers its model) write to a session
+    database, never to the user's embedded default."""
+    if "HEALTHSEC_DB" in os.environ:
+        yield
+        return
+    os.environ["HEALTHSEC_DB"] = str(tmp_path_factory.mktemp("default-db") / "healthsec.db")
+    try:
+        yield
+    finally:
+        os.environ.pop("HEALTHSEC_DB", None)

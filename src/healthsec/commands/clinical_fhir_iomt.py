@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
+from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.model import Alert, DeviceReading, Event, ParseError
 
 if TYPE_CHECKING:
@@ -263,6 +264,9 @@ def train_telemetry(
     out: Annotated[Path, typer.Option("--out", help="Model directory to write (model.txt + meta.json).")],
     fmt: FormatOption = "ton-iot",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    db: DbOption = None,
+    register: RegisterOption = True,
+    promote: PromoteOption = False,
 ) -> None:
     """Train the supervised telemetry model (LightGBM on reading values; never on date/time)."""
     from healthsec.detect.clinical.telemetry_model import TelemetryClassifier, dedupe
@@ -286,6 +290,7 @@ def train_telemetry(
         f"features: {', '.join(model.features)}\nwrote {out / 'model.txt'} and {out / 'meta.json'}",
         highlight=False,
     )
+    register_trained_cli(db, "telemetry", out, paths, register=register, promote=promote)
 
 
 def detect_telemetry(

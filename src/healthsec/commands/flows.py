@@ -15,6 +15,7 @@ import polars as pl
 import typer
 
 from healthsec.commands.groups import DbOption, detect_app, train_app
+from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.model import Asset, Criticality, stable_id
 
 FormatOption = Annotated[
@@ -71,6 +72,9 @@ def train_flows(
     label_column: LabelOption = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate on benign validation flows.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the validation split and models.")] = 0,
+    db: DbOption = None,
+    register: RegisterOption = True,
+    promote: PromoteOption = False,
 ) -> None:
     """Train the flow ensemble (LightGBM if labelled, Isolation Forest + autoencoder on benign flows)."""
     from healthsec.detect.ml.ensemble import FlowEnsemble
@@ -131,6 +135,7 @@ def train_flows(
         f"parts: {parts}; benign validation FPR {ens.card['validation_benign_fpr']:.3f} (stated {fpr})",
     )
     typer.echo(f"model written to {model}/ ({', '.join(p.name for p in written)})")
+    register_trained_cli(db, "flows", model, [t.path for t in tables], register=register, promote=promote)
 
 
 def detect_flows(
@@ -229,6 +234,9 @@ def train_devices(
     labels: Annotated[
         Path | None, typer.Option(help="CSV with columns file,device (file matched by path end).")
     ] = None,
+    db: DbOption = None,
+    register: RegisterOption = True,
+    promote: PromoteOption = False,
 ) -> None:
     """Train passive device identification; device = first folder under the captures' common root."""
     from healthsec.detect.ml.devices import DeviceIdentifier
@@ -277,6 +285,8 @@ def train_devices(
         f"({', '.join(f'{k} {v}' for k, v in sorted(Counter(devs).items()))}); {len(skipped)} skipped",
     )
     typer.echo(f"model written to {model}/")
+    inputs = [Path(c.name) for c in caps]
+    register_trained_cli(db, "devices", model, inputs, register=register, promote=promote)
 
 
 def identify(
