@@ -206,6 +206,7 @@ class Detection:
         metrics: Any | None = None,
         role: str = "worker",
         model_poll_s: float = 5.0,
+        specs: Sequence[Any] | None = None,
     ) -> None:
         from healthsec.app import build_engine
 
@@ -219,7 +220,8 @@ class Detection:
         self._watchers: dict[str, Any] = {}
         self._held_until: dict[str, datetime] = {}
         self._last_poll: dict[str, float] = {}
-        build_engine(store, settings)  # fail at start on an unknown detector name or unreadable rules
+        self.specs = specs
+        build_engine(store, settings, specs=specs)  # fail at start on an unknown detector name or unreadable rules
 
     def accept(self, org: str, events: Sequence[Event], bodies: Sequence[dict[str, Any]] | None = None) -> int:
         """Store a batch for ``org`` (idempotent); return how many events were new."""
@@ -262,7 +264,8 @@ class Detection:
         from healthsec.app import build_engine
 
         if org not in self._pipes:
-            self._pipes[org] = Pipeline(build_engine(store, self.settings), store, owner=self.owner)
+            engine = build_engine(store, self.settings, specs=self.specs)
+            self._pipes[org] = Pipeline(engine, store, owner=self.owner)
             self._watchers.pop(org, None)
         return self._pipes[org]
 
@@ -292,7 +295,8 @@ class Detection:
             return list(st.status)
         from healthsec.app import build_engine
 
-        return [dataclasses.asdict(s) for s in build_engine(self.store.for_org(org), self.settings).status()]
+        engine = build_engine(self.store.for_org(org), self.settings, specs=self.specs)
+        return [dataclasses.asdict(s) for s in engine.status()]
 
     def release(self) -> None:
         from healthsec.store.detection import detection

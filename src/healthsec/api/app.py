@@ -22,7 +22,6 @@ from healthsec.api import analysis, ingest, routes
 from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
 from healthsec.api.live import LiveSources
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.bus.worker import DecodedBatch, Pipeline, load_detectors
 from healthsec.config import Settings
 from healthsec.model import Event
 from healthsec.store import Store
@@ -146,7 +145,7 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
             audit = services.store.for_org(org).audit
             audit.record(actor, "events.ingest", None, count=len(events), via="fhir")
             if isinstance(services.sink, ingest.MemorySink):
-                services.sink.pipeline.write([DecodedBatch(org, list(events))])
+                services.sink.deliver(org, list(events), None)
                 return
             task = asyncio.get_running_loop().create_task(
                 services.sink.submit(org, [ingest.event_body(e) for e in events], list(events))
@@ -170,6 +169,28 @@ def app_from_env() -> FastAPI:
     return create_app(load_settings())
 
 
+def _owner(role: str) -> str:
+    """A name for this process in detection leases."""
+    import os
+    import socket
+
+    return f"{role}:{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+async def _flush_when_idle(sink: ingest.MemorySink, idle_s: float) -> None:
+    """Detect the last open hour once no events arrived for ``idle_s`` seconds (in-process service)."""
+    flushed_at = 0.0
+    while True:
+        await asyncio.sleep(min(1.0, idle_s))
+        if sink.last_event > flushed_at and time.monotonic() - sink.last_event >= idle_s:
+            flushed_at = sink.last_event
+            try:
+                await sink.flush()
+            except Exception as exc:  # the database may be away; the next quiet period tries again
+                log.warning("detection flush failed (%s)", type(exc).__name__)
+                flushed_at = 0.0
+
+
 def create_app(
     settings: Settings,
     *,
@@ -181,8 +202,10 @@ def create_app(
 
     def build(the_store: Store, the_sink: ingest.IngestSink | None, nats_state: Any) -> Services:
         if the_sink is None:
-            pipeline = Pipeline(the_store, load_detectors(settings.detectors), metrics, role="api")
-            the_sink = ingest.MemorySink(pipeline)
+            from healthsec.pipeline import Detection
+
+            detection = Detection(the_store, settings, owner=_owner("api"), metrics=metrics, role="api")
+            the_sink = ingest.MemorySink(detection)
         return Services(
             settings, the_store, AuthStore(the_store.engine), metrics, the_sink, nats_state, tuple(mounted)
         )
@@ -208,11 +231,16 @@ def create_app(
         services: Services = app.state.services
         services.live = LiveSources(settings, services.sink, metrics)
         await services.live.start()
+        flusher = None
+        if isinstance(services.sink, ingest.MemorySink):
+            flusher = asyncio.create_task(_flush_when_idle(services.sink, settings.detection_idle_s))
         metrics.up.labels("api", "http").set(1)
         try:
             yield
         finally:
             metrics.up.labels("api", "http").set(0)
+            if flusher is not None:
+                flusher.cancel()
             await services.live.stop()
             if nats_state is not None:
                 await nats_state[0].drain()
@@ -233,6 +261,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(analysis.router)
     app.include_router(importlib.import_module("healthsec.api.models").router)
+    app.include_router(importlib.import_module("healthsec.api.detectors").router)
     mounted = _mount_optional(app, settings)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,10 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from healthsec.api.auth import ERROR_RESPONSES, Sensor
-from healthsec.bus import InProcessBus
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.bus.worker import DecodedBatch, Pipeline
+from healthsec.pipeline import Detection
 from healthsec.model import Event
 from healthsec.model.events import EVENT_TYPES
 
@@ -36,29 +36,29 @@ class IngestSink(Protocol):
 
 @dataclass
 class MemorySink:
-    """Single machine: the in-process bus delivers the batch to the pipeline before the request returns."""
+    """Single machine: the batch is stored and the engine advanced before the request returns.
 
-    pipeline: Pipeline
-    bus: InProcessBus = field(default_factory=InProcessBus)
+    The last open hour of event time is detected by :meth:`flush`, which the service calls when no
+    events arrived for ``detection_idle_s`` seconds.
+    """
+
+    detection: Detection
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_event: float = 0.0
 
-    def __post_init__(self) -> None:
-        self.bus.subscribe("events", self._handle)
-
-    def _handle(self, batch: DecodedBatch) -> None:
-        self.pipeline.write([batch])
-
-    def _deliver(self, batch: DecodedBatch) -> int:
-        failures = len(self.bus.failures)
-        self.bus.publish("events", batch)
-        self.bus.drain()
-        if len(self.bus.failures) > failures:
-            raise RuntimeError(self.bus.failures[-1][1])
-        return len(batch.events)
+    def deliver(self, org: str, events: Sequence[Event], bodies: Sequence[Mapping[str, Any]] | None) -> int:
+        self.detection.accept(org, events, [dict(b) for b in bodies] if bodies is not None else None)
+        self.detection.tick()
+        return len(events)
 
     async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int:
-        async with self._lock:  # the in-process bus is not thread-safe; one batch at a time
-            return await asyncio.to_thread(self._deliver, DecodedBatch(org, list(events), list(bodies)))
+        async with self._lock:  # one batch at a time: the engine is advanced in order
+            self.last_event = time.monotonic()
+            return await asyncio.to_thread(self.deliver, org, list(events), list(bodies))
+
+    async def flush(self) -> int:
+        async with self._lock:
+            return await asyncio.to_thread(self.detection.tick, final=True)
 
 
 @dataclass

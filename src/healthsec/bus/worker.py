@@ -1,43 +1,24 @@
-"""Event pipeline (decode, store, detect, write alerts) and the NATS work-queue worker that runs it."""
+"""The NATS work-queue worker: decode, store through the pipeline, and advance detection when drained."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-import orjson
 from nats.aio.msg import Msg
-from sqlalchemy.dialects import sqlite
 
 from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.nats import NatsConfig, connect, consume, consumer_lag, dead_letter
-from healthsec.detect.base import AlertingDetector
-from healthsec.model import Alert, Event
-from healthsec.model.codec import event_from_dict, to_dict
-from healthsec.store import Store, schema
+from healthsec.model import Event
+from healthsec.model.codec import event_from_dict
+from healthsec.pipeline import Detection
 
 log = logging.getLogger(__name__)
-
-
-def load_detectors(paths: Sequence[str]) -> list[AlertingDetector]:
-    """Build detectors from ``module:factory`` paths (Settings.detectors); a bad path is a clear error."""
-    out: list[AlertingDetector] = []
-    for path in paths:
-        module_name, _, attr = path.partition(":")
-        if not module_name or not attr:
-            raise ValueError(f"detector {path!r} is not of the form 'module:factory'")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot load detector {path!r}: {exc}") from None
-        out.append(factory())
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,119 +41,9 @@ def decode_events(batch: EventBatch) -> DecodedBatch:
     return DecodedBatch(batch.org, events, batch.events)
 
 
-def insert_events(
-    store: Store, events: Sequence[Event], bodies: Sequence[Mapping[str, Any]] | None = None
-) -> int:
-    """Insert events, skipping ids already stored; return how many were new.
-
-    Written here rather than through ``store.events.add_many`` because that returns the driver's rowcount,
-    which is -1 for PostgreSQL multi-row inserts; ``RETURNING`` counts exactly on both backends.
-    """
-    # ``bodies`` are the dicts the events were decoded from (already canonical: the API wrote them with
-    # to_dict); reusing them saves re-serialising every event.
-    dicts = bodies if bodies is not None and len(bodies) == len(events) else [to_dict(e) for e in events]
-    rows = {
-        e.id: {"org": store.org, "id": e.id, "kind": e.kind, "ts": e.ts, "source": e.source, "body": d}
-        for e, d in zip(events, dicts, strict=True)
-    }
-    if not rows:
-        return 0
-    if store.engine.dialect.name == "postgresql":
-        return _copy_events_pg(store, list(rows.values()))
-    t = schema.events
-    stmt = sqlite.insert(t).on_conflict_do_nothing(index_elements=["org", "id"]).returning(t.c.id)
-    new = 0
-    values = list(rows.values())
-    with store.engine.begin() as conn:
-        for start in range(0, len(values), 1000):
-            new += len(conn.execute(stmt, values[start : start + 1000]).all())
-    return new
-
-
-def _copy_events_pg(store: Store, rows: list[dict[str, Any]]) -> int:
-    """PostgreSQL bulk path: COPY into a temporary table, then one INSERT .. ON CONFLICT DO NOTHING.
-
-    Hand-written because a multi-row INSERT through SQLAlchemy spends most of its time building parameters
-    and serialising JSON; COPY with orjson-encoded bodies is several times faster and stays idempotent.
-    """
-    with store.engine.begin() as conn:
-        raw: Any = conn.connection.driver_connection
-        with raw.cursor() as cur:
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS healthsec_events_in "
-                "(org text, id text, kind text, ts timestamptz, source text, body json) ON COMMIT DELETE ROWS"
-            )
-            with cur.copy("COPY healthsec_events_in (org, id, kind, ts, source, body) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(
-                        (r["org"], r["id"], r["kind"], r["ts"], r["source"], orjson.dumps(r["body"]).decode())
-                    )
-            cur.execute(
-                "INSERT INTO events (org, id, kind, ts, source, body) "
-                "SELECT org, id, kind, ts, source, body FROM healthsec_events_in "
-                "ON CONFLICT (org, id) DO NOTHING"
-            )
-            return int(cur.rowcount)
-
-
-@dataclass
-class Pipeline:
-    """Store events idempotently, run the detectors over them and store their alerts (idempotent on id)."""
-
-    store: Store
-    detectors: Sequence[AlertingDetector] = ()
-    metrics: ServiceMetrics | None = None
-    role: str = "worker"
-    correlate: bool = True
-    window: timedelta = timedelta(hours=3)
-    _stores: dict[str, Store] = field(default_factory=dict)
-
-    def _org(self, org: str) -> Store:
-        if org not in self._stores:
-            self._stores[org] = self.store.for_org(org)
-        return self._stores[org]
-
-    def write(self, batches: Sequence[DecodedBatch]) -> tuple[int, int]:
-        """Process batches; return (new events, new alerts). Safe to repeat: ids make writes idempotent."""
-        by_org: dict[str, tuple[list[Event], list[Mapping[str, Any]] | None]] = {}
-        for b in batches:
-            events, bodies = by_org.setdefault(b.org, ([], []))
-            events.extend(b.events)
-            if bodies is not None and b.bodies is not None:
-                bodies.extend(b.bodies)
-            else:
-                by_org[b.org] = (events, None)
-        new_events = new_alerts = 0
-        for org, (events, bodies) in by_org.items():
-            store = self._org(org)
-            new_events += insert_events(store, events, bodies)
-            alerts: list[Alert] = []
-            for detector in self.detectors:
-                alerts.extend(detector.detect(events))
-            if alerts:
-                new_alerts += store.alerts.add_many(alerts)
-                if self.correlate:
-                    self._correlate(store, alerts)
-        if self.metrics is not None:
-            self.metrics.events_written.labels(self.role).inc(new_events)
-            self.metrics.alerts_out.labels(self.role).inc(new_alerts)
-        return new_events, new_alerts
-
-    def _correlate(self, store: Store, alerts: Sequence[Alert]) -> None:
-        """Re-correlate the stored alerts around the new ones and upsert the incidents that hold them.
-
-        Correlation is order-independent, so any worker recomputing a window from the database reaches
-        the same incidents; incident ids are stable, so a repeated upsert is a no-op.
-        """
-        from healthsec.analyze.correlate import correlate
-
-        start = min(a.ts for a in alerts) - self.window
-        end = max(a.ts for a in alerts) + self.window
-        nearby = [a for a in store.alerts.list(since=start, limit=50_000) if a.ts <= end]
-        new_ids = {a.id for a in alerts}
-        incidents = [i for i in correlate(nearby, window=self.window) if new_ids & set(i.alert_ids)]
-        if incidents:
-            store.incidents.upsert_many(incidents)
+def write_batches(detection: Detection, batches: Sequence[DecodedBatch]) -> int:
+    """Store decoded batches through the engine's adapter; return how many events were new."""
+    return sum(detection.accept(b.org, b.events, b.bodies) for b in batches)
 
 
 TRANSIENT_DELAY = 5.0
@@ -198,10 +69,12 @@ def is_transient(exc: BaseException) -> bool:
 class Worker:
     """One member of the JetStream work queue: fetch, process, ack; bounded retries, then dead-letter."""
 
-    pipeline: Pipeline
+    detection: Detection
     cfg: NatsConfig
     metrics: ServiceMetrics = field(default_factory=lambda: ServiceMetrics("worker"))
     processed_messages: int = 0
+    tick_s: float = 0.5
+    _last_message: float = field(default_factory=time.monotonic)
 
     async def run(self, stop: asyncio.Event) -> None:
         nc, js = await connect(self.cfg, name="healthsec-worker")
@@ -227,7 +100,7 @@ class Worker:
             if not decoded:
                 return
             try:
-                await asyncio.to_thread(self.pipeline.write, [b for _, b in decoded])
+                await asyncio.to_thread(write_batches, self.detection, [b for _, b in decoded])
             except Exception as exc:
                 if is_transient(exc):  # the database is away: wait for it, nothing is poison
                     log.warning("store unavailable (%s); messages will be redelivered", type(exc).__name__)
@@ -243,18 +116,38 @@ class Worker:
             for msg, _ in decoded:
                 await msg.ack()
             self.processed_messages += len(decoded)
+            self._last_message = time.monotonic()
+
+        async def detect() -> None:
+            # detection advances only when every published message is stored (the queue is drained),
+            # so a bucket is complete when it runs; the last open hour runs after detection_idle_s quiet
+            idle_s = self.detection.settings.detection_idle_s
+            while not stop.is_set():
+                await asyncio.sleep(self.tick_s)
+                if await consumer_lag(js, self.cfg) != 0:
+                    continue
+                final = time.monotonic() - self._last_message >= idle_s
+                try:
+                    await asyncio.to_thread(self.detection.tick, final=final)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("detection step failed")
+                    self.metrics.errors.labels("worker", "detection").inc()
 
         lag_task = asyncio.create_task(poll_lag())
+        detect_task = asyncio.create_task(detect())
         try:
             await consume(js, self.cfg, handle, stop)
         finally:
             lag_task.cancel()
+            detect_task.cancel()
+            await asyncio.to_thread(self.detection.release)
             self.metrics.up.labels("worker", "nats").set(0)
             await nc.drain()
 
     async def _one(self, js: Any, msg: Msg, batch: DecodedBatch) -> None:
         try:
-            await asyncio.to_thread(self.pipeline.write, [batch])
+            await asyncio.to_thread(write_batches, self.detection, [batch])
         except Exception as exc:
             if is_transient(exc):
                 self.metrics.errors.labels("worker", "store_unavailable").inc()

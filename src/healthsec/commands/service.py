@@ -107,19 +107,21 @@ def worker(
     from healthsec.app import nats_config, open_store
     from healthsec.bus.metrics import ServiceMetrics
     from healthsec.bus.nats import BusUnavailable
-    from healthsec.bus.worker import Pipeline, Worker, load_detectors
+    from healthsec.api.app import _owner
+    from healthsec.bus.worker import Worker
+    from healthsec.pipeline import Detection
 
     settings = _settings(config)
+    metrics = ServiceMetrics("worker")
     try:
         store = open_store(db, settings=settings)
-        detectors = load_detectors(settings.detectors)
+        detection = Detection(store, settings, owner=_owner("worker"), metrics=metrics)
     except (StoreError, ValueError) as exc:
         raise fail(str(exc)) from None
-    metrics = ServiceMetrics("worker")
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
     cfg = nats_config(settings)
-    runner = Worker(Pipeline(store, detectors, metrics), cfg, metrics)
+    runner = Worker(detection, cfg, metrics)
 
     async def main() -> None:
         stop = asyncio.Event()
