@@ -77,6 +77,25 @@ def sigma_ruleset(settings: Settings) -> object | None:
     return _SIGMA_CACHE[key]
 
 
+def registered_specs(settings: Settings) -> tuple[DetectorSpec, ...]:
+    """The registry plus the plugins the settings name (``module:name`` of a DetectorSpec)."""
+    import importlib
+
+    from healthsec.detect.registry import REGISTRY, DetectorSpec
+
+    extra = []
+    for path in settings.detector_plugins:
+        module_name, _, attr = path.partition(":")
+        try:
+            spec = getattr(importlib.import_module(module_name), attr) if module_name and attr else None
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load detector plugin {path!r}: {exc}") from None
+        if not isinstance(spec, DetectorSpec):
+            raise ValueError(f"detector plugin {path!r} is not a 'module:name' of a DetectorSpec")
+        extra.append(spec)
+    return (*REGISTRY, *extra)
+
+
 def build_engine(
     store: Store,
     settings: Settings | None = None,
@@ -95,9 +114,10 @@ def build_engine(
     from healthsec.ingest.attack_data import load_attack
 
     s = settings or load_settings()
-    run, off = Profile(tuple(s.detectors), tuple(s.detectors_disabled)).resolve()
     if specs is not None:
         run, off = list(specs), []
+    else:
+        run, off = Profile(tuple(s.detectors), tuple(s.detectors_disabled), registered_specs(s)).resolve()
     needs_sigma = any(x.name == "sigma" for x in run)
     ctx = DetectorContext(
         assets=tuple(store.assets.list() if assets is None else assets),

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default=(), description="registered detector names to run (empty: the default profile, all of them)"
     )
     detectors_disabled: tuple[str, ...] = Field(default=(), description="registered detectors not to run")
+    detector_plugins: tuple[str, ...] = Field(
+        default=(), description="'module:name' of extra DetectorSpecs to register (your own detectors)"
+    )
     learning_hours: float = Field(
         default=24.0, gt=0, le=24 * 90, description="event time learnt before baseline detectors alert"
     )

@@ -24,11 +24,12 @@ def detector_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
 
 def _fresh_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
     """What an engine of this configuration runs on its first event, without parsing the Sigma set."""
-    from healthsec.app import default_sigma_paths
+    from healthsec.app import default_sigma_paths, registered_specs
     from healthsec.detect.registry import DetectorContext, Profile, Unavailable
     from healthsec.store.models import models
 
-    run, off = Profile(tuple(settings.detectors), tuple(settings.detectors_disabled)).resolve()
+    profile = Profile(tuple(settings.detectors), tuple(settings.detectors_disabled), registered_specs(settings))
+    run, off = profile.resolve()
     ctx = DetectorContext()
     out = []
     for spec in run:

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from healthsec.detect.registry import DetectorSpec
 from healthsec.model import Alert, Asset, Event, Incident, Severity
 from healthsec.model.assets import Criticality
 from healthsec.store import Store
@@ -56,6 +57,12 @@ class PortDetector:
             for e in events
             if getattr(e, "dst_port", None) == 104
         ]
+
+
+# registered like any detector: the service runs it with HEALTHSEC_DETECTOR_PLUGINS / HEALTHSEC_DETECTORS
+PORT_SPEC = DetectorSpec(
+    "test.dicom-port", "1", frozenset({"flow"}), "nothing", "test rule: flows to port 104", lambda _: PortDetector()
+)
 
 
 @dataclass
@@ -123,3 +130,8 @@ class World:
     b: Tenant
     seeded_b: dict[str, str]
     seeded_a: dict[str, str]
+    sink: Any = None
+
+    def flush(self) -> None:
+        """Detect the open hour now (the service does it after detection_idle_s without events)."""
+        self.sink.detection.tick(final=True)

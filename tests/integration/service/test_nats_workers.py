@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import PortDetector, flow, make_tenant
+from service_helpers import PORT_SPEC, flow, make_tenant
 
 from healthsec.api import create_app
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.nats import NatsConfig, connect, consumer_lag, dead_letters, publish
-from healthsec.bus.worker import Pipeline, Worker
+from healthsec.bus.worker import Worker
+from healthsec.pipeline import Detection
 from healthsec.config import load_settings
 from healthsec.store import Store, StoreError
 
@@ -121,7 +122,9 @@ def _start_worker(c: NatsConfig) -> subprocess.Popen[bytes]:
         "HEALTHSEC_NATS_DURABLE": c.durable,
         "HEALTHSEC_WORKER_FETCH": str(c.fetch),
         "HEALTHSEC_WORKER_ACK_WAIT_S": str(c.ack_wait),
-        "HEALTHSEC_DETECTORS": json.dumps(["service_helpers:PortDetector"]),
+        "HEALTHSEC_DETECTORS": json.dumps(["test.dicom-port"]),
+        "HEALTHSEC_DETECTOR_PLUGINS": json.dumps(["service_helpers:PORT_SPEC"]),
+        "HEALTHSEC_DETECTION_LEASE_S": "5",
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     return subprocess.Popen(
@@ -143,6 +146,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     return (proc.stdout.read() if proc.stdout else b"").decode(errors="replace")
 
 
+def _detection(store: Store, metrics: ServiceMetrics | None = None) -> Detection:
+    settings = load_settings(db=PG_URL, detectors=("test.dicom-port",))
+    return Detection(store, settings, owner="test-worker", metrics=metrics, specs=[PORT_SPEC])
+
+
 def _lag(c: NatsConfig) -> int | None:
     async def go() -> int | None:
         nc, js = await connect(c)
@@ -158,8 +166,11 @@ def _assert_exactly(store: Store, ids: list[str]) -> None:
     stored = [e.id for e in store.events.iter()]
     assert len(stored) == len(ids), f"{len(stored)} stored for {len(ids)} sent"
     assert sorted(stored) == sorted(ids)
-    # one alert per flow to port 104 (every tenth), each exactly once
-    assert store.alerts.count() == sum(1 for i in ids if int(i.rsplit("-", 1)[1]) % 10 == 0)
+    # one alert per flow to port 104 (every tenth), each exactly once; detection runs once the queue is
+    # drained and quiet (and after the lease of a killed worker expires)
+    expected = sum(1 for i in ids if int(i.rsplit("-", 1)[1]) % 10 == 0)
+    _wait(lambda: store.alerts.count() >= expected, 90, "detection of every stored event")
+    assert store.alerts.count() == expected
 
 
 def test_worker_killed_mid_stream_loses_and_duplicates_nothing(cfg: NatsConfig, pg: Store) -> None:
@@ -228,7 +239,7 @@ def test_poison_messages_go_to_dead_letter_and_never_block(cfg: NatsConfig, pg: 
         good = EventBatch(org=pg.org, events=[flow(i, "g") for i in range(20)])
         await publish(js, cfg, encode_batch(good), good.msg_id)
         metrics = ServiceMetrics("worker")
-        worker = Worker(Pipeline(pg, [PortDetector()], metrics), cfg, metrics)
+        worker = Worker(_detection(pg, metrics), cfg, metrics)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         deadline = time.monotonic() + 60
@@ -272,11 +283,12 @@ def test_api_to_nats_to_worker(cfg: NatsConfig, pg: Store) -> None:
     org_store = pg.for_org(tenant.org)
 
     async def drain() -> None:
-        worker = Worker(Pipeline(pg, [PortDetector()]), cfg)
+        worker = Worker(_detection(pg), cfg)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         deadline = time.monotonic() + 60
-        while org_store.events.count() < 1200 and time.monotonic() < deadline:
+        # the worker stores, then detects once the queue is drained and quiet (detection_idle_s)
+        while (org_store.events.count() < 1200 or org_store.alerts.count() < 120) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.wait_for(task, 10)

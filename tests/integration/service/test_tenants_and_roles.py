@@ -75,6 +75,7 @@ def test_tenant_isolation_on_every_route(world: World) -> None:
     )
     assert world.store.for_org(a.org).events.get("f-0") is None
     assert world.store.for_org(b.org).events.get("f-0") is not None
+    world.flush()
 
     alerts = c.get("/api/v1/alerts", headers=admin_a).json()["items"]
     assert {x["id"] for x in alerts} == {world.seeded_a["alert"]}
@@ -246,6 +247,7 @@ def test_ingest_runs_detection_and_correlation(world: World) -> None:
         c.post("/api/v1/events", json={"events": events}, headers=world.a.headers("sensor")).status_code
         == 202
     )
+    world.flush()
     alerts = c.get("/api/v1/alerts", params={"detector": "test.dicom-port"}, headers=analyst).json()["items"]
     assert sorted(a["id"] for a in alerts) == ["al-d-0", "al-d-10", "al-d-20"]
     incidents = c.get("/api/v1/incidents", headers=analyst).json()["items"]
