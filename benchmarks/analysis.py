@@ -98,8 +98,8 @@ KEYS = (
 
 # ---- 1. simulator -----------------------------------------------------------------------------
 def _run_day(seed: int, day: int, campaigns: Sequence[str] | None, store: Any) -> tuple[Any, Any]:
-    """The demo's pipeline (``healthsec.demo.run_demo``) for any day and campaign mix."""
-    from healthsec.demo import default_detectors
+    """The demo's engine and profile (``healthsec.demo.run_demo``) for any day and campaign mix."""
+    from healthsec.app import build_engine
     from healthsec.ingest import IterableSource
     from healthsec.pipeline import Pipeline
     from healthsec.sim import CAMPAIGNS, simulate
@@ -108,11 +108,9 @@ def _run_day(seed: int, day: int, campaigns: Sequence[str] | None, store: Any) -
     mix = tuple(CAMPAIGNS) if campaigns is None else campaigns
     attack = simulate(seed, day=day, hospital=baseline.hospital, campaigns=mix)
     store.assets.upsert_many(attack.assets)
-    pipeline = Pipeline(
-        default_detectors(attack.assets, seed), store, hosts={a.ip: a.name for a in attack.assets if a.ip}
-    )
-    pipeline.fit(baseline.events)
-    return attack, pipeline.run(IterableSource("sim", attack.events))
+    pipeline = Pipeline(build_engine(store, assets=attack.assets), store, resume=False)
+    both = sorted([*baseline.events, *attack.events], key=lambda e: (e.ts, e.id))  # day 0 is learnt
+    return attack, pipeline.run(IterableSource("sim", both))
 
 
 def bench_simulator(scenarios: Sequence[tuple[int, int, tuple[str, ...] | None]]) -> list[dict[str, Any]]:

@@ -235,3 +235,30 @@ def specs_for_kinds(kinds: Iterable[str], specs: Sequence[DetectorSpec] = REGIST
     """The registered detectors that consume any of ``kinds`` (what a CLI command over one input runs)."""
     wanted = set(kinds)
     return [s for s in specs if s.kinds & wanted]
+
+
+def instantiate(ctx: DetectorContext, specs: Sequence[DetectorSpec] = REGISTRY) -> list[AlertingDetector]:
+    """Build the detectors of ``specs`` that need no model and are available with ``ctx`` (tests, kits)."""
+    out = []
+    for spec in specs:
+        if spec.factory is None or spec.needs == "model":
+            continue
+        try:
+            out.append(spec.factory(ctx))
+        except Unavailable:
+            continue
+    return out
+
+
+def spec_for(detector: AlertingDetector, needs: Needs = "nothing", kinds: Iterable[str] | None = None) -> DetectorSpec:
+    """Register an already built detector (your own, or a test's) for one engine."""
+    from healthsec.model.events import EVENT_TYPES
+
+    return DetectorSpec(
+        detector.name,
+        detector.version,
+        frozenset(kinds if kinds is not None else EVENT_TYPES),
+        needs,
+        f"{detector.name} (registered instance)",
+        lambda _: detector,
+    )

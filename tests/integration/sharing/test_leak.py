@@ -29,7 +29,8 @@ from taxii2client.v21 import Collection, as_pages
 from typer.testing import CliRunner
 
 from healthsec.cli import app
-from healthsec.demo import default_detectors
+from healthsec.app import build_engine
+from healthsec.config import load_settings
 from healthsec.ingest import IterableSource
 from healthsec.model import LogRecord
 from healthsec.pipeline import Pipeline
@@ -98,12 +99,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     day = simulate(7, day=1, hospital=baseline.hospital)
     hospital = day.hospital
     store.assets.upsert_many(day.assets)
-    pipeline = Pipeline(
-        default_detectors(day.assets, 7), store, hosts={a.ip: a.name for a in day.assets if a.ip}
-    )
-    pipeline.fit(baseline.events)
+    pipeline = Pipeline(build_engine(store, load_settings(), assets=day.assets), store, resume=False)
     events = _seed_phi_in_logs(day.events, {a.name for a in day.assets})
-    result = pipeline.run(IterableSource("sim", events))
+    both = sorted([*baseline.events, *events], key=lambda e: (e.ts, e.id))  # the benign day is learnt
+    result = pipeline.run(IterableSource("sim", both))
     assert result.incidents, "the simulated attack day must produce incidents"
     first = result.incidents[0]
     store.incidents.upsert_many([dataclasses.replace(first, summary=(first.summary or "") + NOTE)])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthsec.demo import default_detectors
+from healthsec.detect.registry import DetectorContext, instantiate
 from healthsec.ingest import IterableSource
 from healthsec.model import Alert, Event, Flow, ParseError, Severity
 from healthsec.sim import simulate
@@ -24,8 +24,9 @@ def days() -> tuple[list[Event], list[Event], list]:  # type: ignore[type-arg]
 @pytest.mark.parametrize("index", range(8))
 def test_foundation_detectors_conform(days, index: int) -> None:  # type: ignore[no-untyped-def]
     baseline, events, assets = days
-    name = default_detectors(assets, seed=9)[index].name
-    alerts = check_detector(lambda: default_detectors(assets, seed=9)[index], baseline, events)
+    ctx = DetectorContext(assets=tuple(assets), seed=9)
+    name = instantiate(ctx)[index].name
+    alerts = check_detector(lambda: instantiate(ctx)[index], baseline, events)
     assert alerts, f"{name} raised nothing on an attacked day"
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 from healthsec.config import ConfigError, load_settings
 from healthsec.ingest import IterableSource
 from healthsec.model import Alert, Event, Flow, ParseError, Severity
+from healthsec.detect.registry import DetectorContext, spec_for
+from healthsec.engine import Engine
 from healthsec.pipeline import Pipeline
+from healthsec.store.detection import detection
 from healthsec.store import Store
 
 T = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
@@ -68,10 +71,15 @@ def test_parse_errors_and_failing_detectors_do_not_stop_the_run(tmp_path: Path) 
                 )
             )
     store = Store.open(str(tmp_path / "p.db"))
-    result = Pipeline([Broken(), EveryFlowFrom("10.0.0.66")], store).run(IterableSource("t", items))
+    specs = [spec_for(Broken()), spec_for(EveryFlowFrom("10.0.0.66"))]
+    engine = Engine(specs, DetectorContext())
+    result = Pipeline(engine, store, resume=False).run(IterableSource("t", items))
     assert result.report.events == 294
     assert [e.describe() for e in result.report.errors][:1] == ["flows.csv record 7: bytes_out is 'abc'"]
-    assert result.detector_failures and "model file corrupt" in result.detector_failures[0]
+    # the broken detector is a dead letter per event (detector, event id, reason); the other one goes on
+    assert len(result.detector_failures) == 294 and "model file corrupt" in result.detector_failures[0]
+    assert result.detector_failures[0].startswith("broken: event f0: RuntimeError")
+    assert detection(store).count_dead_letters() == 294
     assert store.events.count() == 294
     assert store.alerts.count() == 30 == len(result.alerts)
     assert sum(len(i.alert_ids) for i in result.incidents) == 30
