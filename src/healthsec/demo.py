@@ -69,7 +69,7 @@ def run_demo(
     if on_total:
         on_total(len(events))
     store.assets.upsert_many(day.assets)
-    from healthsec.app import build_engine
+    from healthsec.pipeline import build_engine
 
     # the service's engine and default profile: the benign day is the learning period
     pipeline = Pipeline(build_engine(store, settings, assets=day.assets), store, resume=False)

@@ -88,7 +88,7 @@ class _Slot:
 
 
 class Engine:
-    """Stateful per organisation: detector instances, the learning clock, the correlator and the risk model."""
+    """Stateful per organisation: detectors, the learning clock, the correlator and the risk model."""
 
     def __init__(
         self,
@@ -121,7 +121,7 @@ class Engine:
 
     # ---- models ------------------------------------------------------------------------------
     def set_model(self, kind: str, loaded: Any | None) -> list[str]:
-        """Hand over (or, with ``None``, withdraw) the promoted model of ``kind``; return the detectors fed."""
+        """Hand over (``None``: withdraw) the promoted model of ``kind``; return the detectors fed."""
         fed = []
         for slot in self._slots:
             if slot.spec.model_kind != kind or slot.spec.model_factory is None:
@@ -145,7 +145,9 @@ class Engine:
                 out.append(DetectorStatus(s.name, s.version, s.needs, "unavailable", slot.detail))
             elif s.needs == "model":
                 if slot.detector is None:
-                    detail = slot.detail or f"no promoted {s.model_kind} model (healthsec train, models promote)"
+                    detail = (
+                        slot.detail or f"no promoted {s.model_kind} model (healthsec train, models promote)"
+                    )
                     out.append(DetectorStatus(s.name, s.version, s.needs, "waiting for a model", detail))
                 else:
                     out.append(DetectorStatus(s.name, slot.detector.version, s.needs, "running"))
@@ -209,9 +211,7 @@ class Engine:
                 slot.detector = None
                 log.warning("detector %s could not fit its baseline (%s)", slot.spec.name, type(exc).__name__)
 
-    def _detect(
-        self, slot: _Slot, events: Sequence[Event], failures: list[DetectorFailure]
-    ) -> list[Alert]:
+    def _detect(self, slot: _Slot, events: Sequence[Event], failures: list[DetectorFailure]) -> list[Alert]:
         assert slot.detector is not None
         try:
             return slot.detector.detect(events)
@@ -233,7 +233,7 @@ class Engine:
 
     # ---- risk --------------------------------------------------------------------------------
     def incident_risk(self, incidents: Iterable[Incident], alerts: Mapping[str, Alert]) -> dict[str, float]:
-        """Risk score (0..1, with patient-safety impact) of each incident, from the inventory and its alerts."""
+        """Risk (0..1, with patient-safety impact) of each incident, from the inventory and its alerts."""
         from healthsec.analyze.risk import RiskModel
 
         if self._risk is None:

@@ -15,12 +15,18 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from healthsec.config import Settings, load_settings
 from healthsec.engine import BUCKET, Engine, StepResult, bucket_of
 from healthsec.ingest import ReadReport, Source
 from healthsec.model import Alert, Event, Incident, ParseError
 from healthsec.store import Store
+
+if TYPE_CHECKING:
+    from healthsec.detect.registry import DetectorSpec
+    from healthsec.model import Asset
 
 log = logging.getLogger(__name__)
 WARM_UP = timedelta(hours=3)  # windowed detectors' longest window: replayed when a worker takes over
@@ -72,8 +78,6 @@ class Pipeline:
         self.on_step = on_step
         self.state = detection(store)
         self._history = _History(store)
-        self._incidents: dict[str, Incident] = {}
-        self._alerts: dict[str, Alert] = {}
         if resume:
             self._restore()
 
@@ -142,18 +146,18 @@ class Pipeline:
         step = self.engine.process(start, events, self._history)
         if step.failures:
             self.state.add_dead_letters((f.detector, f.event_id, f.reason) for f in step.failures)
-            result.detector_failures.extend(f"{f.detector}: event {f.event_id}: {f.reason}" for f in step.failures)
+            result.detector_failures.extend(
+                f"{f.detector}: event {f.event_id}: {f.reason}" for f in step.failures
+            )
         if step.alerts:
             result.new_alerts += self.store.alerts.add_many(step.alerts)
             for a in step.alerts:
                 result.alerts[a.id] = a
-                self._alerts[a.id] = a
                 result.raised_at.setdefault(a.id, step.raised_at[a.id])
         if step.incidents:
             self.store.incidents.upsert_many(step.incidents)
-            for i in step.incidents:
-                self._incidents[i.id] = i
-        assert self.engine.cursor is not None and self.engine.learning_start is not None
+        assert self.engine.cursor is not None
+        assert self.engine.learning_start is not None
         status = [dataclasses.asdict(s) for s in self.engine.status()]
         self.state.advance(self.owner, self.engine.cursor, self.engine.learning_start, status)
         if self.on_step is not None:
@@ -164,7 +168,9 @@ class Pipeline:
         return self.engine.correlator.incidents()
 
     # ---- a whole source, in one process ------------------------------------------------------
-    def run(self, source: Source, progress: Callable[[int], None] | None = None, chunk: int = 5000) -> PipelineResult:
+    def run(
+        self, source: Source, progress: Callable[[int], None] | None = None, chunk: int = 5000
+    ) -> PipelineResult:
         """Read a source to its end: store, detect every closed bucket as it goes, then the last one."""
         result = PipelineResult(report=ReadReport())
         buf: list[Event] = []
@@ -208,7 +214,6 @@ class Detection:
         model_poll_s: float = 5.0,
         specs: Sequence[Any] | None = None,
     ) -> None:
-        from healthsec.app import build_engine
 
         self.store = store
         self.settings = settings
@@ -221,9 +226,13 @@ class Detection:
         self._held_until: dict[str, datetime] = {}
         self._last_poll: dict[str, float] = {}
         self.specs = specs
-        build_engine(store, settings, specs=specs)  # fail at start on an unknown detector name or unreadable rules
+        build_engine(
+            store, settings, specs=specs
+        )  # fail at start on an unknown detector name or unreadable rules
 
-    def accept(self, org: str, events: Sequence[Event], bodies: Sequence[dict[str, Any]] | None = None) -> int:
+    def accept(
+        self, org: str, events: Sequence[Event], bodies: Sequence[dict[str, Any]] | None = None
+    ) -> int:
         """Store a batch for ``org`` (idempotent); return how many events were new."""
         from healthsec.store.detection import detection
 
@@ -261,7 +270,6 @@ class Detection:
         return new_alerts
 
     def _pipe(self, org: str, store: Store) -> Pipeline:
-        from healthsec.app import build_engine
 
         if org not in self._pipes:
             engine = build_engine(store, self.settings, specs=self.specs)
@@ -293,7 +301,6 @@ class Detection:
         st = detection(self.store.for_org(org)).get()
         if st.status:
             return list(st.status)
-        from healthsec.app import build_engine
 
         engine = build_engine(self.store.for_org(org), self.settings, specs=self.specs)
         return [dataclasses.asdict(s) for s in engine.status()]
@@ -304,3 +311,76 @@ class Detection:
         for org in list(self._pipes):
             detection(self.store.for_org(org)).release(self.owner)
         self._pipes.clear()
+
+
+# ---- the engine, built from the settings (demo, CLI, service, workers) ----------------------------
+_SIGMA_CACHE: dict[tuple[str, ...], object] = {}
+SIGMA_FOLDERS = ("rules", "rules-emerging-threats")
+
+
+def default_sigma_paths() -> list[Path]:
+    """The SigmaHQ set of the shared data beside a source checkout, when it is there."""
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sigma-rules"
+    return [root / d for d in SIGMA_FOLDERS if (root / d).is_dir()]
+
+
+def sigma_ruleset(settings: Settings) -> object | None:
+    """The Sigma rules the settings name (parsed once per process); None when there are none."""
+    paths = list(settings.sigma_rules) if settings.sigma_rules is not None else default_sigma_paths()
+    if not paths:
+        return None
+    key = tuple(str(p) for p in paths)
+    if key not in _SIGMA_CACHE:
+        from healthsec.ingest.logs.rulefiles import load_rules
+
+        _SIGMA_CACHE[key] = load_rules(paths)
+    return _SIGMA_CACHE[key]
+
+
+def registered_specs(settings: Settings) -> tuple[DetectorSpec, ...]:
+    """The registry plus the plugins the settings name (``module:name`` of a DetectorSpec)."""
+    import importlib
+
+    from healthsec.detect.registry import REGISTRY, DetectorSpec
+
+    extra = []
+    for path in settings.detector_plugins:
+        module_name, _, attr = path.partition(":")
+        try:
+            spec = getattr(importlib.import_module(module_name), attr) if module_name and attr else None
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load detector plugin {path!r}: {exc}") from None
+        if not isinstance(spec, DetectorSpec):
+            raise ValueError(f"detector plugin {path!r} is not a 'module:name' of a DetectorSpec")
+        extra.append(spec)
+    return (*REGISTRY, *extra)
+
+
+def build_engine(
+    store: Store,
+    settings: Settings | None = None,
+    *,
+    specs: Sequence[DetectorSpec] | None = None,
+    assets: Sequence[Asset] | None = None,
+) -> Engine:
+    """The engine for ``store``'s organisation: the configured profile (or ``specs``), inventory, ATT&CK.
+
+    An unknown detector name in the settings raises :class:`~healthsec.detect.registry.UnknownDetector`.
+    """
+    from datetime import timedelta
+
+    from healthsec.detect.registry import DetectorContext, Profile
+    from healthsec.engine import Engine
+    from healthsec.ingest.attack_data import load_attack
+
+    s = settings or load_settings()
+    if specs is not None:
+        run, off = list(specs), []
+    else:
+        run, off = Profile(tuple(s.detectors), tuple(s.detectors_disabled), registered_specs(s)).resolve()
+    needs_sigma = any(x.name == "sigma" for x in run)
+    ctx = DetectorContext(
+        assets=tuple(store.assets.list() if assets is None else assets),
+        sigma_rules=sigma_ruleset(s) if needs_sigma else None,
+    )
+    return Engine(run, ctx, learning=timedelta(hours=s.learning_hours), kb=load_attack(), disabled=off)

@@ -17,9 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 from healthsec.api.auth import ERROR_RESPONSES, Sensor
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.pipeline import Detection
 from healthsec.model import Event
 from healthsec.model.events import EVENT_TYPES
+from healthsec.pipeline import Detection
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(cls) for kind, cls in EVENT_TYPES.items()}

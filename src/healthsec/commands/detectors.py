@@ -8,7 +8,9 @@ import typer
 
 from healthsec.commands.groups import DbOption, console, fail
 
-detectors_app = typer.Typer(help="The detection engine's detectors: state, dead letters.", no_args_is_help=True)
+detectors_app = typer.Typer(
+    help="The detection engine's detectors: state, dead letters.", no_args_is_help=True
+)
 FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
@@ -26,7 +28,7 @@ def _open(db: str | None):  # type: ignore[no-untyped-def]
 
 @detectors_app.command("list")
 def list_detectors(db: DbOption = None, fmt: FormatOption = "table") -> None:
-    """Every registered detector and its state: running, learning (progress), waiting for a model, disabled."""
+    """Every registered detector and its state: running, learning, waiting for a model, disabled."""
     import orjson
     from rich.table import Table
 

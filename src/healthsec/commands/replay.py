@@ -23,7 +23,7 @@ def _simulated(seed: int, campaigns: Sequence[str] | None) -> tuple[list[Asset],
 
     baseline = simulate(seed, day=0, campaigns=())
     day = simulate(
-        seed, day=1, hospital=baseline.hospital, campaigns=tuple(CAMPAIGNS) if not campaigns else campaigns
+        seed, day=1, hospital=baseline.hospital, campaigns=campaigns if campaigns else tuple(CAMPAIGNS)
     )
     return list(day.assets), sorted([*baseline.events, *day.events], key=lambda e: (e.ts, e.id))
 
@@ -76,7 +76,8 @@ def replay(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated hospital (as in `healthsec demo`).")] = 7,
     events_file: Annotated[
-        Path | None, typer.Option("--file", help="Replay this JSON Lines event file instead of the simulation.")
+        Path | None,
+        typer.Option("--file", help="Replay this JSON Lines event file instead of the simulation."),
     ] = None,
     campaign: Annotated[
         list[str] | None, typer.Option("--campaign", help="Inject only these campaigns (repeatable).")

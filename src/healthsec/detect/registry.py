@@ -130,7 +130,9 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     DetectorSpec(
         "sigma", "1.0", _LOG, "nothing", "SigmaHQ rules over host logs (EVTX, OTRF JSON, syslog…)", _sigma
     ),
-    DetectorSpec("host-rules", "1.0", _LOG, "nothing", "process rules for hospital workstations", _host_rules),
+    DetectorSpec(
+        "host-rules", "1.0", _LOG, "nothing", "process rules for hospital workstations", _host_rules
+    ),
     DetectorSpec(
         "auth-bruteforce", "1.0", _LOG, "nothing", "failed-logon bursts and password spraying", _bruteforce
     ),
@@ -250,7 +252,9 @@ def instantiate(ctx: DetectorContext, specs: Sequence[DetectorSpec] = REGISTRY) 
     return out
 
 
-def spec_for(detector: AlertingDetector, needs: Needs = "nothing", kinds: Iterable[str] | None = None) -> DetectorSpec:
+def spec_for(
+    detector: AlertingDetector, needs: Needs = "nothing", kinds: Iterable[str] | None = None
+) -> DetectorSpec:
     """Register an already built detector (your own, or a test's) for one engine."""
     from healthsec.model.events import EVENT_TYPES
 

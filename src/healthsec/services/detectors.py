@@ -24,11 +24,13 @@ def detector_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
 
 def _fresh_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
     """What an engine of this configuration runs on its first event, without parsing the Sigma set."""
-    from healthsec.app import default_sigma_paths, registered_specs
     from healthsec.detect.registry import DetectorContext, Profile, Unavailable
+    from healthsec.pipeline import default_sigma_paths, registered_specs
     from healthsec.store.models import models
 
-    profile = Profile(tuple(settings.detectors), tuple(settings.detectors_disabled), registered_specs(settings))
+    profile = Profile(
+        tuple(settings.detectors), tuple(settings.detectors_disabled), registered_specs(settings)
+    )
     run, off = profile.resolve()
     ctx = DetectorContext()
     out = []
@@ -47,10 +49,27 @@ def _fresh_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
             except Unavailable as exc:
                 state, detail = "unavailable", str(exc)
         progress = 0.0 if state == "learning" else None
-        out.append({"name": spec.name, "version": spec.version, "needs": spec.needs, "state": state,
-                    "detail": detail, "progress": progress})
-    out.extend({"name": s.name, "version": s.version, "needs": s.needs, "state": "disabled by configuration",
-                "detail": "", "progress": None} for s in off)
+        out.append(
+            {
+                "name": spec.name,
+                "version": spec.version,
+                "needs": spec.needs,
+                "state": state,
+                "detail": detail,
+                "progress": progress,
+            }
+        )
+    out.extend(
+        {
+            "name": s.name,
+            "version": s.version,
+            "needs": s.needs,
+            "state": "disabled by configuration",
+            "detail": "",
+            "progress": None,
+        }
+        for s in off
+    )
     return out
 
 
@@ -59,20 +78,28 @@ def dead_letters(store: Store, detector: str | None = None, limit: int = 500) ->
     from healthsec.store.detection import detection
 
     return [
-        {"id": d.id, "detector": d.detector, "event_id": d.event_id, "reason": d.reason, "at": d.at.isoformat()}
+        {
+            "id": d.id,
+            "detector": d.detector,
+            "event_id": d.event_id,
+            "reason": d.reason,
+            "at": d.at.isoformat(),
+        }
         for d in detection(store).dead_letters(detector, limit)
     ]
 
 
 def replay_dead_letters(store: Store, settings: Settings) -> dict[str, int]:
     """Run each dead-lettered event again through its detector; those that pass leave the list."""
-    from healthsec.app import build_engine
     from healthsec.detect.registry import BY_NAME
+    from healthsec.pipeline import build_engine
     from healthsec.store.detection import detection
 
     repo = detection(store)
     letters = repo.dead_letters(limit=10_000)
-    engine = build_engine(store, settings, specs=[BY_NAME[n] for n in {d.detector for d in letters} if n in BY_NAME])
+    engine = build_engine(
+        store, settings, specs=[BY_NAME[n] for n in {d.detector for d in letters} if n in BY_NAME]
+    )
     passed, still, alerts = [], 0, []
     by_name = {s.spec.name: s for s in engine._slots}
     for d in letters:

@@ -7,7 +7,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Table, Text, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthsec.store.schema import metadata
@@ -82,7 +95,13 @@ class DetectionRepository:
             self._ensure(conn)
             r = conn.execute(select(detection_state).where(detection_state.c.org == self.org)).one()
         return DetectionState(
-            r.org, _utc(r.learning_start), _utc(r.cursor), _utc(r.max_ts), r.owner, _utc(r.lease_until), r.status
+            r.org,
+            _utc(r.learning_start),
+            _utc(r.cursor),
+            _utc(r.max_ts),
+            r.owner,
+            _utc(r.lease_until),
+            r.status,
         )
 
     def note_ingest(self, max_ts: datetime) -> None:
@@ -125,7 +144,9 @@ class DetectionRepository:
         cond = [t.c.org == self.org] + ([t.c.owner == owner] if owner else [])
         with self.engine.begin() as conn:
             self._ensure(conn)
-            conn.execute(update(t).where(*cond).values(cursor=cursor, learning_start=learning_start, status=status))
+            conn.execute(
+                update(t).where(*cond).values(cursor=cursor, learning_start=learning_start, status=status)
+            )
 
     def reset(self) -> None:
         with self.engine.begin() as conn:
@@ -134,7 +155,9 @@ class DetectionRepository:
     def orgs_behind(self) -> list[str]:
         """Organisations whose stored events run past their detection cursor (work to do)."""
         t = detection_state
-        q = select(t.c.org).where(t.c.max_ts.is_not(None), (t.c.cursor.is_(None)) | (t.c.cursor <= t.c.max_ts))
+        q = select(t.c.org).where(
+            t.c.max_ts.is_not(None), (t.c.cursor.is_(None)) | (t.c.cursor <= t.c.max_ts)
+        )
         with self.engine.connect() as conn:
             return [r for (r,) in conn.execute(q)]
 
@@ -154,13 +177,18 @@ class DetectionRepository:
         ]
         if not rows:
             return 0
-        ins = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(detector_dead_letters)
+        ins = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(
+            detector_dead_letters
+        )
         with self.engine.begin() as conn:
             conn.execute(
                 ins.values(rows).on_conflict_do_update(
                     index_elements=["org", "id"],
-                    set_={"reason": ins.excluded.reason, "at": ins.excluded.at,
-                          "attempts": detector_dead_letters.c.attempts + 1},
+                    set_={
+                        "reason": ins.excluded.reason,
+                        "at": ins.excluded.at,
+                        "attempts": detector_dead_letters.c.attempts + 1,
+                    },
                 )
             )
         return len(rows)
@@ -182,7 +210,9 @@ class DetectionRepository:
     def count_dead_letters(self) -> int:
         t = detector_dead_letters
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(t).where(t.c.org == self.org)).scalar_one()
+            )
 
 
 def detection(store: Store) -> DetectionRepository:

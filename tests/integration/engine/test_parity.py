@@ -1,4 +1,4 @@
-"""Parity: `serve` + two workers on PostgreSQL and NATS, fed by `healthsec replay`, raise exactly the demo's alerts.
+"""Parity: `serve` + two workers on PostgreSQL and NATS fed by `healthsec replay` raise the demo's alerts.
 
 Default settings (the default detector profile, a one-day learning period); only the database, the
 stream names and the organisation are the test's own. The in-process demo of the same seed runs through

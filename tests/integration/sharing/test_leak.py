@@ -29,7 +29,7 @@ from taxii2client.v21 import Collection, as_pages
 from typer.testing import CliRunner
 
 from healthsec.cli import app
-from healthsec.app import build_engine
+from healthsec.pipeline import build_engine
 from healthsec.config import load_settings
 from healthsec.ingest import IterableSource
 from healthsec.model import LogRecord
