@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from healthsec.bus import InProcessBus
 from healthsec.config import Settings, load_settings
-from healthsec.store import Store
 
 if TYPE_CHECKING:
     from healthsec.bus.nats import NatsConfig
+    from healthsec.store import Store
 
 
 def resolve_db(db: str | None) -> str:
@@ -22,6 +22,8 @@ def resolve_db(db: str | None) -> str:
 
 def open_store(db: str | None = None, org: str | None = None, settings: Settings | None = None) -> Store:
     """Open (and migrate) the store named by ``db`` or the settings."""
+    from healthsec.store import Store  # SQLAlchemy loads here, not when the CLI starts
+
     settings = settings or load_settings()
     return Store.open(resolve_db(db), org or settings.org)
 

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     )
 
 
+def cli_log_level() -> str:
+    """The CLI's log level: ``HEALTHSEC_LOG_LEVEL`` when it names a level, else WARNING (quiet commands)."""
+    level = os.environ.get("HEALTHSEC_LOG_LEVEL", "WARNING").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING"
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings from a TOML file (optional), the environment and explicit overrides, in that order."""
     values: dict[str, Any] = {}
