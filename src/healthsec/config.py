@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )
+    # --- patients: one keyed pseudonym everywhere (privacy.pseudonymise.patient_pseudonym) ---
+    patient_key_file: Path | None = Field(
+        default=None,
+        description="file with the patient-pseudonym secret (>= 16 bytes); without it alerts name no patient",
+    )
+    patient_id_authority: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this hospital's MRN assigning authority (HL7 CX.4 / DICOM IssuerOfPatientID): ids "
+        "it issues join ids that name no authority",
+    )
     # --- live sources run by `healthsec serve` (off unless set) ---
     mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
     mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
@@ -59,6 +70,23 @@ class Settings(BaseSettings):
     detectors: tuple[str, ...] = Field(
         default=(), description="'module:factory' import paths of AlertingDetectors run on ingested events"
     )
+
+
+def load_patient_key(settings: Settings) -> bytes | None:
+    """The patient-pseudonym secret from ``settings.patient_key_file`` (None when unset).
+
+    Errors name the file, never its content; the bytes are stripped of surrounding whitespace.
+    """
+    path = settings.patient_key_file
+    if path is None:
+        return None
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read patient_key_file {path}: {exc.strerror or exc}") from None
+    if len(key) < 16:
+        raise ConfigError(f"patient_key_file {path} must hold at least 16 bytes of secret, got {len(key)}")
+    return key
 
 
 def cli_log_level() -> str:

@@ -20,17 +20,21 @@ from healthsec.model import Alert, DeviceReading, Event, ParseError
 if TYPE_CHECKING:
     from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
-MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
 MQTT_PASSWORD_ENV = "HEALTHSEC_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
 FormatOption = Annotated[str, typer.Option("--format", help="Input format: ton-iot or csv.")]
 
 
 def _mask_key() -> bytes:
-    """The key for patient tokens in alerts: $HEALTHSEC_PATIENT_KEY, else a random one for this run only."""
-    key = os.environ.get(MASK_KEY_ENV)
+    """The key for patient pseudonyms in alerts: ``patient_key_file``, else a random one for this run only."""
+    from healthsec.config import ConfigError, load_patient_key, load_settings
+
+    try:
+        key = load_patient_key(load_settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     if key:
-        return key.encode()
-    console.print(f"[dim]{MASK_KEY_ENV} not set: patient tokens are random for this run only[/]")
+        return key
+    console.print("[dim]patient_key_file not set: patient pseudonyms are random for this run only[/]")
     return secrets.token_bytes(32)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,7 +17,6 @@ from healthsec.commands.groups import DbOption, console, fail, listen_app, scan_
 from healthsec.ingest.base import without_raw_text
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError, Severity
 
-MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
 BaselineOption = Annotated[
@@ -42,9 +40,13 @@ EveryOption = Annotated[float, typer.Option("--status-every", help="Seconds betw
 
 
 def _phi_key() -> bytes | None:
-    """Patient ids appear in alerts only as HMAC tokens keyed by $HEALTHSEC_PATIENT_KEY, else not at all."""
-    key = os.environ.get(MASK_KEY_ENV)
-    return key.encode() if key else None
+    """Patient ids appear in alerts only as pseudonyms keyed by ``patient_key_file``, else not at all."""
+    from healthsec.config import ConfigError, load_patient_key, load_settings
+
+    try:
+        return load_patient_key(load_settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
 
 
 _without_text = without_raw_text  # events are stored without the raw message (it carries PHI)

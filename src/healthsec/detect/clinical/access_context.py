@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-
-
-def mask_patient(patient_id: str, key: bytes) -> str:
-    """A keyed hash for display: the same patient always gets the same token, never the identifier itself."""
-    return "pt-" + hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def normalise_surname(name: str | None) -> str | None:
