@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from healthsec.detect.clinical.access import AccessDetector
-from healthsec.detect.clinical.access_context import CareContext
 from healthsec.ingest.fhir import Directory
 from healthsec.model import EntityKind, RecordAccess, Severity
+from healthsec.model.care import CareContext
 from healthsec.privacy.pseudonymise import patient_pseudonym
 from healthsec.testing.access_attacks import EPOCH, attack_cases, benign_accesses
 

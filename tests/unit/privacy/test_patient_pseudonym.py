@@ -15,7 +15,6 @@ from pydicom.uid import ExplicitVRLittleEndian
 from healthsec.analyze.correlate import correlate
 from healthsec.config import ConfigError, Settings, load_patient_key
 from healthsec.detect.clinical.access import AccessDetector
-from healthsec.detect.clinical.access_context import CareContext
 from healthsec.detect.clinical.baseline import CareRelationshipDetector
 from healthsec.detect.clinical.dicom import DicomDetector
 from healthsec.detect.clinical.hl7 import HL7Detector
@@ -23,6 +22,7 @@ from healthsec.ingest.dicom import file_event
 from healthsec.ingest.fhir.auditevent import to_access
 from healthsec.ingest.hl7.parse import message_event
 from healthsec.model import ClinicalMessage, EntityKind, RecordAccess
+from healthsec.model.care import CareContext
 from healthsec.model.codec import to_dict
 from healthsec.privacy.pseudonymise import patient_pseudonym, patient_ref
 from healthsec.testing.dicom_attacks import pe_polyglot

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from healthsec.detect.clinical.access_context import CareContext
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, RecordAccess, Severity, stable_id
+from healthsec.model.care import CareContext
 from healthsec.privacy.pseudonymise import patient_pseudonym
 
 #: ATT&CK Enterprise techniques each rule supports, with their tactics.

@@ -117,8 +117,8 @@ class CareRelationshipDetector:
         entities = [Entity(EntityKind.USER, user, EntityRole.ACTOR)]
         entities += [Entity(EntityKind.HOST, w, EntityRole.ACTOR) for w in ws]
         if self.patient_key is not None:
-            key, local = self.patient_key, self.local_authority
-            tokens = [patient_pseudonym(key, p, local_authority=local) for p in patients]
+            secret, local = self.patient_key, self.local_authority
+            tokens = [patient_pseudonym(secret, p, local_authority=local) for p in patients]
             entities += [Entity(EntityKind.PATIENT, t, EntityRole.TARGET) for t in tokens]
         return Alert(
             id=stable_id("alert", self.name, user, bucket.isoformat()),
