@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from healthsec.bus import InProcessBus
-from healthsec.config import Settings, load_settings
+from healthsec.config import Settings, env_var, load_settings
 
 if TYPE_CHECKING:
     from healthsec.bus.nats import NatsConfig
@@ -17,7 +16,7 @@ def resolve_db(db: str | None) -> str:
     """``--db`` wins, then ``HEALTHSEC_DB``, then the embedded default."""
     if db:
         return db
-    return os.environ.get("HEALTHSEC_DB") or load_settings().db
+    return env_var("HEALTHSEC_DB") or load_settings().db
 
 
 def open_store(db: str | None = None, org: str | None = None, settings: Settings | None = None) -> Store:

@@ -72,6 +72,21 @@ class Settings(BaseSettings):
     )
 
 
+def env_var(name: str) -> str | None:
+    """The value of one environment variable, or None: every read of the process environment goes here.
+
+    Settings fields are read by :func:`load_settings`; this serves the few variables that are not fields
+    (per-partner TAXII secrets, the sharing key, ``$HEALTHSEC_SIGMA_RULES``, ...). A test fails if any other
+    module of ``healthsec`` touches ``os.environ``.
+    """
+    return os.environ.get(name)
+
+
+def hand_down(values: dict[str, str]) -> None:
+    """Set environment variables for child processes (uvicorn workers rebuild their Settings from them)."""
+    os.environ.update(values)
+
+
 def load_patient_key(settings: Settings) -> bytes | None:
     """The patient-pseudonym secret from ``settings.patient_key_file`` (None when unset).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
+from healthsec.config import env_var
 from healthsec.model import Alert, DeviceReading, Event, ParseError
 
 if TYPE_CHECKING:
@@ -108,8 +108,8 @@ def scan_fhir(
     """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
     snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
     from healthsec.detect.clinical.access import AccessDetector
-    from healthsec.detect.clinical.access_context import CareContext
     from healthsec.ingest.fhir import AuditEventFileSource, load_directory
+    from healthsec.model.care import CareContext
 
     for p in [*paths, *(directory or []), *(baseline or [])]:
         if not p.exists():
@@ -170,7 +170,7 @@ def listen_mqtt(
         port,
         topics,
         username=username,
-        password=os.environ.get(MQTT_PASSWORD_ENV),
+        password=env_var(MQTT_PASSWORD_ENV),
         max_messages=max_messages,
         idle_timeout=idle_timeout,
     )
