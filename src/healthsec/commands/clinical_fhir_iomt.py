@@ -107,6 +107,7 @@ def scan_fhir(
 ) -> None:
     """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
     snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
+    from healthsec.config import load_settings
     from healthsec.detect.clinical.access import AccessDetector
     from healthsec.ingest.fhir import AuditEventFileSource, load_directory
     from healthsec.model.care import CareContext
@@ -125,7 +126,12 @@ def scan_fhir(
         _print_errors(found.errors)
     if vip:
         ctx = ctx.with_vips(vip)
-    detector = AccessDetector(context=ctx, mask_key=_mask_key(), local_tz=_zone(tz))
+    detector = AccessDetector(
+        context=ctx,
+        mask_key=_mask_key(),
+        local_tz=_zone(tz),
+        local_authority=load_settings().patient_id_authority,
+    )
     if baseline:
         learn = [e for e in AuditEventFileSource(baseline).read() if not isinstance(e, ParseError)]
         detector.fit(learn)

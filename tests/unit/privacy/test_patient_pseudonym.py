@@ -184,3 +184,29 @@ def test_the_demo_snooping_detector_uses_the_same_pseudonym_and_no_raw_id_withou
     (alert,) = plain.detect([read])
     assert not any(e.kind is EntityKind.PATIENT for e in alert.entities)
     assert "MRN100037" not in orjson.dumps(to_dict(alert)).decode()
+
+
+def test_scan_hl7_takes_the_key_and_the_authority_from_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from healthsec.cli import app
+
+    key_file = tmp_path / "patient.key"
+    key_file.write_bytes(KEY)
+    msg = tmp_path / "adt.hl7"
+    msg.write_text(str(_hl7_adt().fields["text"]))
+    env = {
+        "HEALTHSEC_PATIENT_KEY_FILE": str(key_file),
+        "HEALTHSEC_PATIENT_ID_AUTHORITY": "HOSP",
+        "HEALTHSEC_CONFIG": str(tmp_path / "none.toml"),
+    }
+    (tmp_path / "none.toml").write_text("")
+    result = CliRunner().invoke(app, ["scan", "hl7", str(msg), "--no-store", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    alerts = [orjson.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    patients = {e["value"] for a in alerts for e in a["entities"] if e["kind"] == "patient"}
+    assert patients == {patient_pseudonym(KEY, "Patient/12345", local_authority="HOSP")}
+    assert KEY.decode() not in result.output and "12345^" not in result.output
+    key_file.write_bytes(b"short")
+    bad = CliRunner().invoke(app, ["scan", "hl7", str(msg), "--no-store"], env=env)
+    assert bad.exit_code == 1 and "patient_key_file" in bad.output and "short" not in bad.output
