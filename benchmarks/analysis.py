@@ -25,11 +25,11 @@ import orjson
 from sklearn.metrics import adjusted_rand_score
 
 from healthsec.analyze.correlate import correlate
-from healthsec.analyze.inventory import AssetProfile
 from healthsec.analyze.paths import AttackGraph
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.model import Alert, Asset, Criticality, Entity, EntityKind, EntityRole, Incident, Severity
+from healthsec.model.assets import AssetProfile
 from healthsec.model.codec import to_dict
+from healthsec.model.vulns import Vulnerability
 
 DEFAULT_DATA = Path(
     os.environ.get("HEALTHSEC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from healthsec.bus import InProcessBus
-from healthsec.config import Settings, load_settings
-from healthsec.store import Store
+from healthsec.config import Settings, env_var, load_settings
 
 if TYPE_CHECKING:
     from healthsec.bus.nats import NatsConfig
+    from healthsec.store import Store
 
 
 def resolve_db(db: str | None) -> str:
     """``--db`` wins, then ``HEALTHSEC_DB``, then the embedded default."""
     if db:
         return db
-    return os.environ.get("HEALTHSEC_DB") or load_settings().db
+    return env_var("HEALTHSEC_DB") or load_settings().db
 
 
 def open_store(db: str | None = None, org: str | None = None, settings: Settings | None = None) -> Store:
     """Open (and migrate) the store named by ``db`` or the settings."""
+    from healthsec.store import Store  # SQLAlchemy loads here, not when the CLI starts
+
     settings = settings or load_settings()
     return Store.open(resolve_db(db), org or settings.org)
 

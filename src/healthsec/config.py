@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )
+    # --- patients: one keyed pseudonym everywhere (privacy.pseudonymise.patient_pseudonym) ---
+    patient_key_file: Path | None = Field(
+        default=None,
+        description="file with the patient-pseudonym secret (>= 16 bytes); without it alerts name no patient",
+    )
+    patient_id_authority: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this hospital's MRN assigning authority (HL7 CX.4 / DICOM IssuerOfPatientID): ids "
+        "it issues join ids that name no authority",
+    )
     # --- live sources run by `healthsec serve` (off unless set) ---
     mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
     mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
@@ -74,6 +85,44 @@ class Settings(BaseSettings):
     detection_idle_s: float = Field(
         default=2.0, gt=0, description="seconds without new events before the last open hour is detected"
     )
+
+
+def env_var(name: str) -> str | None:
+    """The value of one environment variable, or None: every read of the process environment goes here.
+
+    Settings fields are read by :func:`load_settings`; this serves the few variables that are not fields
+    (per-partner TAXII secrets, the sharing key, ``$HEALTHSEC_SIGMA_RULES``, ...). A test fails if any other
+    module of ``healthsec`` touches ``os.environ``.
+    """
+    return os.environ.get(name)
+
+
+def hand_down(values: dict[str, str]) -> None:
+    """Set environment variables for child processes (uvicorn workers rebuild their Settings from them)."""
+    os.environ.update(values)
+
+
+def load_patient_key(settings: Settings) -> bytes | None:
+    """The patient-pseudonym secret from ``settings.patient_key_file`` (None when unset).
+
+    Errors name the file, never its content; the bytes are stripped of surrounding whitespace.
+    """
+    path = settings.patient_key_file
+    if path is None:
+        return None
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read patient_key_file {path}: {exc.strerror or exc}") from None
+    if len(key) < 16:
+        raise ConfigError(f"patient_key_file {path} must hold at least 16 bytes of secret, got {len(key)}")
+    return key
+
+
+def cli_log_level() -> str:
+    """The CLI's log level: ``HEALTHSEC_LOG_LEVEL`` when it names a level, else WARNING (quiet commands)."""
+    level = os.environ.get("HEALTHSEC_LOG_LEVEL", "WARNING").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

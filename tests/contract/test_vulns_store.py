@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
-from healthsec.analyze.inventory import AssetProfile
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.model import Asset, Criticality
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 from healthsec.store import Store
 from healthsec.store.vulns import import_inventory, profiles, vulns
 

@@ -4,53 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from healthsec.analyze.attack_build import ICS_ANCHORS
 from healthsec.model import Alert
+from healthsec.model.attack import HealthcareActor, Mitigation, Tactic, Technique
 
 _TID = re.compile(r"^T\d{4}(\.\d{3})?$")
 _TAG = re.compile(r"^(?:attack\.)?(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Tactic:
-    id: str
-    shortname: str
-    name: str
-    domain: str
-    rank: int
-
-
-@dataclass(frozen=True, slots=True)
-class Technique:
-    id: str
-    name: str
-    domain: str
-    tactics: tuple[str, ...]
-    parent: str | None
-    platforms: tuple[str, ...]
-    description: str
-    mitigations: tuple[str, ...]
-    data_components: tuple[str, ...]
-    groups: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Mitigation:
-    id: str
-    name: str
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class HealthcareActor:
-    name: str
-    synonyms: tuple[str, ...]
-    country: str | None
-    evidence: str
-    attack_group: str | None
 
 
 def _norm(key: str) -> str:

@@ -30,6 +30,8 @@ TACTIC_ORDER = (
     "impact",
 )
 _RANK = {t: i for i, t in enumerate(TACTIC_ORDER)}
+# Entity kinds that link two alerts even when both only target them: one patient's record is one story.
+JOIN_AS_TARGET = frozenset({EntityKind.PATIENT})
 
 
 def tactic_rank(tactic: str) -> int:
@@ -50,6 +52,8 @@ class StreamingCorrelator:
 
     Two alerts are linked when they name the same entity — unless it is only the *target* of both (two
     attackers hitting the same EHR server are two stories) — and lie within ``window`` of each other.
+    A patient is the exception: alerts about one patient's data (its pseudonym, the same from HL7, FHIR,
+    DICOM and telemetry) are one story even when the patient is only their target.
     Incidents are the connected components of that graph (single linkage), so an attack that moves from
     a phished workstation to the hosts it infects stays one incident. Addresses are folded onto the
     inventory's host names first, so a rule hit on ``ws-017`` and a flow from its IP meet.
@@ -113,7 +117,8 @@ class StreamingCorrelator:
             roles: dict[str, EntityRole] = {}
             for e in a.entities:
                 k = self.canonical(e)
-                roles[k] = EntityRole.ACTOR if EntityRole.ACTOR in (roles.get(k), e.role) else e.role
+                role = EntityRole.ACTOR if e.kind in JOIN_AS_TARGET else e.role
+                roles[k] = EntityRole.ACTOR if EntityRole.ACTOR in (roles.get(k), role) else role
             self._alert_keys[a.id] = tuple(roles)
             for k, role in roles.items():
                 self._link(self._keys[k], t, a.id, role)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from healthsec.model import Alert, Asset, Criticality, EntityKind
+from healthsec.model.assets import AssetProfile as AssetProfile  # re-exported for older imports
 
 # Canonical inventory fields and the column names (lower-case, separators removed) that mean them.
 # Unknown columns are errors, not silently dropped; ``--map COLUMN=FIELD`` and ``--ignore COLUMN`` exist.
@@ -305,18 +306,6 @@ def canonical_zone(zone: str) -> str:
 
 # ---- exposure profile (what the Asset model does not hold) --------------------------------------
 _REMOTE = re.compile(r"vpn|remote.?access|jump", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AssetProfile:
-    """Facts about an asset that risk and paths need; None means unknown (never guessed as 0)."""
-
-    asset_id: str
-    phi_records: int | None = None
-    internet_facing: bool | None = None
-    phishing_exposed: bool | None = None
-    vendor_remote: bool | None = None
-    criticality_reason: str | None = None
 
 
 _TRUE = {"1", "true", "yes", "y", "x", "t", "on"}

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 import networkx as nx
 
 from healthsec.analyze.attack import AttackKB
-from healthsec.analyze.inventory import AssetProfile, canonical_zone, exposure
+from healthsec.analyze.inventory import canonical_zone, exposure
 from healthsec.analyze.risk import RiskWeights, asset_impact
-from healthsec.analyze.vulns import Vulnerability, exploit_likelihood
+from healthsec.analyze.vulns import exploit_likelihood
 from healthsec.model import Asset, Criticality
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 
 SOURCE = "attacker"
 ENTRIES = {

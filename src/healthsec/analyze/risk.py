@@ -7,9 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from healthsec.analyze.inventory import AssetProfile, exposure
-from healthsec.analyze.vulns import Vulnerability, exploit_likelihood
+from healthsec.analyze.inventory import exposure
+from healthsec.analyze.vulns import exploit_likelihood
 from healthsec.model import Alert, Asset, Criticality, EntityKind, Incident, Severity
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 
 # Impact per clinical criticality class (0..1). Life-sustaining and patient-monitoring devices rank highest.
 PATIENT_SAFETY: Mapping[Criticality, float] = {

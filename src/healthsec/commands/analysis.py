@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -18,7 +18,10 @@ from healthsec.analyze.risk import RiskModel
 from healthsec.app import open_store
 from healthsec.commands.groups import DbOption, console, fail
 from healthsec.model.codec import to_dict
-from healthsec.store import Store, StoreError
+from healthsec.store import StoreError
+
+if TYPE_CHECKING:
+    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,7 +10,9 @@ from healthsec.commands.analysis import JsonOption, _emit, _store, incidents_app
 from healthsec.commands.groups import DbOption, console, fail
 from healthsec.model import Alert, Incident
 from healthsec.model.codec import to_dict
-from healthsec.store import Store
+
+if TYPE_CHECKING:
+    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
 
 
 def _alerts_of(store: Store, incidents: list[Incident]) -> dict[str, Alert]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import secrets
 import time
 from collections.abc import Sequence
@@ -16,22 +15,27 @@ import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
 from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
+from healthsec.config import env_var
 from healthsec.model import Alert, DeviceReading, Event, ParseError
 
 if TYPE_CHECKING:
     from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
-MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
 MQTT_PASSWORD_ENV = "HEALTHSEC_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
 FormatOption = Annotated[str, typer.Option("--format", help="Input format: ton-iot or csv.")]
 
 
 def _mask_key() -> bytes:
-    """The key for patient tokens in alerts: $HEALTHSEC_PATIENT_KEY, else a random one for this run only."""
-    key = os.environ.get(MASK_KEY_ENV)
+    """The key for patient pseudonyms in alerts: ``patient_key_file``, else a random one for this run only."""
+    from healthsec.config import ConfigError, load_patient_key, load_settings
+
+    try:
+        key = load_patient_key(load_settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
     if key:
-        return key.encode()
-    console.print(f"[dim]{MASK_KEY_ENV} not set: patient tokens are random for this run only[/]")
+        return key
+    console.print("[dim]patient_key_file not set: patient pseudonyms are random for this run only[/]")
     return secrets.token_bytes(32)
 
 
@@ -104,9 +108,10 @@ def scan_fhir(
 ) -> None:
     """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
     snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
+    from healthsec.config import load_settings
     from healthsec.detect.clinical.access import AccessDetector
-    from healthsec.detect.clinical.access_context import CareContext
     from healthsec.ingest.fhir import AuditEventFileSource, load_directory
+    from healthsec.model.care import CareContext
 
     for p in [*paths, *(directory or []), *(baseline or [])]:
         if not p.exists():
@@ -122,7 +127,12 @@ def scan_fhir(
         _print_errors(found.errors)
     if vip:
         ctx = ctx.with_vips(vip)
-    detector = AccessDetector(context=ctx, mask_key=_mask_key(), local_tz=_zone(tz))
+    detector = AccessDetector(
+        context=ctx,
+        mask_key=_mask_key(),
+        local_tz=_zone(tz),
+        local_authority=load_settings().patient_id_authority,
+    )
     if baseline:
         learn = [e for e in AuditEventFileSource(baseline).read() if not isinstance(e, ParseError)]
         detector.fit(learn)
@@ -167,7 +177,7 @@ def listen_mqtt(
         port,
         topics,
         username=username,
-        password=os.environ.get(MQTT_PASSWORD_ENV),
+        password=env_var(MQTT_PASSWORD_ENV),
         max_messages=max_messages,
         idle_timeout=idle_timeout,
     )

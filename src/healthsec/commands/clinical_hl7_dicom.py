@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,7 +17,6 @@ from healthsec.commands.groups import DbOption, console, fail, listen_app, scan_
 from healthsec.ingest.base import without_raw_text
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError, Severity
 
-MASK_KEY_ENV = "HEALTHSEC_PATIENT_KEY"
 PCAP_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
 BaselineOption = Annotated[
@@ -42,9 +40,20 @@ EveryOption = Annotated[float, typer.Option("--status-every", help="Seconds betw
 
 
 def _phi_key() -> bytes | None:
-    """Patient ids appear in alerts only as HMAC tokens keyed by $HEALTHSEC_PATIENT_KEY, else not at all."""
-    key = os.environ.get(MASK_KEY_ENV)
-    return key.encode() if key else None
+    """Patient ids appear in alerts only as pseudonyms keyed by ``patient_key_file``, else not at all."""
+    from healthsec.config import ConfigError, load_patient_key, load_settings
+
+    try:
+        return load_patient_key(load_settings())
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _authority() -> str | None:
+    """This hospital's MRN assigning authority (``patient_id_authority``): its MRNs join ids naming none."""
+    from healthsec.config import load_settings
+
+    return load_settings().patient_id_authority
 
 
 _without_text = without_raw_text  # events are stored without the raw message (it carries PHI)
@@ -116,7 +125,7 @@ def _hl7_items(paths: Sequence[Path]) -> list[ClinicalMessage | ParseError]:
 def _hl7_detector(baseline: list[Path] | None, load: Path | None, save: Path | None) -> object:
     from healthsec.detect.clinical.hl7 import HL7Detector
 
-    det = HL7Detector(phi_key=_phi_key())
+    det = HL7Detector(phi_key=_phi_key(), local_authority=_authority())
     if load:
         try:
             det.load_dict(orjson.loads(load.read_bytes()))
@@ -281,7 +290,7 @@ def scan_dicom(
     items = list(DicomFileSource(paths).read())
     events = [i for i in items if isinstance(i, ClinicalMessage)]
     errors = [i for i in items if isinstance(i, ParseError)]
-    alerts = DicomDetector(phi_key=_phi_key()).detect(events)
+    alerts = DicomDetector(phi_key=_phi_key(), local_authority=_authority()).detect(events)
     flagged = {e for a in alerts for e in a.evidence}
     console.print(
         f"{len(events)} DICOM files inspected; {len(flagged)} with findings; {len(errors)} not DICOM or "
@@ -333,7 +342,7 @@ def listen_dicom(
         if not aet or not h or not p.isdigit():
             raise fail(f"--move-dest {item!r}: expected AET=HOST:PORT")
         dests[aet] = (h, int(p))
-    det = DicomDetector(phi_key=_phi_key())
+    det = DicomDetector(phi_key=_phi_key(), local_authority=_authority())
     if load_baseline:
         try:
             det.load_dict(orjson.loads(load_baseline.read_bytes()))

@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import polars as pl
 import typer
 
 from healthsec.commands.groups import DbOption, detect_app, train_app
@@ -77,6 +75,8 @@ def train_flows(
     promote: PromoteOption = False,
 ) -> None:
     """Train the flow ensemble (LightGBM if labelled, Isolation Forest + autoencoder on benign flows)."""
+    import polars as pl  # heavy libraries load when the command runs, not when the CLI starts
+
     from healthsec.detect.ml.ensemble import FlowEnsemble
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
 
@@ -154,6 +154,8 @@ def detect_flows(
     ] = False,
 ) -> None:
     """Score flows with a trained model: predictions CSV in input order, alerts into the store."""
+    import numpy as np
+
     from healthsec.app import open_store
     from healthsec.detect.ml.ensemble import FlowEnsemble
     from healthsec.detect.ml.features import SchemaError

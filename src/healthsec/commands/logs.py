@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from healthsec.commands.groups import DbOption, console, detect_app, fail
+from healthsec.config import env_var
 from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator, validate_rules
 from healthsec.ingest.logs import FORMATS, LogFileSource
 from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
@@ -36,8 +37,8 @@ RulesOption = Annotated[
 def _rule_paths(rules: list[Path] | None) -> list[Path]:
     if rules:
         paths = rules
-    elif os.environ.get(RULES_ENV):
-        paths = [Path(p) for p in os.environ[RULES_ENV].split(os.pathsep) if p]
+    elif env_var(RULES_ENV):
+        paths = [Path(p) for p in str(env_var(RULES_ENV)).split(os.pathsep) if p]
     elif DEFAULT_SIGMA.is_dir():
         paths = [DEFAULT_SIGMA / d for d in DEFAULT_FOLDERS if (DEFAULT_SIGMA / d).is_dir()]
         used = ", ".join(DEFAULT_FOLDERS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Annotated
 import typer
 
 from healthsec.commands.groups import DbOption, console, fail
-from healthsec.config import ConfigError, Settings, load_settings
+from healthsec.config import ConfigError, Settings, hand_down, load_settings
 from healthsec.store import StoreError
 
 admin_app = typer.Typer(help="Organisations and API tokens (run on the server).", no_args_is_help=True)
@@ -82,7 +81,7 @@ def serve(
     if settings.mqtt_url or settings.hl7_listen or settings.dicom_listen:
         raise fail("live sources bind their own ports: run them with --workers 1 (or in a separate serve)")
     # worker processes rebuild the settings from the environment: hand the resolved values down
-    os.environ.update({"HEALTHSEC_DB": settings.db, "HEALTHSEC_BUS": settings.bus})
+    hand_down({"HEALTHSEC_DB": settings.db, "HEALTHSEC_BUS": settings.bus})
     uvicorn.run(
         "healthsec.api.app:app_from_env",
         factory=True,

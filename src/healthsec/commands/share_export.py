@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,10 @@ from healthsec.share.known import known_from_store
 from healthsec.share.outbound import Cleared, known_identifiers, outbound
 from healthsec.share.policy import COMMUNITY_IDENTITY, TLP, PartnerPolicy, policy_from_dict
 from healthsec.share.stix_ids import sdo_id
-from healthsec.store import Store, StoreError
+from healthsec.store import StoreError
+
+if TYPE_CHECKING:
+    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
 
 
 def _partner(store: Store, name: str | None, tlp: TLP) -> PartnerPolicy:

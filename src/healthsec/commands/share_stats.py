@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -15,7 +15,10 @@ from healthsec.privacy.dp import BudgetExhausted, PrivacyBudget, dp_counts
 from healthsec.privacy.kanon import check_k_anonymity
 from healthsec.share.keys import KeyMissing, load_keys
 from healthsec.share.outbound import outbound_text
-from healthsec.store import Store, StoreError
+from healthsec.store import StoreError
+
+if TYPE_CHECKING:
+    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
 
 ACTION = "share.stats"
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from healthsec.app import open_store
 from healthsec.commands.groups import DbOption, console, fail, share_app
-from healthsec.store import Store, StoreError
+from healthsec.config import env_var
+from healthsec.store import StoreError
 from healthsec.store.sharing import Sharing
+
+if TYPE_CHECKING:
+    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
 
 partners_app = typer.Typer(
     help="Partner organisations: credentials, rights, their TAXII server.", no_args_is_help=True
@@ -79,7 +82,7 @@ def partners_add(
         raise fail("use either --new-secret or --secret-env")
     secret: str | None = None
     if secret_env:
-        secret = os.environ.get(secret_env)
+        secret = env_var(secret_env)
         if not secret:
             raise fail(f"${secret_env} is empty or not set")
     elif new_secret:

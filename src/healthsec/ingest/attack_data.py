@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from platformdirs import user_data_dir
 
 from healthsec.analyze.attack import AttackKB
 from healthsec.analyze.attack_build import FORMAT, BuildError, build_domain, merge
+from healthsec.config import env_var
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "attack" / "attack.json.gz"
 ENV_VAR = "HEALTHSEC_ATTACK_DATA"
@@ -31,7 +31,7 @@ def user_copy() -> Path:
 
 def active_path() -> Path:
     """The copy in use: ``$HEALTHSEC_ATTACK_DATA``, else the user's updated copy, else the shipped one."""
-    env = os.environ.get(ENV_VAR)
+    env = env_var(ENV_VAR)
     if env:
         return Path(env)
     user = user_copy()

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 
 from healthsec.analyze.inventory import (
-    AssetProfile,
     asset_key,
     column_key,
     infer_criticality,
@@ -25,8 +24,9 @@ from healthsec.analyze.inventory import (
     valid_ip,
     valid_mac,
 )
-from healthsec.analyze.vulns import Vulnerability, VulnError
 from healthsec.model import Asset
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability, VulnError
 
 _ASSET_FIELDS = ("name", "ip", "mac", "role", "zone", "owner", "criticality", "device_type", "vendor")
 _PROFILE_FIELDS = ("phi_records", "internet_facing", "phishing_exposed", "vendor_remote")
@@ -369,7 +369,7 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
 def read_kev(path: Path) -> tuple[set[str], list[RowError]]:
     """CVE ids from a known-exploited catalogue: CISA KEV JSON (``vulnerabilities[].cveID``), a JSON
     list of ids or objects, or a CSV with a ``cveID`` / ``cve`` column. Bad ids are named by record."""
-    from healthsec.analyze.vulns import normalise_cve
+    from healthsec.model.vulns import normalise_cve
 
     fname = path.name
     errors: list[RowError] = []

@@ -33,3 +33,15 @@ class Asset:
     device_type: str | None = None
     vendor: str | None = None
     schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetProfile:
+    """Facts about an asset that risk and paths need; None means unknown (never guessed as 0)."""
+
+    asset_id: str
+    phi_records: int | None = None
+    internet_facing: bool | None = None
+    phishing_exposed: bool | None = None
+    vendor_remote: bool | None = None
+    criticality_reason: str | None = None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import opendp.prelude as dp
-
 
 class BudgetExhausted(RuntimeError):
     """Raised instead of answering when a release would spend more epsilon than is left."""
@@ -55,6 +53,8 @@ def dp_counts(
     """
     if contributions < 1:
         raise ValueError("contributions must be at least 1")
+    import opendp.prelude as dp  # OpenDP (and the scikit-learn it pulls in) loads only when counts are made
+
     dp.enable_features("contrib")  # the Laplace measurement on integers lives in OpenDP's contrib set
     keys = sorted(counts)
     space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)

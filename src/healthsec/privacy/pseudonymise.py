@@ -1,4 +1,8 @@
-"""Keyed pseudonyms: prefix-preserving Crypto-PAn for IP addresses, HMAC tokens for users, hosts, MRNs."""
+"""Keyed pseudonyms: prefix-preserving Crypto-PAn for IP addresses, HMAC tokens for users, hosts, patients.
+
+:func:`patient_pseudonym` is the one way a patient identifier becomes an entity id anywhere in healthsec
+(HL7, FHIR, DICOM, telemetry, the simulator): see its docstring for the normalisation.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hmac
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from yacryptopan import CryptoPAn
 
@@ -84,3 +89,83 @@ class Pseudonymiser:
         norm = value.strip().casefold()
         digest = hmac.new(self._key, f"{kind}\x1f{norm}".encode(), hashlib.sha256).hexdigest()
         return f"{kind}-{digest[: self._length]}"
+
+
+PATIENT_PREFIX = "patient-"
+MIN_PATIENT_KEY_BYTES = 16
+
+
+class PatientRef(NamedTuple):
+    """A patient identifier reduced to (assigning authority, value); ``""`` is the local authority."""
+
+    authority: str
+    value: str
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def patient_ref(
+    patient_id: str, *, authority: str | None = None, local_authority: str | None = None
+) -> PatientRef:
+    """Reduce one patient identifier, as any source writes it, to ``(authority, value)``.
+
+    Accepted forms (what is kept, in order of precedence):
+
+    - HL7 v2 CX ``12345^^^HOSP&1.2.3&ISO^MR`` (PID-3): the ID (component 1) and the assigning authority
+      (component 4: its namespace id, else its universal id). Repetitions (``~``) keep the first one.
+    - FHIR reference ``Patient/12345``, absolute ``https://ehr/fhir/Patient/12345`` or versioned
+      ``Patient/12345/_history/2``: the logical id, no authority.
+    - FHIR token ``system|value`` (an Identifier): the value, with the system as its authority.
+    - DICOM PatientID ``12345`` or any bare id: the value; pass IssuerOfPatientID as ``authority``.
+
+    Values and authorities are trimmed, inner whitespace collapsed and case-folded (``mrn12345`` and
+    ``MRN12345`` are one patient); leading zeros are kept, because some authorities issue ``00123`` and
+    ``123`` to different people. The assigning authority matters: the same MRN from two authorities is two
+    patients. An identifier that names no authority is taken to be issued by the hospital's own authority,
+    so ``local_authority`` (``Settings.patient_id_authority``) folds ``12345^^^HOSP^MR`` onto the same
+    patient as FHIR ``Patient/12345`` and DICOM ``12345`` when HOSP is the local authority. An explicit
+    ``authority`` argument wins over one written inside ``patient_id``. Raises ValueError on an empty id.
+    """
+    text = patient_id.strip()
+    found = ""
+    if "^" in text or "~" in text:  # HL7 CX
+        comps = text.split("~", 1)[0].split("^")
+        text = comps[0]
+        if len(comps) > 3:
+            subs = comps[3].split("&")
+            found = subs[0] or (subs[1] if len(subs) > 1 else "")
+    elif "|" in text:  # FHIR token system|value
+        found, _, text = text.rpartition("|")
+    elif "/" in text:  # FHIR reference
+        parts = [p for p in text.split("/") if p]
+        if "_history" in parts:
+            parts = parts[: parts.index("_history")]
+        if "Patient" in parts:
+            at = parts.index("Patient") + 1
+            text = parts[at] if at < len(parts) else ""
+    value = _norm(text)
+    if not value:
+        raise ValueError(f"empty patient identifier: {patient_id!r}")
+    auth = _norm(authority if authority else found)
+    if local_authority and auth == _norm(local_authority):
+        auth = ""
+    return PatientRef(auth, value)
+
+
+def patient_pseudonym(
+    key: bytes, patient_id: str, *, authority: str | None = None, local_authority: str | None = None
+) -> str:
+    """The one entity id of a patient: ``patient-<20 hex>``, HMAC-SHA256 of the normalised identifier.
+
+    ``key`` is the site's patient secret (``Settings.patient_key_file``, read by
+    :func:`healthsec.config.load_patient_key`); a sub-key is derived from it so the file's bytes are never
+    used directly. The same patient written as an HL7 CX, a FHIR reference or a DICOM PatientID gets the
+    same id (see :func:`patient_ref`); without the key the id cannot be reversed or recomputed.
+    """
+    if len(key) < MIN_PATIENT_KEY_BYTES:
+        raise ValueError(f"patient key must hold at least {MIN_PATIENT_KEY_BYTES} bytes")
+    ref = patient_ref(patient_id, authority=authority, local_authority=local_authority)
+    digest = hmac.new(_derive(key, "patient"), f"{ref.authority}\x1f{ref.value}".encode(), hashlib.sha256)
+    return PATIENT_PREFIX + digest.hexdigest()[:20]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from healthsec.config import env_var
 from healthsec.privacy.pseudonymise import MIN_SECRET_BYTES, SharingKeys
 
 ENV_VAR = "HEALTHSEC_SHARING_KEY"
@@ -31,7 +31,7 @@ def _secret(text: bytes, where: str) -> bytes:
 
 def load_keys(key_file: Path | None = None, environ: Mapping[str, str] | None = None) -> SharingKeys:
     """``--key-file`` wins, then ``$HEALTHSEC_SHARING_KEY``; the key itself is never printed or logged."""
-    env = os.environ if environ is None else environ
+    env: Mapping[str, str] = environ if environ is not None else {ENV_VAR: env_var(ENV_VAR) or ""}
     if key_file is not None:
         try:
             raw = key_file.read_bytes()

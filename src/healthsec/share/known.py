@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from healthsec.share.outbound import known_identifiers
-from healthsec.store import Store
+
+if TYPE_CHECKING:
+    from healthsec.store import Store
 
 
 def known_from_store(store: Store, *, incident_limit: int = 10_000) -> dict[str, set[str]]:

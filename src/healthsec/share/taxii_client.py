@@ -8,7 +8,6 @@ time of attempt) and the run carries on with the next partner; the cursor only m
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from healthsec.config import env_var
 from healthsec.model import parse_utc
 from healthsec.privacy.pseudonymise import SharingKeys
 from healthsec.share.stix_import import DEFAULT_MAX_BYTES, import_bundle
@@ -50,8 +50,9 @@ def secret_env_var(partner: str) -> str:
 
 
 def partner_secret(partner: str, environ: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get(secret_env_var(partner)) or None
+    if environ is not None:
+        return environ.get(secret_env_var(partner)) or None
+    return env_var(secret_env_var(partner)) or None
 
 
 def _collection_url(partner: Mapping[str, Any], collection: str | None) -> str:

@@ -23,13 +23,10 @@ from healthsec.model.codec import (
     to_dict,
 )
 from healthsec.store import schema
+from healthsec.store.errors import StoreError
 
 DEFAULT_ORG = "local"
 _BATCH = 500
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message is one line meant for a person."""
 
 
 def normalise_url(url: str) -> str:

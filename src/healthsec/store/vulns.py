@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
 
-from healthsec.analyze.inventory import AssetProfile
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.model import Asset
+from healthsec.model.assets import AssetProfile
 from healthsec.model.codec import to_dict
+from healthsec.model.vulns import Vulnerability
 from healthsec.store import schema, schema_vulns
 from healthsec.store.sql import Store, _dedupe, _upsert
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from healthsec.detect.clinical.access_context import CareContext
 from healthsec.model import RecordAccess, stable_id
+from healthsec.model.care import CareContext
 from healthsec.model.events import AccessAction
 
 SOURCE = "sim-ehr"

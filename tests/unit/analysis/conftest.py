@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from healthsec.analyze.attack import AttackKB
-from healthsec.analyze.inventory import AssetProfile
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.ingest.attack_data import SHIPPED, load_attack
 from healthsec.model import Alert, Asset, Criticality, Entity, EntityKind, Severity
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -8,10 +8,10 @@ import math
 import pytest
 
 from healthsec.analyze.attack import AttackKB
-from healthsec.analyze.inventory import AssetProfile
 from healthsec.analyze.paths import AttackGraph, ReachRule
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.model import Asset, Criticality
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 
 Hospital = tuple[list[Asset], list[AssetProfile], list[Vulnerability]]
 

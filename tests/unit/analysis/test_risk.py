@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from healthsec.analyze.inventory import AssetProfile
 from healthsec.analyze.risk import RiskModel
-from healthsec.analyze.vulns import Vulnerability
 from healthsec.model import Alert, Asset, Criticality, Entity, EntityKind, Incident, Severity
+from healthsec.model.assets import AssetProfile
+from healthsec.model.vulns import Vulnerability
 
 Hospital = tuple[list[Asset], list[AssetProfile], list[Vulnerability]]
 VEC = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"

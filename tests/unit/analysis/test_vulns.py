@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthsec.analyze.vulns import Vulnerability, VulnError, exploit_likelihood, parse_cvss
+from healthsec.analyze.vulns import exploit_likelihood
+from healthsec.model.vulns import Vulnerability, VulnError, parse_cvss
 
 
 def test_cvss31_and_cvss40_are_scored_by_the_cvss_package() -> None:

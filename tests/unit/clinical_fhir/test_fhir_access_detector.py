@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from healthsec.detect.clinical.access import AccessDetector
-from healthsec.detect.clinical.access_context import CareContext, mask_patient
 from healthsec.ingest.fhir import Directory
 from healthsec.model import EntityKind, RecordAccess, Severity
+from healthsec.model.care import CareContext
+from healthsec.privacy.pseudonymise import patient_pseudonym
 from healthsec.testing.access_attacks import EPOCH, attack_cases, benign_accesses
 
-KEY = b"test-key"
+KEY = b"test-key-of-16-bytes-or-more"
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,9 @@ def test_patient_ids_never_appear_unmasked(
         assert pid not in text
     patient_entities = [e.value for a in alerts for e in a.entities if e.kind is EntityKind.PATIENT]
     assert patient_entities
-    assert all(v.startswith("pt-") for v in patient_entities)
-    assert mask_patient(synthea.patients[0], KEY) != mask_patient(synthea.patients[0], b"other")
+    assert all(v.startswith("patient-") for v in patient_entities)
+    other = b"another-key-of-16-bytes"
+    assert patient_pseudonym(KEY, synthea.patients[0]) != patient_pseudonym(other, synthea.patients[0])
 
 
 def _acc(

@@ -27,6 +27,8 @@ def test_scan_fhir_reports_attacks_and_bad_lines(
     lines.insert(3, json.dumps({"resourceType": "AuditEvent", "action": "R"}))
     today.write_text("\n".join(lines) + "\n")
     db = tmp_path / "hs.db"
+    key_file = tmp_path / "patient.key"
+    key_file.write_text("a-patient-secret-of-32-bytes-or-so")
     vip = sorted(cases[1].context.vip_patients)[0]
     result = CliRunner().invoke(
         app,
@@ -43,7 +45,7 @@ def test_scan_fhir_reports_attacks_and_bad_lines(
             "--directory",
             str(shared_data / "fhir-bulk-synthea-10-patients"),
         ],
-        env={"HEALTHSEC_PATIENT_KEY": "k", "COLUMNS": "200"},
+        env={"HEALTHSEC_PATIENT_KEY_FILE": str(key_file), "COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
     n = sum(len(c.events) for c in cases)

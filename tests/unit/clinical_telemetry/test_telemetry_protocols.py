@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from healthsec.detect.base import AlertingDetector, OnlineDetector
 from healthsec.detect.clinical.access import AccessDetector
-from healthsec.detect.clinical.access_context import CareContext
 from healthsec.detect.clinical.telemetry import TelemetryBaselineDetector
 from healthsec.ingest.base import Source
 from healthsec.ingest.fhir import AuditEventFileSource
 from healthsec.ingest.telemetry import MqttTelemetrySource, TelemetryCsvSource
+from healthsec.model.care import CareContext
 
 
 def test_protocols() -> None:

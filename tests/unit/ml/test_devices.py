@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from healthsec.detect.ml.devices import UNKNOWN, Capture, DeviceIdentifier, domain_of
+from healthsec.detect.ml.devices import UNKNOWN, DeviceIdentifier, domain_of
 from healthsec.ingest.flows.pcap import read_capture
+from healthsec.model.capture import Capture
 
 DEVICES = ("kardiamobile", "babymonitor", "guardianalertsystem", "ketoscanketonemeter")
 

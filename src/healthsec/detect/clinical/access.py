@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from healthsec.detect.clinical.access_context import CareContext, mask_patient
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, RecordAccess, Severity, stable_id
+from healthsec.model.care import CareContext
+from healthsec.privacy.pseudonymise import patient_pseudonym
 
 #: ATT&CK Enterprise techniques each rule supports, with their tactics.
 TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -60,6 +61,7 @@ class AccessDetector:
 
     context: CareContext
     mask_key: bytes
+    local_authority: str | None = None
     local_tz: tzinfo = UTC
     window: timedelta = timedelta(hours=1)
     work_hours: tuple[int, int] = (7, 19)
@@ -113,7 +115,7 @@ class AccessDetector:
         return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
     def _mask(self, patient_id: str) -> str:
-        return mask_patient(patient_id, self.mask_key)
+        return patient_pseudonym(self.mask_key, patient_id, local_authority=self.local_authority)
 
     def _alert(
         self,

@@ -20,6 +20,7 @@ from healthsec.model import (
     Severity,
     stable_id,
 )
+from healthsec.privacy.pseudonymise import patient_pseudonym
 
 
 def _bucket(ts: datetime, minutes: int) -> datetime:
@@ -33,15 +34,25 @@ class CareRelationshipDetector:
     Care relationships come from HL7 ADT messages in the event stream (``care_team``, ``ward``, ``vip``
     fields); a user's ward is learnt from the patients they care for. Occasional cross-cover is normal,
     so an alert needs ``min_accesses`` unrelated records by one user within ``window_minutes`` — except a
-    VIP record, which alerts on the first unrelated read.
+    VIP record, which alerts on the first unrelated read. Patients enter alerts only as
+    ``patient_pseudonym(patient_key, ...)``, and not at all without a key.
     """
 
     name = "ehr-care-relationship"
     version = "1.0"
 
-    def __init__(self, *, min_accesses: int = 5, window_minutes: int = 60) -> None:
+    def __init__(
+        self,
+        *,
+        min_accesses: int = 5,
+        window_minutes: int = 60,
+        patient_key: bytes | None = None,
+        local_authority: str | None = None,
+    ) -> None:
         self.min_accesses = min_accesses
         self.window = window_minutes
+        self.patient_key = patient_key
+        self.local_authority = local_authority
         self._team: dict[str, set[str]] = defaultdict(set)
         self._ward_of_patient: dict[str, str] = {}
         self._vip: set[str] = set()
@@ -105,7 +116,10 @@ class CareRelationshipDetector:
             text += f"; {vips} of them flagged VIP"
         entities = [Entity(EntityKind.USER, user, EntityRole.ACTOR)]
         entities += [Entity(EntityKind.HOST, w, EntityRole.ACTOR) for w in ws]
-        entities += [Entity(EntityKind.PATIENT, p, EntityRole.TARGET) for p in patients]
+        if self.patient_key is not None:
+            secret, local = self.patient_key, self.local_authority
+            tokens = [patient_pseudonym(secret, p, local_authority=local) for p in patients]
+            entities += [Entity(EntityKind.PATIENT, t, EntityRole.TARGET) for t in tokens]
         return Alert(
             id=stable_id("alert", self.name, user, bucket.isoformat()),
             ts=min(a.ts for a in accesses),

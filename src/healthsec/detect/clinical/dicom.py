@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from healthsec.model import Alert, ClinicalMessage, Entity, EntityKind, EntityRole, Event, Severity, stable_id
+from healthsec.privacy.pseudonymise import patient_pseudonym
 
 EXECUTABLE_PREAMBLES = frozenset({"pe", "dos-mz", "elf", "macho", "macho-fat", "script"})
 EMBEDDED_PREAMBLES = frozenset({"zip", "pdf"})
@@ -48,7 +47,8 @@ class DicomDetector:
     """Per-AE baselines learnt by ``fit`` from benign associations; file findings need no baseline.
 
     A bulk retrieval is more than ``max(retrieve_floor, 3 x the AE's busiest benign window)`` C-MOVE/
-    C-GET requests within ``window``. Patient ids enter alerts only as an HMAC with ``phi_key``.
+    C-GET requests within ``window``. Patient ids enter alerts only as ``patient_pseudonym`` with ``phi_key``
+    (``local_authority``: the hospital's MRN authority, matched against IssuerOfPatientID).
     """
 
     name: str = "dicom"
@@ -56,6 +56,7 @@ class DicomDetector:
     window: timedelta = timedelta(minutes=10)
     retrieve_floor: int = 20
     phi_key: bytes | None = None
+    local_authority: str | None = None
     aes: dict[str, AEBaseline] = field(default_factory=dict)
     _retrievals: dict[str, deque[datetime]] = field(default_factory=dict)
     _bulk: set[str] = field(default_factory=set)
@@ -302,7 +303,13 @@ class DicomDetector:
         if isinstance(file, str):
             entities.append(Entity(EntityKind.FILE, file, EntityRole.TARGET))
         if ev.patient_id and self.phi_key is not None:
-            masked = "hmac:" + hmac.new(self.phi_key, ev.patient_id.encode(), hashlib.sha256).hexdigest()[:16]
+            issuer = ev.fields.get("patient_authority")
+            masked = patient_pseudonym(
+                self.phi_key,
+                ev.patient_id,
+                authority=issuer if isinstance(issuer, str) else None,
+                local_authority=self.local_authority,
+            )
             entities.append(Entity(EntityKind.PATIENT, masked, EntityRole.TARGET))
         return Alert(
             id=stable_id("alert", self.name, rule, ev.id),

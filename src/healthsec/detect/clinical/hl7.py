@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from healthsec.model import (
     parse_utc,
     stable_id,
 )
+from healthsec.privacy.pseudonymise import patient_pseudonym
 
 VALID_ACK_CODES = frozenset({"AA", "AE", "AR", "CA", "CE", "CR"})
 QUERY_CODES = frozenset({"QRY", "QBP", "VXQ", "RQI", "RQP", "RQQ", "QCN", "ERQ", "SPQ", "EQQ"})
@@ -79,7 +78,8 @@ class HL7Detector:
     window)`` messages in ``window``; a bulk query is more than ``max(query_floor, 3 x baseline)``
     distinct patients queried in ``query_window``; oversized is over ``max_size`` bytes, or over
     ``size_factor`` x the sender's largest benign message (and over 64 kB).
-    Patient identifiers enter alerts only as an HMAC with ``phi_key``, and not at all without one.
+    Patient identifiers enter alerts only as :func:`~healthsec.privacy.pseudonymise.patient_pseudonym` with
+    ``phi_key`` (``local_authority`` is the hospital's MRN authority), and not at all without a key.
     """
 
     name: str = "hl7"
@@ -93,6 +93,7 @@ class HL7Detector:
     size_factor: float = 4.0
     nack_floor: int = 10
     phi_key: bytes | None = None
+    local_authority: str | None = None
     senders: dict[str, SenderBaseline] = field(default_factory=dict)
     applications: set[str] = field(default_factory=set)
     facilities: set[str] = field(default_factory=set)
@@ -417,10 +418,16 @@ class HL7Detector:
             targets = [ev.patient_id]
         return targets
 
-    def _pseudonym(self, value: str) -> str | None:
-        if self.phi_key is None:
+    def _pseudonym(self, ev: ClinicalMessage) -> str | None:
+        if self.phi_key is None or not ev.patient_id:
             return None
-        return "hmac:" + hmac.new(self.phi_key, value.encode(), hashlib.sha256).hexdigest()[:16]
+        authority = ev.fields.get("patient_authority")
+        return patient_pseudonym(
+            self.phi_key,
+            ev.patient_id,
+            authority=authority if isinstance(authority, str) else None,
+            local_authority=self.local_authority,
+        )
 
     def _alert(
         self,
@@ -439,7 +446,7 @@ class HL7Detector:
             entities.append(Entity(EntityKind.IP, ev.src_ip, EntityRole.ACTOR))
         if ev.receiver:
             entities.append(Entity(EntityKind.APPLICATION, ev.receiver, EntityRole.TARGET))
-        masked = self._pseudonym(ev.patient_id) if ev.patient_id else None
+        masked = self._pseudonym(ev)
         if masked:
             entities.append(Entity(EntityKind.PATIENT, masked, EntityRole.TARGET))
         return Alert(

@@ -14,6 +14,7 @@ from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
 from healthsec.detect.ml.features import F64
 from healthsec.detect.ml.unsupervised import safe_loads
+from healthsec.model.capture import Capture as Capture  # re-exported for older imports
 
 # Per-flow numbers nfstream gives for every flow (packet sizes, timing, flags, volumes).
 FLOW_STATS = (
@@ -39,23 +40,6 @@ FLOW_STATS = (
     "dst_port",
 )
 UNKNOWN = "unknown"
-
-
-@dataclass
-class Capture:
-    """One capture's flows: the nfstream feature frame plus the server name / application per flow."""
-
-    name: str
-    frame: pl.DataFrame
-    server_names: list[str | None]
-    applications: list[str | None]
-    clients: list[str | None] = field(default_factory=list)  # source IP of each flow, when known
-
-    @property
-    def host(self) -> str | None:
-        """The address that opened most of the capture's flows (the device or its companion phone)."""
-        counts = Counter(c for c in self.clients if c)
-        return counts.most_common(1)[0][0] if counts else None
 
 
 def domain_of(name: str | None) -> str | None:

@@ -229,6 +229,7 @@ def file_event(data: bytes, *, source: str, locator: str, received: datetime) ->
             "sop_class": sop,
             "modality": _text(ds, "Modality"),
             "transfer_syntax": ts_uid,
+            "patient_authority": _text(ds, "IssuerOfPatientID"),
         },
     )
 

@@ -250,6 +250,9 @@ class DicomMonitor:
                 malformed=ins.malformed, preamble=ins.preamble, modality=str(ds.get("Modality", ""))
             )
             patient = str(ds.get("PatientID", "")).strip() or None
+            issuer = str(ds.get("IssuerOfPatientID", "")).strip()
+            if issuer:
+                fields["patient_authority"] = issuer
         except Exception as exc:  # a corrupt data set must not take the SCP down
             fields["malformed"] = [f"data set cannot be decoded: {type(exc).__name__}"]
         self._record(event, "C-STORE", fields, patient)

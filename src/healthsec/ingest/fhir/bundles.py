@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from healthsec.detect.clinical.access_context import CareContext, normalise_surname
 from healthsec.model import ParseError
+from healthsec.model.care import CareContext, normalise_surname
 
 SOURCE = "fhir-directory"
 NEEDED = ("Patient", "Practitioner", "PractitionerRole", "Encounter", "CareTeam")

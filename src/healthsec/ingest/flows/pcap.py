@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from healthsec.detect.ml.devices import Capture
 from healthsec.ingest.flows.formats import PCAP
 from healthsec.ingest.flows.table import FlowFormatError, FlowTable, _finish
+from healthsec.model.capture import Capture
 
 PCAP_MAGICS = (
     b"\xd4\xc3\xb2\xa1",

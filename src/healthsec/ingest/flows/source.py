@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from healthsec.ingest.flows.table import FlowFormatError, FlowTable, read_table
+from healthsec.ingest.flows.read import read_table
+from healthsec.ingest.flows.table import FlowFormatError, FlowTable
 from healthsec.model import Event, Flow, ParseError, Provenance, stable_id
 
 

@@ -194,7 +194,13 @@ def _parse_body(text: str) -> tuple[str | None, dict[str, object]]:
     if "PID" in names:
         pid = msg.segment("PID")
         ident = str(pid[3]) if len(pid) > 3 else ""
-        patient = ident.split("~", 1)[0].split("^", 1)[0].strip() or None
+        cx = ident.split("~", 1)[0].split("^")
+        patient = cx[0].strip() or None
+        if patient and len(cx) > 3:  # CX.4 assigning authority: the same MRN from two authorities differs
+            subs = cx[3].split("&")
+            authority = (subs[0] or (subs[1] if len(subs) > 1 else "")).strip()
+            if authority:
+                extra["patient_authority"] = authority
     targets: list[str] = []
     for seg in msg:
         name = str(seg[0])
