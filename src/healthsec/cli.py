@@ -72,6 +72,15 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Share with partner hospitals: STIX 2.1, TAXII 2.1, MISP, TLP.",
         ("share_export", "share_misp", "share_stats", "share_taxii"),
     ),
+    "detectors": (
+        "The detection engine's detectors: state (running, learning, waiting), dead letters.",
+        ("detectors",),
+    ),
+    "models": ("Trained models as versioned artefacts: list, show, promote, retire.", ("models",)),
+    "replay": (
+        "Send the simulated hospital (or recorded events) to a running service over HTTP, in time order.",
+        ("replay",),
+    ),
 }
 # Modules of healthsec.commands that are helpers, not command providers.
 NOT_COMMANDS = frozenset({"groups"})

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
 
@@ -16,7 +16,9 @@ from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.nats import NatsConfig, connect, consume, consumer_lag, dead_letter
 from healthsec.model import Event
 from healthsec.model.codec import event_from_dict
-from healthsec.pipeline import Detection
+
+if TYPE_CHECKING:  # the worker is handed the pipeline's Detection by its command (composition)
+    from healthsec.pipeline import Detection
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from healthsec.detect.artefacts_load import LoadedModel
 from healthsec.detect.base import AlertingDetector
 from healthsec.model import (
     Alert,
@@ -27,6 +26,9 @@ from healthsec.model import (
     Severity,
     stable_id,
 )
+
+if TYPE_CHECKING:
+    from healthsec.detect.artefacts_load import LoadedModel
 
 
 class _ArtefactDetector:
