@@ -379,8 +379,12 @@ def build_engine(
     else:
         run, off = Profile(tuple(s.detectors), tuple(s.detectors_disabled), registered_specs(s)).resolve()
     needs_sigma = any(x.name == "sigma" for x in run)
+    from healthsec.config import load_patient_key
+
     ctx = DetectorContext(
         assets=tuple(store.assets.list() if assets is None else assets),
         sigma_rules=sigma_ruleset(s) if needs_sigma else None,
+        phi_key=load_patient_key(s),
+        patient_authority=s.patient_id_authority,
     )
     return Engine(run, ctx, learning=timedelta(hours=s.learning_hours), kb=load_attack(), disabled=off)

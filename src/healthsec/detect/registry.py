@@ -28,7 +28,8 @@ class DetectorContext:
     assets: Sequence[Asset] = ()
     sigma_rules: Any | None = None  # healthsec.detect.rules.sigma.RuleSet
     care_context: Any | None = None  # healthsec.detect.clinical.access_context.CareContext
-    phi_key: bytes | None = None
+    phi_key: bytes | None = None  # the one patient-pseudonym key (settings.patient_key_file)
+    patient_authority: str | None = None  # settings.patient_id_authority: this hospital's MRN authority
     seed: int = 0
 
 
@@ -88,10 +89,10 @@ def _sigma(ctx: DetectorContext) -> AlertingDetector:
     return SigmaDetector(ctx.sigma_rules)
 
 
-def _care(_: DetectorContext) -> AlertingDetector:
+def _care(ctx: DetectorContext) -> AlertingDetector:
     from healthsec.detect.clinical.baseline import CareRelationshipDetector
 
-    return CareRelationshipDetector()
+    return CareRelationshipDetector(patient_key=ctx.phi_key, local_authority=ctx.patient_authority)
 
 
 def _access(ctx: DetectorContext) -> AlertingDetector:
@@ -99,7 +100,7 @@ def _access(ctx: DetectorContext) -> AlertingDetector:
 
     if ctx.care_context is None or ctx.phi_key is None:
         raise Unavailable("no care context (FHIR Encounter/CareTeam data) and pseudonym key loaded")
-    return AccessDetector(ctx.care_context, ctx.phi_key)
+    return AccessDetector(ctx.care_context, ctx.phi_key, local_authority=ctx.patient_authority)
 
 
 def _telemetry_integrity(_: DetectorContext) -> AlertingDetector:
