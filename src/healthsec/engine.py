@@ -169,11 +169,17 @@ class Engine:
         return max(0.0, min(1.0, seen))
 
     # ---- processing --------------------------------------------------------------------------
-    def process(self, start: datetime, events: Sequence[Event], history: EventHistory) -> StepResult:
-        """Run one bucket (events sorted by time and id, all within ``[start, start + BUCKET)``)."""
+    def process(
+        self, start: datetime, events: Sequence[Event], history: EventHistory, end: datetime | None = None
+    ) -> StepResult:
+        """Run the events of ``[start, end)``, sorted by (time, id): at most one bucket (default: all of it).
+
+        A service detects the open hour in part when its sources fall quiet, and the rest of that hour
+        later; the demo and replays at full speed see whole hours.
+        """
         if self.learning_start is None:
-            self.learning_start = start
-        end = start + BUCKET
+            self.learning_start = bucket_of(start)
+        end = start + BUCKET if end is None else end
         self._finish_learning(start, history)
         result = StepResult()
         if events:

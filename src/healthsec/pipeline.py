@@ -88,11 +88,11 @@ class Pipeline:
         if st.cursor is None or st.learning_start is None:
             return
         self.engine.learning_start = st.learning_start
-        warm_from = max(st.learning_start, st.cursor - WARM_UP)
-        start = warm_from
-        while start < st.cursor:  # replay recent buckets so windows are as the last owner left them
-            self.engine.process(start, list(self._history.between(start, start + BUCKET)), self._history)
-            start += BUCKET
+        start = max(st.learning_start, bucket_of(st.cursor - WARM_UP))
+        while start < st.cursor:  # replay recent events so windows are as the last owner left them
+            end = min(start + BUCKET, st.cursor)
+            self.engine.process(start, list(self._history.between(start, end)), self._history, end)
+            start = end
         self.engine.cursor = st.cursor
         recent = self.store.alerts.list(since=st.cursor - timedelta(days=1), limit=50_000)
         if recent:
@@ -120,12 +120,12 @@ class Pipeline:
             if first is None:
                 return result
             start = bucket_of(first)
-        last = bucket_of(st.max_ts)
-        stop = last + BUCKET if final else last
+        # closed hours only; with ``final`` also what the open hour holds so far (the rest comes later)
+        stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts)
         while start < stop:
-            events = list(self._history.between(start, start + BUCKET))
-            self._step(start, events, result)
-            start += BUCKET
+            end = min(bucket_of(start) + BUCKET, stop)
+            self._step(start, end, list(self._history.between(start, end)), result)
+            start = end
         return result
 
     def _first_ts(self) -> datetime | None:
@@ -142,8 +142,8 @@ class Pipeline:
 
         return _utc(first)
 
-    def _step(self, start: datetime, events: list[Event], result: PipelineResult) -> None:
-        step = self.engine.process(start, events, self._history)
+    def _step(self, start: datetime, end: datetime, events: list[Event], result: PipelineResult) -> None:
+        step = self.engine.process(start, events, self._history, end)
         if step.failures:
             self.state.add_dead_letters((f.detector, f.event_id, f.reason) for f in step.failures)
             result.detector_failures.extend(
