@@ -156,6 +156,35 @@ def list_alerts(
     return Page([alert_from_dict(b) for b in page.items], page.limit, page.offset, page.total)
 
 
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert as a list shows it: with its incident and current verdict (None: untriaged)."""
+
+    alert: Alert
+    incident_id: str | None
+    verdict: Verdict | None
+
+
+def alert_rows(
+    store: Store,
+    flt: AlertFilter | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    with_total: bool = False,
+) -> Page[AlertRow]:
+    """Like :func:`list_alerts`, each alert with its incident and current verdict (for an analyst's list)."""
+    page = list_alerts(store, flt, limit=limit, offset=offset, with_total=with_total)
+    ids = [a.id for a in page.items]
+    labels = feedback(store).latest(ids)
+    links = alert_queries(store).incident_of(ids)
+    rows = [
+        AlertRow(a, links.get(a.id), label.verdict if (label := labels.get(a.id)) else None)
+        for a in page.items
+    ]
+    return Page(rows, page.limit, page.offset, page.total)
+
+
 def get_alert(store: Store, alert_id: str) -> AlertDetail:
     """One alert with its incident link and verdicts; :class:`NotFound` for an unknown id."""
     alert = store.alerts.get(alert_id)
