@@ -23,6 +23,8 @@ FormatOption = Annotated[str, typer.Option("--format", help="What to print: tabl
 KeyFileOption = Annotated[
     Path | None, typer.Option("--key-file", help="Community key file (else $HEALTHSEC_SHARING_KEY).")
 ]
+InboxOption = Annotated[str, typer.Option("--collection", help="Local collection alias to store into.")]
+SourceOption = Annotated[str | None, typer.Option("--source", help="Who sent it (default: the file name).")]
 CLI_ACTOR = "cli"
 MAX_PROBLEMS = 50
 
@@ -92,6 +94,14 @@ def sharing_keys(key_file: Path | None) -> SharingKeys:
         return load_keys(key_file)
     except KeyMissing as exc:
         raise fail(str(exc)) from None
+
+
+def read_input(path: Path) -> bytes:
+    """The bytes of an input file, or one error line naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
 
 
 def our_name(producer: str | None) -> str:

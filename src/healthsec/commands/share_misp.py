@@ -7,27 +7,20 @@ from typing import Annotated
 
 import typer
 
-from healthsec.commands.adapter import CLI_ACTOR, opened
-from healthsec.commands.groups import DbOption, console, fail, share_app
+from healthsec.commands.adapter import CLI_ACTOR, InboxOption, SourceOption, opened, read_input
+from healthsec.commands.groups import DbOption, console, share_app
 from healthsec.services.share_sync import import_misp as import_event
 
 
 @share_app.command("import-misp")
 def import_misp(
     file: Annotated[Path, typer.Argument(help="A partner's MISP event JSON ({'Event': {...}}).")],
-    collection: Annotated[
-        str, typer.Option("--collection", help="Local collection alias to store into.")
-    ] = "inbox",
-    source: Annotated[
-        str | None, typer.Option("--source", help="Who sent it (default: the file name).")
-    ] = None,
+    collection: InboxOption = "inbox",
+    source: SourceOption = None,
     db: DbOption = None,
 ) -> None:
     """Convert a MISP event to STIX 2.1 and import it whole, or quarantine it with the reason."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    raw = read_input(file)
     with opened(db) as store:
         got = import_event(
             store, raw, source=source or file.name, name=file.name, actor=CLI_ACTOR, collection=collection

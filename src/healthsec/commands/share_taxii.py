@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthsec.commands.adapter import CLI_ACTOR, KeyFileOption, opened, our_name, sharing_keys
+from healthsec.commands.adapter import (
+    CLI_ACTOR,
+    InboxOption,
+    KeyFileOption,
+    SourceOption,
+    opened,
+    our_name,
+    read_input,
+    sharing_keys,
+)
 from healthsec.commands.groups import DbOption, console, fail, share_app
 from healthsec.services import share as share_use
 from healthsec.services import share_sync
@@ -131,20 +140,13 @@ def partners_list(db: DbOption = None) -> None:
 @share_app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="A partner's STIX 2.1 bundle (JSON).")],
-    collection: Annotated[
-        str, typer.Option("--collection", help="Local collection alias to store into.")
-    ] = "inbox",
-    source: Annotated[
-        str | None, typer.Option("--source", help="Who sent it (default: the file name).")
-    ] = None,
+    collection: InboxOption = "inbox",
+    source: SourceOption = None,
     max_mb: Annotated[int, typer.Option("--max-mb", help="Refuse bundles larger than this.")] = 50,
     db: DbOption = None,
 ) -> None:
     """Import a partner bundle whole, or quarantine it with the reason; nothing is half-stored."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    raw = read_input(file)
     with opened(db) as store:
         res = share_sync.import_stix(
             store,
