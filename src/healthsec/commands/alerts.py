@@ -151,7 +151,8 @@ def alerts_triage(
 
     with opened(db) as store:
         done = triage_alerts(store, alert_ids, verdict, actor=actor, comment=comment)
-    console.print(f"{len(done)} alerts marked {done[0].verdict.value} by {actor}", highlight=False)
+    noun = "alert" if len(done) == 1 else "alerts"
+    console.print(f"{len(done)} {noun} marked {done[0].verdict.value} by {actor}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from healthsec.commands.adapter import CLI_ACTOR, JsonOption, emit, guarded, opened
@@ -47,6 +48,7 @@ def incidents_list(
         str | None, typer.Option(help="Only incidents assigned to this analyst ('-': unassigned).")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show first seen, assignee and tactics.")] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -64,22 +66,27 @@ def incidents_list(
     if not rows:
         console.print("no incidents (run detection and correlation first, e.g. `healthsec demo`)")
         return
-    table = Table(title=f"{len(rows)} incidents")
-    table.add_column("id", no_wrap=True)
-    for col in ("severity", "risk", "alerts", "first seen", "last seen", "tactics", "title"):
-        table.add_column(col)
+    # 80 columns: the id sits above its title in one cell; cells wrap at spaces and never cut a word
+    table = Table(title=f"{len(rows)} incidents", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("incident / title", min_width=30, ratio=1)
+    for col in ("severity", "risk", "alerts", "last seen (UTC)"):
+        table.add_column(col, no_wrap=True)
+    if wide:
+        table.add_column("first seen (UTC)", no_wrap=True)
+        table.add_column("assignee")
+        table.add_column("tactics")
     for r in rows:
         inc = r.incident
-        table.add_row(
-            inc.id,
+        cells = [
+            f"{inc.id}\n{inc.title}",
             inc.severity.label,
             f"{r.risk.score:.1f}" if r.risk else "-",
             str(len(inc.alert_ids)),
-            _when(inc.first_seen),
             _when(inc.last_seen),
-            " > ".join(inc.tactics),
-            inc.title,
-        )
+        ]
+        if wide:
+            cells += [_when(inc.first_seen), r.assignee or "-", " > ".join(inc.tactics)]
+        table.add_row(*cells, end_section=True)
     console.print(table)
 
 
