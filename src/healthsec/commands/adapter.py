@@ -13,10 +13,10 @@ import typer
 
 from healthsec.commands.groups import console, fail
 from healthsec.services.common import Invalid, ServiceError
-from healthsec.store import Store, StoreError
 
 if TYPE_CHECKING:
     from healthsec.privacy.pseudonymise import SharingKeys
+    from healthsec.store import Store
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 FormatOption = Annotated[str, typer.Option("--format", help="What to print: table or json.")]
@@ -69,6 +69,7 @@ def guarded() -> Iterator[None]:
 def opened(db: str | None) -> Iterator[Store]:
     """The store named by ``--db`` (else the settings), closed afterwards; refusals as in :func:`guarded`."""
     from healthsec.app import open_store
+    from healthsec.store import StoreError
 
     try:
         store = open_store(db)

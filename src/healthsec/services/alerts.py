@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthsec.model import Alert, Severity
 from healthsec.model.codec import alert_from_dict
 from healthsec.model.triage import AlertFeedback, Verdict
 from healthsec.services.common import Invalid, NotFound, Page, check_paging
-from healthsec.store import Store
-from healthsec.store.triage import AlertSql, alert_queries, feedback
+
+if TYPE_CHECKING:
+    from healthsec.store import Store
+    from healthsec.store.triage import AlertSql
 
 UNTRIAGED = "untriaged"
 MAX_BULK = 10_000
@@ -38,6 +40,8 @@ class AlertFilter:
     verdict: str | None = None
 
     def sql(self) -> AlertSql:
+        from healthsec.store.triage import AlertSql
+
         return AlertSql(
             detector=self.detector,
             min_severity=None if self.min_severity is None else int(self.min_severity),
@@ -89,6 +93,8 @@ def _asset_keys(store: Store, asset: str) -> set[str]:
 
 
 def _matcher(store: Store, flt: AlertFilter) -> Any:
+    from healthsec.store.triage import feedback
+
     keys = _asset_keys(store, flt.asset) if flt.asset else None
     tech = _technique(flt.technique) if flt.technique else None
     want: Verdict | None = None
@@ -119,6 +125,8 @@ def list_alert_bodies(
     with_total: bool = False,
 ) -> Page[dict[str, Any]]:
     """Alerts as the stored codec dicts, oldest first: the fast read the API sends as it is."""
+    from healthsec.store.triage import alert_queries
+
     flt = flt or AlertFilter()
     check_paging(limit, offset)
     try:
@@ -174,6 +182,8 @@ def alert_rows(
     with_total: bool = False,
 ) -> Page[AlertRow]:
     """Like :func:`list_alerts`, each alert with its incident and current verdict (for an analyst's list)."""
+    from healthsec.store.triage import alert_queries, feedback
+
     page = list_alerts(store, flt, limit=limit, offset=offset, with_total=with_total)
     ids = [a.id for a in page.items]
     labels = feedback(store).latest(ids)
@@ -187,6 +197,8 @@ def alert_rows(
 
 def get_alert(store: Store, alert_id: str) -> AlertDetail:
     """One alert with its incident link and verdicts; :class:`NotFound` for an unknown id."""
+    from healthsec.store.triage import alert_queries, feedback
+
     alert = store.alerts.get(alert_id)
     if alert is None:
         raise NotFound("alert", alert_id)
@@ -209,6 +221,8 @@ def triage_alerts(
     Each decision is kept as feedback for training (the alert's detector, version and features) and in
     the audit log; a later decision on the same alert supersedes the earlier one, which stays in history.
     """
+    from healthsec.store.triage import feedback
+
     ids = list(dict.fromkeys(alert_ids))
     if not ids:
         raise Invalid("no alert ids given")
@@ -264,5 +278,7 @@ def triage_alert(
 
 def training_labels(store: Store, *, detector: str | None = None) -> list[AlertFeedback]:
     """The current verdict of every triaged alert (of one detector): what a model retrains on."""
+    from healthsec.store.triage import feedback
+
     latest = feedback(store).latest().values()
     return sorted((f for f in latest if detector in (None, f.detector)), key=lambda f: (f.ts, f.alert_id))

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from healthsec.model import Asset
 from healthsec.services.common import Invalid, NotFound, Page, Refused, check_paging
 from healthsec.services.risk import risk_model
-from healthsec.store import Store
 
 if TYPE_CHECKING:
     from healthsec.analyze.inventory import AssetProfile
     from healthsec.analyze.risk import AssetRisk
     from healthsec.analyze.vulns import Vulnerability
+    from healthsec.store import Store
 
 MAX_ASSETS = 10_000
 

@@ -12,12 +12,12 @@ from healthsec.model import Alert, Incident, IncidentStatus, Severity
 from healthsec.model.triage import ActivityKind, IncidentActivity
 from healthsec.services.common import Invalid, NotFound, Page, Refused, check_paging
 from healthsec.services.risk import risk_model
-from healthsec.store import Store
-from healthsec.store.triage import activity
 
 if TYPE_CHECKING:
     from healthsec.analyze.attack import AttackKB
     from healthsec.analyze.risk import IncidentRisk
+    from healthsec.store import Store
+    from healthsec.store.triage import ActivityRepository
 
 MAX_TEXT = 4000
 Order = Literal["severity", "risk"]
@@ -65,6 +65,12 @@ class CorrelationSummary:
     alerts: int
     incidents: int
     alerts_in_incidents: int
+
+
+def activity(store: Store) -> ActivityRepository:
+    from healthsec.store.triage import activity as repository
+
+    return repository(store)
 
 
 def _all(store: Store) -> list[Incident]:

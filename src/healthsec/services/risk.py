@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from healthsec.services.common import Invalid, NotFound, Refused
-from healthsec.store import Store
 
 if TYPE_CHECKING:
     from healthsec.analyze.attack import AttackKB
     from healthsec.analyze.paths import AttackPath, Fix, ReachRule
     from healthsec.analyze.risk import AssetRisk, RiskModel
+    from healthsec.store import Store
 
 MAX_TOP = 500
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from healthsec.model import Alert, Incident
 from healthsec.services.common import Invalid, NotFound, Refused, attack_kb
-from healthsec.store import Store
 
 if TYPE_CHECKING:
     from healthsec.privacy.pseudonymise import SharingKeys
     from healthsec.share.outbound import Cleared
     from healthsec.share.policy import TLP, PartnerPolicy
+    from healthsec.store import Store
 
 Sink = Callable[[bytes], None]
 STATS_ACTION = "share.stats"

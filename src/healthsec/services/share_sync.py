@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from healthsec.services.common import Refused
-from healthsec.store import Store
 
 if TYPE_CHECKING:
     from healthsec.privacy.pseudonymise import SharingKeys
     from healthsec.share.stix_import import ImportResult
     from healthsec.share.taxii_client import SyncResult
+    from healthsec.store import Store
 
 
 class Quarantined(Refused):
