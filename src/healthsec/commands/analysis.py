@@ -28,6 +28,9 @@ assets_app = typer.Typer(
 )
 attack_app = typer.Typer(help="The pinned ATT&CK knowledge (Enterprise + ICS).", no_args_is_help=True)
 
+IncidentArg = Annotated[str, typer.Argument(help="The incident id (from `healthsec incidents list`).")]
+ActorOption = Annotated[str, typer.Option(help="Who acts (kept with the change and in the audit log).")]
+
 
 def _kb() -> AttackKB | None:
     kb, why = attack_kb()
@@ -92,7 +95,7 @@ def incidents_list(
 
 @incidents_app.command("show")
 def incidents_show(
-    incident_id: Annotated[str, typer.Argument(help="The incident id (from `healthsec incidents list`).")],
+    incident_id: IncidentArg,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -162,10 +165,10 @@ def incidents_show(
 
 @incidents_app.command("status")
 def incidents_status(
-    incident_id: Annotated[str, typer.Argument(help="The incident id.")],
+    incident_id: IncidentArg,
     status: Annotated[str, typer.Argument(help="open, investigating, contained, closed or false_positive.")],
     note: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
-    actor: Annotated[str, typer.Option(help="Who decides (kept with the change).")] = CLI_ACTOR,
+    actor: ActorOption = CLI_ACTOR,
     db: DbOption = None,
 ) -> None:
     """Move an incident to another status."""
@@ -176,9 +179,9 @@ def incidents_status(
 
 @incidents_app.command("assign")
 def incidents_assign(
-    incident_id: Annotated[str, typer.Argument(help="The incident id.")],
+    incident_id: IncidentArg,
     assignee: Annotated[str, typer.Argument(help="The analyst; '-' takes the incident back.")],
-    actor: Annotated[str, typer.Option(help="Who assigns (kept with the change).")] = CLI_ACTOR,
+    actor: ActorOption = CLI_ACTOR,
     db: DbOption = None,
 ) -> None:
     """Give an incident to an analyst."""
@@ -189,9 +192,9 @@ def incidents_assign(
 
 @incidents_app.command("comment")
 def incidents_comment(
-    incident_id: Annotated[str, typer.Argument(help="The incident id.")],
+    incident_id: IncidentArg,
     text: Annotated[str, typer.Argument(help="The comment.")],
-    actor: Annotated[str, typer.Option(help="Who writes it.")] = CLI_ACTOR,
+    actor: ActorOption = CLI_ACTOR,
     db: DbOption = None,
 ) -> None:
     """Add a comment to an incident's history."""

@@ -120,9 +120,7 @@ def list_incidents(
 def incident_detail(store: Store, incident_id: str, kb: AttackKB | None = None) -> IncidentDetail:
     """One incident with everything an analyst reads: timeline, risk, techniques, mitigations, activity."""
     inc = get_incident(store, incident_id)
-    alerts = sorted(
-        (a for aid in inc.alert_ids if (a := store.alerts.get(aid)) is not None), key=lambda a: (a.ts, a.id)
-    )
+    alerts = sorted(_alerts_of(store, [inc]).values(), key=lambda a: (a.ts, a.id))
     risk = risk_model(store).incident_risk(inc)
     techniques: list[TechniqueRef] = []
     names: dict[str, str] = {}
@@ -202,7 +200,15 @@ def comment(store: Store, incident_id: str, text: str, *, actor: str) -> Inciden
 
 
 def _alerts_of(store: Store, incidents: list[Incident]) -> dict[str, Alert]:
-    return {a: alert for i in incidents for a in i.alert_ids if (alert := store.alerts.get(a)) is not None}
+    """The stored alerts of these incidents: one query per incident, then one per alert not linked to it."""
+    out: dict[str, Alert] = {}
+    for inc in incidents:
+        linked = {a.id: a for a in store.alerts.list(incident_id=inc.id, limit=max(len(inc.alert_ids), 1))}
+        for aid in inc.alert_ids:
+            found = linked.get(aid) or store.alerts.get(aid)
+            if found is not None:
+                out[aid] = found
+    return out
 
 
 def _replace(store: Store, remove: set[str], add: list[Incident], action: str, actor: str) -> None:
