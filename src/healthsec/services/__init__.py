@@ -1,1 +1,1 @@
-"""The use cases, each written once: the CLI, the REST API and the console call these and nothing else."""
+"""Use cases written once and called by the CLI, the API and the console (thin adapters around them)."""
