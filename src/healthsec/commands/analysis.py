@@ -55,7 +55,7 @@ def incidents_list(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Incidents ranked by risk (patient safety first), with severity, alerts, time span and tactics."""
+    """Incidents ranked by risk (patient safety first), with severity, alerts and last activity."""
     with opened(db) as store:
         try:
             wanted = IncidentStatus(status) if status else None
