@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthsec.api.auth import (
@@ -19,26 +20,33 @@ from healthsec.api.auth import (
     org_store,
     require,
 )
-from healthsec.model import IncidentStatus
-from healthsec.model.codec import asset_from_dict, to_dict
+from healthsec.api.errors import NOT_FOUND, REFUSED, answering
+from healthsec.model import IncidentStatus, Severity
+from healthsec.model.codec import to_dict
+from healthsec.model.triage import Verdict
+from healthsec.services import alerts as alert_use
+from healthsec.services import assets as asset_use
+from healthsec.services import incidents as incident_use
+from healthsec.services.common import Page as ServicePage
+from healthsec.services.common import attack_kb
 from healthsec.store.auth import AuthError, AuthStore, Role
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found in your organisation"}}
 AuditReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
 Id = Annotated[str, Path(min_length=1, max_length=128)]
 
 
 class Page(BaseModel):
-    """One page of a list; ``next_offset`` is None on the last page."""
+    """One page of a list; ``next_offset`` is None on the last page; ``total`` only when asked for."""
 
     items: list[dict[str, Any]]
     limit: int
     offset: int
     next_offset: int | None
+    total: int | None = None
 
 
 class StatusUpdate(BaseModel):
@@ -47,9 +55,45 @@ class StatusUpdate(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class TriageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Verdict
+    comment: str | None = Field(default=None, max_length=alert_use.MAX_COMMENT)
+
+
+class BulkTriageIn(TriageIn):
+    alert_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=alert_use.MAX_BULK
+    )
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str | None = Field(max_length=128, description="the analyst; null takes the incident back")
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=incident_use.MAX_TEXT)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    incident_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=2, max_length=100
+    )
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alert_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=10_000
+    )
+
+
 class AssetsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assets: list[dict[str, Any]] = Field(max_length=10_000)
+    assets: list[dict[str, Any]] = Field(max_length=asset_use.MAX_ASSETS)
 
 
 class TokenIn(BaseModel):
@@ -65,9 +109,9 @@ class Count(BaseModel):
     count: int
 
 
-def _page(items: list[dict[str, Any]], limit: int, offset: int) -> Page:
+def _page(page: ServicePage[Any], items: list[dict[str, Any]]) -> Page:
     return Page(
-        items=items, limit=limit, offset=offset, next_offset=offset + limit if len(items) == limit else None
+        items=items, limit=page.limit, offset=page.offset, next_offset=page.next_offset, total=page.total
     )
 
 
@@ -98,37 +142,77 @@ def list_alerts(
     min_severity: Annotated[int | None, Query(ge=0, le=4)] = None,
     detector: Annotated[str | None, Query(max_length=128)] = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     incident_id: Annotated[str | None, Query(max_length=128)] = None,
+    asset: Annotated[str | None, Query(max_length=256, description="asset id, name or IP")] = None,
+    technique: Annotated[str | None, Query(max_length=32, description="ATT&CK id; T1059 takes subs")] = None,
+    verdict: Annotated[
+        str | None, Query(pattern="^(true_positive|false_positive|untriaged)$", description="triage state")
+    ] = None,
+    total: Annotated[bool, Query(description="also count every match (one more query)")] = False,
 ) -> Response:
     """Alerts of the caller's organisation, oldest first, filtered and paged."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    store = org_store(request, principal)
+    flt = alert_use.AlertFilter(
+        detector=detector,
+        min_severity=None if min_severity is None else Severity(min_severity),
+        asset=asset,
+        technique=technique,
+        since=since,
+        until=until,
+        incident_id=incident_id,
+        verdict=verdict,
+    )
+    with answering():
+        page = alert_use.list_alert_bodies(
+            org_store(request, principal), flt, limit=limit, offset=offset, with_total=total
+        )
     # The hot read under load: the stored bodies are already the codec's dicts, so they are sent as they
     # are instead of rebuilt into Alerts and back.
-    items = store.alerts.list_bodies(
-        limit=limit,
-        offset=offset,
-        min_severity=min_severity,
-        detector=detector,
-        since=since,
-        incident_id=incident_id,
-    )
-    page = {
-        "items": items,
-        "limit": limit,
-        "offset": offset,
-        "next_offset": offset + limit if len(items) == limit else None,
+    body = {
+        "items": page.items,
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.next_offset,
+        "total": page.total,
     }
-    return Response(orjson.dumps(page), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"], responses=NOT_FOUND)
 def get_alert(request: Request, principal: Reader, alert_id: Id) -> dict[str, Any]:
-    alert = org_store(request, principal).alerts.get(alert_id)
-    if alert is None:
-        raise _not_found("alert", alert_id)
-    return to_dict(alert)
+    """One alert with its incident and the analysts' verdicts (latest in ``verdict``)."""
+    with answering():
+        d = alert_use.get_alert(org_store(request, principal), alert_id)
+    history = jsonable_encoder(d.history)
+    return to_dict(d.alert) | {
+        "incident_id": d.incident_id,
+        "verdict": history[-1] if history else None,
+        "history": history,
+    }
+
+
+@router.post("/alerts/{alert_id}/triage", tags=["alerts"], responses=NOT_FOUND)
+def triage_alert(request: Request, principal: Triager, alert_id: Id, body: TriageIn) -> dict[str, Any]:
+    """Mark an alert true or false positive (kept as feedback for training, and audited)."""
+    with answering():
+        done = alert_use.triage_alert(
+            org_store(request, principal), alert_id, body.verdict, actor=principal.actor, comment=body.comment
+        )
+    return dict(jsonable_encoder(done))
+
+
+@router.post("/alerts/triage", tags=["alerts"], responses=NOT_FOUND)
+def triage_alerts(request: Request, principal: Triager, body: BulkTriageIn) -> dict[str, Any]:
+    """Mark many alerts at once; all or none (an unknown id stores nothing and is named)."""
+    with answering():
+        done = alert_use.triage_alerts(
+            org_store(request, principal),
+            body.alert_ids,
+            body.verdict,
+            actor=principal.actor,
+            comment=body.comment,
+        )
+    return {"count": len(done), "verdict": body.verdict.value}
 
 
 # -- incidents --------------------------------------------------------------------------------------
@@ -139,62 +223,126 @@ def list_incidents(
     limit: Limit = 100,
     offset: Offset = 0,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    min_severity: Annotated[int | None, Query(ge=0, le=4)] = None,
+    assignee: Annotated[str | None, Query(max_length=128, description="'-' for unassigned")] = None,
+    order: Annotated[incident_use.Order, Query(description="severity, or risk to patients")] = "severity",
+    total: Annotated[bool, Query(description="also count every match")] = False,
 ) -> Page:
-    store = org_store(request, principal)
-    items = store.incidents.list(limit=limit, offset=offset, status=status_.value if status_ else None)
-    return _page([to_dict(i) for i in items], limit, offset)
+    flt = incident_use.IncidentFilter(
+        status=status_,
+        min_severity=None if min_severity is None else Severity(min_severity),
+        assignee=assignee,
+    )
+    with answering():
+        page = incident_use.list_incidents(
+            org_store(request, principal), flt, limit=limit, offset=offset, order=order, with_total=total
+        )
+    items = [
+        to_dict(r.incident) | {"assignee": r.assignee, "risk": jsonable_encoder(r.risk)} for r in page.items
+    ]
+    return _page(page, items)
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], responses=NOT_FOUND)
 def get_incident(request: Request, principal: Reader, incident_id: Id) -> dict[str, Any]:
-    inc = org_store(request, principal).incidents.get(incident_id)
-    if inc is None:
-        raise _not_found("incident", incident_id)
-    return to_dict(inc)
+    """One incident with its alerts (time order), risk, ATT&CK context, assignee and activity."""
+    with answering():
+        d = incident_use.incident_detail(org_store(request, principal), incident_id, attack_kb()[0])
+    return to_dict(d.incident) | {
+        "alerts": [to_dict(a) for a in d.alerts],
+        "risk": jsonable_encoder(d.risk),
+        "technique_names": jsonable_encoder(d.techniques),
+        "mitigations": [{"id": m, "name": n, "covers": c} for m, n, c in d.mitigations],
+        "healthcare_groups": [{"name": g, "techniques": n} for g, n in d.healthcare_groups],
+        "assignee": d.assignee,
+        "activity": jsonable_encoder(d.activity),
+    }
 
 
 @router.patch("/incidents/{incident_id}", tags=["incidents"], responses=NOT_FOUND)
 def update_incident(
     request: Request, principal: Triager, incident_id: Id, body: StatusUpdate
 ) -> dict[str, Any]:
-    store = org_store(request, principal)
-    if not store.incidents.set_status(incident_id, body.status.value):
-        raise _not_found("incident", incident_id)
-    store.audit.record(
-        principal.actor, "incident.status", incident_id, status=body.status.value, note=body.note
-    )
-    inc = store.incidents.get(incident_id)
-    assert inc is not None
+    with answering():
+        inc = incident_use.set_status(
+            org_store(request, principal), incident_id, body.status, actor=principal.actor, note=body.note
+        )
     return to_dict(inc)
+
+
+@router.post("/incidents/{incident_id}/assign", tags=["incidents"], responses=NOT_FOUND)
+def assign_incident(request: Request, principal: Triager, incident_id: Id, body: AssignIn) -> dict[str, Any]:
+    """Give the incident to an analyst (null: nobody)."""
+    with answering():
+        entry = incident_use.assign(
+            org_store(request, principal), incident_id, body.assignee, actor=principal.actor
+        )
+    return dict(jsonable_encoder(entry))
+
+
+@router.post("/incidents/{incident_id}/comments", tags=["incidents"], status_code=201, responses=NOT_FOUND)
+def comment_incident(
+    request: Request, principal: Triager, incident_id: Id, body: CommentIn
+) -> dict[str, Any]:
+    """Add a comment to the incident's history."""
+    with answering():
+        entry = incident_use.comment(
+            org_store(request, principal), incident_id, body.text, actor=principal.actor
+        )
+    return dict(jsonable_encoder(entry))
+
+
+@router.post("/incidents/merge", tags=["incidents"], responses={**NOT_FOUND, **REFUSED})
+def merge_incidents(request: Request, principal: Triager, body: MergeIn) -> dict[str, Any]:
+    """Merge incidents that are one story; the merged incident keeps every alert."""
+    with answering():
+        merged = incident_use.merge(org_store(request, principal), body.incident_ids, actor=principal.actor)
+    return to_dict(merged)
+
+
+@router.post("/incidents/{incident_id}/split", tags=["incidents"], responses={**NOT_FOUND, **REFUSED})
+def split_incident(request: Request, principal: Triager, incident_id: Id, body: SplitIn) -> dict[str, Any]:
+    """Move the named alerts into a new incident; both keep all their alerts."""
+    with answering():
+        kept, moved = incident_use.split(
+            org_store(request, principal), incident_id, body.alert_ids, actor=principal.actor
+        )
+    return {"kept": to_dict(kept), "new": to_dict(moved)}
 
 
 # -- assets -----------------------------------------------------------------------------------------
 @router.get("/assets", tags=["assets"], response_model=Page)
-def list_assets(request: Request, principal: Reader, limit: Limit = 100, offset: Offset = 0) -> Page:
-    assets = org_store(request, principal).assets.list()
-    return _page([to_dict(a) for a in assets[offset : offset + limit]], limit, offset)
+def list_assets(
+    request: Request,
+    principal: Reader,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    total: Annotated[bool, Query(description="also count every asset")] = False,
+) -> Page:
+    """The inventory, most critical first."""
+    page = asset_use.list_assets(org_store(request, principal), limit=limit, offset=offset, with_total=total)
+    return _page(page, [to_dict(a) for a in page.items])
+
+
+@router.get("/assets/{asset}", tags=["assets"], responses=NOT_FOUND)
+def get_asset(
+    request: Request, principal: Reader, asset: Annotated[str, Path(min_length=1, max_length=256)]
+) -> dict[str, Any]:
+    """One asset (id, name or IP): inventory, exposure profile, vulnerabilities, risk with its factors."""
+    with answering():
+        d = asset_use.asset_detail(org_store(request, principal), asset)
+    return {
+        "asset": to_dict(d.asset),
+        "profile": jsonable_encoder(d.profile),
+        "vulnerabilities": jsonable_encoder(d.vulnerabilities),
+        "risk": jsonable_encoder(d.risk) | {"explanation": d.risk.explain()},
+    }
 
 
 @router.put("/assets", tags=["assets"], response_model=Count)
 def upsert_assets(request: Request, principal: Triager, body: AssetsIn) -> Count:
-    parsed = []
-    for index, raw in enumerate(body.assets):
-        try:
-            parsed.append(asset_from_dict(raw))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            detail = [
-                {
-                    "loc": ["body", "assets", index],
-                    "msg": f"{type(exc).__name__}: {exc}",
-                    "type": "value_error",
-                }
-            ]
-            raise HTTPException(422, detail=detail) from None
-    store = org_store(request, principal)
-    store.assets.upsert_many(parsed)
-    store.audit.record(
-        principal.actor, "assets.upsert", None, count=len(parsed), ids=[a.id for a in parsed][:100]
-    )
+    with answering():
+        parsed = asset_use.upsert_assets(org_store(request, principal), body.assets, actor=principal.actor)
     return Count(count=len(parsed))
 
 
@@ -203,7 +351,7 @@ def upsert_assets(request: Request, principal: Triager, body: AssetsIn) -> Count
 def list_audit(request: Request, principal: AuditReader, limit: Limit = 100) -> Page:
     rows = org_store(request, principal).audit.list(limit=limit)
     items = [{**r, "ts": _iso(r["ts"])} for r in rows]
-    return _page(items, limit, 0)
+    return Page(items=items, limit=limit, offset=0, next_offset=limit if len(items) == limit else None)
 
 
 # -- tokens (admin of the organisation) -------------------------------------------------------------

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
+from rich import box
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from healthsec.analyze.attack import AttackKB
-from healthsec.analyze.paths import DEFAULT_RULES, AttackGraph, AttackPath, ReachRule
-from healthsec.analyze.risk import RiskModel
-from healthsec.app import open_store
+from healthsec.commands.adapter import CLI_ACTOR, JsonOption, emit, guarded, opened
 from healthsec.commands.groups import DbOption, console, fail
+from healthsec.model import IncidentStatus
 from healthsec.model.codec import to_dict
-from healthsec.store import StoreError
+from healthsec.services import assets as asset_use
+from healthsec.services import incidents as incident_use
+from healthsec.services import risk as risk_use
+from healthsec.services.common import Invalid, attack_kb
 
 if TYPE_CHECKING:
-    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+    from healthsec.analyze.attack import AttackKB
 
 incidents_app = typer.Typer(help="Incidents: alerts correlated into one story each.", no_args_is_help=True)
 assets_app = typer.Typer(
@@ -31,134 +28,103 @@ assets_app = typer.Typer(
 )
 attack_app = typer.Typer(help="The pinned ATT&CK knowledge (Enterprise + ICS).", no_args_is_help=True)
 
-
-def _emit(obj: Any) -> None:
-    typer.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=_default).decode())
-
-
-def _default(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    raise TypeError(type(obj).__name__)
-
-
-def _store(db: str | None) -> Store:
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
+IncidentArg = Annotated[str, typer.Argument(help="The incident id (from `healthsec incidents list`).")]
+ActorOption = Annotated[str, typer.Option(help="Who acts (kept with the change and in the audit log).")]
 
 
 def _kb() -> AttackKB | None:
-    from healthsec.ingest.attack_data import AttackDataError, load_attack
-
-    try:
-        return load_attack()
-    except AttackDataError as exc:
-        console.print(f"[yellow]warning:[/] ATT&CK data unavailable ({exc}); names are not resolved")
-        return None
+    kb, why = attack_kb()
+    if kb is None:
+        console.print(f"[yellow]warning:[/] {why}; names are not resolved")
+    return kb
 
 
-def _risk_model(store: Store) -> RiskModel:
-    from healthsec.store.vulns import profiles, vulns
-
-    return RiskModel.build(
-        store.assets.list(), profiles(store).list(), vulns(store).list(), store.alerts.all()
-    )
+def _when(ts: object) -> str:
+    return f"{ts:%Y-%m-%d %H:%M}"
 
 
 # ---- incidents ---------------------------------------------------------------------------------
 @incidents_app.command("list")
 def incidents_list(
     status: Annotated[str | None, typer.Option(help="Only incidents with this status.")] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="Only incidents assigned to this analyst ('-': unassigned).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show first seen, assignee and tactics.")] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Incidents ranked by risk (patient safety first), with severity, alerts, time span and tactics."""
-    store = _store(db)
-    items = store.incidents.list(limit=limit, status=status)
-    model = _risk_model(store)
-    # ranked by what could hurt patients: risk first, then severity
-    rows = sorted(
-        ((inc, model.incident_risk(inc)) for inc in items),
-        key=lambda r: (-r[1].score, -int(r[0].severity), r[0].id),
-    )
-    store.close()
+    """Incidents ranked by risk (patient safety first), with severity, alerts and last activity."""
+    with opened(db) as store:
+        try:
+            wanted = IncidentStatus(status) if status else None
+        except ValueError:
+            raise Invalid(f"--status must be one of {', '.join(s.value for s in IncidentStatus)}") from None
+        flt = incident_use.IncidentFilter(status=wanted, assignee=assignee)
+        rows = incident_use.list_incidents(store, flt, limit=limit, order="risk").items
     if as_json:
-        _emit([to_dict(i) | {"risk": r} for i, r in rows])
+        emit([to_dict(r.incident) | {"risk": r.risk, "assignee": r.assignee} for r in rows])
         return
     if not rows:
         console.print("no incidents (run detection and correlation first, e.g. `healthsec demo`)")
         return
-    table = Table(title=f"{len(rows)} incidents")
-    table.add_column("id", no_wrap=True)
-    for col in ("severity", "risk", "alerts", "first seen", "last seen", "tactics", "title"):
-        table.add_column(col, overflow="fold")
-    for inc, risk in rows:
-        table.add_row(
-            inc.id,
+    # 80 columns: the id sits above its title in one cell; cells wrap at spaces and never cut a word
+    table = Table(title=f"{len(rows)} incidents", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("incident / title", min_width=30, ratio=1)
+    for col in ("severity", "risk", "alerts", "last seen (UTC)"):
+        table.add_column(col, no_wrap=True)
+    if wide:
+        table.add_column("first seen (UTC)", no_wrap=True)
+        table.add_column("assignee")
+        table.add_column("tactics")
+    for r in rows:
+        inc = r.incident
+        cells = [
+            f"{inc.id}\n{inc.title}",
             inc.severity.label,
-            f"{risk.score:.1f}",
+            f"{r.risk.score:.1f}" if r.risk else "-",
             str(len(inc.alert_ids)),
-            inc.first_seen.strftime("%Y-%m-%d %H:%M"),
-            inc.last_seen.strftime("%Y-%m-%d %H:%M"),
-            " > ".join(inc.tactics),
-            inc.title,
-        )
+            _when(inc.last_seen),
+        ]
+        if wide:
+            cells += [_when(inc.first_seen), r.assignee or "-", " > ".join(inc.tactics)]
+        table.add_row(*cells, end_section=True)
     console.print(table)
 
 
 @incidents_app.command("show")
 def incidents_show(
-    incident_id: Annotated[str, typer.Argument(help="The incident id (from `healthsec incidents list`).")],
+    incident_id: IncidentArg,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """One incident: timeline, entities, ATT&CK tactics and techniques, risk and mitigations."""
-    store = _store(db)
-    inc = store.incidents.get(incident_id)
-    if inc is None:
-        store.close()
-        raise fail(f"no incident {incident_id!r}")
-    alerts = sorted(
-        (a for aid in inc.alert_ids if (a := store.alerts.get(aid)) is not None), key=lambda a: (a.ts, a.id)
-    )
-    risk = _risk_model(store).incident_risk(inc)
-    store.close()
+    """One incident: timeline, entities, ATT&CK tactics and techniques, risk, mitigations and activity."""
     kb = _kb()
-    techniques = []
-    names: dict[str, str] = {}
-    covers: Counter[str] = Counter()
-    for tid in inc.techniques:
-        tech = kb.technique(tid) if kb else None
-        techniques.append(
-            {"id": tid, "name": tech.name if tech else None, "tactics": tech.tactics if tech else ()}
-        )
-        if kb and tech:
-            for m in kb.mitigations_for(tech.id):
-                names[m.id] = m.name
-                covers[m.id] += 1
-    # mitigations that cover the most of the incident's techniques first
-    ranked = sorted(covers, key=lambda m: (-covers[m], m))
-    mitigations = {m: names[m] for m in ranked}
+    with opened(db) as store:
+        d = incident_use.incident_detail(store, incident_id, kb)
+    inc, risk = d.incident, d.risk
     if as_json:
-        _emit(
+        emit(
             to_dict(inc)
             | {
                 "risk": risk,
-                "timeline": [to_dict(a) for a in alerts],
-                "technique_names": techniques,
-                "mitigations": mitigations,
-                "mitigation_coverage": {m: covers[m] for m in ranked},
-                "healthcare_groups": kb.healthcare_groups_matching(inc.techniques) if kb else [],
+                "timeline": [to_dict(a) for a in d.alerts],
+                "technique_names": d.techniques,
+                "mitigations": {m: name for m, name, _ in d.mitigations},
+                "mitigation_coverage": {m: n for m, _, n in d.mitigations},
+                "healthcare_groups": d.healthcare_groups,
+                "assignee": d.assignee,
+                "activity": d.activity,
             }
         )
         return
     console.print(f"[bold]{inc.title}[/]  ({inc.id})", highlight=False)
     console.print(
         f"severity {inc.severity.label}, score {inc.score:.2f}, status {inc.status.value}, "
-        f"{len(inc.alert_ids)} alerts, {inc.first_seen:%Y-%m-%d %H:%M} .. {inc.last_seen:%Y-%m-%d %H:%M} UTC"
+        f"{len(inc.alert_ids)} alerts, {_when(inc.first_seen)} .. {_when(inc.last_seen)} UTC, "
+        f"assigned to {d.assignee or 'nobody'}",
+        highlight=False,
     )
     if inc.summary:
         console.print(inc.summary, highlight=False)
@@ -168,21 +134,23 @@ def incidents_show(
     for f in risk.factors:
         console.print(f"  - {f.name}: {f.detail}", highlight=False)
     console.print("[bold]tactics:[/] " + (" > ".join(inc.tactics) or "-"))
-    for t in techniques:
-        console.print(f"  {t['id']} {t['name'] or '(not in the pinned ATT&CK copy)'}", highlight=False)
+    for t in d.techniques:
+        console.print(f"  {t.id} {t.name or '(not in the pinned ATT&CK copy)'}", highlight=False)
     shown = ", ".join(f"{e.kind.value}:{e.value} ({e.role.value})" for e in inc.entities[:12])
     more = f" and {len(inc.entities) - 12} more" if len(inc.entities) > 12 else ""
     console.print(f"[bold]entities:[/] {shown}{more}", highlight=False)
-    if kb and (leads := kb.healthcare_groups_matching(inc.techniques)):
-        who = ", ".join(f"{name} ({n} of {len(inc.techniques)})" for name, n in leads)
+    if d.healthcare_groups:
+        who = ", ".join(f"{name} ({n} of {len(inc.techniques)})" for name, n in d.healthcare_groups)
         console.print(f"[bold]healthcare-targeting groups using these techniques:[/] {who}", highlight=False)
-    if mitigations:
-        top = "; ".join(f"{m} {names[m]} ({covers[m]} techniques)" for m in ranked[:6])
+    if d.mitigations:
+        top = "; ".join(f"{m} {name} ({n} techniques)" for m, name, n in d.mitigations[:6])
         console.print(f"[bold]ATT&CK mitigations covering most techniques:[/] {top}", highlight=False)
+    for h in d.activity:
+        console.print(f"  {h.ts:%Y-%m-%d %H:%M} {h.actor} {h.kind.value}: {h.value or '-'}", highlight=False)
     table = Table(title="timeline")
     for col in ("time (UTC)", "severity", "detector", "tactics", "title", "belongs"):
-        table.add_column(col, overflow="fold")
-    for a in alerts:
+        table.add_column(col)
+    for a in d.alerts:
         member = inc.membership.get(a.id)
         table.add_row(
             a.ts.strftime("%m-%d %H:%M:%S"),
@@ -193,6 +161,46 @@ def incidents_show(
             "-" if member is None else f"{member:.2f}",
         )
     console.print(table)
+
+
+@incidents_app.command("status")
+def incidents_status(
+    incident_id: IncidentArg,
+    status: Annotated[str, typer.Argument(help="open, investigating, contained, closed or false_positive.")],
+    note: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    actor: ActorOption = CLI_ACTOR,
+    db: DbOption = None,
+) -> None:
+    """Move an incident to another status."""
+    with opened(db) as store:
+        inc = incident_use.set_status(store, incident_id, status, actor=actor, note=note)
+    console.print(f"{inc.id} is now {inc.status.value}", highlight=False)
+
+
+@incidents_app.command("assign")
+def incidents_assign(
+    incident_id: IncidentArg,
+    assignee: Annotated[str, typer.Argument(help="The analyst; '-' takes the incident back.")],
+    actor: ActorOption = CLI_ACTOR,
+    db: DbOption = None,
+) -> None:
+    """Give an incident to an analyst."""
+    with opened(db) as store:
+        entry = incident_use.assign(store, incident_id, None if assignee == "-" else assignee, actor=actor)
+    console.print(f"{incident_id} assigned to {entry.value or 'nobody'}", highlight=False)
+
+
+@incidents_app.command("comment")
+def incidents_comment(
+    incident_id: IncidentArg,
+    text: Annotated[str, typer.Argument(help="The comment.")],
+    actor: ActorOption = CLI_ACTOR,
+    db: DbOption = None,
+) -> None:
+    """Add a comment to an incident's history."""
+    with opened(db) as store:
+        incident_use.comment(store, incident_id, text, actor=actor)
+    console.print(f"comment added to {incident_id}", highlight=False)
 
 
 @incidents_app.command("correlate")
@@ -207,30 +215,15 @@ def incidents_correlate(
 
     Every alert ends in exactly one incident; incidents that keep their id keep their status.
     """
-    from datetime import timedelta
-
-    from healthsec.analyze.attack import enrich_alert
-    from healthsec.analyze.correlate import correlate
-
-    store = _store(db)
     kb = _kb()
-    alerts = store.alerts.all()
-    if kb is not None:
-        alerts = [enrich_alert(a, kb) for a in alerts]
-    hosts = {a.ip: a.name for a in store.assets.list() if a.ip}
-    incidents = correlate(alerts, hosts, window=timedelta(hours=window_hours))
-    old = {i.id: i.status for i in store.incidents.list(limit=1_000_000)}
-    incidents = [dataclasses.replace(i, status=old.get(i.id, i.status)) for i in incidents]
-    store.incidents.replace_all(incidents)
-    store.audit.record("cli", "incidents.correlate", None, alerts=len(alerts), incidents=len(incidents))
-    store.close()
-    assigned = sum(len(i.alert_ids) for i in incidents)
-    summary = {"alerts": len(alerts), "incidents": len(incidents), "alerts_in_incidents": assigned}
+    with opened(db) as store:
+        s = incident_use.correlate_stored(store, window=timedelta(hours=window_hours), kb=kb, actor=CLI_ACTOR)
     if as_json:
-        _emit(summary)
+        emit(s)
     else:
         console.print(
-            f"{len(alerts)} alerts correlated into {len(incidents)} incidents ({assigned} alerts assigned)"
+            f"{s.alerts} alerts correlated into {s.incidents} incidents "
+            f"({s.alerts_in_incidents} alerts assigned)"
         )
 
 
@@ -249,70 +242,48 @@ def assets_import(
     db: DbOption = None,
 ) -> None:
     """Import assets (and CVE findings) in one transaction; any bad row means nothing is written."""
-    from healthsec.ingest.inventory import overlay_existing, read_inventory
-    from healthsec.store.vulns import import_inventory, profiles
-
-    column_map: dict[str, str] = {}
-    for item in map_ or []:
-        col, sep, field = item.partition("=")
-        if not sep:
-            raise fail(f"--map wants COLUMN=FIELD, got {item!r}")
-        column_map[col] = field.strip()
-    if not file.is_file():
-        raise fail(f"{file}: no such file")
-    res = read_inventory(file, column_map=column_map, ignore=tuple(ignore or ()), source=source)
-    if res.errors:
-        if as_json:
-            _emit({"imported": False, "errors": [e.describe() for e in res.errors]})
-        else:
-            for e in res.errors[:50]:
-                console.print(f"[red]{e.describe()}[/]", highlight=False)
-            if len(res.errors) > 50:
-                console.print(f"... and {len(res.errors) - 50} more problems")
-        raise fail(f"{len(res.errors)} problem(s) in {file.name}; nothing was imported")
-    store = _store(db)
-    try:
-        res = overlay_existing(res, store.assets.list(), profiles(store).list())
+    with guarded():
+        column_map = asset_use.parse_column_map(map_ or [])
+    with opened(db) as store:
         try:
-            import_inventory(store, res.assets, res.profiles, res.vulns)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise fail(f"the database refused {file.name} ({reason}); nothing was imported") from None
-        store.audit.record(
-            "cli", "assets.import", str(file.name), assets=len(res.assets), vulns=len(res.vulns)
-        )
-    finally:
-        store.close()
-    summary = {
-        "imported": True,
-        "rows": res.rows,
-        "assets": len(res.assets),
-        "vulnerabilities": len(res.vulns),
-        "ignored_columns": res.ignored,
-    }
+            res = asset_use.import_inventory(
+                store, file, column_map=column_map, ignore=tuple(ignore or ()), source=source, actor=CLI_ACTOR
+            )
+        except Invalid as exc:
+            if as_json:
+                emit({"imported": False, "errors": exc.problems})
+                raise fail(str(exc)) from None
+            raise
     if as_json:
-        _emit(summary)
-    else:
-        console.print(
-            f"imported {len(res.assets)} assets and {len(res.vulns)} vulnerabilities "
-            f"from {res.rows} rows of {file.name}"
+        emit(
+            {
+                "imported": True,
+                "rows": res.rows,
+                "assets": res.assets,
+                "vulnerabilities": res.vulnerabilities,
+                "ignored_columns": res.ignored_columns,
+            }
         )
-        if res.ignored:
-            console.print(f"columns not used: {', '.join(res.ignored)}", highlight=False)
+        return
+    console.print(
+        f"imported {res.assets} assets and {res.vulnerabilities} vulnerabilities "
+        f"from {res.rows} rows of {res.file}"
+    )
+    if res.ignored_columns:
+        console.print(f"columns not used: {', '.join(res.ignored_columns)}", highlight=False)
 
 
 @assets_app.command("list")
 def assets_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     """The inventory, most critical first."""
-    store = _store(db)
-    assets = sorted(store.assets.list(), key=lambda a: (-int(a.criticality), a.id))
-    store.close()
+    with opened(db) as store:
+        assets = asset_use.list_assets(store).items
     if as_json:
-        _emit([to_dict(a) for a in assets])
+        emit([to_dict(a) for a in assets])
         return
     table = Table(title=f"{len(assets)} assets")
     for col in ("id", "name", "ip", "zone", "role", "criticality", "owner"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col)
     for a in assets:
         table.add_row(a.id, a.name, a.ip or "-", a.zone, a.role, a.criticality.name.lower(), a.owner or "-")
     console.print(table)
@@ -325,22 +296,14 @@ def assets_kev(
     db: DbOption = None,
 ) -> None:
     """Flag stored findings whose CVE is in a known-exploited catalogue (e.g. CISA KEV)."""
-    from healthsec.ingest.inventory import read_kev
-    from healthsec.store.vulns import vulns
-
-    cves, errors = read_kev(file)
-    if errors:
-        for e in errors[:50]:
-            console.print(f"[red]{e.describe()}[/]", highlight=False)
-        raise fail(f"{len(errors)} problem(s) in {file.name}; nothing was changed")
-    store = _store(db)
-    changed = vulns(store).mark_known_exploited(cves)
-    store.close()
+    with opened(db) as store:
+        res = asset_use.flag_known_exploited(store, file, actor=CLI_ACTOR)
     if as_json:
-        _emit({"catalogue_cves": len(cves), "findings_flagged": changed})
+        emit(res)
     else:
         console.print(
-            f"{len(cves)} CVEs in {file.name}; stored findings newly flagged known exploited: {changed}"
+            f"{res.catalogue_cves} CVEs in {file.name}; stored findings newly flagged known exploited: "
+            f"{res.findings_flagged}"
         )
 
 
@@ -351,21 +314,11 @@ def assets_show(
     db: DbOption = None,
 ) -> None:
     """One asset: what the inventory says, its vulnerabilities, and its risk with every factor."""
-    from healthsec.store.vulns import vulns
-
-    store = _store(db)
-    model = _risk_model(store)
-    aid = model.asset_for(asset)
-    if aid is None:
-        store.close()
-        raise fail(f"no asset {asset!r} in the inventory")
-    found = vulns(store).list(aid)
-    store.close()
-    a, risk = model.assets[aid], model.asset_risk(aid)
+    with opened(db) as store:
+        d = asset_use.asset_detail(store, asset)
+    a, risk = d.asset, d.risk
     if as_json:
-        _emit(
-            {"asset": to_dict(a), "profile": model.profiles.get(aid), "vulnerabilities": found, "risk": risk}
-        )
+        emit({"asset": to_dict(a), "profile": d.profile, "vulnerabilities": d.vulnerabilities, "risk": risk})
         return
     console.print(
         f"[bold]{a.name}[/] ({a.id}) {a.ip or '-'} zone {a.zone}, role {a.role}, "
@@ -376,7 +329,7 @@ def assets_show(
     for f in (*risk.impact_factors, *risk.likelihood_factors):
         weight = "" if f.weight is None else f" x weight {f.weight}"
         console.print(f"  - {f.name} {f.value}{weight}: {f.detail}", highlight=False)
-    for v in found:
+    for v in d.vulnerabilities:
         kev = " KNOWN EXPLOITED" if v.known_exploited else ""
         console.print(
             f"  {v.cve} CVSS {v.cvss_version or '-'} {v.base_score or '-'} {v.cvss_vector or ''}{kev}"
@@ -386,14 +339,10 @@ def assets_show(
 @assets_app.command("discover")
 def assets_discover(as_json: JsonOption = False, db: DbOption = None) -> None:
     """Add assets that alerts name but the inventory lacks (zone 'unknown' until placed)."""
-    from healthsec.analyze.inventory import discover_from_alerts
-
-    store = _store(db)
-    found = discover_from_alerts(store.alerts.all(), store.assets.list())
-    store.assets.upsert_many(found)
-    store.close()
+    with opened(db) as store:
+        found = asset_use.discover_assets(store, actor=CLI_ACTOR)
     if as_json:
-        _emit([to_dict(a) for a in found])
+        emit([to_dict(a) for a in found])
     else:
         console.print(f"assets named by alerts but missing from the inventory, now added: {len(found)}")
 
@@ -405,34 +354,23 @@ def risk(
     db: DbOption = None,
 ) -> None:
     """Assets ranked by risk = likelihood x impact (patient safety, PHI, availability), with the reasons."""
-    store = _store(db)
-    ranked = _risk_model(store).ranking(top)
-    store.close()
+    with opened(db) as store:
+        ranked = risk_use.rank_assets(store, top)
     if as_json:
-        _emit(ranked)
+        emit(ranked)
         return
     if not ranked:
         console.print("no assets (import an inventory with `healthsec assets import FILE`)")
         return
     table = Table(title=f"top {len(ranked)} assets by risk")
     for col in ("asset", "criticality", "risk", "likelihood", "impact", "why"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col)
     for r in ranked:
         why = "; ".join(f.detail for f in r.likelihood_factors[:3]) or "no vulnerability, exposure or alert"
         table.add_row(
             r.asset_name, r.criticality, f"{r.score:.1f}", f"{r.likelihood:.2f}", f"{r.impact:.2f}", why
         )
     console.print(table)
-
-
-def _rules(path: Path | None) -> list[ReachRule]:
-    if path is None:
-        return list(DEFAULT_RULES)
-    try:
-        data = orjson.loads(path.read_bytes())
-        return [ReachRule(str(r["from"]), str(r["to"]), str(r.get("note", ""))) for r in data]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise fail(f'{path}: rules must be a JSON list of {{"from": ZONE, "to": ZONE}}: {exc}') from None
 
 
 def paths(
@@ -451,38 +389,19 @@ def paths(
     db: DbOption = None,
 ) -> None:
     """Most likely attack paths from entry points to clinical assets, and the fixes that cut the most risk."""
-    from healthsec.store.vulns import profiles, vulns
-
-    store = _store(db)
-    assets = store.assets.list()
-    graph = AttackGraph(assets, profiles(store).list(), vulns(store).list(), _rules(rules))
-    if from_incident is not None:
-        inc = store.incidents.get(from_incident)
-        if inc is None:
-            store.close()
-            raise fail(f"no incident {from_incident!r}")
-        by_key = {k.lower(): a.id for a in assets for k in (a.id, a.name, a.ip) if k}
-        held = {by_key[e.value.lower()] for e in inc.entities if e.value.lower() in by_key}
-        if graph.assume_compromised(held, f"incident {inc.id}") == 0:
-            store.close()
-            raise fail(f"incident {from_incident!r} names no inventoried asset")
-    store.close()
-    targets: list[str] | None = None
-    if to is not None:
-        match = next((a.id for a in assets if to in (a.id, a.name, a.ip)), None)
-        if match is None:
-            raise fail(f"no asset {to!r} in the inventory")
-        targets = [match]
-        found: list[AttackPath] = graph.k_paths(match, top)
-    else:
-        found = graph.best_paths(top=top)
-    recs = graph.recommend(fixes, targets, kb=_kb()) if fixes > 0 else []
+    with guarded():
+        reach = risk_use.read_rules(rules) if rules is not None else None
+    kb = _kb() if fixes > 0 else None
+    with opened(db) as store:
+        res = risk_use.attack_paths(
+            store, to=to, top=top, fixes=fixes, rules=reach, from_incident=from_incident, kb=kb
+        )
     if as_json:
-        _emit({"paths": found, "fixes": recs})
+        emit({"paths": res.paths, "fixes": res.fixes})
         return
-    if not found:
+    if not res.paths:
         console.print("no attack path reaches a critical asset under these rules")
-    for i, p in enumerate(found, 1):
+    for i, p in enumerate(res.paths, 1):
         console.print(
             f"[bold]{i}. {p.target_name}[/] likelihood {p.likelihood:.3f} x impact {p.impact:.2f}"
             f" = {p.risk:.3f}",
@@ -494,11 +413,11 @@ def paths(
             else:
                 tech = f" [{s.technique}]" if s.technique else ""
                 console.print(f"     -> {s.label} p={s.probability:.2f}{tech}", highlight=False)
-    if recs:
+    if res.fixes:
         table = Table(title="fixes that cut the most path risk (greedy, in order)")
         for col in ("#", "fix", "risk before", "risk after"):
-            table.add_column(col, overflow="fold")
-        for i, f in enumerate(recs, 1):
+            table.add_column(col)
+        for i, f in enumerate(res.fixes, 1):
             table.add_row(str(i), f.description, f"{f.risk_before:.4f}", f"{f.risk_after:.4f}")
         console.print(table)
 
@@ -517,6 +436,7 @@ def attack_update(
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild the pinned ATT&CK copy from local STIX bundles (nothing is downloaded)."""
+    from healthsec.analyze.attack import AttackKB
     from healthsec.ingest.attack_data import (
         AttackDataError,
         load_document,
@@ -534,7 +454,7 @@ def attack_update(
         raise fail(str(exc)) from None
     stats = AttackKB(doc).stats()
     if as_json:
-        _emit({"path": str(target), "bytes": size, "domains": sorted(doc["domains"]), **stats})
+        emit({"path": str(target), "bytes": size, "domains": sorted(doc["domains"]), **stats})
         return
     console.print(
         f"wrote {target} ({size:,} bytes): domains {', '.join(sorted(doc['domains']))}", highlight=False
@@ -556,14 +476,14 @@ def attack_show(
         tac = kb.tactic(key)
         if tac is None:
             raise fail(f"{key!r} is not a technique or tactic of the pinned ATT&CK copy")
-        _emit(tac) if as_json else console.print(
+        emit(tac) if as_json else console.print(
             f"{tac.id} {tac.name} ({tac.domain}), kill-chain rank {tac.rank}"
         )
         return
     mits = kb.mitigations_for(tech.id)
     health = kb.healthcare_groups_using(tech.id)
     if as_json:
-        _emit({"technique": tech, "mitigations": mits, "healthcare_groups": health})
+        emit({"technique": tech, "mitigations": mits, "healthcare_groups": health})
         return
     console.print(
         f"[bold]{tech.id} {tech.name}[/] ({tech.domain}; tactics {', '.join(tech.tactics)})", highlight=False

@@ -9,26 +9,28 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthsec.app import open_store
+from healthsec.commands.adapter import (
+    CLI_ACTOR,
+    InboxOption,
+    KeyFileOption,
+    SourceOption,
+    opened,
+    our_name,
+    read_input,
+    sharing_keys,
+)
 from healthsec.commands.groups import DbOption, console, fail, share_app
 from healthsec.config import env_var
-from healthsec.store import StoreError
-from healthsec.store.sharing import Sharing
+from healthsec.services import share as share_use
+from healthsec.services import share_sync
 
 if TYPE_CHECKING:
-    from healthsec.store import Store  # annotations only: SQLAlchemy loads when a command runs
+    from healthsec.share.taxii_client import SyncResult
 
 partners_app = typer.Typer(
     help="Partner organisations: credentials, rights, their TAXII server.", no_args_is_help=True
 )
 share_app.add_typer(partners_app, name="partners")
-
-
-def _open(db: str | None) -> Store:
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
 
 
 @partners_app.command("add")
@@ -75,9 +77,6 @@ def partners_add(
     db: DbOption = None,
 ) -> None:
     """Add or update a partner; their secret is stored hashed (scrypt) and shown once with --new-secret."""
-    from healthsec.share.policy import policy_from_dict, policy_to_dict
-    from healthsec.share.stix_ids import sdo_id
-
     if new_secret and secret_env:
         raise fail("use either --new-secret or --secret-env")
     secret: str | None = None
@@ -87,40 +86,29 @@ def partners_add(
             raise fail(f"${secret_env} is empty or not set")
     elif new_secret:
         secret = secrets.token_urlsafe(24)
-    org = (
-        organisation
-        if organisation.startswith("identity--")
-        else sdo_id("identity", "organisation", organisation)
-    )
     rules: dict[str, object] = {"max_tlp": max_tlp, "min_confidence": min_confidence, "anonymous": anonymous}
     if types:
         rules["allowed_types"] = sorted({t.strip() for t in types.split(",") if t.strip()})
-    try:
-        policy = policy_to_dict(policy_from_dict(name, org, rules))
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    store = _open(db)
-    try:
-        sh = Sharing.of(store)
-        sh.partners.add(
+    with opened(db) as store:
+        saved = share_use.save_partner(
+            store,
             name,
-            org,
+            organisation,
+            actor=CLI_ACTOR,
             secret=secret,
             url=url,
             remote_collection=collection,
-            remote_user=remote_user,
-            policy=policy,
             push_collection=push_collection,
+            remote_user=remote_user,
+            policy=rules,
+            read=read or [],
+            write=write or [],
         )
-        for alias in sorted(set(read or []) | set(write or [])):
-            coll = sh.collections.ensure(alias, alias)
-            sh.partners.grant(name, coll["id"], read=alias in (read or []), write=alias in (write or []))
-        store.audit.record(
-            "cli", "share.partner.add", name, organisation=org, read=read or [], write=write or []
-        )
-    finally:
-        store.close()
-    console.print(f"partner {name} ({org}) saved; policy {policy}", highlight=False, soft_wrap=True)
+    console.print(
+        f"partner {name} ({saved['organisation']}) saved; policy {saved['policy']}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if new_secret:
         # printed plainly on its own line so that it is copied whole; it is never stored or logged in clear
         print(f"their secret for our TAXII server (shown once, stored hashed): {secret}")
@@ -129,67 +117,45 @@ def partners_add(
 @partners_app.command("list")
 def partners_list(db: DbOption = None) -> None:
     """List partners, their rights on our collections and the state of their pull cursor."""
-    store = _open(db)
-    try:
-        sh = Sharing.of(store)
-        names = {c["id"]: c.get("alias") or c["title"] for c in sh.collections.list()}
-        rows = sh.partners.list()
-        if not rows:
-            console.print("no partners yet (healthsec share partners add NAME --organisation ORG)")
-        for p in rows:
-            rights = ", ".join(
-                f"{names.get(cid, cid)}:{'r' if r else ''}{'w' if w else ''}"
-                for cid, (r, w) in sh.partners.rights(p["name"]).items()
-            )
-            cur = sh.cursors.get(p["name"], str(p.get("remote_collection") or ""))
-            state = "never pulled"
-            if cur:
-                state = f"pulled {cur['pulled']} objects, cursor {cur['added_after']}"
-                if cur["last_error"]:
-                    state += f", last error: {cur['last_error']}"
-            console.print(
-                f"{p['name']}  {p['organisation']}  secret:{'yes' if p['has_secret'] else 'no'}  "
-                f"rights: {rights or '-'}  policy: {p['policy']}  url: {p['url'] or '-'}  {state}",
-                highlight=False,
-                soft_wrap=True,
-            )
-    finally:
-        store.close()
+    with opened(db) as store:
+        rows = share_use.list_partners(store)
+    if not rows:
+        console.print("no partners yet (healthsec share partners add NAME --organisation ORG)")
+    for row in rows:
+        p, cur = row.partner, row.cursor
+        rights = ", ".join(f"{alias}:{mode}" for alias, mode in row.rights.items())
+        state = "never pulled"
+        if cur:
+            state = f"pulled {cur['pulled']} objects, cursor {cur['added_after']}"
+            if cur["last_error"]:
+                state += f", last error: {cur['last_error']}"
+        console.print(
+            f"{p['name']}  {p['organisation']}  secret:{'yes' if p['has_secret'] else 'no'}  "
+            f"rights: {rights or '-'}  policy: {p['policy']}  url: {p['url'] or '-'}  {state}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @share_app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="A partner's STIX 2.1 bundle (JSON).")],
-    collection: Annotated[
-        str, typer.Option("--collection", help="Local collection alias to store into.")
-    ] = "inbox",
-    source: Annotated[
-        str | None, typer.Option("--source", help="Who sent it (default: the file name).")
-    ] = None,
+    collection: InboxOption = "inbox",
+    source: SourceOption = None,
     max_mb: Annotated[int, typer.Option("--max-mb", help="Refuse bundles larger than this.")] = 50,
     db: DbOption = None,
 ) -> None:
     """Import a partner bundle whole, or quarantine it with the reason; nothing is half-stored."""
-    from healthsec.share.stix import import_bundle
-
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
-    store = _open(db)
-    try:
-        res = import_bundle(
+    raw = read_input(file)
+    with opened(db) as store:
+        res = share_sync.import_stix(
+            store,
             raw,
-            Sharing.of(store),
-            collection=collection,
             source=source or file.name,
+            actor=CLI_ACTOR,
+            collection=collection,
             max_bytes=max_mb * 1024 * 1024,
         )
-        store.audit.record("cli", "share.import", str(file.name), added=res.added, rejected=res.rejected)
-    finally:
-        store.close()
-    if not res.ok:
-        raise fail(f"{file}: rejected, nothing stored: {res.rejected} (quarantined as {res.quarantine_id})")
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(res.by_type.items()))
     console.print(
         f"{file}: {res.added} new object versions, {res.duplicates} already known ({kinds}) "
@@ -213,33 +179,25 @@ def publish(
     db: DbOption = None,
 ) -> None:
     """Put our incidents and their alerts as STIX into our TAXII collection (served through the exit door)."""
-    from healthsec.config import load_settings
-    from healthsec.share.policy import TLP
-    from healthsec.share.stix import export_bundle
-
-    try:
-        level = TLP.parse(tlp)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    store = _open(db)
-    try:
-        incidents = store.incidents.list(limit=max(store.incidents.count(), 1))
-        alerts = [a for i in incidents for aid in i.alert_ids if (a := store.alerts.get(aid)) is not None]
-        if not incidents:
-            raise fail("no incidents to publish (run the analysis first)")
-        bundle = export_bundle(incidents, alerts, producer=producer or load_settings().org, tlp=level)
-        sh = Sharing.of(store)
-        coll = sh.collections.ensure(collection, "Published by us" if collection == "ours" else collection)
-        res = sh.objects.add_many(coll["id"], bundle["objects"])
-        store.audit.record("cli", "share.publish", collection, added=len(res.added), tlp=level.value)
-    finally:
-        store.close()
+    with opened(db) as store:
+        res = share_use.publish(
+            store, actor=CLI_ACTOR, producer=our_name(producer), tlp=tlp, collection=collection
+        )
     console.print(
-        f"published {len(res.added)} new STIX objects ({len(res.duplicates)} unchanged) "
-        f"from {len(incidents)} incidents into collection {collection} ({coll['id']})",
+        f"published {res.added} new STIX objects ({res.unchanged} unchanged) "
+        f"from {res.incidents} incidents into collection {res.collection} ({res.collection_id})",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _report(r: SyncResult, what: str, done: str) -> bool:
+    """Print one partner's pull or push; True when it failed."""
+    if r.error:
+        console.print(f"{r.partner}: {what} failed, will retry: {r.error}", highlight=False, soft_wrap=True)
+        return True
+    console.print(f"{r.partner}: {done}; cursor {r.cursor}", highlight=False, soft_wrap=True)
+    return False
 
 
 @share_app.command("pull")
@@ -252,34 +210,31 @@ def pull_cmd(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Pull what partners added since last time; their secrets come from $HEALTHSEC_TAXII_SECRET_<PARTNER>."""
-    from healthsec.share.taxii_client import pull_all
+    """Pull what partners added since last time; their secrets come from $HEALTHSEC_TAXII_SECRET_<PARTNER>.
 
-    store = _open(db)
-    try:
+    Exits 1 when any partner failed (each is retried from its cursor on the next run).
+    """
+    with opened(db) as store:
         while True:
-            results = pull_all(Sharing.of(store), names=partner)
+            results = share_sync.pull(store, partner)
             if not results:
                 console.print(
                     "no partner with a TAXII URL (healthsec share partners add ... --url URL --collection ID)"
                 )
-            for r in results:
-                if r.error:
-                    console.print(
-                        f"{r.partner}: pull failed, will retry: {r.error}", highlight=False, soft_wrap=True
-                    )
-                else:
-                    console.print(
-                        f"{r.partner}: {r.objects} objects received, {r.added} new, {r.duplicates} known, "
-                        f"{r.rejected} quarantined; cursor {r.cursor}",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
+            failed = [
+                _report(
+                    r,
+                    "pull",
+                    f"{r.objects} objects received, {r.added} new, {r.duplicates} known, "
+                    f"{r.rejected} quarantined",
+                )
+                for r in results
+            ]
             if every is None:
                 break
             time.sleep(every)
-    finally:
-        store.close()
+    if any(failed):  # a scheduled single pull must see that a partner failed
+        raise typer.Exit(1)
 
 
 @share_app.command("push")
@@ -290,42 +245,17 @@ def push_cmd(
     collection: Annotated[
         str, typer.Option("--collection", help="Our collection alias to push from.")
     ] = "ours",
-    key_file: Annotated[
-        Path | None, typer.Option("--key-file", help="Community key file (else $HEALTHSEC_SHARING_KEY).")
-    ] = None,
+    key_file: KeyFileOption = None,
     db: DbOption = None,
 ) -> None:
     """Push our new objects to partners' servers, each cleared for that partner by the exit door."""
-    from healthsec.share.keys import KeyMissing, load_keys
-    from healthsec.share.taxii_client import partner_secret, push
-
-    try:
-        keys = load_keys(key_file)
-    except KeyMissing as exc:
-        raise fail(str(exc)) from None
-    store = _open(db)
-    failed = False
-    try:
-        sh = Sharing.of(store)
-        targets = [p for p in sh.partners.list() if p.get("url") and (not partner or p["name"] in partner)]
-        if not targets:
-            console.print("no partner with a TAXII URL to push to")
-        for p in targets:
-            r = push(sh, p["name"], secret=partner_secret(p["name"]), keys=keys, collection=collection)
-            if r.error:
-                failed = True
-                console.print(
-                    f"{r.partner}: push failed, will retry: {r.error}", highlight=False, soft_wrap=True
-                )
-            else:
-                console.print(
-                    f"{r.partner}: {r.objects} objects sent; cursor {r.cursor}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-    finally:
-        store.close()
-    if failed:
+    keys = sharing_keys(key_file)
+    with opened(db) as store:
+        results = share_sync.push(store, keys, partner, collection=collection)
+    if not results:
+        console.print("no partner with a TAXII URL to push to")
+    failed = [_report(r, "push", f"{r.objects} objects sent") for r in results]
+    if any(failed):
         raise typer.Exit(1)
 
 
@@ -333,22 +263,21 @@ def push_cmd(
 def taxii_serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 9443,
-    key_file: Annotated[
-        Path | None, typer.Option("--key-file", help="Community key file (else $HEALTHSEC_SHARING_KEY).")
-    ] = None,
+    key_file: KeyFileOption = None,
     db: DbOption = None,
 ) -> None:
     """Run only the TAXII 2.1 server in the foreground (the same router can be mounted in the API)."""
     import uvicorn
 
-    from healthsec.share.keys import KeyMissing, load_keys
+    from healthsec.app import open_store
     from healthsec.share.taxii_server import create_taxii_app
+    from healthsec.store import StoreError
 
+    keys = sharing_keys(key_file)
     try:
-        keys = load_keys(key_file)
-    except KeyMissing as exc:
+        store = open_store(db)
+    except StoreError as exc:
         raise fail(str(exc)) from None
-    store = _open(db)
     console.print(
         f"TAXII 2.1 discovery at http://{host}:{port}/taxii2/ (Ctrl-C stops)", highlight=False, soft_wrap=True
     )
