@@ -1,0 +1,1 @@
+"""Use cases, each written once; the CLI, the API and the console call them."""
