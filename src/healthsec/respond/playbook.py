@@ -229,6 +229,8 @@ def load_text(text: str, file: str = "<text>") -> Playbook:
         loc: list[Any] = list(err["loc"])
         if isinstance(inner, _StepError):
             loc = ["steps", inner.index]
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("kind")
         node, path = _node_at(root, loc)
         msg = str(inner) if inner is not None else err["msg"]
         raise PlaybookError(file, node.start_mark.line + 1, ".".join(path), msg) from None

@@ -189,8 +189,8 @@ class PlaybookEngine:
             except Exception as exc:  # a failing step must be visible on the case, never silently done
                 self._failed(book, run_id, idx, params, case_id, exc, base)
                 return repo.run(run_id) or {}
-            if step.kind == "update_case" and case_id:
-                self._cascade(case_id, (*chain, book.name))
+            if step.kind == "update_case" and case_id and output.get("changed"):
+                self._cascade(case_id, (*chain, book.name))  # only a real change can trigger others
         with repo.tx() as tx:
             tx.upsert_run(
                 {

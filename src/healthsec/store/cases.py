@@ -40,7 +40,8 @@ def _insert_new(conn: Connection, table: Table, row: dict[str, Any], keys: tuple
     """Insert unless the key exists; True when the row is new."""
     ins: Any = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     stmt = ins.values(row).on_conflict_do_nothing(index_elements=list(keys))
-    return bool(conn.execute(stmt).rowcount)
+    # RETURNING tells on both dialects whether a row was inserted (psycopg's rowcount does not)
+    return bool(conn.execute(stmt.returning(table.c[keys[0]])).fetchall())
 
 
 @dataclass
