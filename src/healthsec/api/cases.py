@@ -12,7 +12,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from healthsec.api.auth import ERROR_RESPONSES, Principal, Reader, Triager, org_store
 
-router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES, tags=["cases"])
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    404: {"description": "Unknown case, incident, task or request in the caller's organisation"},
+    409: {"description": "Refused in this state (e.g. closing without a lessons-learnt note)"},
+}
+router = APIRouter(prefix="/api/v1", responses=_RESPONSES, tags=["cases"])
 T = TypeVar("T")
 
 
@@ -211,7 +216,11 @@ def clock_met(
     return {"state": _call(lambda: mark_met(svc, case_id, obligation, principal.actor, body.at))}
 
 
-@router.get("/cases/{case_id}/drafts/{regime}", response_model=None)
+@router.get(
+    "/cases/{case_id}/drafts/{regime}",
+    response_model=None,
+    responses={200: {"content": {"text/markdown": {}, "application/pdf": {}}, "description": "The draft"}},
+)
 def breach_draft(
     request: Request,
     principal: Triager,
@@ -257,7 +266,7 @@ def run_playbooks(request: Request, principal: Triager, body: RunIn) -> dict[str
     try:
         books = load_all(request.app.state.services.settings.playbook_dirs)
     except PlaybookError as exc:
-        raise HTTPException(500, detail=f"playbook refused: {exc}") from None
+        raise HTTPException(409, detail=f"playbook refused: {exc}") from None
     store = svc.store
     if body.incidents:
         found = [store.incidents.get(i) for i in body.incidents]
