@@ -96,7 +96,8 @@ def regime_of(jurisdiction: str) -> str:
 def add_month(ts: datetime, tz: tzinfo | None = None) -> datetime:
     """``ts`` plus one calendar month in local time (clamped at month end), returned in UTC."""
     local = ts.astimezone(tz) if tz is not None else ts
-    return (local + relativedelta(months=1)).astimezone(UTC)
+    later: datetime = local + relativedelta(months=1)
+    return later.astimezone(UTC)
 
 
 def local_date(ts: datetime, tz: tzinfo | None = None) -> date:

@@ -110,7 +110,8 @@ def start_in(
 
 def _due(row: dict[str, Any]) -> datetime | date | None:
     if row["due_at"] is not None:
-        return row["due_at"]
+        due: datetime = row["due_at"]
+        return due
     return date.fromisoformat(row["due_date"]) if row["due_date"] else None
 
 
@@ -159,7 +160,7 @@ def mark_met(svc: CaseService, case_id: str, obligation: str, actor: str, at: da
             raise ValueError(f"case {case_id} has no clock {obligation}")
         tx.timeline(case_id, svc.clock(), actor, "clock.met", obligation=obligation, at=when.isoformat())
     rows = [r for r in clock_rows(svc, case_id) if r["regime"] == regime and r["obligation"] == name]
-    return rows[0]["state"]
+    return str(rows[0]["state"])
 
 
 def refresh(svc: CaseService, now: datetime | None = None) -> dict[str, int]:

@@ -15,7 +15,8 @@ MAX_BACKOFF = timedelta(hours=1)
 
 def backoff(attempts: int, base: timedelta = BASE_BACKOFF, cap: timedelta = MAX_BACKOFF) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at one hour."""
-    return min(cap, base * (2 ** max(0, attempts - 1)))
+    wait: timedelta = base * (2 ** max(0, attempts - 1))
+    return min(cap, wait)
 
 
 def dispatch(

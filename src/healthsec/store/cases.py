@@ -7,6 +7,7 @@ or none of it. Inserts keyed by stable ids are idempotent, so a replayed step wr
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ class CaseRepository:
         with self.engine.begin() as conn:
             yield CaseTx(conn, self.org)
 
-    def _all(self, stmt: Any) -> list[dict[str, Any]]:
+    def _all(self, stmt: Any) -> builtins.list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(stmt)]
 
@@ -144,7 +145,9 @@ class CaseRepository:
         rows = self._all(select(t).where(t.c.org == self.org, t.c.id == case_id))
         return rows[0] if rows else None
 
-    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def list(
+        self, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[dict[str, Any]]:
         t = sc.cases
         stmt = select(t).where(t.c.org == self.org)
         if status:
@@ -157,7 +160,7 @@ class CaseRepository:
             stmt = select(func.count()).select_from(t).where(t.c.org == self.org)
             return int(conn.execute(stmt).scalar_one())
 
-    def entries(self, case_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    def entries(self, case_id: str, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         t = sc.case_entries
         stmt = select(t).where(t.c.org == self.org, t.c.case_id == case_id)
         if kind:
@@ -169,11 +172,11 @@ class CaseRepository:
         rows = self._all(select(t).where(t.c.org == self.org, t.c.id == entry_id))
         return rows[0] if rows else None
 
-    def entries_of_kind(self, kind: str) -> list[dict[str, Any]]:
+    def entries_of_kind(self, kind: str) -> builtins.list[dict[str, Any]]:
         t = sc.case_entries
         return self._all(select(t).where(t.c.org == self.org, t.c.kind == kind).order_by(t.c.ts, t.c.id))
 
-    def timeline(self, case_id: str) -> list[dict[str, Any]]:
+    def timeline(self, case_id: str) -> builtins.list[dict[str, Any]]:
         t = sc.case_timeline
         return self._all(select(t).where(t.c.org == self.org, t.c.case_id == case_id).order_by(t.c.seq))
 
@@ -183,7 +186,7 @@ class CaseRepository:
         rows = self._all(select(t).where(t.c.org == self.org, t.c.id == run_id))
         return rows[0] if rows else None
 
-    def runs(self, case_id: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, case_id: str | None = None, subject: str | None = None) -> builtins.list[dict[str, Any]]:
         t = sc.playbook_runs
         stmt = select(t).where(t.c.org == self.org)
         if case_id is not None:
@@ -192,12 +195,12 @@ class CaseRepository:
             stmt = stmt.where(t.c.subject == subject)
         return self._all(stmt.order_by(t.c.started_at, t.c.id))
 
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
+    def steps(self, run_id: str) -> builtins.list[dict[str, Any]]:
         t = sc.playbook_steps
         return self._all(select(t).where(t.c.org == self.org, t.c.run_id == run_id).order_by(t.c.idx))
 
     # --- clocks ------------------------------------------------------------------------------------
-    def clocks(self, case_id: str | None = None) -> list[dict[str, Any]]:
+    def clocks(self, case_id: str | None = None) -> builtins.list[dict[str, Any]]:
         t = sc.breach_clocks
         stmt = select(t).where(t.c.org == self.org)
         if case_id is not None:
@@ -205,14 +208,14 @@ class CaseRepository:
         return self._all(stmt.order_by(t.c.case_id, t.c.regime, t.c.obligation))
 
     # --- outbox (all organisations: the dispatcher serves every tenant) -----------------------------
-    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+    def outbox(self, status: str | None = None) -> builtins.list[dict[str, Any]]:
         t = sc.outbox
         stmt = select(t).where(t.c.org == self.org)
         if status:
             stmt = stmt.where(t.c.status == status)
         return self._all(stmt.order_by(t.c.created_at, t.c.id))
 
-    def due_messages(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+    def due_messages(self, now: datetime, limit: int = 100) -> builtins.list[dict[str, Any]]:
         t = sc.outbox
         stmt = (
             select(t)
