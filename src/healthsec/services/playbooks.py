@@ -464,7 +464,7 @@ def decide(
         decided_at=now.astimezone(UTC).isoformat(),
         reason=reason or None,
         executed=False,
-        result="dry-run: nothing was changed; run the commands above or configure a live adapter"
+        result="dry-run: nothing was changed; a person runs the commands below (or a live adapter is configured)"
         if approve
         else None,
     )

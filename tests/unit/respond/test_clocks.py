@@ -100,6 +100,13 @@ def test_bad_facts_are_refused_with_the_reason() -> None:
         BreachFacts(aware_at=datetime(2027, 1, 1, 9, 0, tzinfo=UTC), jurisdictions=["uk"])
     with pytest.raises(ValueError, match="residents of CA"):
         BreachFacts(aware_at=datetime(2027, 1, 1, tzinfo=UTC), jurisdictions=["us"], residents={"CA": -1})
+    with pytest.raises(ValueError, match=r"residents \(600\) exceed the individuals affected \(300\)"):
+        BreachFacts(
+            aware_at=datetime(2027, 1, 1, tzinfo=UTC),
+            jurisdictions=["us"],
+            individuals=300,
+            residents={"CA": 600},
+        )
 
 
 def test_clock_states() -> None:
