@@ -83,10 +83,9 @@ class BreachFacts:
         for state, n in self.residents.items():
             if n < 0:
                 raise ValueError(f"residents of {state} must be >= 0, got {n}")
-        if self.individuals is not None and sum(self.residents.values()) > self.individuals:
-            raise ValueError(
-                f"residents ({sum(self.residents.values())}) exceed the individuals affected ({self.individuals})"
-            )
+        total = sum(self.residents.values())
+        if self.individuals is not None and total > self.individuals:
+            raise ValueError(f"residents ({total}) exceed the individuals affected ({self.individuals})")
 
 
 def regime_of(jurisdiction: str) -> str:
