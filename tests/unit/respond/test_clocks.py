@@ -81,8 +81,10 @@ def test_hipaa_under_500_goes_to_the_annual_log_after_the_calendar_year() -> Non
 def test_hipaa_thresholds_500_individuals_and_more_than_500_residents() -> None:
     aware = datetime(2027, 6, 15, 9, 0, tzinfo=UTC)
     due = _due(
-        BreachFacts(aware_at=aware, jurisdictions=["us"], individuals=500, residents={"CA": 500, "NY": 501})
+        BreachFacts(aware_at=aware, jurisdictions=["us"], individuals=1001, residents={"CA": 500, "NY": 501})
     )
+    assert due["hipaa.hhs"] == "2027-08-14"
+    due = _due(BreachFacts(aware_at=aware, jurisdictions=["us"], individuals=500))  # exactly 500: HHS now
     assert due["hipaa.hhs"] == "2027-08-14"
     assert "hipaa.media:CA" not in due
     assert due["hipaa.media:NY"] == "2027-08-14"
