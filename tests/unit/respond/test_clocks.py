@@ -84,10 +84,11 @@ def test_hipaa_thresholds_500_individuals_and_more_than_500_residents() -> None:
         BreachFacts(aware_at=aware, jurisdictions=["us"], individuals=1001, residents={"CA": 500, "NY": 501})
     )
     assert due["hipaa.hhs"] == "2027-08-14"
+    assert "hipaa.media:CA" not in due  # exactly 500 residents: not "more than 500"
+    assert due["hipaa.media:NY"] == "2027-08-14"
     due = _due(BreachFacts(aware_at=aware, jurisdictions=["us"], individuals=500))  # exactly 500: HHS now
     assert due["hipaa.hhs"] == "2027-08-14"
-    assert "hipaa.media:CA" not in due
-    assert due["hipaa.media:NY"] == "2027-08-14"
+    assert "hipaa.hhs_annual_log" not in due
 
 
 def test_unknown_number_assumes_the_earlier_hhs_deadline() -> None:
