@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     notify_apprise_urls: tuple[str, ...] = Field(default=(), description="apprise URLs (chat, pager)")
     notify_max_attempts: int = Field(default=8, ge=1, le=100, description="deliveries before dead-letter")
     playbook_dirs: tuple[Path, ...] = Field(default=(), description="extra playbook folders (YAML)")
+    containment_nac_url: str | None = Field(default=None, description="firewall/NAC API the plans address")
+    containment_ldap_base_dn: str | None = Field(default=None, description="where staff accounts live")
+    containment_proxy_url: str | None = Field(default=None, description="healthsec clinical proxy admin URL")
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

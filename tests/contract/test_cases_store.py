@@ -13,7 +13,7 @@ from healthsec.model.assets import Criticality
 from healthsec.respond.playbook import builtin, load_text
 from healthsec.services.breach import clock_rows, draft, mark_met, refresh, start_clocks
 from healthsec.services.cases import CaseError, CaseService, ResponseConfig
-from healthsec.services.playbooks import PlaybookEngine, decide
+from healthsec.services.playbooks import PlaybookEngine, decide, rollback
 from healthsec.store import Store
 from healthsec.store.cases import cases
 
@@ -194,6 +194,13 @@ def test_playbooks_open_cases_start_clocks_and_wait_for_approval(store: Store) -
     assert approved["executed"] is False
     with pytest.raises(ValueError, match="not awaiting approval"):
         decide(svc, pump_req["id"], "dr-house", approve=True)
+    with pytest.raises(ValueError, match="needs a reason"):
+        rollback(svc, pump_req["id"], "dr-house", "")
+    undone = rollback(svc, pump_req["id"], "dr-house", "pump replaced")
+    assert undone["status"] == "rolled_back"
+    assert undone["rollback"] == ["DELETE <nac-api-url>/quarantine/pump-13 {}"]
+    with pytest.raises(ValueError, match="only an approved one is undone"):
+        rollback(svc, pump_req["id"], "dr-house", "again")
     snoop = svc.show(by_book["insider_snooping"])
     clocks = {(c["regime"], c["obligation"]): c for c in snoop["clocks"]}
     aware = snoop["aware_at"]

@@ -256,6 +256,15 @@ def reject(request: Request, principal: Triager, request_id: str, body: Decision
     return dict(_call(lambda: decide(svc, request_id, principal.actor, approve=False, reason=body.reason)))
 
 
+@router.post("/containment/{request_id}/rollback")
+def rollback(request: Request, principal: Triager, request_id: str, body: DecisionIn) -> dict[str, Any]:
+    """Undo an approved containment (records who and why; returns the rollback commands)."""
+    from healthsec.services.playbooks import rollback as undo
+
+    svc = _svc(request, principal)
+    return dict(_call(lambda: undo(svc, request_id, principal.actor, body.reason)))
+
+
 @router.post("/playbooks/run")
 def run_playbooks(request: Request, principal: Triager, body: RunIn) -> dict[str, Any]:
     """Run the matching playbooks over incidents (all when none named); done runs are not repeated."""
@@ -275,7 +284,12 @@ def run_playbooks(request: Request, principal: Triager, body: RunIn) -> dict[str
         incidents = [f for f in found if f is not None]
     else:
         incidents = store.incidents.list(limit=max(store.incidents.count(), 1))
-    runs = PlaybookEngine(svc, books).on_incidents(incidents)
+    from healthsec.respond.containment import ContainmentConfig
+
+    settings = request.app.state.services.settings
+    runs = PlaybookEngine(svc, books, containment=ContainmentConfig.from_settings(settings)).on_incidents(
+        incidents
+    )
     keys = ("id", "playbook", "subject", "status", "case_id", "error")
     return {"runs": [{k: r[k] for k in keys} for r in runs]}
 

@@ -247,6 +247,22 @@ def reject(
     console.print(f"rejected {request_id}", highlight=False)
 
 
+@cases_app.command("rollback")
+def rollback(
+    request_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is undone.")] = "",
+    actor: ActorOption = None,
+    db: DbOption = None,
+) -> None:
+    """Undo an approved containment: prints the rollback commands and records who and why."""
+    from healthsec.services.playbooks import rollback as undo
+
+    body = with_service(db, lambda s: undo(s, request_id, _actor(actor), reason))
+    console.print(f"rolled back {request_id} (dry-run: a person runs the commands below)", highlight=False)
+    for line in body["rollback"]:
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
 @cases_app.command("aware")
 def aware(
     case_id: str,

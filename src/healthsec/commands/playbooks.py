@@ -82,7 +82,11 @@ def run(
             incs = [x for x in found if x is not None]
         else:
             incs = svc.store.incidents.list(limit=max(svc.store.incidents.count(), 1))
-        runs = PlaybookEngine(svc, books).on_incidents(incs)
+        from healthsec.config import load_settings
+        from healthsec.respond.containment import ContainmentConfig
+
+        engine = PlaybookEngine(svc, books, containment=ContainmentConfig.from_settings(load_settings()))
+        runs = engine.on_incidents(incs)
         return [{k: r[k] for k in ("playbook", "subject", "status", "case_id", "error")} for r in runs]
 
     rows = with_service(db, go)

@@ -43,6 +43,15 @@ class ContainmentConfig:
     nac_url: str = "<nac-api-url>"
     clinical_proxy_url: str = "<healthsec-proxy-url>"
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ContainmentConfig:
+        base = cls()
+        return cls(
+            ldap_base_dn=settings.containment_ldap_base_dn or base.ldap_base_dn,
+            nac_url=(settings.containment_nac_url or base.nac_url).rstrip("/"),
+            clinical_proxy_url=(settings.containment_proxy_url or base.clinical_proxy_url).rstrip("/"),
+        )
+
 
 @dataclass(frozen=True)
 class ContainmentPlan:

@@ -23,6 +23,7 @@ from healthsec.services.cases import CaseService
 from healthsec.store.cases import CaseTx
 
 MAX_CHAIN = 3
+DRY_RUN = "dry-run: nothing was changed; a person runs the commands below (or a live adapter is configured)"
 ACTOR = "playbook"
 _ZONE_CATEGORIES = {"ehr": "health", "imaging": "health", "devices": "clinical_device"}
 _ROLE_CATEGORIES = {"pacs": "imaging", "pacs_viewer": "imaging", "modality": "imaging"}
@@ -444,6 +445,30 @@ class PlaybookEngine:
         return {"requests": requests}
 
 
+def rollback(svc: CaseService, request_id: str, actor: str, reason: str) -> dict[str, Any]:
+    """Record that an approved containment is undone; returns the request with its rollback commands."""
+    entry = svc.repo.entry(request_id)
+    if entry is None or entry["kind"] != "containment":
+        raise ValueError(f"no containment request {request_id}")
+    body = dict(entry["body"])
+    if body["status"] != "approved":
+        raise ValueError(
+            f"containment request {request_id} is {body['status']}; only an approved one is undone"
+        )
+    if not body.get("rollback"):
+        raise ValueError(f"containment request {request_id} has no rollback")
+    if not reason.strip():
+        raise ValueError(f"containment request {request_id}: a rollback needs a reason")
+    now = svc.clock()
+    body.update(
+        status="rolled_back", rolled_back_by=actor, rolled_back_at=now.isoformat(), rollback_reason=reason
+    )
+    with svc.repo.tx() as tx:
+        tx.update_entry(request_id, body)
+        tx.timeline(entry["case_id"], now, actor, "containment.rolled_back", entry=request_id)
+    return body
+
+
 def decide(
     svc: CaseService, request_id: str, actor: str, *, approve: bool, reason: str = ""
 ) -> dict[str, Any]:
@@ -464,9 +489,7 @@ def decide(
         decided_at=now.astimezone(UTC).isoformat(),
         reason=reason or None,
         executed=False,
-        result="dry-run: nothing was changed; a person runs the commands below (or a live adapter is configured)"
-        if approve
-        else None,
+        result=DRY_RUN if approve else None,
     )
     with svc.repo.tx() as tx:
         tx.update_entry(request_id, body)
