@@ -313,3 +313,34 @@ def test_loop_protection_stops_a_playbook_that_triggers_itself(store: Store) -> 
     assert all(len(set(c)) == len(c) <= engine.max_chain for c in done_chains)
     actions = [t["action"] for t in svc.show(run["case_id"])["timeline"]]
     assert "playbook.loop_stopped" in actions
+
+
+SHARING = """\
+name: sharing
+trigger:
+  detectors: [ehr-care-relationship]
+steps:
+  - kind: open_case
+    start_clocks: false
+  - kind: share
+    partner: community
+    tlp: green
+"""
+
+
+def test_share_step_leaves_only_through_the_exit_door(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthsec.privacy.pseudonymise import SharingKeys
+
+    inc = _insider(store)
+    svc = _svc(store)
+    monkeypatch.delenv("HEALTHSEC_SHARING_KEY", raising=False)
+    (run,) = PlaybookEngine(svc, [load_text(SHARING)]).on_incidents([inc])
+    assert run["status"] == "failed"  # no community key: nothing leaves, the case says why
+    assert "step 2 (share) failed: KeyMissing" in run["error"]
+    engine = PlaybookEngine(svc, [load_text(SHARING)], keys=SharingKeys.from_secret(b"k" * 32))
+    (run,) = engine.on_incidents([inc])
+    assert run["status"] == "done"
+    out = cases(store).steps(run["id"])[1]["output"]
+    assert out["partner"] == "community"
+    assert out["cleared"] > 0
+    assert out["published"] > 0
