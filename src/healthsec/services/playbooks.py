@@ -354,9 +354,7 @@ class PlaybookEngine:
         case_id: str | None,
     ) -> dict[str, Any]:
         cid = self._need_case(case_id)
-        case = self.cases.require(cid) if self.cases.repo.get(cid) else None
-        if case is None:  # opened in this very run and transaction-visible only through tx
-            raise StepFailed(f"case {cid} not found")
+        case = self.cases.require(cid)  # committed by the open_case step before this one
         self.cases.notify(tx, case, p["event"], run_id, self.cases.clock())
         return {"event": p["event"], "channels": list(self.cases.config.channels)}
 
