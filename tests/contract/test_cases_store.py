@@ -344,3 +344,47 @@ def test_share_step_leaves_only_through_the_exit_door(store: Store, monkeypatch:
     assert out["partner"] == "community"
     assert out["cleared"] > 0
     assert out["published"] > 0
+
+
+def test_pipeline_hook_opens_cases_at_event_time(store: Store) -> None:
+    from healthsec.config import Settings
+    from healthsec.services.playbooks import on_incidents
+
+    inc = _insider(store)
+    settings = Settings(db="unused.db", org=store.org, jurisdictions=("eu",))
+    (run,) = on_incidents(store, [inc], settings, now=T0)
+    case = cases(store).get(run["case_id"])
+    assert case is not None
+    assert case["opened_at"] == T0
+    assert case["aware_at"] == T0
+    assert on_incidents(store, [inc], settings, now=T0)[0]["id"] == run["id"]  # idempotent
+
+
+def test_awareness_report_compares_with_the_community(store: Store, tmp_path: Any) -> None:
+    import json
+
+    from healthsec.services.awareness import gather, write_report
+
+    inc = _insider(store)
+    svc = _svc(store)
+    svc.open([inc.id], "alice", data_categories=["health"], start_clocks=True)
+    agg = tmp_path / "community.json"
+    agg.write_text(
+        json.dumps({"type": "healthsec-aggregate", "incidents_by_technique": {"T1213": 4.6, "T1486": 2}})
+    )
+    data = gather(svc, T0 - timedelta(days=1), T0 + timedelta(days=1), [agg])
+    assert data.incidents == 1
+    assert dict(data.by_tactic) == {"collection": 1}
+    assert {c["technique"]: (c["ours"], c["community"]) for c in data.community} == {
+        "T1213": (1, 4.6),
+        "T1486": (0, 2.0),
+    }
+    assert any(c["obligation"] == "authority_notification" for c in data.open_clocks)
+    html_path, pdf_path = write_report(
+        svc, tmp_path / "rep", T0 - timedelta(days=1), T0 + timedelta(days=1), [agg]
+    )
+    assert "T1486 community" in html_path.read_text()
+    assert pdf_path.read_bytes().startswith(b"%PDF")
+    (tmp_path / "bad.json").write_text('{"type": "stix"}')
+    with pytest.raises(ValueError, match="not a healthsec-aggregate document"):
+        gather(svc, None, None, [tmp_path / "bad.json"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from healthsec.model import Asset, Incident, Severity
@@ -499,3 +499,25 @@ def decide(
             entry=request_id,
         )
     return body
+
+
+def on_incidents(
+    store: Any, incidents: Iterable[Incident], settings: Any = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The pipeline hook: after incidents are upserted, run the matching playbooks over them.
+
+    ``now`` is the batch's event time when replaying (the case opens when the incident exists);
+    without it the wall clock is used. Settings give jurisdictions, channels and extra playbooks.
+    """
+    from healthsec.config import load_settings
+    from healthsec.respond.playbook import load_all
+    from healthsec.services.cases import ResponseConfig
+
+    settings = settings or load_settings()
+    svc = CaseService(store, ResponseConfig.from_settings(settings, store.org))
+    if now is not None:
+        svc.clock = lambda: now
+    engine = PlaybookEngine(
+        svc, load_all(settings.playbook_dirs), containment=ContainmentConfig.from_settings(settings)
+    )
+    return engine.on_incidents(incidents)
