@@ -229,10 +229,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(LimitAndMeasure, max_body=settings.max_body_bytes, metrics=metrics)
+    app.include_router(importlib.import_module("healthsec.api.cases").router)  # cases, clocks, playbooks
     app.include_router(ingest.router)
     app.include_router(routes.router)
     app.include_router(analysis.router)
-    app.include_router(importlib.import_module("healthsec.api.cases").router)  # cases, clocks, playbooks
     mounted = _mount_optional(app, settings)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)

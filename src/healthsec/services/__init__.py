@@ -1,1 +1,1 @@
-"""Use cases, each written once; the CLI, the API and the console call them."""
+"""Use cases written once and called by the CLI, the API and the console (thin adapters around them)."""
