@@ -388,3 +388,43 @@ def test_awareness_report_compares_with_the_community(store: Store, tmp_path: An
     (tmp_path / "bad.json").write_text('{"type": "stix"}')
     with pytest.raises(ValueError, match="not a healthsec-aggregate document"):
         gather(svc, None, None, [tmp_path / "bad.json"])
+
+
+def test_a_target_no_adapter_accepts_is_refused_on_the_case_and_the_others_go_on(store: Store) -> None:
+    ents = (
+        Entity(EntityKind.USER, "HOSP\\SYSTEM"),
+        Entity(EntityKind.USER, "bad;user"),
+        Entity(EntityKind.USER, "HOSP\\n012"),
+    )
+    alert = Alert(
+        id="al-x",
+        ts=T0,
+        detector="ehr-care-relationship",
+        detector_version="1",
+        title="t",
+        score=1.0,
+        severity=Severity.HIGH,
+        explanation="e",
+        entities=ents,
+    )
+    store.alerts.add_many([alert])
+    inc = Incident(
+        id="inc-x",
+        title="x",
+        first_seen=T0,
+        last_seen=T0,
+        severity=Severity.HIGH,
+        score=1.0,
+        alert_ids=("al-x",),
+        entities=ents,
+    )
+    store.incidents.upsert_many([inc])
+    svc = _svc(store)
+    book = load_text(
+        "name: lock\ntrigger:\n  detectors: [ehr-care-relationship]\nsteps:\n  - kind: open_case\n"
+        "    start_clocks: false\n  - kind: contain\n    action: disable_account\n    target: actor_account\n"
+    )
+    (run,) = PlaybookEngine(svc, [book]).on_incidents([inc])
+    assert run["status"] == "done"
+    got = {c["target"]: c["status"] for c in svc.show(run["case_id"])["containment"]}
+    assert got == {"bad;user": "refused", "n012": "awaiting_approval"}  # SYSTEM is never a target

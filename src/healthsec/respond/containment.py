@@ -93,6 +93,8 @@ def _http(method: str, url: str, body: dict[str, Any]) -> tuple[dict[str, Any], 
 def plan(action: str, target: str, cfg: ContainmentConfig | None = None) -> ContainmentPlan:
     """The dry-run plan of one containment action on one target."""
     cfg = cfg or ContainmentConfig()
+    if action == "disable_account":
+        target = target.rsplit("\\", 1)[-1]  # DOMAIN\user: the account name
     target = _check(target, action)
     if action == "block_address":
         ip = ipaddress.ip_address(target)  # ValueError names the bad address

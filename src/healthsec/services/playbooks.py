@@ -74,6 +74,10 @@ def _external(value: str) -> bool:
     return ip.is_global or str(ip).startswith(("198.51.100.", "203.0.113.", "192.0.2."))
 
 
+#: built-in Windows principals: never an account to disable
+BUILTIN_ACCOUNTS = frozenset({"system", "local service", "network service", "anonymous logon", "-"})
+
+
 def targets(ctx: IncidentContext, selector: str) -> list[str]:
     """The entity values a containment step acts on, by selector (deduplicated, in incident order)."""
     picks: list[str] = []
@@ -88,7 +92,8 @@ def targets(ctx: IncidentContext, selector: str) -> list[str]:
             "device": kind == "device",
             "hl7_sender": kind == "application" and role == "actor",
         }[selector]
-        if ok and value not in picks:
+        builtin = kind == "user" and value.rsplit("\\", 1)[-1].strip().lower() in BUILTIN_ACCOUNTS
+        if ok and not builtin and value not in picks:
             picks.append(value)
     return picks
 
@@ -413,7 +418,17 @@ class PlaybookEngine:
         by_name, by_ip = ctx.extra.get("all_assets", ({}, {}))
         requests = []
         for value in targets(ctx, p["target"]):
-            the_plan = plan(p["action"], value, self.containment)
+            try:
+                the_plan = plan(p["action"], value, self.containment)
+            except ValueError as exc:  # refused for this target only; shown on the case, the others go on
+                rid = stable_id("ctn", run_id, idx, value)
+                body = {"action": p["action"], "target": value, "status": "refused", "reason": str(exc)}
+                tx.add_entry(rid, cid, "containment", now, f"{ACTOR}:{book.name}", body)
+                tx.timeline(
+                    cid, now, f"{ACTOR}:{book.name}", "containment.refused", entry=rid, reason=str(exc)
+                )
+                requests.append({"request": rid, "target": value, "status": "refused"})
+                continue
             asset = by_name.get(value) or by_ip.get(value)
             needed, reason = approval_needed(asset, p["approval"])
             rid = stable_id("ctn", run_id, idx, value)

@@ -114,6 +114,7 @@ def test_dry_run_plans_say_exactly_what_they_would_do() -> None:
     assert p.rollback == ("nft delete element inet healthsec blocklist { 203.0.113.7 }",)
     ldap = plan("disable_account", "n011")
     assert ldap.commands[0].startswith("dn: uid=n011,")
+    assert plan("disable_account", "HOSP\\n011").commands == ldap.commands  # DOMAIN\user
     assert plan("quarantine_dicom_ae", "VIEWER_02").http == {
         "method": "POST",
         "url": "<healthsec-proxy-url>/deny/dicom/ae",
