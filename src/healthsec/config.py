@@ -45,20 +45,6 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=5, ge=1, le=100, description="deliveries before dead-letter")
     worker_fetch: int = Field(default=16, ge=1, le=1000, description="messages a worker takes at once")
     worker_ack_wait_s: float = Field(default=30.0, gt=0, description="redelivery after this without an ack")
-    sharing_secret_file: Path | None = Field(
-        default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
-    )
-    # --- live sources run by `healthsec serve` (off unless set) ---
-    mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
-    mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
-    mqtt_username: str | None = None
-    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
-    hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
-    dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
-    live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
-    detectors: tuple[str, ...] = Field(
-        default=(), description="'module:factory' import paths of AlertingDetectors run on ingested events"
-    )
     # --- response: cases, notifications, breach clocks (docs/respond.md) ---
     console_url: str | None = Field(default=None, description="base URL of the console; messages link there")
     jurisdictions: tuple[str, ...] = Field(default=(), description="this org's: eu, eu:<member state>, us")
@@ -79,6 +65,20 @@ class Settings(BaseSettings):
     containment_nac_url: str | None = Field(default=None, description="firewall/NAC API the plans address")
     containment_ldap_base_dn: str | None = Field(default=None, description="where staff accounts live")
     containment_proxy_url: str | None = Field(default=None, description="healthsec clinical proxy admin URL")
+    sharing_secret_file: Path | None = Field(
+        default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
+    )
+    # --- live sources run by `healthsec serve` (off unless set) ---
+    mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
+    mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
+    hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
+    dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
+    live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
+    detectors: tuple[str, ...] = Field(
+        default=(), description="'module:factory' import paths of AlertingDetectors run on ingested events"
+    )
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
