@@ -52,6 +52,9 @@ def context_for(svc: CaseService, incident: Incident, assets: Sequence[Asset]) -
         cats |= {"imaging", "health"}
     if "credential-access" in incident.tactics:
         cats.add("credentials")
+    if any(d.startswith(("ehr-", "fhir-", "dicom-")) for d in detectors):
+        cats.add("health")  # record and image access detectors: health data touched even when patients are
+        # not named (alerts name no patient without the patient-pseudonym key)
     return IncidentContext(
         subject=incident.id,
         severity=incident.severity,
