@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from healthsec.demo import run_demo
-from healthsec.respond.playbook import builtin
-from healthsec.respond.reaction import reaction_times
-from healthsec.services.cases import CaseService, ResponseConfig
-from healthsec.services.playbooks import PlaybookEngine
-from healthsec.sim.evaluate import alert_campaign
-from healthsec.store import Store
-from healthsec.store.cases import cases
+# benchmarks/sigma.py would shadow pySigma's ``sigma`` package, which the detectors import
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from healthsec.demo import run_demo  # noqa: E402
+from healthsec.respond.playbook import builtin  # noqa: E402
+from healthsec.respond.reaction import reaction_times  # noqa: E402
+from healthsec.services.cases import CaseService, ResponseConfig  # noqa: E402
+from healthsec.services.playbooks import PlaybookEngine  # noqa: E402
+from healthsec.sim.evaluate import alert_campaign  # noqa: E402
+from healthsec.store import Store  # noqa: E402
+from healthsec.store.cases import cases  # noqa: E402
 
 
 def _fmt(v: float | None) -> str:
