@@ -428,3 +428,25 @@ def test_a_target_no_adapter_accepts_is_refused_on_the_case_and_the_others_go_on
     assert run["status"] == "done"
     got = {c["target"]: c["status"] for c in svc.show(run["case_id"])["containment"]}
     assert got == {"bad;user": "refused", "n012": "awaiting_approval"}  # SYSTEM is never a target
+
+
+def test_an_incident_that_grows_brings_its_new_observables_to_the_open_case(store: Store) -> None:
+    import dataclasses
+
+    inc = _insider(store)
+    svc = _svc(store)
+    engine = PlaybookEngine(svc, builtin())
+    (run,) = engine.on_incidents([inc])
+    before = svc.show(run["case_id"])
+    engine.on_incidents([inc])  # unchanged: nothing new on the case
+    assert len(svc.show(run["case_id"])["timeline"]) == len(before["timeline"])
+    grown = dataclasses.replace(
+        inc, entities=(*inc.entities, Entity(EntityKind.IP, "10.10.1.77")), severity=Severity.CRITICAL
+    )
+    store.incidents.upsert_many([grown])
+    engine.on_incidents([grown])
+    after = svc.show(run["case_id"])
+    assert after["severity"] == "critical"
+    assert "10.10.1.77" in [o["value"] for o in after["observables"]]
+    assert after["timeline"][-1]["action"] == "case.incident_grew"
+    assert [r["status"] for r in cases(store).runs(case_id=run["case_id"])] == ["done"]  # not run twice

@@ -226,7 +226,8 @@ class CaseService:
 
     def _observables(
         self, tx: CaseTx, case_id: str, incidents: Iterable[Incident], actor: str, now: datetime
-    ) -> None:
+    ) -> int:
+        added = 0
         for inc in incidents:
             for e in inc.entities:
                 kind = _ENTITY_OBSERVABLE.get(e.kind)
@@ -234,9 +235,30 @@ class CaseService:
                     continue
                 value = self.patient_token(e.value, tx) if kind == "patient" else e.value
                 oid = stable_id("obs", case_id, kind, value)
-                tx.add_entry(
+                added += tx.add_entry(
                     oid, case_id, "observable", now, actor, {"kind": kind, "value": value, "role": e.role}
                 )
+        return added
+
+    def sync_incident(self, case_id: str, incident: Incident, actor: str) -> bool:
+        """An incident of the case grew (new alerts, entities, severity): bring its observables and the
+        case severity along; a timeline line only when something changed. Closed cases stay as closed."""
+        case = self.require(case_id)
+        if case["status"] == "closed":
+            return False
+        now = self.clock()
+        with self.repo.tx() as tx:
+            added = self._observables(tx, case_id, [incident], actor, now)
+            severity = max(case["severity"], int(incident.severity))
+            if not added and severity == case["severity"]:
+                return False
+            tx.update_case(case_id, severity=severity, updated_at=now)
+            tx.timeline(case_id, now, actor, "case.incident_grew", incident=incident.id, observables=added)
+            if severity > case["severity"]:
+                self.notify(
+                    tx, {**case, "severity": severity}, "case.severity", Severity(severity).label, now
+                )
+        return True
 
     def add_incidents(self, case_id: str, incident_ids: Sequence[str], actor: str) -> dict[str, Any]:
         self._open_case(case_id)

@@ -135,6 +135,9 @@ class PlaybookEngine:
         out = []
         for inc in incidents:
             ctx = context_for(self.cases, inc, assets)
+            existing = self._existing_case(inc.id)
+            if existing is not None:  # the incident grew since its case was opened
+                self.cases.sync_incident(existing, inc, ACTOR)
             for book in self.playbooks:
                 if book.trigger.event == "incident" and book.matches(ctx):
                     out.append(self.run(book, ctx))
