@@ -45,6 +45,26 @@ class Settings(BaseSettings):
     worker_max_attempts: int = Field(default=5, ge=1, le=100, description="deliveries before dead-letter")
     worker_fetch: int = Field(default=16, ge=1, le=1000, description="messages a worker takes at once")
     worker_ack_wait_s: float = Field(default=30.0, gt=0, description="redelivery after this without an ack")
+    # --- response: cases, notifications, breach clocks (docs/respond.md) ---
+    console_url: str | None = Field(default=None, description="base URL of the console; messages link there")
+    jurisdictions: tuple[str, ...] = Field(default=(), description="this org's: eu, eu:<member state>, us")
+    org_jurisdictions: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="per other org")
+    breach_contact: str | None = Field(default=None, description="contact point printed in breach drafts")
+    breach_tz: str | None = Field(
+        default=None, description="IANA zone of the org's calendar (e.g. Europe/Berlin)"
+    )
+    notify_webhook_url: str | None = None
+    notify_webhook_secret_file: Path | None = Field(default=None, description="HMAC key for webhook bodies")
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_from: str | None = None
+    notify_email_to: tuple[str, ...] = ()
+    notify_apprise_urls: tuple[str, ...] = Field(default=(), description="apprise URLs (chat, pager)")
+    notify_max_attempts: int = Field(default=8, ge=1, le=100, description="deliveries before dead-letter")
+    playbook_dirs: tuple[Path, ...] = Field(default=(), description="extra playbook folders (YAML)")
+    containment_nac_url: str | None = Field(default=None, description="firewall/NAC API the plans address")
+    containment_ldap_base_dn: str | None = Field(default=None, description="where staff accounts live")
+    containment_proxy_url: str | None = Field(default=None, description="healthsec clinical proxy admin URL")
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )

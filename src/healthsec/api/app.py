@@ -257,6 +257,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(LimitAndMeasure, max_body=settings.max_body_bytes, metrics=metrics)
+    app.include_router(importlib.import_module("healthsec.api.cases").router)  # cases, clocks, playbooks
     app.include_router(ingest.router)
     app.include_router(routes.router)
     app.include_router(analysis.router)

@@ -53,21 +53,52 @@ def _timeline_svg(incidents: Sequence[Incident], alerts: Mapping[str, Alert]) ->
     return "".join(parts)
 
 
-def _detector_svg(alerts: Sequence[Alert]) -> str:
-    counts = Counter(a.detector for a in alerts).most_common()
+def bars_svg(counts: Sequence[tuple[str, float]], label: str, color: str = "#2563eb") -> str:
+    """Horizontal bars with their values (shared by the run report and the risk-awareness report)."""
     if not counts:
-        return "<p>No alerts.</p>"
-    top = counts[0][1]
-    parts = [f'<svg width="700" height="{22 * len(counts) + 6}" role="img" aria-label="alerts by detector">']
+        return "<p>None.</p>"
+    top = max(n for _, n in counts) or 1
+    height = 22 * len(counts) + 6
+    parts = [f'<svg width="700" height="{height}" role="img" aria-label="{html.escape(label)}">']
     for i, (name, n) in enumerate(counts):
         w = 450 * n / top
+        shown = f"{n:g}" if isinstance(n, float) else str(n)
         parts.append(
             f'<text x="0" y="{22 * i + 15}">{html.escape(name)}</text>'
-            f'<rect x="180" y="{22 * i + 4}" width="{w:.1f}" height="15" fill="#2563eb"/>'
-            f'<text x="{185 + w:.1f}" y="{22 * i + 15}">{n}</text>'
+            f'<rect x="180" y="{22 * i + 4}" width="{w:.1f}" height="15" fill="{color}"/>'
+            f'<text x="{185 + w:.1f}" y="{22 * i + 15}">{shown}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def series_svg(points: Sequence[tuple[datetime, float]], label: str, unit: str = "min") -> str:
+    """Points over time (x: date, y: value), e.g. time to detect per incident."""
+    if not points:
+        return "<p>No data in this period.</p>"
+    width, height, left, bottom = 700, 180, 50, 24
+    t0, t1 = min(p[0] for p in points), max(p[0] for p in points)
+    span = max((t1 - t0).total_seconds(), 1.0)
+    top = max(max(v for _, v in points), 1e-9)
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(label)}">']
+    parts.append(f'<text x="0" y="12">{top:.0f} {unit}</text><text x="0" y="{height - bottom}">0</text>')
+    parts.append(
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#94a3b8"/>'
+    )
+    for ts, v in points:
+        x = left + (ts - t0).total_seconds() / span * (width - left - 10)
+        y = (height - bottom) - v / top * (height - bottom - 16)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#c2410c" fill-opacity="0.7">'
+            f"<title>{ts:%Y-%m-%d %H:%M}: {v:.1f} {unit}</title></circle>"
+        )
+    parts.append(f'<text x="{left}" y="{height - 4}">{t0:%Y-%m-%d}</text>')
+    parts.append(f'<text x="{width - 70}" y="{height - 4}">{t1:%Y-%m-%d}</text></svg>')
+    return "".join(parts)
+
+
+def _detector_svg(alerts: Sequence[Alert]) -> str:
+    return bars_svg(Counter(a.detector for a in alerts).most_common(), "alerts by detector")
 
 
 def render_report(
