@@ -76,6 +76,17 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "The detection engine's detectors: state (running, learning, waiting), dead letters.",
         ("detectors",),
     ),
+    "alerts": ("Alerts: list, show, triage as true or false positive.", ("alerts",)),
+    "cases": ("Cases: open from incidents, tasks, observables, containment approvals, clocks.", ("cases",)),
+    "playbooks": (
+        "Playbooks: list, check a YAML file, run over incidents (dry-run containment).",
+        ("playbooks",),
+    ),
+    "notify": ("Notifications: dispatch the outbox, list, requeue, clock warnings.", ("playbooks",)),
+    "deadlines": (
+        "Breach-notification deadlines (GDPR, NIS2, HIPAA) for stated facts (what-if).",
+        ("deadlines",),
+    ),
     "models": ("Trained models as versioned artefacts: list, show, promote, retire.", ("models",)),
     "replay": (
         "Send the simulated hospital (or recorded events) to a running service over HTTP, in time order.",
@@ -83,7 +94,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 # Modules of healthsec.commands that are helpers, not command providers.
-NOT_COMMANDS = frozenset({"groups"})
+NOT_COMMANDS = frozenset({"groups", "adapter"})
 
 _loaded: set[str] = set()
 _added_groups: set[str] = set()

@@ -72,7 +72,8 @@ def run_demo(
     from healthsec.pipeline import build_engine
 
     # the service's engine and default profile: the benign day is the learning period
-    pipeline = Pipeline(build_engine(store, settings, assets=day.assets), store, resume=False)
+    engine = build_engine(store, settings, assets=day.assets)
+    pipeline = Pipeline(engine, store, resume=False, event_clock=True, settings=settings)
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(
         list(result.alerts.values()), result.incidents, day.labels, day.campaigns, result.raised_at

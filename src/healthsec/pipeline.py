@@ -69,6 +69,9 @@ class Pipeline:
         owner: str | None = None,
         resume: bool = True,
         on_step: Callable[[StepResult], None] | None = None,
+        respond: bool = True,
+        event_clock: bool = False,
+        settings: Settings | None = None,
     ) -> None:
         from healthsec.store.detection import detection
 
@@ -76,6 +79,9 @@ class Pipeline:
         self.store = store
         self.owner = owner
         self.on_step = on_step
+        self.respond = respond
+        self.event_clock = event_clock  # cases open at the batch's event time (demo, replay analysis)
+        self.settings = settings
         self.state = detection(store)
         self._history = _History(store)
         if resume:
@@ -156,12 +162,23 @@ class Pipeline:
                 result.raised_at.setdefault(a.id, step.raised_at[a.id])
         if step.incidents:
             self.store.incidents.upsert_many(step.incidents)
+            if self.respond:
+                self._playbooks(step.incidents, end)
         assert self.engine.cursor is not None
         assert self.engine.learning_start is not None
         status = [dataclasses.asdict(s) for s in self.engine.status()]
         self.state.advance(self.owner, self.engine.cursor, self.engine.learning_start, status)
         if self.on_step is not None:
             self.on_step(step)
+
+    def _playbooks(self, incidents: list[Incident], end: datetime) -> None:
+        """Run the matching playbooks over the incidents that changed (idempotent; never stops detection)."""
+        from healthsec.services.playbooks import on_incidents
+
+        try:
+            on_incidents(self.store, incidents, self.settings, now=end if self.event_clock else None)
+        except Exception as exc:  # a broken playbook or notification target is reported on its case
+            log.warning("playbooks on %d incident(s) failed (%s)", len(incidents), type(exc).__name__)
 
     def incidents(self) -> list[Incident]:
         """The incidents as they stand now (merged ones gone), most severe first."""
@@ -273,7 +290,7 @@ class Detection:
 
         if org not in self._pipes:
             engine = build_engine(store, self.settings, specs=self.specs)
-            self._pipes[org] = Pipeline(engine, store, owner=self.owner)
+            self._pipes[org] = Pipeline(engine, store, owner=self.owner, settings=self.settings)
             self._watchers.pop(org, None)
         return self._pipes[org]
 
