@@ -73,7 +73,11 @@ def run_demo(
 
     # the service's engine and default profile: the benign day is the learning period
     engine = build_engine(store, settings, assets=day.assets)
-    pipeline = Pipeline(engine, store, resume=False, event_clock=True, settings=settings)
+    from healthsec.services.playbooks import on_incidents
+
+    pipeline = Pipeline(
+        engine, store, resume=False, event_clock=True, settings=settings, on_incidents=on_incidents
+    )
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(
         list(result.alerts.values()), result.incidents, day.labels, day.campaigns, result.raised_at

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from healthsec.model import Asset
 
 log = logging.getLogger(__name__)
+# (store, incidents that changed, settings, event time or None for the wall clock): the response layer's
+# hook, handed in by the composition (``healthsec.services.playbooks.on_incidents``)
+IncidentHook = Callable[[Store, Sequence[Incident], Any, datetime | None], Any]
 WARM_UP = timedelta(hours=3)  # windowed detectors' longest window: replayed when a worker takes over
 
 
@@ -69,7 +72,7 @@ class Pipeline:
         owner: str | None = None,
         resume: bool = True,
         on_step: Callable[[StepResult], None] | None = None,
-        respond: bool = True,
+        on_incidents: IncidentHook | None = None,
         event_clock: bool = False,
         settings: Settings | None = None,
     ) -> None:
@@ -79,7 +82,7 @@ class Pipeline:
         self.store = store
         self.owner = owner
         self.on_step = on_step
-        self.respond = respond
+        self.on_incidents = on_incidents
         self.event_clock = event_clock  # cases open at the batch's event time (demo, replay analysis)
         self.settings = settings
         self.state = detection(store)
@@ -162,8 +165,8 @@ class Pipeline:
                 result.raised_at.setdefault(a.id, step.raised_at[a.id])
         if step.incidents:
             self.store.incidents.upsert_many(step.incidents)
-            if self.respond:
-                self._playbooks(step.incidents, end)
+            if self.on_incidents is not None:
+                self._respond(step.incidents, end)
         assert self.engine.cursor is not None
         assert self.engine.learning_start is not None
         status = [dataclasses.asdict(s) for s in self.engine.status()]
@@ -171,12 +174,11 @@ class Pipeline:
         if self.on_step is not None:
             self.on_step(step)
 
-    def _playbooks(self, incidents: list[Incident], end: datetime) -> None:
-        """Run the matching playbooks over the incidents that changed (idempotent; never stops detection)."""
-        from healthsec.services.playbooks import on_incidents
-
+    def _respond(self, incidents: list[Incident], end: datetime) -> None:
+        """Hand the incidents that changed to the response hook (playbooks); it never stops detection."""
+        assert self.on_incidents is not None
         try:
-            on_incidents(self.store, incidents, self.settings, now=end if self.event_clock else None)
+            self.on_incidents(self.store, incidents, self.settings, end if self.event_clock else None)
         except Exception as exc:  # a broken playbook or notification target is reported on its case
             log.warning("playbooks on %d incident(s) failed (%s)", len(incidents), type(exc).__name__)
 
@@ -230,6 +232,7 @@ class Detection:
         role: str = "worker",
         model_poll_s: float = 5.0,
         specs: Sequence[Any] | None = None,
+        on_incidents: IncidentHook | None = None,
     ) -> None:
 
         self.store = store
@@ -243,6 +246,7 @@ class Detection:
         self._held_until: dict[str, datetime] = {}
         self._last_poll: dict[str, float] = {}
         self.specs = specs
+        self.on_incidents = on_incidents
         build_engine(
             store, settings, specs=specs
         )  # fail at start on an unknown detector name or unreadable rules
@@ -290,7 +294,9 @@ class Detection:
 
         if org not in self._pipes:
             engine = build_engine(store, self.settings, specs=self.specs)
-            self._pipes[org] = Pipeline(engine, store, owner=self.owner, settings=self.settings)
+            self._pipes[org] = Pipeline(
+                engine, store, owner=self.owner, settings=self.settings, on_incidents=self.on_incidents
+            )
             self._watchers.pop(org, None)
         return self._pipes[org]
 

@@ -203,8 +203,16 @@ def create_app(
     def build(the_store: Store, the_sink: ingest.IngestSink | None, nats_state: Any) -> Services:
         if the_sink is None:
             from healthsec.pipeline import Detection
+            from healthsec.services.playbooks import on_incidents
 
-            detection = Detection(the_store, settings, owner=_owner("api"), metrics=metrics, role="api")
+            detection = Detection(
+                the_store,
+                settings,
+                owner=_owner("api"),
+                metrics=metrics,
+                role="api",
+                on_incidents=on_incidents,
+            )
             the_sink = ingest.MemorySink(detection)
         return Services(
             settings, the_store, AuthStore(the_store.engine), metrics, the_sink, nats_state, tuple(mounted)

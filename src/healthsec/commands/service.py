@@ -103,10 +103,10 @@ def worker(
     """Consume the NATS JetStream work queue: store events, run detectors, write alerts (at-least-once)."""
     from prometheus_client import start_http_server
 
+    from healthsec.api.app import _owner
     from healthsec.app import nats_config, open_store
     from healthsec.bus.metrics import ServiceMetrics
     from healthsec.bus.nats import BusUnavailable
-    from healthsec.api.app import _owner
     from healthsec.bus.worker import Worker
     from healthsec.pipeline import Detection
 
@@ -114,7 +114,11 @@ def worker(
     metrics = ServiceMetrics("worker")
     try:
         store = open_store(db, settings=settings)
-        detection = Detection(store, settings, owner=_owner("worker"), metrics=metrics)
+        from healthsec.services.playbooks import on_incidents
+
+        detection = Detection(
+            store, settings, owner=_owner("worker"), metrics=metrics, on_incidents=on_incidents
+        )
     except (StoreError, ValueError) as exc:
         raise fail(str(exc)) from None
     if metrics_port:
