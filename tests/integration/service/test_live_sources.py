@@ -73,8 +73,8 @@ def test_live_sources_feed_the_store_and_report_health(tmp_path: Path) -> None:
         assert assoc.send_c_echo().Status == 0
         assoc.release()
 
-        _wait(lambda: org.events.count("reading") >= 2, 15, "two MQTT readings in the store")
-        _wait(lambda: org.events.count("clinical") >= 2, 15, "the HL7 and DICOM events in the store")
+        _wait(lambda: org.events.count("reading") >= 2, 60, "two MQTT readings in the store")
+        _wait(lambda: org.events.count("clinical") >= 2, 60, "the HL7 and DICOM events in the store")
         hl7_events = [e for e in org.events.iter("clinical") if e.protocol == "hl7"]  # type: ignore[union-attr]
         assert hl7_events
         assert all("text" not in e.fields for e in hl7_events)  # the raw message (PHI) is never stored

@@ -148,9 +148,12 @@ def test_learning_progress_is_reported() -> None:
 
 def test_profiles_default_to_every_detector_and_refuse_unknown_names() -> None:
     run_specs, off = Profile().resolve()
-    assert [s.name for s in run_specs] == [s.name for s in REGISTRY] and off == []
+    assert [s.name for s in run_specs] == [s.name for s in REGISTRY if s.default]
+    assert [s.name for s in off] == [s.name for s in REGISTRY if not s.default]
     run_specs, off = Profile(disabled=("sigma",)).resolve()
-    assert "sigma" not in {s.name for s in run_specs} and [s.name for s in off] == ["sigma"]
+    assert "sigma" not in {s.name for s in run_specs} and "sigma" in {s.name for s in off}
+    run_specs, _ = Profile(enabled=("clinical.telemetry",)).resolve()
+    assert [s.name for s in run_specs] == ["clinical.telemetry"]
     with pytest.raises(UnknownDetector, match="no-such-detector"):
         Profile(enabled=("no-such-detector",)).resolve()
 
