@@ -1,4 +1,4 @@
-"""Detection state over SQLite and PostgreSQL: lease, cursor, dead letters, and a restart that loses nothing."""
+"""Detection state on SQLite and PostgreSQL: lease, cursor, dead letters, a restart that loses nothing."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class PortRule:
                 severity=Severity.HIGH,
                 explanation="flow to 104",
                 evidence=(e.id,),
-            )  # fmt: skip
+            )
             for e in events
             if getattr(e, "dst_port", None) == 104
         ]
@@ -44,10 +44,16 @@ class PortRule:
 
 def _flows(n: int) -> list[Flow]:
     return [
-        Flow(id=f"f{i:04d}", ts=T0 + timedelta(minutes=7 * i), source="t", src_ip="10.0.0.5",
-             dst_ip="10.0.0.9", dst_port=104 if i % 9 == 0 else 443)
+        Flow(
+            id=f"f{i:04d}",
+            ts=T0 + timedelta(minutes=7 * i),
+            source="t",
+            src_ip="10.0.0.5",
+            dst_ip="10.0.0.9",
+            dst_port=104 if i % 9 == 0 else 443,
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def _engine() -> Engine:

@@ -53,13 +53,14 @@ def service(tmp_path: Path) -> Iterator[tuple[str, str, Store, list[subprocess.P
     }
     cli = [sys.executable, "-m", "healthsec.cli"]
     procs = [
-        subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ),
         *(
             subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             for _ in range(2)
         ),
-    ]  # fmt: skip
+    ]
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -92,10 +93,24 @@ def test_replay_into_the_service_gives_the_demo_alerts_and_incidents(
     assert len(expected_alerts) > 20
 
     replay = subprocess.run(
-        [sys.executable, "-m", "healthsec.cli", "replay", "--seed", str(SEED), "--to", url, "--token", token,
-         "--speed", "max"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "healthsec.cli",
+            "replay",
+            "--seed",
+            str(SEED),
+            "--to",
+            url,
+            "--token",
+            token,
+            "--speed",
+            "max",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "replayed" in replay.stdout
 

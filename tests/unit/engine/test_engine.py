@@ -22,8 +22,14 @@ T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 
 
 def flow(i: int, minutes: float, port: int = 443) -> Flow:
-    return Flow(id=f"f{i}", ts=T0 + timedelta(minutes=minutes), source="t", src_ip="10.0.0.5",
-                dst_ip="10.0.0.9", dst_port=port)  # fmt: skip
+    return Flow(
+        id=f"f{i}",
+        ts=T0 + timedelta(minutes=minutes),
+        source="t",
+        src_ip="10.0.0.5",
+        dst_ip="10.0.0.9",
+        dst_port=port,
+    )
 
 
 class History:
@@ -60,7 +66,7 @@ class PortRule:
                 explanation="flow to 104",
                 evidence=(e.id,),
                 techniques=("T1046",),
-            )  # fmt: skip
+            )
             for e in events
             if getattr(e, "dst_port", None) == 104
         ]
@@ -124,9 +130,14 @@ def test_a_detector_failing_on_one_event_is_a_dead_letter_and_the_rest_goes_on()
 
 def test_a_model_detector_waits_then_runs_when_a_model_is_handed_over() -> None:
     spec = DetectorSpec(
-        "model-rule", "1", frozenset({"flow"}), "model", "test", model_kind="flows",
+        "model-rule",
+        "1",
+        frozenset({"flow"}),
+        "model",
+        "test",
+        model_kind="flows",
         model_factory=lambda loaded: loaded,
-    )  # fmt: skip
+    )
     engine = Engine([spec], DetectorContext())
     assert engine.status()[0].state == "waiting for a model"
     assert engine.process(T0, [flow(0, 1, 104)], History([])).alerts == []
