@@ -169,6 +169,8 @@ def join(
         )
     except (SetupError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    except PermissionError as exc:
+        raise fail(f"member {name}: refused by the coordinator: {exc}") from exc
     except grpc.RpcError as exc:
         raise fail(f"member {name}: coordinator refused or closed the connection: {exc.details()}") from exc
     eps = ", ".join(f"{e:.2f}" for e in client.epsilons) if not no_dp else "off"

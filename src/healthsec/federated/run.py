@@ -74,6 +74,23 @@ def load_member_data(paths: list[Path], fmt: str, label_column: str | None, sche
     return MemberData(np.vstack(xs), np.concatenate(ys))
 
 
+def _wait_for_port(address: str, wait: float) -> None:
+    """Members may start before the coordinator: poll its port (bounded) instead of failing at once."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+                return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise SetupError(f"coordinator {address} not reachable after {wait:.0f} s: {exc}") from exc
+            time.sleep(0.5)
+
+
 @dataclass
 class ServeResult:
     provenance: dict[str, Any]
@@ -142,6 +159,7 @@ def join(
         use_member_certificate(ident.cert_pem, ident.key_pem)
         root = ident.ca_pem
     client = HospitalClient(name=name, data=data, schema=schema, privacy=privacy, out_dir=out, seed=seed)
+    _wait_for_port(address, wait)
     start_client(
         server_address=address,
         client=client.to_client(),

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from flwr.common import (
+    Code,
     EvaluateIns,
     FitIns,
     FitRes,
@@ -32,7 +33,6 @@ from flwr.common import (
 from flwr.server import Server
 from flwr.server.client_manager import ClientManager, SimpleClientManager
 from flwr.server.client_proxy import ClientProxy
-from flwr.server.server import fit_clients
 from flwr.server.strategy import (
     DifferentialPrivacyServerSideFixedClipping,
     FedAvg,
@@ -210,6 +210,8 @@ class FederationStrategy(Strategy):  # type: ignore[misc]
 
 
 def _failure(f: Any) -> str:
+    if isinstance(f, tuple) and isinstance(f[1], BaseException):
+        f = f[1]
     if isinstance(f, BaseException):
         return f"{f.__class__.__name__}: {f}"[:300]
     _, res = f
@@ -248,9 +250,11 @@ class FederationServer(Server):  # type: ignore[misc]
         self.set_max_workers(None)
 
     def fit_round(self, server_round: int, timeout: float | None) -> Any:
-        if not self.fed.opts.secagg:
-            return super().fit_round(server_round, timeout)
         ins = self.fed.configure_fit(server_round, self.parameters, self._client_manager)
+        if not self.fed.opts.secagg:
+            results, failures = _fit_all(ins, timeout, server_round)
+            params, metrics = self.fed.aggregate_fit(server_round, results, failures)
+            return params, metrics, (results, failures)
         if len(ins) < self.fed.opts.min_members:
             LOG.warning("round %s: too few members for secure aggregation", server_round)
             return None
@@ -273,7 +277,7 @@ class FederationServer(Server):  # type: ignore[misc]
             }))
             for k, (c, i, _) in enumerate(live)
         ]
-        results, failures = fit_clients(fit_ins, None, timeout, server_round)
+        results, failures = _fit_all(fit_ins, timeout, server_round)
         index = {c.cid: k for k, (c, _, _) in enumerate(live)}
         masked: dict[int, Any] = {}
         for client, res in results:
@@ -309,6 +313,18 @@ class FederationServer(Server):  # type: ignore[misc]
             return None
         params = secagg.unflatten(total / weight, self.fed.spec.shapes())
         return ndarrays_to_parameters(params), {}, (results, failures)
+
+
+def _fit_all(ins: list[tuple[ClientProxy, FitIns]], timeout: float | None, group: int) -> tuple[list[Any], list[Any]]:
+    """Like Flower's ``fit_clients``, but a failure keeps its member: ``(client, exception or FitRes)``."""
+    got = _parallel(ins, lambda c, i: c.fit(i, timeout, group))
+    results, failures = [], []
+    for (client, _), res in zip(ins, got, strict=True):
+        if isinstance(res, BaseException) or res.status.code != Code.OK:
+            failures.append((client, res))
+        else:
+            results.append((client, res))
+    return results, failures
 
 
 def _parallel(items: list[tuple[ClientProxy, Any]], fn: Any) -> list[Any]:

@@ -119,6 +119,36 @@ def start_server(
     return server
 
 
+class MembershipRefused(PermissionError):
+    """The coordinator refused this member (unknown or revoked certificate): retrying cannot help."""
+
+
+class _Refusing:
+    """A response stream that turns PERMISSION_DENIED into MembershipRefused (Flower retries RpcErrors)."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __iter__(self) -> _Refusing:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._call)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise MembershipRefused(exc.details()) from None
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+
+class _RefusalInterceptor(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+    def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return _Refusing(continuation(details, request_iterator))
+
+
 def use_member_certificate(cert_pem: bytes, key_pem: bytes) -> None:
     """Make Flower's client connection present this member's certificate (mutual TLS)."""
     import flwr.compat.client.grpc_client.connection as conn
@@ -137,6 +167,7 @@ def use_member_certificate(cert_pem: bytes, key_pem: bytes) -> None:
         if insecure:
             return grpc.insecure_channel(server_address, options=options)
         creds = grpc.ssl_channel_credentials(root_certificates, private_key=key_pem, certificate_chain=cert_pem)
-        return grpc.secure_channel(server_address, creds, options=options)
+        channel = grpc.secure_channel(server_address, creds, options=options)
+        return grpc.intercept_channel(channel, _RefusalInterceptor())
 
     conn.create_channel = create_channel  # type: ignore[assignment]

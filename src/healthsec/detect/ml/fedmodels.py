@@ -27,9 +27,9 @@ AUTOENCODER = "autoencoder"
 class TrainConfig:
     """Local training of one member in one round. ``noise_multiplier`` 0 and ``clip`` 0 = plain SGD."""
 
-    epochs: float = 1.0  # expected passes over the member's rows (Poisson-sampled steps)
-    batch: int = 128  # expected batch size (sampling rate q = batch / rows)
-    lr: float = 0.3
+    epochs: float = 2.0  # expected passes over the member's rows (Poisson-sampled steps)
+    batch: int = 256  # expected batch size (sampling rate q = batch / rows)
+    lr: float = 1.0
     clip: float = 0.0  # per-example L2 clipping bound C (0 = no clipping)
     noise_multiplier: float = 0.0  # sigma: Gaussian noise std = sigma * C on the summed gradient
 
