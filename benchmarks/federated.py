@@ -1,4 +1,4 @@
-"""Federated flow models benchmark: centralised vs each hospital alone vs federated (plain, DP, SecAgg, poisoned).
+"""Federated flow models benchmark: centralised, each hospital alone, federated (plain, DP, SecAgg, poisoned).
 
 Run: python benchmarks/federated.py [--data ../shared/data] [--rounds 10] [--json FILE]
 Splits: NSL-KDD official (train KDDTrain+_20Percent, the only training file present; test KDDTest+).
@@ -99,12 +99,16 @@ def federate(
     aggregation: str = "fedavg", secagg: bool = False, epsilon: float | None = None,
     poisoned: bool = False, member_dp: float = 0.0,
 ) -> tuple[list[np.ndarray], float, float, dict[str, float]]:  # fmt: skip
-    opts = FedOptions(rounds=rounds, min_members=3, aggregation=aggregation, secagg=secagg, member_dp_noise=member_dp)
+    opts = FedOptions(
+        rounds=rounds, min_members=3, aggregation=aggregation, secagg=secagg, member_dp_noise=member_dp
+    )
     strategy = FederationStrategy(spec, schema_hash(schema), opts, expected_members=len(members))
     clients: list[HospitalClient] = []
     for h, d in enumerate(members):
         cls = PoisonedClient if poisoned and h == 0 else HospitalClient
-        clients.append(cls(name=f"hospital{h}", data=d, schema=schema, privacy=Privacy(epsilon=epsilon), seed=h))
+        clients.append(
+            cls(name=f"hospital{h}", data=d, schema=schema, privacy=Privacy(epsilon=epsilon), seed=h)
+        )
     res = run_in_process(strategy, clients, opts)
     eps = {c.name: c.epsilons[-1] for c in clients if epsilon is not None and c.epsilons}
     return res.params, res.seconds, res.bytes_per_member_round, eps
@@ -143,7 +147,8 @@ def row(name: str, m: dict[str, float], extra: str = "") -> None:
 
 def run_dataset(name: str, data: Path, rounds: int) -> dict[str, dict[str, float]]:
     train, test, split = load(name, data)
-    assert train.labels is not None and test.labels is not None
+    assert train.labels is not None
+    assert test.labels is not None
     benign = train.frame.filter(pl.Series([lab == "benign" for lab in train.labels]))
     schema = FeatureSchema.fit(train.frame, list(train.categorical), baseline=benign)
     x, xt = schema.scaled(train.frame), schema.scaled(test.frame)
@@ -159,7 +164,9 @@ def run_dataset(name: str, data: Path, rounds: int) -> dict[str, dict[str, float
     out["centralised"] = evaluate(spec, centralised(spec, x, y, rounds), xt, yt)
     central_s = time.perf_counter() - t0
     row("centralised", out["centralised"], f"{central_s:.1f} s")
-    local = [evaluate(spec, centralised(spec, m.x, m.y, rounds, seed=h), xt, yt) for h, m in enumerate(members)]
+    local = [
+        evaluate(spec, centralised(spec, m.x, m.y, rounds, seed=h), xt, yt) for h, m in enumerate(members)
+    ]
     out["local_mean"] = {k: float(np.nanmean([m[k] for m in local])) for k in local[0]}
     out["local_worst"] = min(local, key=lambda m: m["balanced_accuracy"])
     row("local_mean", out["local_mean"])
@@ -181,7 +188,12 @@ def run_dataset(name: str, data: Path, rounds: int) -> dict[str, dict[str, float
         params, secs, nbytes, eps = federate(spec, schema, members, rounds, **kw)
         out[vname] = evaluate(spec, params, xt, yt)
         eps_s = f", eps spent max {max(eps.values()):.2f}" if eps else ""
-        row(vname, out[vname], f"{secs:.1f} s ({secs / central_s:.1f}x centralised), {nbytes / 1024:.0f} KiB/member/round{eps_s}")
+        row(
+            vname,
+            out[vname],
+            f"{secs:.1f} s ({secs / central_s:.1f}x centralised), "
+            f"{nbytes / 1024:.0f} KiB/member/round{eps_s}",
+        )
     fed = out["federated"]["balanced_accuracy"]
     c = out["centralised"]["balanced_accuracy"]
     print("  targets (balanced accuracy):")
@@ -213,7 +225,8 @@ def main() -> None:
         results[name] = run_dataset(name, args.data, args.rounds)
     print(f"\nwhole benchmark: {time.perf_counter() - t0:.0f} s")
     if args.json:
-        keep = ("centralised", "local_mean", "local_worst", "federated", "federated_dp_eps1", "federated_dp_eps3",
+        keep = ("centralised", "local_mean", "local_worst", "federated", "federated_dp_eps1",
+                "federated_dp_eps3",
                 "federated_dp_eps8", "federated_secagg", "poisoned_mean", "poisoned_robust")  # fmt: skip
         slim = {
             d: {v: {k: r[v][k] for k in ("balanced_accuracy", "macro_f1", "roc_auc")} for v in keep}

@@ -1,4 +1,4 @@
-"""``healthsec federate certs|schema|serve|join|promote``: train flow models across hospitals without moving data."""
+"""``healthsec federate certs|schema|serve|join|promote``: train flow models across hospitals, data stays."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from healthsec.commands.groups import fail
 os.environ["FLWR_TELEMETRY_ENABLED"] = "0"  # before Flower is ever imported, in this process and children
 
 federate_app = typer.Typer(
-    help="Federated training across hospitals (Flower, mutual TLS, DP, secure aggregation).", no_args_is_help=True
+    help="Federated training across hospitals (Flower, mutual TLS, DP, secure aggregation).",
+    no_args_is_help=True,
 )
 CertsOption = Annotated[Path, typer.Option("--certs", help="Consortium directory (from `federate certs`).")]
 SchemaOption = Annotated[Path, typer.Option("--schema", help="The consortium's feature schema (JSON).")]
@@ -26,7 +27,8 @@ InsecureOption = Annotated[
 
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("healthsec.federated").setLevel(logging.INFO)
     logging.getLogger("flwr").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -37,9 +39,12 @@ def certs(
     directory: Annotated[Path, typer.Argument(help="Consortium directory to create or extend.")],
     member: Annotated[list[str] | None, typer.Option("--member", help="Member name (repeat).")] = None,
     host: Annotated[
-        list[str] | None, typer.Option("--host", help="Coordinator host name or IP for its certificate (repeat).")
+        list[str] | None,
+        typer.Option("--host", help="Coordinator host name or IP for its certificate (repeat)."),
     ] = None,
-    revoke: Annotated[str | None, typer.Option("--revoke", help="Put this member's certificate on the CRL.")] = None,
+    revoke: Annotated[
+        str | None, typer.Option("--revoke", help="Put this member's certificate on the CRL.")
+    ] = None,
 ) -> None:
     """Create the consortium CA, the coordinator's certificate and member certificates; or revoke one."""
     from healthsec.federated.pki import PkiError, create_consortium
@@ -62,7 +67,9 @@ def certs(
 @federate_app.command("schema")
 def schema(
     files: Annotated[list[Path], typer.Argument(help="Reference flow files.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Schema JSON to write.")],
     label_column: Annotated[str | None, typer.Option("--label-column")] = None,
 ) -> None:
@@ -89,14 +96,24 @@ def serve(
     address: Annotated[str, typer.Option("--address", help="host:port to listen on.")] = "127.0.0.1:9092",
     rounds: Annotated[int, typer.Option("--rounds")] = 10,
     min_members: Annotated[int, typer.Option("--min-members", help="Members needed for a round.")] = 2,
-    aggregation: Annotated[str, typer.Option("--aggregation", help="fedavg, trimmed-mean, median or krum.")] = "fedavg",
+    expect: Annotated[
+        int, typer.Option("--expect", help="Wait (at most --wait s) for this many members before round 1.")
+    ] = 0,
+    aggregation: Annotated[
+        str, typer.Option("--aggregation", help="fedavg, trimmed-mean, median or krum.")
+    ] = "fedavg",
     no_secagg: Annotated[bool, typer.Option("--no-secagg", help="Turn secure aggregation off.")] = False,
     member_dp: Annotated[
-        float, typer.Option("--member-dp", help="Member-level DP noise multiplier (needs --no-secagg); 0 = off.")
+        float,
+        typer.Option("--member-dp", help="Member-level DP noise multiplier (needs --no-secagg); 0 = off."),
     ] = 0.0,
     member_clip: Annotated[float, typer.Option("--member-clip", help="Member-level DP clipping norm.")] = 1.0,
-    round_timeout: Annotated[float, typer.Option("--round-timeout", help="Seconds a round waits for members.")] = 300.0,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the minimum number of members.")] = 300.0,
+    round_timeout: Annotated[
+        float, typer.Option("--round-timeout", help="Seconds a round waits for members.")
+    ] = 300.0,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for the minimum number of members.")
+    ] = 300.0,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the global model here.")] = None,
     insecure: InsecureOption = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -112,18 +129,26 @@ def serve(
     if not insecure and certs is None:
         raise fail("--certs is required (or --insecure, loopback only)")
     if (aggregation != "fedavg" or member_dp > 0) and not no_secagg:
-        raise fail(f"{'member-level DP' if member_dp > 0 else aggregation} needs each member's update: add --no-secagg")
+        raise fail(
+            f"{'member-level DP' if member_dp > 0 else aggregation} needs each member's update:"
+            " add --no-secagg"
+        )
     opts = FedOptions(
         rounds=rounds, min_members=min_members, aggregation=aggregation, secagg=not no_secagg,
         member_dp_noise=member_dp, member_dp_clip=member_clip, round_timeout=round_timeout,
     )  # fmt: skip
     try:
-        result = do_serve(certs, address, load_schema(schema), opts, wait, out, insecure)
+        result = do_serve(certs, address, load_schema(schema), opts, wait, out, insecure, expect)
     except (SetupError, ValueError, OSError) as exc:
         raise fail(str(exc)) from exc
     prov = result.provenance
-    typer.echo(f"federation finished: {prov['rounds']} rounds, members {', '.join(prov['members']) or '(none)'}")
-    typer.echo(f"aggregation {prov['aggregation']}, secure aggregation {'on' if prov['secure_aggregation'] else 'off'}")
+    typer.echo(
+        f"federation finished: {prov['rounds']} rounds, members {', '.join(prov['members']) or '(none)'}"
+    )
+    typer.echo(
+        f"aggregation {prov['aggregation']}, "
+        f"secure aggregation {'on' if prov['secure_aggregation'] else 'off'}"
+    )
     for m, e in sorted(prov["record_level_epsilon"].items()):
         typer.echo(f"  {m}: record-level epsilon spent {e:.2f}")
     for line in prov["excluded"]:
@@ -135,14 +160,22 @@ def serve(
 @federate_app.command("join")
 def join(
     name: Annotated[str, typer.Option("--name", help="This member's name (its certificate).")],
-    data: Annotated[list[Path], typer.Argument(help="This hospital's labelled flow files (they never leave).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")],
+    data: Annotated[
+        list[Path], typer.Argument(help="This hospital's labelled flow files (they never leave).")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")
+    ],
     schema: SchemaOption,
     out: Annotated[Path, typer.Option("--out", help="Where the global model is kept as a candidate.")],
-    certs: Annotated[Path | None, typer.Option("--certs", help="Directory with ca.pem and members/NAME.*")] = None,
+    certs: Annotated[
+        Path | None, typer.Option("--certs", help="Directory with ca.pem and members/NAME.*")
+    ] = None,
     address: Annotated[str, typer.Option("--address", help="Coordinator host:port.")] = "127.0.0.1:9092",
     label_column: Annotated[str | None, typer.Option("--label-column")] = None,
-    epsilon: Annotated[float, typer.Option("--epsilon", help="Record-level DP budget over the federation.")] = 3.0,
+    epsilon: Annotated[
+        float, typer.Option("--epsilon", help="Record-level DP budget over the federation.")
+    ] = 3.0,
     no_dp: Annotated[bool, typer.Option("--no-dp", help="Train without record-level DP.")] = False,
     clip: Annotated[float, typer.Option("--clip", help="Per-example gradient clipping norm.")] = 1.0,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to keep retrying the coordinator.")] = 60.0,
@@ -165,7 +198,15 @@ def join(
         sch = load_schema(schema)
         rows = load_member_data(data, fmt, label_column, sch)
         client = do_join(
-            certs, name, address, rows, sch, Privacy(epsilon=None if no_dp else epsilon, clip=clip), out, insecure, wait
+            certs,
+            name,
+            address,
+            rows,
+            sch,
+            Privacy(epsilon=None if no_dp else epsilon, clip=clip),
+            out,
+            insecure,
+            wait,
         )
     except (SetupError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -174,9 +215,15 @@ def join(
     except grpc.RpcError as exc:
         raise fail(f"member {name}: coordinator refused or closed the connection: {exc.details()}") from exc
     eps = ", ".join(f"{e:.2f}" for e in client.epsilons) if not no_dp else "off"
-    typer.echo(f"member {name}: {len(client.epsilons)} rounds trained on {len(rows.x)} rows; epsilon per round: {eps}")
+    typer.echo(
+        f"member {name}: {len(client.epsilons)} rounds trained on {len(rows.x)} rows;"
+        f" epsilon per round: {eps}"
+    )
     if client.candidate:
-        typer.echo(f"candidate global model in {out}; to use it: healthsec federate promote {out} --schema {schema} --to MODEL_DIR")
+        typer.echo(
+            f"candidate global model in {out}; to use it: "
+            f"healthsec federate promote {out} --schema {schema} --to MODEL_DIR"
+        )
     else:
         typer.echo(f"member {name}: no global model received")
         raise typer.Exit(2)

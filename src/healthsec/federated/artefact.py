@@ -18,8 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from healthsec.detect.ml.fedmodels import AUTOENCODER, CLASSIFIER, F64, Params, TrainConfig, check_update, shapes
 from healthsec.detect.ml.features import FeatureSchema
+from healthsec.detect.ml.fedmodels import (
+    AUTOENCODER,
+    CLASSIFIER,
+    F64,
+    Params,
+    TrainConfig,
+    check_update,
+    shapes,
+)
 
 FORMAT = "healthsec-federated-v1"
 
@@ -41,7 +49,7 @@ class FedSpec:
     dim: int
     parts: tuple[str, ...] = (CLASSIFIER, AUTOENCODER)
     hidden: Mapping[str, int] = field(default_factory=lambda: {CLASSIFIER: 32, AUTOENCODER: 16})
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def shapes(self) -> list[tuple[int, ...]]:
         out: list[tuple[int, ...]] = []
@@ -57,7 +65,12 @@ class FedSpec:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dim": self.dim, "parts": list(self.parts), "hidden": dict(self.hidden), "train": asdict(self.train)}
+        return {
+            "dim": self.dim,
+            "parts": list(self.parts),
+            "hidden": dict(self.hidden),
+            "train": asdict(self.train),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FedSpec:
@@ -85,7 +98,8 @@ def write_artefact(
         raise ArtefactError(f"global model does not fit its layout: {reason}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "model.npz", **{f"p{i:02d}": np.asarray(p, dtype=np.float64) for i, p in enumerate(params)})
+    arrays = {f"p{i:02d}": np.asarray(p, dtype=np.float64) for i, p in enumerate(params)}
+    np.savez(out / "model.npz", allow_pickle=False, **arrays)  # type: ignore[arg-type]
     (out / "schema.json").write_text(json.dumps(schema.to_dict(), indent=1))
     digest = hashlib.sha256((out / "model.npz").read_bytes()).hexdigest()
     meta = {

@@ -19,8 +19,16 @@ from typing import Any
 import numpy as np
 from flwr.client import NumPyClient
 
-from healthsec.detect.ml.fedmodels import AUTOENCODER, CLASSIFIER, F64, check_update, forward, loss, train_local
 from healthsec.detect.ml.features import FeatureSchema
+from healthsec.detect.ml.fedmodels import (
+    AUTOENCODER,
+    CLASSIFIER,
+    F64,
+    check_update,
+    forward,
+    loss,
+    train_local,
+)
 from healthsec.federated import secagg
 from healthsec.federated.artefact import FedSpec, schema_hash, write_artefact
 from healthsec.federated.privacy import calibrate, spent
@@ -81,7 +89,9 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
             )
         spec = FedSpec.from_dict(json.loads(str(config["spec"])))
         if spec.dim != self.data.x.shape[1]:
-            raise RefusedError(f"member {self.name}: model input {spec.dim} != our encoding {self.data.x.shape[1]}")
+            raise RefusedError(
+                f"member {self.name}: model input {spec.dim} != our encoding {self.data.x.shape[1]}"
+            )
         return spec
 
     def _delta(self) -> float:
@@ -105,10 +115,17 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
             return {"pk": pk, "schema_sha256": self.hash}
         if stage == "secagg-unmask":
             if self._keys.get("round") != config["round"] or "pks" not in self._keys:
-                raise RefusedError(f"member {self.name}: no secure-aggregation state for round {config['round']}")
+                raise RefusedError(
+                    f"member {self.name}: no secure-aggregation state for round {config['round']}"
+                )
             dropped = [int(i) for i in str(config["dropped"]).split(",") if i]
             share = secagg.recovery_share(
-                self._keys["index"], self._keys["pks"], self._keys["sk"], self._keys["tag"], dropped, int(config["size"])
+                self._keys["index"],
+                self._keys["pks"],
+                self._keys["sk"],
+                self._keys["tag"],
+                dropped,
+                int(config["size"]),
             )
             return {"share": share.tobytes()}
         return {"member": self.name, "schema_sha256": self.hash, "rows": len(self.data.x)}
@@ -142,13 +159,23 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
         }
         n = len(self.data.x)
         if "secagg_pks" in config:
-            self._keys.update(index=int(config["secagg_index"]), pks=config["secagg_pks"], tag=config["secagg_tag"])
+            self._keys.update(
+                index=int(config["secagg_index"]), pks=config["secagg_pks"], tag=config["secagg_tag"]
+            )
             if self._keys.get("round") != config["server_round"]:
-                raise RefusedError(f"member {self.name}: masking keys are not from round {config['server_round']}")
+                raise RefusedError(
+                    f"member {self.name}: masking keys are not from round {config['server_round']}"
+                )
             weight = min(n, int(config["secagg_max_weight"])) / int(config["secagg_max_weight"])
             masked = secagg.mask_update(
-                new, weight, self._keys["index"], self._keys["pks"], self._keys["sk"], self._keys["tag"],
-                float(config["secagg_clip"]), self.rng,
+                new,
+                weight,
+                self._keys["index"],
+                self._keys["pks"],
+                self._keys["sk"],
+                self._keys["tag"],
+                float(config["secagg_clip"]),
+                self.rng,
             )
             return [masked], n, metrics
         return new, n, metrics

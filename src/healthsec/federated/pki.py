@@ -100,14 +100,20 @@ def _issue(
             except ValueError:
                 sans.append(x509.DNSName(h))
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
     else:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
     cert = builder.sign(ca_key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def _write_crl(root: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, serials: list[int]) -> None:
+def _write_crl(
+    root: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, serials: list[int]
+) -> None:
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca_cert.subject)
@@ -123,7 +129,11 @@ def _write_crl(root: Path, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePr
 
 
 def create_consortium(
-    root: str | Path, members: list[str], hosts: list[str], name: str = "healthsec consortium", days: int = DAYS
+    root: str | Path,
+    members: list[str],
+    hosts: list[str],
+    name: str = "healthsec consortium",
+    days: int = DAYS,
 ) -> list[Path]:
     """Create the CA (if absent), the coordinator certificate and certificates for new members.
 

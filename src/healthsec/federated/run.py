@@ -1,4 +1,4 @@
-"""The coordinator and member processes: load certificates, schema and data, then run Flower over mutual TLS."""
+"""The coordinator and member processes: certificates, schema and data, then Flower over mutual TLS."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def fit_schema(paths: list[Path], fmt: str, label_column: str | None) -> tuple[F
     return FeatureSchema.fit(frame, cats, baseline=benign), frame.height
 
 
-def load_member_data(paths: list[Path], fmt: str, label_column: str | None, schema: FeatureSchema) -> MemberData:
+def load_member_data(
+    paths: list[Path], fmt: str, label_column: str | None, schema: FeatureSchema
+) -> MemberData:
     """A member's labelled flows in the shared encoding; a file missing schema columns is refused."""
     from healthsec.detect.ml.features import SchemaError
     from healthsec.ingest.flows import FlowFormatError, read_table
@@ -105,6 +107,7 @@ def serve(
     wait: float,
     out: Path | None,
     insecure: bool,
+    expect: int = 0,
 ) -> ServeResult:
     """Run the coordinator until ``opts.rounds`` rounds are done; members get the final model."""
     ca = cert = key = None
@@ -112,7 +115,9 @@ def serve(
     if not insecure:
         assert certs is not None
         try:
-            ca, cert, key = ((certs / n).read_bytes() for n in ("ca.pem", "coordinator.pem", "coordinator.key"))
+            ca, cert, key = (
+                (certs / n).read_bytes() for n in ("ca.pem", "coordinator.pem", "coordinator.key")
+            )
         except OSError as exc:
             raise SetupError(f"{certs}: coordinator credentials missing: {exc}") from exc
         crl = str(certs / "crl.pem")
@@ -120,8 +125,17 @@ def serve(
     strategy = FederationStrategy(spec, schema_hash(schema), opts, expected_members=opts.min_members)
     manager = TimedClientManager(wait=wait, strategy=strategy)
     grpc_server = start_server(manager, address, ca, cert, key, crl, insecure)
-    LOG.info("coordinator listening on %s (%s)", address, "INSECURE, loopback only" if insecure else "mutual TLS")
+    LOG.info(
+        "coordinator listening on %s (%s)", address, "INSECURE, loopback only" if insecure else "mutual TLS"
+    )
     try:
+        if expect > opts.min_members and not manager.wait_for(expect, timeout=int(wait)):
+            LOG.warning(
+                "%s of %s expected members after %ss: starting with those",
+                manager.num_available(),
+                expect,
+                wait,
+            )
         server = FederationServer(manager, strategy)
         server.fit(num_rounds=opts.rounds, timeout=opts.round_timeout)
         path = None
@@ -146,7 +160,7 @@ def join(
     wait: float = 60.0,
     seed: int = 0,
 ) -> HospitalClient:
-    """Connect as member ``name``, train every round, keep the final global model as a candidate in ``out``."""
+    """Connect as member ``name``, train every round, keep the final global model as a candidate."""
     from flwr.client import start_client
 
     root = None

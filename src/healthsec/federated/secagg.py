@@ -105,7 +105,9 @@ def mask_update(
     return q
 
 
-def recovery_share(index: int, pk_blob: bytes, sk: X25519PrivateKey, round_tag: bytes, dropped: Sequence[int], size: int) -> U64:
+def recovery_share(
+    index: int, pk_blob: bytes, sk: X25519PrivateKey, round_tag: bytes, dropped: Sequence[int], size: int
+) -> U64:
     """Survivor side: the signed sum of this member's masks with the dropped members only."""
     pks = _pks(pk_blob)
     total = np.zeros(size, dtype=np.uint64)
@@ -118,7 +120,9 @@ def recovery_share(index: int, pk_blob: bytes, sk: X25519PrivateKey, round_tag: 
     return total
 
 
-def unmask_sum(masked: Sequence[U64], shares: Sequence[U64], members: int, clip_range: float) -> tuple[F64, float]:
+def unmask_sum(
+    masked: Sequence[U64], shares: Sequence[U64], members: int, clip_range: float
+) -> tuple[F64, float]:
     """Coordinator side: sum the masked vectors, remove the revealed masks, dequantize.
 
     Returns the summed weighted update and the summed weight (the weighted mean is their ratio).

@@ -92,7 +92,9 @@ def base_strategy(opts: FedOptions, initial: Parameters, expected_members: int) 
         raise ValueError(f"aggregation {opts.aggregation!r}: choose one of {', '.join(AGGREGATIONS)}")
     if opts.member_dp_noise > 0:
         if opts.secagg:
-            raise ValueError("member-level DP with server-side clipping needs each update: turn secure aggregation off")
+            raise ValueError(
+                "member-level DP with server-side clipping needs each update: turn secure aggregation off"
+            )
         strat = DifferentialPrivacyServerSideFixedClipping(
             strat, opts.member_dp_noise, opts.member_dp_clip, max(1, expected_members)
         )
@@ -136,14 +138,16 @@ class FederationStrategy(Strategy):  # type: ignore[misc]
         out = self.base.configure_fit(server_round, parameters, client_manager)
         return [(c, FitIns(ins.parameters, {**ins.config, **self.config(server_round)})) for c, ins in out]
 
-    def check(self, server_round: int, results: list[tuple[ClientProxy, FitRes]]) -> list[tuple[ClientProxy, FitRes]]:
+    def check(
+        self, server_round: int, results: list[tuple[ClientProxy, FitRes]]
+    ) -> list[tuple[ClientProxy, FitRes]]:
         good = []
         for client, res in results:
             name = self.name_of(client)
             try:
                 arrays = parameters_to_ndarrays(res.parameters)
                 reason = check_update(arrays, self.spec.shapes())
-            except Exception as exc:  # noqa: BLE001 - a malformed payload is a reason, not a crash
+            except Exception as exc:
                 reason = f"unreadable parameters ({exc.__class__.__name__})"
             if reason is None and res.num_examples <= 0:
                 reason = f"num_examples {res.num_examples}"
@@ -174,7 +178,12 @@ class FederationStrategy(Strategy):  # type: ignore[misc]
             self.exclude(server_round, self.name_of(f[0]) if isinstance(f, tuple) else "?", _failure(f))
         good = self.check(server_round, results)
         if len(good) < self.opts.min_members:
-            LOG.warning("round %s: %s usable updates < minimum %s; model unchanged", server_round, len(good), self.opts.min_members)
+            LOG.warning(
+                "round %s: %s usable updates < minimum %s; model unchanged",
+                server_round,
+                len(good),
+                self.opts.min_members,
+            )
             return None, {}
         return self.base.aggregate_fit(server_round, good, [])
 
@@ -187,9 +196,15 @@ class FederationStrategy(Strategy):  # type: ignore[misc]
         cfg = {**self.config(server_round), "final": True, "provenance": json.dumps(self.provenance())}
         return [(c, EvaluateIns(parameters, cfg)) for c in clients]
 
-    def aggregate_evaluate(self, server_round: int, results: list[Any], failures: list[Any]) -> tuple[float | None, dict[str, Scalar]]:
+    def aggregate_evaluate(
+        self, server_round: int, results: list[Any], failures: list[Any]
+    ) -> tuple[float | None, dict[str, Scalar]]:
         for f in failures:
-            LOG.warning("final model not delivered to %s: %s", self.name_of(f[0]) if isinstance(f, tuple) else "?", _failure(f))
+            LOG.warning(
+                "final model not delivered to %s: %s",
+                self.name_of(f[0]) if isinstance(f, tuple) else "?",
+                _failure(f),
+            )
         return None, {"delivered": len(results)}
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
@@ -201,7 +216,10 @@ class FederationStrategy(Strategy):  # type: ignore[misc]
             "members": sorted(self.members_seen),
             "aggregation": self.opts.aggregation,
             "secure_aggregation": self.opts.secagg,
-            "member_level_dp": {"noise_multiplier": self.opts.member_dp_noise, "clip": self.opts.member_dp_clip}
+            "member_level_dp": {
+                "noise_multiplier": self.opts.member_dp_noise,
+                "clip": self.opts.member_dp_clip,
+            }
             if self.opts.member_dp_noise
             else None,
             "record_level_epsilon": {m: e[-1] for m, e in self.epsilons.items() if e},
@@ -220,7 +238,7 @@ def _failure(f: Any) -> str:
 
 
 class TimedClientManager(SimpleClientManager):  # type: ignore[misc]
-    """Waits at most ``wait`` seconds for the minimum number of members; names members from their certificates."""
+    """Waits at most ``wait`` s for the minimum number of members; names members from their certificates."""
 
     def __init__(self, wait: float, strategy: FederationStrategy | None = None) -> None:
         super().__init__()
@@ -232,10 +250,17 @@ class TimedClientManager(SimpleClientManager):  # type: ignore[misc]
             self.strategy.names[client.cid] = name
         return bool(super().register(client))
 
-    def sample(self, num_clients: int, min_num_clients: int | None = None, criterion: Any = None) -> list[ClientProxy]:
+    def sample(
+        self, num_clients: int, min_num_clients: int | None = None, criterion: Any = None
+    ) -> list[ClientProxy]:
         need = min_num_clients if min_num_clients is not None else num_clients
         if not self.wait_for(need, timeout=int(self.wait)):
-            LOG.warning("only %s of the %s members needed are connected after %ss", self.num_available(), need, self.wait)
+            LOG.warning(
+                "only %s of the %s members needed are connected after %ss",
+                self.num_available(),
+                need,
+                self.wait,
+            )
             return []
         available = list(self.clients.values())
         return available if num_clients >= len(available) else available[:num_clients]
@@ -258,23 +283,42 @@ class FederationServer(Server):  # type: ignore[misc]
         if len(ins) < self.fed.opts.min_members:
             LOG.warning("round %s: too few members for secure aggregation", server_round)
             return None
-        keyed = _parallel(ins, lambda c, _i: c.get_properties(
-            GetPropertiesIns({"stage": "secagg-keys", "round": server_round}), timeout, server_round
-        ))
-        live = [(c, i, r) for (c, i), r in zip(ins, keyed, strict=True) if not isinstance(r, BaseException) and r.properties.get("pk")]
+        keyed = _parallel(
+            ins,
+            lambda c, _i: c.get_properties(
+                GetPropertiesIns({"stage": "secagg-keys", "round": server_round}), timeout, server_round
+            ),
+        )
+        live = [
+            (c, i, r)
+            for (c, i), r in zip(ins, keyed, strict=True)
+            if not isinstance(r, BaseException) and r.properties.get("pk")
+        ]
         for (c, _), r in zip(ins, keyed, strict=True):
             if isinstance(r, BaseException) or not r.properties.get("pk"):
-                self.fed.exclude(server_round, self.fed.name_of(c), "no masking key (dropped before the round)")
+                self.fed.exclude(
+                    server_round, self.fed.name_of(c), "no masking key (dropped before the round)"
+                )
         if len(live) < self.fed.opts.min_members:
             return None
         blob = b"".join(bytes(r.properties["pk"]) for _, _, r in live)
         tag = os.urandom(16)
         size = sum(int(np.prod(s)) for s in self.fed.spec.shapes()) + 1
         fit_ins = [
-            (c, FitIns(i.parameters, {
-                **i.config, "secagg_pks": blob, "secagg_index": k, "secagg_tag": tag,
-                "secagg_clip": self.fed.opts.secagg_clip, "secagg_max_weight": self.fed.opts.secagg_max_weight,
-            }))
+            (
+                c,
+                FitIns(
+                    i.parameters,
+                    {
+                        **i.config,
+                        "secagg_pks": blob,
+                        "secagg_index": k,
+                        "secagg_tag": tag,
+                        "secagg_clip": self.fed.opts.secagg_clip,
+                        "secagg_max_weight": self.fed.opts.secagg_max_weight,
+                    },
+                ),
+            )
             for k, (c, i, _) in enumerate(live)
         ]
         results, failures = _fit_all(fit_ins, timeout, server_round)
@@ -283,28 +327,41 @@ class FederationServer(Server):  # type: ignore[misc]
         for client, res in results:
             arrays = parameters_to_ndarrays(res.parameters)
             if len(arrays) != 1 or arrays[0].dtype != np.uint64 or arrays[0].size != size:
-                self.fed.exclude(server_round, self.fed.name_of(client), f"masked update is not {size} uint64 values")
+                self.fed.exclude(
+                    server_round, self.fed.name_of(client), f"masked update is not {size} uint64 values"
+                )
                 continue
             masked[index[client.cid]] = (client, res, arrays[0])
             self.fed.note(self.fed.name_of(client), res.metrics)
         for f in failures:
-            self.fed.exclude(server_round, self.fed.name_of(f[0]) if isinstance(f, tuple) else "?", _failure(f))
+            self.fed.exclude(
+                server_round, self.fed.name_of(f[0]) if isinstance(f, tuple) else "?", _failure(f)
+            )
         dropped = [k for k in range(len(live)) if k not in masked]
         if len(masked) < self.fed.opts.min_members:
             LOG.warning("round %s: %s masked updates < minimum; model unchanged", server_round, len(masked))
             return None
         shares = []
         if dropped:
-            cfg = {"stage": "secagg-unmask", "round": server_round, "dropped": ",".join(map(str, dropped)), "size": size}
+            cfg = {
+                "stage": "secagg-unmask",
+                "round": server_round,
+                "dropped": ",".join(map(str, dropped)),
+                "size": size,
+            }
             survivors = [(masked[k][0], None) for k in sorted(masked)]
-            got = _parallel(survivors, lambda c, _i: c.get_properties(GetPropertiesIns(cfg), timeout, server_round))
+            got = _parallel(
+                survivors, lambda c, _i: c.get_properties(GetPropertiesIns(cfg), timeout, server_round)
+            )
             if any(isinstance(g, BaseException) for g in got):
                 LOG.warning("round %s: a survivor failed during mask recovery; model unchanged", server_round)
                 return None
             shares = [np.frombuffer(bytes(g.properties["share"]), dtype=np.uint64) for g in got]
             LOG.info("round %s: removed masks of %s dropped member(s)", server_round, len(dropped))
         try:
-            total, weight = secagg.unmask_sum([masked[k][2] for k in sorted(masked)], shares, len(masked), self.fed.opts.secagg_clip)
+            total, weight = secagg.unmask_sum(
+                [masked[k][2] for k in sorted(masked)], shares, len(masked), self.fed.opts.secagg_clip
+            )
         except secagg.SecAggError as exc:
             LOG.warning("round %s: %s; model unchanged", server_round, exc)
             return None
@@ -315,7 +372,9 @@ class FederationServer(Server):  # type: ignore[misc]
         return ndarrays_to_parameters(params), {}, (results, failures)
 
 
-def _fit_all(ins: list[tuple[ClientProxy, FitIns]], timeout: float | None, group: int) -> tuple[list[Any], list[Any]]:
+def _fit_all(
+    ins: list[tuple[ClientProxy, FitIns]], timeout: float | None, group: int
+) -> tuple[list[Any], list[Any]]:
     """Like Flower's ``fit_clients``, but a failure keeps its member: ``(client, exception or FitRes)``."""
     got = _parallel(ins, lambda c, i: c.fit(i, timeout, group))
     results, failures = [], []
@@ -334,7 +393,7 @@ def _parallel(items: list[tuple[ClientProxy, Any]], fn: Any) -> list[Any]:
         for f in futs:
             try:
                 out.append(f.result())
-            except Exception as exc:  # noqa: BLE001 - a member's failure is recorded, the round goes on
+            except Exception as exc:
                 out.append(exc)
         return out
 

@@ -1,4 +1,4 @@
-"""In-process federation: the same ``FederationServer``/``FederationStrategy``/``HospitalClient`` without sockets.
+"""In-process federation: the same FederationServer, FederationStrategy and HospitalClient, no sockets.
 
 Used by the benchmark and the robustness tests. Flower's own simulation needs ray; this drives Flower's
 ``Server.fit`` loop through in-process client proxies instead, so aggregation, secure aggregation,
@@ -33,7 +33,13 @@ from flwr.server.client_proxy import ClientProxy
 
 from healthsec.detect.ml.fedmodels import F64
 from healthsec.federated.client import HospitalClient, MemberData
-from healthsec.federated.server import FederationServer, FederationStrategy, FedOptions, TimedClientManager, global_params
+from healthsec.federated.server import (
+    FederationServer,
+    FederationStrategy,
+    FedOptions,
+    TimedClientManager,
+    global_params,
+)
 
 LOG = logging.getLogger("healthsec.federated")
 
@@ -53,16 +59,22 @@ class InProcessProxy(ClientProxy):  # type: ignore[misc]
         self.bytes_up = 0
         self.fits = 0
 
-    def get_properties(self, ins: GetPropertiesIns, timeout: float | None, group_id: int | None) -> GetPropertiesRes:
+    def get_properties(
+        self, ins: GetPropertiesIns, timeout: float | None, group_id: int | None
+    ) -> GetPropertiesRes:
         res = self.client.get_properties(ins)
         self.bytes_up += sum(len(v) for v in res.properties.values() if isinstance(v, bytes))
         return res
 
-    def get_parameters(self, ins: GetParametersIns, timeout: float | None, group_id: int | None) -> GetParametersRes:
+    def get_parameters(
+        self, ins: GetParametersIns, timeout: float | None, group_id: int | None
+    ) -> GetParametersRes:
         return self.client.get_parameters(ins)
 
     def fit(self, ins: FitIns, timeout: float | None, group_id: int | None) -> FitRes:
-        self.bytes_down += _size(ins.parameters) + sum(len(v) for v in ins.config.values() if isinstance(v, bytes))
+        self.bytes_down += _size(ins.parameters) + sum(
+            len(v) for v in ins.config.values() if isinstance(v, bytes)
+        )
         res = self.client.fit(ins)
         self.bytes_up += _size(res.parameters)
         self.fits += 1

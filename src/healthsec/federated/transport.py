@@ -32,7 +32,7 @@ def current_member() -> str | None:
 
 
 class MemberCheck(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Admit a peer only if its TLS certificate is a consortium member's, unrevoked (CRL re-read on connect)."""
+    """Admit a peer only if its TLS certificate is a consortium member's and unrevoked (CRL re-read)."""
 
     def __init__(self, ca_pem: bytes, crl_path: str | None, insecure: bool = False) -> None:
         self.ca_pem = ca_pem
@@ -166,7 +166,9 @@ def use_member_certificate(cert_pem: bytes, key_pem: bytes) -> None:
         ]
         if insecure:
             return grpc.insecure_channel(server_address, options=options)
-        creds = grpc.ssl_channel_credentials(root_certificates, private_key=key_pem, certificate_chain=cert_pem)
+        creds = grpc.ssl_channel_credentials(
+            root_certificates, private_key=key_pem, certificate_chain=cert_pem
+        )
         channel = grpc.secure_channel(server_address, creds, options=options)
         return grpc.intercept_channel(channel, _RefusalInterceptor())
 

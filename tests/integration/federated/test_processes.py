@@ -50,17 +50,24 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_path: Path) -> None:
     for i in range(1, 3):
         _csv(tmp_path / f"m{i}.csv", 3000, i)
-    _csv(tmp_path / "m3.csv", 150_000, 3)  # m3 trains for seconds: the kill lands inside round 2
+    _csv(tmp_path / "m3.csv", 60_000, 3)  # m3 trains for seconds: the kill lands inside round 2
     _csv(tmp_path / "m4.csv", 200, 4)
-    r = _run(["federate", "certs", "consortium", *sum((["--member", f"m{i}"] for i in range(1, 5)), [])], tmp_path)
+    r = _run(
+        ["federate", "certs", "consortium", *[a for i in range(1, 5) for a in ("--member", f"m{i}")]],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert _run(["federate", "certs", "consortium", "--revoke", "m4"], tmp_path).returncode == 0
-    r = _run(["federate", "schema", "m1.csv", "-f", "csv", "--label-column", "label", "-o", "schema.json"], tmp_path)
+    r = _run(
+        ["federate", "schema", "m1.csv", "-f", "csv", "--label-column", "label", "-o", "schema.json"],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     address = f"127.0.0.1:{_port()}"
     coord = subprocess.Popen(
         [*CLI, "federate", "serve", "--schema", "schema.json", "--certs", "consortium", "--address", address,
-         "--rounds", "3", "--min-members", "2", "--wait", "40", "--round-timeout", "30", "--out", "global", "-v"],
+         "--rounds", "3", "--min-members", "2", "--expect", "3", "--wait", "60",
+         "--round-timeout", "30", "--out", "global", "-v"],
         cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     lines: list[str] = []
@@ -79,7 +86,8 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
     def member(name: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [*CLI, "federate", "join", "--name", name, f"{name}.csv", "-f", "csv", "--label-column", "label",
-             "--schema", "schema.json", "--certs", "consortium", "--address", address, "--out", f"cand-{name}",
+             "--schema", "schema.json", "--certs", "consortium", "--address", address,
+             "--out", f"cand-{name}",
              "--wait", "30"],
             cwd=tmp_path, env=ENV, stdout=(tmp_path / f"{name}.out").open("w"),
             stderr=(tmp_path / f"{name}.err").open("w"), text=True,
@@ -101,6 +109,7 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
             if p.poll() is None:
                 p.kill()
     log = "".join(lines)
+    (tmp_path / "coordinator.log").write_text(log)
     assert coord.returncode == 0, log[-3000:]
     assert "federation finished: 3 rounds" in log
     assert "refused connection" in log and "m4" in log and "revoked" in log
@@ -111,6 +120,9 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
         assert "candidate global model in" in (tmp_path / f"{n}.out").read_text()
         assert (tmp_path / f"cand-{n}" / "metadata.json").exists()
     assert (tmp_path / "global" / "model.npz").exists()
-    r = _run(["federate", "promote", "cand-m1", "--schema", "schema.json", "--to", "model", "--by", "ops"], tmp_path)
+    r = _run(
+        ["federate", "promote", "cand-m1", "--schema", "schema.json", "--to", "model", "--by", "ops"],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "promoted to model" in r.stdout and "m1" in r.stdout

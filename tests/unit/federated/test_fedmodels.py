@@ -68,7 +68,7 @@ def test_check_update_names_the_problem() -> None:
     good = [np.zeros(s) for s in expected]
     assert check_update(good, expected) is None
     assert check_update(good[:3], expected) == "3 arrays, expected 4"
-    wrong = [np.zeros((4, 2))] + good[1:]
+    wrong = [np.zeros((4, 2)), *good[1:]]
     assert check_update(wrong, expected) == "array 0 has shape (4, 2), expected (3, 2)"
     nan = [a.copy() for a in good]
     nan[2][0, 0] = np.nan

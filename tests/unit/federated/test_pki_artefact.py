@@ -26,7 +26,7 @@ def test_members_admitted_revoked_and_foreign_refused(tmp_path: Path) -> None:
         check_member((other / "members" / "alpha.pem").read_bytes(), ca, set())
     revoke(root, "beta")
     revoked = revoked_serials(root / "crl.pem", ca)
-    with pytest.raises(PkiError, match="member 'beta'.*revoked"):
+    with pytest.raises(PkiError, match=r"member 'beta'.*revoked"):
         check_member((root / "members" / "beta.pem").read_bytes(), ca, revoked)
     assert check_member((root / "members" / "alpha.pem").read_bytes(), ca, revoked) == "alpha"
     # a CRL signed by another CA is refused, not trusted as "nobody revoked"
@@ -74,7 +74,12 @@ def test_member_refuses_a_global_model_with_another_schema(schema: FeatureSchema
     client = HospitalClient(name="h", data=member_data(schema, 1), schema=schema)
     spec = FedSpec(dim=len(schema.dense_names))
     params = [np.zeros(s) for s in spec.shapes()]
-    cfg = {"schema_sha256": "0" * 64, "spec": __import__("json").dumps(spec.to_dict()), "rounds": 1, "server_round": 1}
+    cfg = {
+        "schema_sha256": "0" * 64,
+        "spec": __import__("json").dumps(spec.to_dict()),
+        "rounds": 1,
+        "server_round": 1,
+    }
     with pytest.raises(RefusedError, match="differs from ours"):
         client.fit(params, cfg)
     with pytest.raises(RefusedError, match="differs from ours"):

@@ -20,7 +20,9 @@ from healthsec.federated.simulate import PoisonedClient, run_in_process
 from .conftest import member_data
 
 
-def _run(schema: FeatureSchema, members: list[HospitalClient], **kw: Any) -> tuple[list[np.ndarray], FederationStrategy]:
+def _run(
+    schema: FeatureSchema, members: list[HospitalClient], **kw: Any
+) -> tuple[list[np.ndarray], FederationStrategy]:
     opts = FedOptions(rounds=5, min_members=2, **{"secagg": False, **kw})
     spec = FedSpec(dim=len(schema.dense_names))
     strategy = FederationStrategy(spec, schema_hash(schema), opts, len(members))
@@ -35,7 +37,9 @@ def _bal(schema: FeatureSchema, params: list[np.ndarray], test_set: tuple[np.nda
 
 def _members(schema: FeatureSchema, poisoned: bool) -> list[HospitalClient]:
     out: list[HospitalClient] = [
-        HospitalClient(name=f"h{i}", data=member_data(schema, i), schema=schema, privacy=Privacy(None), seed=i)
+        HospitalClient(
+            name=f"h{i}", data=member_data(schema, i), schema=schema, privacy=Privacy(None), seed=i
+        )
         for i in range(4)
     ]
     cls = PoisonedClient if poisoned else HospitalClient
@@ -74,7 +78,15 @@ def test_bad_updates_are_excluded_with_a_reason(
 ) -> None:
     members = _members(schema, False)[:3]
     for mode in ("nan", "shape", "drop"):
-        members.append(BadClient(name=f"bad-{mode}", data=member_data(schema, 9), schema=schema, privacy=Privacy(None), mode=mode))
+        members.append(
+            BadClient(
+                name=f"bad-{mode}",
+                data=member_data(schema, 9),
+                schema=schema,
+                privacy=Privacy(None),
+                mode=mode,
+            )
+        )
     with caplog.at_level(logging.WARNING, logger="healthsec.federated"):
         params, strategy = _run(schema, members)
     text = caplog.text
@@ -98,12 +110,20 @@ def test_secagg_with_dp_matches_plain_averaging_quality(schema: FeatureSchema, t
     assert all(np.all(np.diff(m.epsilons) > 0) and len(m.epsilons) == 5 for m in members)
 
 
-def test_secagg_survives_a_member_dropping_after_the_key_exchange(schema: FeatureSchema, test_set: Any) -> None:
+def test_secagg_survives_a_member_dropping_after_the_key_exchange(
+    schema: FeatureSchema, test_set: Any
+) -> None:
     members: list[HospitalClient] = [
-        HospitalClient(name=f"h{i}", data=member_data(schema, i), schema=schema, privacy=Privacy(None), seed=i)
+        HospitalClient(
+            name=f"h{i}", data=member_data(schema, i), schema=schema, privacy=Privacy(None), seed=i
+        )
         for i in range(3)
     ]
-    members.append(BadClient(name="bad-drop", data=member_data(schema, 7), schema=schema, privacy=Privacy(None), mode="drop"))
+    members.append(
+        BadClient(
+            name="bad-drop", data=member_data(schema, 7), schema=schema, privacy=Privacy(None), mode="drop"
+        )
+    )
     params, strategy = _run(schema, members, secagg=True)
     assert _bal(schema, params, test_set) > 0.75
     assert any("bad-drop" in line for line in strategy.provenance()["excluded"])

@@ -1,4 +1,4 @@
-"""Pairwise masking sums correctly (also after a drop-out) and hides single updates; the accountant calibrates."""
+"""Pairwise masking sums right (also after a drop-out) and hides single updates; the accountant calibrates."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def test_masked_updates_sum_to_the_weighted_mean() -> None:
     weights = [0.1, 0.3, 0.2, 0.4]
     sks, blob = _setup(4)
     masked = [
-        secagg.mask_update(u, w, i, blob, sks[i], b"r1", 8.0, rng) for i, (u, w) in enumerate(zip(updates, weights, strict=True))
+        secagg.mask_update(u, w, i, blob, sks[i], b"r1", 8.0, rng)
+        for i, (u, w) in enumerate(zip(updates, weights, strict=True))
     ]
     total, weight = secagg.unmask_sum(masked, [], 4, 8.0)
     want = sum(w * secagg.flatten(u) for u, w in zip(updates, weights, strict=True)) / sum(weights)

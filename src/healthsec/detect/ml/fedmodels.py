@@ -34,7 +34,7 @@ class TrainConfig:
     noise_multiplier: float = 0.0  # sigma: Gaussian noise std = sigma * C on the summed gradient
 
     def steps(self, rows: int) -> int:
-        return max(1, int(round(self.epochs * rows / max(1, min(self.batch, rows)))))
+        return max(1, round(self.epochs * rows / max(1, min(self.batch, rows))))
 
     def rate(self, rows: int) -> float:
         return min(1.0, self.batch / max(1, rows))
@@ -145,9 +145,7 @@ def train_local(
     for _ in range(cfg.steps(n)):
         mask = rng.random(n) < q
         if mask.any():
-            grads, _ = clipped_gradient_sum(
-                kind, new, x[mask], None if y is None else y[mask], cfg.clip
-            )
+            grads, _ = clipped_gradient_sum(kind, new, x[mask], None if y is None else y[mask], cfg.clip)
         else:
             grads = [np.zeros_like(p) for p in new]
         if cfg.noise_multiplier > 0 and cfg.clip > 0:
@@ -158,7 +156,9 @@ def train_local(
     return new
 
 
-def check_update(params: Sequence[npt.NDArray[np.generic]], expected: Sequence[tuple[int, ...]]) -> str | None:
+def check_update(
+    params: Sequence[npt.NDArray[np.generic]], expected: Sequence[tuple[int, ...]]
+) -> str | None:
     """Why an update must be excluded (wrong count/shape, NaN or infinity), or None if it is usable."""
     if len(params) != len(expected):
         return f"{len(params)} arrays, expected {len(expected)}"
