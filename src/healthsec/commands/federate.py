@@ -249,8 +249,12 @@ def promote(
     prov = meta["provenance"]
     typer.echo(
         f"promoted to {dest}: {prov.get('rounds')} rounds, members {', '.join(prov.get('members', []))},"
-        f" this member's epsilon {prov.get('member_epsilon')}"
+        f" this member's epsilon {_eps(prov.get('member_epsilon'))}"
     )
+
+
+def _eps(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "not recorded (no record-level DP)"
 
 
 def register(app: typer.Typer) -> None:
