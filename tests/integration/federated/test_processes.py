@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_path: Path) -> None:
     for i in range(1, 3):
         _csv(tmp_path / f"m{i}.csv", 3000, i)
-    _csv(tmp_path / "m3.csv", 60_000, 3)  # m3 trains for seconds: the kill lands inside round 2
+    _csv(tmp_path / "m3.csv", 100_000, 3)  # m3 trains for seconds: the kill lands inside round 2
     _csv(tmp_path / "m4.csv", 200, 4)
     r = _run(
         ["federate", "certs", "consortium", *[a for i in range(1, 5) for a in ("--member", f"m{i}")]],
@@ -99,6 +100,11 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
         assert members["m4"].returncode == 1
         assert "revoked" in (tmp_path / "m4.err").read_text()
         assert round2.wait(timeout=120), "".join(lines)[-3000:]
+        # kill m3 once it has its round-2 training instruction: it is then inside round 2
+        deadline = time.monotonic() + 120
+        while (tmp_path / "m3.err").read_text().count("Received: train message") < 2:
+            assert time.monotonic() < deadline and members["m3"].poll() is None
+            time.sleep(0.02)
         members["m3"].send_signal(signal.SIGKILL)
         for n in ("m1", "m2"):
             members[n].wait(timeout=120)
@@ -113,7 +119,8 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
     assert coord.returncode == 0, log[-3000:]
     assert "federation finished: 3 rounds" in log
     assert "refused connection" in log and "m4" in log and "revoked" in log
-    assert "excluded update from member m3" in log or "no masking key" in log, log[-3000:]
+    assert "round 2: excluded update from member m3" in log, log[-3000:]
+    assert "round 2: removed masks of 1 dropped member(s)" in log  # secure aggregation recovered
     assert not (tmp_path / "cand-m3").exists()
     for n in ("m1", "m2"):
         assert members[n].returncode == 0, (tmp_path / f"{n}.err").read_text()[-2000:]
