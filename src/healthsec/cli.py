@@ -87,6 +87,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Breach-notification deadlines (GDPR, NIS2, HIPAA) for stated facts (what-if).",
         ("deadlines",),
     ),
+    "federate": (
+        "Federated training across hospitals (Flower, mutual TLS, DP, secure aggregation).",
+        ("federate",),
+    ),
     "models": ("Trained models as versioned artefacts: list, show, promote, retire.", ("models",)),
     "replay": (
         "Send the simulated hospital (or recorded events) to a running service over HTTP, in time order.",

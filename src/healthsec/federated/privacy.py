@@ -1,0 +1,54 @@
+"""Record-level privacy budget of a member's DP-SGD: Google's RDP accountant (``dp-accounting``).
+
+Every local step is a Poisson-subsampled Gaussian mechanism on the member's rows; steps compose over
+rounds and over both models (the classifier over all rows, the autoencoder over benign rows, both
+touching the same records). ``calibrate`` finds the noise multiplier that spends exactly the target
+epsilon over the whole planned federation; ``spent`` reports what has been spent so far.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from dp_accounting import dp_event, rdp
+
+logging.getLogger("absl").setLevel(logging.ERROR)  # its convergence notes would flood member logs
+# integer orders only: their closed form is fast and exact (fractional ones need slow series at large q)
+ORDERS = [2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 128, 256]
+
+Part = tuple[float, int]  # (sampling rate q, steps)
+
+
+def spent(parts: Sequence[Part], sigma: float, delta: float) -> float:
+    """Epsilon after the given steps at noise multiplier ``sigma`` (0 steps = 0)."""
+    if sigma <= 0:
+        return float("inf")
+    merged: dict[float, int] = {}
+    for q, steps in parts:
+        merged[q] = merged.get(q, 0) + steps
+    acc = rdp.RdpAccountant(orders=ORDERS)
+    any_step = False
+    for q, steps in merged.items():
+        if steps > 0:
+            acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma)), steps)
+            any_step = True
+    return float(acc.get_epsilon(delta)) if any_step else 0.0
+
+
+def calibrate(target_epsilon: float, delta: float, parts: Sequence[Part]) -> float:
+    """Smallest noise multiplier (to 1 %) whose total spend over ``parts`` is at most the target."""
+    if target_epsilon <= 0:
+        raise ValueError(f"target epsilon must be positive, got {target_epsilon}")
+    lo, hi = 0.05, 1.0
+    while spent(parts, hi, delta) > target_epsilon:
+        hi *= 2
+        if hi > 1e4:
+            raise ValueError(f"epsilon {target_epsilon} is not reachable with delta {delta}")
+    while hi / lo > 1.01:
+        mid = (lo * hi) ** 0.5
+        if spent(parts, mid, delta) > target_epsilon:
+            lo = mid
+        else:
+            hi = mid
+    return hi
