@@ -81,6 +81,7 @@ class Vulnerability:
     known_exploited: bool | None = None
     title: str | None = None
     source: str | None = None
+    epss: float | None = None  # FIRST EPSS probability of exploitation activity in 30 days
 
     @classmethod
     def create(
@@ -93,6 +94,7 @@ class Vulnerability:
         title: str | None = None,
         source: str | None = None,
         base_score: float | None = None,
+        epss: float | None = None,
     ) -> Vulnerability:
         """Validate and build; the id is stable for (asset, CVE) so re-imports replace, not duplicate."""
         cve_id = normalise_cve(cve)
@@ -110,12 +112,14 @@ class Vulnerability:
             known_exploited=known_exploited,
             title=title,
             source=source,
+            epss=epss,
         )
 
 
 # How likely a vulnerability is exploited, given what we know (documented heuristic, not a model):
 # a known-exploited CVE (e.g. CISA KEV) is close to certain to be tried; otherwise the CVSS
-# exploitability drives it, with the base score as a weaker proxy when only a score is known.
+# exploitability drives it, with the base score as a weaker proxy when only a score is known; an EPSS
+# score (FIRST's modelled probability of exploitation activity) raises it when higher.
 KEV_LIKELIHOOD = 0.9
 UNSCORED_LIKELIHOOD = 0.3
 
@@ -124,6 +128,13 @@ def exploit_likelihood(v: Vulnerability) -> tuple[float, str]:
     """Probability-like weight (0..1) that ``v`` is exploited, and the reason in words."""
     if v.known_exploited:
         return KEV_LIKELIHOOD, f"{v.cve} is known exploited"
+    p, why = _cvss_likelihood(v)
+    if v.epss is not None and v.epss > p:
+        return round(min(v.epss, KEV_LIKELIHOOD), 3), f"{v.cve} EPSS {v.epss:.3f} (above {why})"
+    return p, why
+
+
+def _cvss_likelihood(v: Vulnerability) -> tuple[float, str]:
     if v.exploitability is not None:
         p = 0.1 + 0.6 * v.exploitability
         return round(p, 3), f"{v.cve} CVSS {v.cvss_version} exploitability {v.exploitability:.2f}"

@@ -167,6 +167,7 @@ def import_file(
     db: DbOption = None,
 ) -> None:
     """Import a partner bundle whole, or quarantine it with the reason; nothing is half-stored."""
+    from healthsec.services.intel import raise_incidents_for_reports
     from healthsec.share.stix import import_bundle
 
     try:
@@ -181,6 +182,7 @@ def import_file(
             collection=collection,
             source=source or file.name,
             max_bytes=max_mb * 1024 * 1024,
+            on_reports=lambda reports, objects: raise_incidents_for_reports(store, reports, objects),
         )
         store.audit.record("cli", "share.import", str(file.name), added=res.added, rejected=res.rejected)
     finally:

@@ -1,0 +1,1 @@
+"""Use cases the CLI, the API and the console share."""
