@@ -32,7 +32,10 @@ def bench_csaf() -> list:
     batch = read_csaf_paths([DATA / "cisa-csaf-icsma"])
     dt = time.perf_counter() - t
     n = len(batch.advisories) + len(batch.errors)
-    print(f"CSAF import: {n} documents, {len(batch.advisories)} schema-valid and parsed, {len(batch.errors)} refused")
+    print(
+        f"CSAF import: {n} documents, {len(batch.advisories)} schema-valid and parsed, "
+        f"{len(batch.errors)} refused"
+    )
     for e in batch.errors[:5]:
         print(f"  refused: {e}")
     print(f"  {n / dt:.0f} documents per second (schema validation included)")
@@ -49,7 +52,11 @@ def inventory() -> tuple[list[Asset], dict[str, set[str]]]:
     for row in doc["assets"]:
         aid = f"asset:{row['name']}"
         base = assets.get(aid) or Asset(
-            id=aid, name=row["name"], role="medical_device", zone="devices", criticality=Criticality.CLINICAL_SUPPORT
+            id=aid,
+            name=row["name"],
+            role="medical_device",
+            zone="devices",
+            criticality=Criticality.CLINICAL_SUPPORT,
         )
         assets[aid] = Asset(
             **{
@@ -87,10 +94,15 @@ def bench_match(advisories: list) -> None:
         print(f"  {name:34} precision {p:.3f} recall {r:.3f}  false matches {fp:4d}  missed {fn:3d}")
     for thr in (0.3, 0.7, 0.9):
         sub = {(m.asset_id, m.advisory_id) for m in matches if m.confidence >= thr}
-        p, r, fp, fn = _pr(sub, true) if thr >= 0.5 else _pr(
-            {(m.asset_id, m.advisory_id) for m in match_advisories(advisories, assets, thr)}, true
+        p, r, fp, fn = (
+            _pr(sub, true)
+            if thr >= 0.5
+            else _pr({(m.asset_id, m.advisory_id) for m in match_advisories(advisories, assets, thr)}, true)
         )
-        print(f"  matcher at conf >= {thr:.1f}{'':17} precision {p:.3f} recall {r:.3f}  false matches {fp:4d}  missed {fn:3d}")
+        print(
+            f"  matcher at conf >= {thr:.1f}{'':17} precision {p:.3f} recall {r:.3f}  "
+            f"false matches {fp:4d}  missed {fn:3d}"
+        )
     by_key = {(m.asset_id, m.advisory_id): m for m in matches}
     for pair in sorted(pred - true):
         print(f"  false match: {pair[0]} ~ {pair[1]}: {'; '.join(by_key[pair].reasons)}")
@@ -113,7 +125,8 @@ def bench_tag(embeddings: bool) -> None:
     train, test = split_by_report(reports, 31)
     n_train = sum(len(r.sentences) for r in train)
     print(
-        f"\nTagging: TRAM 2, {len(reports)} reports split {len(train)}/{len(test)} BY REPORT (seeded shuffle of "
+        f"\nTagging: TRAM 2, {len(reports)} reports split {len(train)}/{len(test)} BY REPORT "
+        "(seeded shuffle of "
         f"titles, seed 0), {n_train} train sentences, {len(classes)} classes"
     )
     sents = [s for r in train for s in r.sentences]
@@ -134,7 +147,10 @@ def bench_tag(embeddings: bool) -> None:
         yt.append(label_matrix(r.labels, classes))
         yp.append((p >= 0.5).astype(np.int8))
     base = (float(np.mean(f1s)), micro_f1(np.vstack(yt), np.vstack(yp)))
-    print(f"  TF-IDF baseline (NOTES recipe)   report F1 {base[0]:.3f}  sentence micro-F1 {base[1]:.3f}  fit {base_fit:.0f} s")
+    print(
+        f"  TF-IDF baseline (NOTES recipe)   report F1 {base[0]:.3f}  sentence micro-F1 {base[1]:.3f}  "
+        f"fit {base_fit:.0f} s"
+    )
     t = time.perf_counter()
     ours = train_tagger(train, classes, report_threshold=0.3)
     fit = time.perf_counter() - t

@@ -60,8 +60,29 @@ _SUFFIXES = re.compile(
     r"international|technologies|technology|systems)\b"
 )
 _STOP = frozenset(
-    {"software", "firmware", "version", "versions", "the", "system", "systems", "device", "devices", "all",
-     "and", "for", "with", "of", "series", "model", "models", "products", "product", "application", "suite"}
+    {
+        "software",
+        "firmware",
+        "version",
+        "versions",
+        "the",
+        "system",
+        "systems",
+        "device",
+        "devices",
+        "all",
+        "and",
+        "for",
+        "with",
+        "of",
+        "series",
+        "model",
+        "models",
+        "products",
+        "product",
+        "application",
+        "suite",
+    }
 )
 
 
@@ -166,7 +187,10 @@ def product_similarity(
         if len(common) == 1 and min(len(a), len(b)) >= 2:
             score *= ONE_WORD
         if score > best:
-            best, why = score, f"product {asset_product!r} ~ {name!r} ({len(common)} of {min(len(a), len(b))} words)"
+            best, why = (
+                score,
+                f"product {asset_product!r} ~ {name!r} ({len(common)} of {min(len(a), len(b))} words)",
+            )
     return best, why
 
 
@@ -228,7 +252,9 @@ def match_product(asset: Asset, p: AffectedProduct) -> tuple[float, str, list[st
     p_score, p_why = product_similarity(asset.product or asset.device_type, p, asset.vendor)
     if p_score < 0.5:
         return 0.0, "fuzzy", [v_why, p_why]
-    spec = parse_version_spec(p.version) if p.version and looks_like_version(p.version.lstrip("<>=! ")) else None
+    spec = (
+        parse_version_spec(p.version) if p.version and looks_like_version(p.version.lstrip("<>=! ")) else None
+    )
     if spec is None:
         spec = parse_version_spec(p.version if p.version and p.version_is_range else "")
     tail = _NAME_VERSION.search(p.product or "")

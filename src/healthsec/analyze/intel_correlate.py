@@ -59,7 +59,9 @@ def raise_priority(incidents: Iterable[Incident], report_techniques: Mapping[str
         if inc.status not in OPEN or not inc.techniques:
             continue
         local = {_base(t) for t in inc.techniques}
-        hits = {rid: sorted(t for t in techs if _base(t) in local) for rid, techs in report_techniques.items()}
+        hits = {
+            rid: sorted(t for t in techs if _base(t) in local) for rid, techs in report_techniques.items()
+        }
         hits = {rid: ts for rid, ts in hits.items() if ts}
         if not hits:
             continue

@@ -216,7 +216,11 @@ def fit_tagger(
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vec = TfidfVectorizer(
-        ngram_range=(1, ngram_max), sublinear_tf=True, min_df=min_df, max_features=max_features, dtype=np.float32
+        ngram_range=(1, ngram_max),
+        sublinear_tf=True,
+        min_df=min_df,
+        max_features=max_features,
+        dtype=np.float32,
     )
     x = vec.fit_transform(sentences)
     y = label_matrix(labels, classes)

@@ -22,7 +22,9 @@ KINDS = {
     "email_addresses": "email",
 }
 # file names ioc-finder can read as domains ("setup.exe", "report.pdf")
-_FILE_TLDS = re.compile(r"\.(exe|dll|sys|bat|ps1|vbs|js|pdf|docx?|xlsx?|zip|rar|txt|log|json|xml|py|sh)$", re.I)
+_FILE_TLDS = re.compile(
+    r"\.(exe|dll|sys|bat|ps1|vbs|js|pdf|docx?|xlsx?|zip|rar|txt|log|json|xml|py|sh)$", re.I
+)
 
 
 def indicators_with_context(text: str, max_context: int = 300) -> Iterator[dict[str, Any]]:

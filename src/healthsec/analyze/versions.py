@@ -93,7 +93,10 @@ class VersionSpec:
                 return True, f"version {version} is listed ({self.text!r})"
         for interval in self.intervals:
             if all(b.holds(v) for b in interval):
-                return True, f"version {version} is in {' and '.join(f'{b.op} {b.version}' for b in interval)}"
+                return (
+                    True,
+                    f"version {version} is in {' and '.join(f'{b.op} {b.version}' for b in interval)}",
+                )
         return False, f"version {version} is outside {self.text!r}"
 
 

@@ -96,7 +96,8 @@ def _feed(kind: str, file: Path, fmt: str, db: str | None) -> None:
         )
     else:
         console.print(
-            f"{kind.upper()} of {res.as_of} is older than the stored one ({res.held_as_of}): nothing replaced",
+            f"{kind.upper()} of {res.as_of} is older than the stored one ({res.held_as_of}): "
+            "nothing replaced",
             highlight=False,
         )
 
@@ -223,7 +224,9 @@ def show(
     if fmt == "json":
         _emit(dataclasses.asdict(adv))
         return
-    console.print(f"[bold]{adv.id}[/] {adv.title} (revision {adv.revision}, {adv.current_release})", highlight=False)
+    console.print(
+        f"[bold]{adv.id}[/] {adv.title} (revision {adv.revision}, {adv.current_release})", highlight=False
+    )
     console.print(f"summary: {adv.summary}", highlight=False, soft_wrap=True)
     for p in adv.products:
         console.print(f"  product {p.vendor} / {p.product} {p.version or ''}", highlight=False)
@@ -244,7 +247,9 @@ def _tagger(path: Path | None) -> Any:
 
 @intel_app.command("tag")
 def tag(
-    file: Annotated[str, typer.Argument(help="Text file, JSON Lines of {id, text} (.jsonl), or - for stdin.")] = "-",
+    file: Annotated[
+        str, typer.Argument(help="Text file, JSON Lines of {id, text} (.jsonl), or - for stdin.")
+    ] = "-",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Input is JSON Lines {id, text}.")] = False,
     fmt: FormatOption = "table",
     model: Annotated[Path | None, typer.Option(help="Folder of a trained tagger.")] = None,
@@ -297,7 +302,7 @@ def train_tagger(
     ] = False,
     fmt: FormatOption = "table",
 ) -> None:
-    """Train the tagger on TRAM, split by report: evaluated on ``holdout`` reports, saved trained on the rest."""
+    """Train the tagger on TRAM split by report: evaluated on ``holdout`` reports, trained on the rest."""
     from healthsec.config import load_settings
     from healthsec.ingest.intel.tram import load_tram, split_by_report
     from healthsec.services.intel_text import default_tagger_dir, evaluate, save_tagger
@@ -324,7 +329,8 @@ def train_tagger(
     else:
         console.print(
             f"trained on {len(train_set)} reports, saved to {directory}; held-out {len(test_set)} reports: "
-            f"report-level F1 {scores.get('report_f1', '-')}, sentence micro-F1 {scores.get('sentence_micro_f1', '-')}",
+            f"report-level F1 {scores.get('report_f1', '-')}, "
+            f"sentence micro-F1 {scores.get('sentence_micro_f1', '-')}",
             highlight=False,
         )
 

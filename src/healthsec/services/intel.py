@@ -96,7 +96,9 @@ def provider_documents(metadata_url: str, fetch: Fetch) -> list[str]:
         if directory:
             base = directory.rstrip("/") + "/"
             index = fetch(urljoin(base, "index.txt")).decode("utf-8")
-            urls += [urljoin(base, line.strip()) for line in index.splitlines() if line.strip().endswith(".json")]
+            urls += [
+                urljoin(base, line.strip()) for line in index.splitlines() if line.strip().endswith(".json")
+            ]
         for feed in (dist.get("rolie") or {}).get("feeds") or []:
             doc = orjson.loads(fetch(feed["url"]))
             for entry in (doc.get("feed") or {}).get("entry") or []:
@@ -140,8 +142,13 @@ def import_kev(store: Store, raw: bytes, name: str) -> FeedImport:
     held = intel(store).replace_kev(cat)
     updated = refresh_findings(store) if held is None else 0
     return FeedImport(
-        "kev", cat.version, cat.released.isoformat(), len(cat.entries), held is None,
-        held.as_of if held else None, updated,
+        "kev",
+        cat.version,
+        cat.released.isoformat(),
+        len(cat.entries),
+        held is None,
+        held.as_of if held else None,
+        updated,
     )
 
 
@@ -152,8 +159,13 @@ def import_epss(store: Store, raw: bytes, name: str) -> FeedImport:
     held = intel(store).replace_epss(scores)
     updated = refresh_findings(store) if held is None else 0
     return FeedImport(
-        "epss", scores.model_version, scores.score_date.isoformat(), len(scores.scores), held is None,
-        held.as_of if held else None, updated,
+        "epss",
+        scores.model_version,
+        scores.score_date.isoformat(),
+        len(scores.scores),
+        held is None,
+        held.as_of if held else None,
+        updated,
     )
 
 
@@ -216,7 +228,12 @@ def match_inventory(store: Store, min_confidence: float = MIN_CONFIDENCE) -> Mat
                 )
             except VulnError:
                 f = Vulnerability.create(
-                    m.asset_id, v.cve, None, title=adv.title, source=f"{CSAF_SOURCE}{adv.id}", epss=epss.get(v.cve)
+                    m.asset_id,
+                    v.cve,
+                    None,
+                    title=adv.title,
+                    source=f"{CSAF_SOURCE}{adv.id}",
+                    epss=epss.get(v.cve),
                 )
             findings.setdefault(f.id, f)
     vrepo = vulns(store)
@@ -257,7 +274,9 @@ def match_rows(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def raise_incidents_for_reports(store: Store, reports: list[Mapping[str, Any]], objects: list[Mapping[str, Any]]) -> int:
+def raise_incidents_for_reports(
+    store: Store, reports: list[Mapping[str, Any]], objects: list[Mapping[str, Any]]
+) -> int:
     """Import-path hook: partner STIX reports whose techniques match open local incidents raise those
     incidents' priority (see :func:`healthsec.analyze.intel_correlate.raise_priority`)."""
     from healthsec.analyze.intel_correlate import raise_priority, report_techniques

@@ -12,7 +12,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from healthsec.analyze.text_attack import TextTagger, fit_tagger, label_matrix, micro_f1, set_f1, sentence_spans
+from healthsec.analyze.text_attack import (
+    TextTagger,
+    fit_tagger,
+    label_matrix,
+    micro_f1,
+    sentence_spans,
+    set_f1,
+)
 
 MANIFEST, ARRAYS = "tagger.json", "tagger.npz"
 BLOCK = 256 * 1024  # characters of text handled at once
@@ -79,7 +86,9 @@ def text_blocks(stream: BinaryIO, where: str, block: int = BLOCK) -> Iterator[st
         try:
             text = carry + dec.decode(raw, final=not raw)
         except UnicodeDecodeError as exc:
-            raise TextInputError(f"{where}: not UTF-8 text (invalid byte near byte {offset + exc.start})") from None
+            raise TextInputError(
+                f"{where}: not UTF-8 text (invalid byte near byte {offset + exc.start})"
+            ) from None
         offset += len(raw)
         if not raw:
             if text.strip():
@@ -104,7 +113,11 @@ class TagOutput:
     evidence: dict[str, list[str]]
 
     def as_dict(self, doc_id: Any = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"techniques": self.techniques, "scores": self.scores, "evidence": self.evidence}
+        out: dict[str, Any] = {
+            "techniques": self.techniques,
+            "scores": self.scores,
+            "evidence": self.evidence,
+        }
         return {"id": doc_id, **out} if doc_id is not None else out
 
 
@@ -164,7 +177,11 @@ def evaluate(tagger: TextTagger, reports: list[Any], embed_fn: Any = None) -> di
         sentences = list(r.sentences)
         emb = embed_fn(sentences) if embed_fn is not None and tagger.emb_weight > 0 else None
         p = tagger.sentence_proba(sentences, emb)
-        pred = {tagger.classes[j] for j in range(len(tagger.classes)) if len(p) and p[:, j].max() >= tagger.report_threshold}
+        pred = {
+            tagger.classes[j]
+            for j in range(len(tagger.classes))
+            if len(p) and p[:, j].max() >= tagger.report_threshold
+        }
         f1s.append(set_f1(set(r.techniques), pred))
         yt.append(label_matrix(r.labels, tagger.classes))
         yp.append((p >= tagger.threshold).astype(np.int8))
@@ -187,8 +204,13 @@ def train_tagger(
 
         emb, embedder = embed(sentences), NAME
     return fit_tagger(
-        sentences, labels, classes, embeddings=emb, emb_weight=emb_weight if emb is not None else 0.0,
-        embedder=embedder, **kw,
+        sentences,
+        labels,
+        classes,
+        embeddings=emb,
+        emb_weight=emb_weight if emb is not None else 0.0,
+        embedder=embedder,
+        **kw,
     )
 
 

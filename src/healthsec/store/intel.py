@@ -113,7 +113,9 @@ class IntelRepository:
         tab = t.intel_feeds
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(tab.c.version, tab.c.as_of, tab.c.entries).where(tab.c.org == self.org, tab.c.feed == feed)
+                select(tab.c.version, tab.c.as_of, tab.c.entries).where(
+                    tab.c.org == self.org, tab.c.feed == feed
+                )
             ).first()
         return FeedState(feed, row[0], row[1], int(row[2])) if row else None
 
@@ -123,9 +125,13 @@ class IntelRepository:
         return held if held is not None and held.as_of > as_of else None
 
     def _replace(self, conn: Any, feed: str, version: str | None, as_of: str, entries: int) -> None:
-        conn.execute(delete(t.intel_feeds).where(t.intel_feeds.c.org == self.org, t.intel_feeds.c.feed == feed))
         conn.execute(
-            t.intel_feeds.insert().values(org=self.org, feed=feed, version=version, as_of=as_of, entries=entries)
+            delete(t.intel_feeds).where(t.intel_feeds.c.org == self.org, t.intel_feeds.c.feed == feed)
+        )
+        conn.execute(
+            t.intel_feeds.insert().values(
+                org=self.org, feed=feed, version=version, as_of=as_of, entries=entries
+            )
         )
 
     def replace_kev(self, cat: KevCatalogue) -> FeedState | None:
@@ -155,7 +161,8 @@ class IntelRepository:
         if (held := self._newer("epss", as_of)) is not None:
             return held
         rows = [
-            {"org": self.org, "cve": cve, "epss": p, "percentile": pct} for cve, (p, pct) in scores.scores.items()
+            {"org": self.org, "cve": cve, "epss": p, "percentile": pct}
+            for cve, (p, pct) in scores.scores.items()
         ]
         with self.engine.begin() as conn:
             conn.execute(delete(t.intel_epss).where(t.intel_epss.c.org == self.org))
@@ -180,16 +187,23 @@ class IntelRepository:
         out: dict[str, float] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):
-                stmt = select(tab.c.cve, tab.c.epss).where(tab.c.org == self.org, tab.c.cve.in_(ids[i : i + 500]))
+                stmt = select(tab.c.cve, tab.c.epss).where(
+                    tab.c.org == self.org, tab.c.cve.in_(ids[i : i + 500])
+                )
                 out.update({c: float(p) for c, p in conn.execute(stmt)})
         return out
 
     def count(self, table: str) -> int:
-        tab = {"advisories": t.intel_advisories, "kev": t.intel_kev, "epss": t.intel_epss, "matches": t.intel_matches}[
-            table
-        ]
+        tab = {
+            "advisories": t.intel_advisories,
+            "kev": t.intel_kev,
+            "epss": t.intel_epss,
+            "matches": t.intel_matches,
+        }[table]
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(tab).where(tab.c.org == self.org)).scalar_one())
+            return int(
+                conn.execute(select(func.count()).select_from(tab).where(tab.c.org == self.org)).scalar_one()
+            )
 
     # ---- matches ----
     def replace_matches(self, matches: Iterable[AdvisoryMatch]) -> int:
@@ -218,7 +232,8 @@ class IntelRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(tab.c.confidence.desc(), tab.c.asset_id, tab.c.advisory_id))
             return [
-                AdvisoryMatch(**{**b, "cves": tuple(b["cves"]), "reasons": tuple(b["reasons"])}) for (b,) in rows
+                AdvisoryMatch(**{**b, "cves": tuple(b["cves"]), "reasons": tuple(b["reasons"])})
+                for (b,) in rows
             ]
 
 

