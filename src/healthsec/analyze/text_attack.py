@@ -133,7 +133,7 @@ class TextTagger:
         if self.emb_coef is not None and self.emb_intercept is not None:
             arrays |= {"emb_coef": self.emb_coef, "emb_intercept": self.emb_intercept}
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+        np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})  # type: ignore[arg-type]
         return manifest, buf.getvalue()
 
     @classmethod
@@ -163,7 +163,8 @@ class TextTagger:
 
 def _sigmoid(z: Any) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
 
 
 def _fit_ovr(x: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:

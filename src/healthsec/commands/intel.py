@@ -317,10 +317,9 @@ def train_tagger(
     tagger = train(train_set, classes, embeddings=embeddings)
     scores: dict[str, Any] = {}
     if test_set:
-        embed_fn = None
-        if embeddings:
-            from healthsec.ingest.intel.embed import embed as embed_fn
-        scores = evaluate(tagger, test_set, embed_fn)
+        from healthsec.ingest.intel.embed import embed
+
+        scores = evaluate(tagger, test_set, embed if embeddings else None)
     tagger.meta.update({"train_reports": len(train_set), "test_reports": len(test_set), **scores})
     directory = out or default_tagger_dir(load_settings().intel_tagger_dir)
     save_tagger(tagger, directory)

@@ -212,28 +212,28 @@ def match_inventory(store: Store, min_confidence: float = MIN_CONFIDENCE) -> Mat
     findings: dict[str, Vulnerability] = {}
     for m in matches:
         adv = advisories[m.advisory_id]
-        for v in adv.vulns:
-            if not v.cve or m.product_id not in v.affected:
+        for av in adv.vulns:
+            if not av.cve or m.product_id not in av.affected:
                 continue
             try:
                 f = Vulnerability.create(
                     m.asset_id,
-                    v.cve,
-                    v.cvss_vector,
-                    known_exploited=True if v.cve in kev else None,
+                    av.cve,
+                    av.cvss_vector,
+                    known_exploited=True if av.cve in kev else None,
                     title=f"{adv.id}: {adv.title}"[:300],
                     source=f"{CSAF_SOURCE}{adv.id}",
-                    base_score=v.base_score if not v.cvss_vector else None,
-                    epss=epss.get(v.cve),
+                    base_score=av.base_score if not av.cvss_vector else None,
+                    epss=epss.get(av.cve),
                 )
             except VulnError:
                 f = Vulnerability.create(
                     m.asset_id,
-                    v.cve,
+                    av.cve,
                     None,
                     title=adv.title,
                     source=f"{CSAF_SOURCE}{adv.id}",
-                    epss=epss.get(v.cve),
+                    epss=epss.get(av.cve),
                 )
             findings.setdefault(f.id, f)
     vrepo = vulns(store)
@@ -283,8 +283,8 @@ def raise_incidents_for_reports(
 
     by_id = {str(o.get("id")): o for o in objects}
     techniques: dict[str, set[str]] = {}
-    for r in reports:
-        techniques[str(r.get("id"))] = report_techniques(r, by_id)
+    for rep in reports:
+        techniques[str(rep.get("id"))] = report_techniques(rep, by_id)
     raised = raise_priority(store.incidents.list(limit=100_000), techniques)
     if raised:
         store.incidents.upsert_many([r.incident for r in raised])

@@ -55,7 +55,7 @@ def _model(threads: int | None) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        import torch
+        import torch  # type: ignore[import-not-found,unused-ignore]
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise EmbeddingUnavailable("sentence-transformers / torch are not installed") from None

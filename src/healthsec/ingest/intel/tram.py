@@ -10,6 +10,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -37,10 +38,10 @@ def collapse(technique: str, classes: frozenset[str]) -> str | None:
     return parent if parent in classes else None
 
 
-def report_from_mjson(doc: dict[str, object], title: str, classes: frozenset[str]) -> Report:
+def report_from_mjson(doc: dict[str, Any], title: str, classes: frozenset[str]) -> Report:
     signal = str(doc["signal"])
     spans: list[tuple[int, int, str]] = []
-    for aset in doc.get("asets") or []:  # type: ignore[union-attr]
+    for aset in doc.get("asets") or []:
         m = _TECH.search(str(aset.get("type", "")))
         if not m:
             continue
