@@ -252,11 +252,12 @@ def match_product(asset: Asset, p: AffectedProduct) -> tuple[float, str, list[st
     p_score, p_why = product_similarity(asset.product or asset.device_type, p, asset.vendor)
     if p_score < 0.5:
         return 0.0, "fuzzy", [v_why, p_why]
-    spec = (
-        parse_version_spec(p.version) if p.version and looks_like_version(p.version.lstrip("<>=! ")) else None
+    text = (p.version or "").strip()
+    readable = (
+        p.version_is_range or looks_like_version(text.lstrip("<>=! ")) or text.lower().startswith("vers:")
     )
-    if spec is None:
-        spec = parse_version_spec(p.version if p.version and p.version_is_range else "")
+    # a product_version that is not a version ("CoaguChek XS Plus") says nothing about versions
+    spec = parse_version_spec(text if text and readable else "")
     tail = _NAME_VERSION.search(p.product or "")
     if spec.kind != "versions" and tail:  # "IntelliSpace Portal 8.0.x": the version sits in the name
         spec = parse_version_spec(tail.group(1))
