@@ -126,6 +126,7 @@ class TagOutput:
 
 def tag_blocks(tagger: TextTagger, blocks: Iterable[str], max_evidence: int = 3) -> TagOutput:
     """Tag text given block by block; per technique the best score and its top sentences are kept."""
+    floor = min(tagger.threshold, tagger.report_threshold)  # every reported technique has evidence
     best: dict[str, float] = {}
     heaps: dict[str, list[tuple[float, int, str]]] = {}
     n = 0
@@ -139,7 +140,7 @@ def tag_blocks(tagger: TextTagger, blocks: Iterable[str], max_evidence: int = 3)
             top = float(col.max())
             if top > best.get(cls, 0.0):
                 best[cls] = top
-            for i in np.nonzero(col >= tagger.threshold)[0]:
+            for i in np.nonzero(col >= floor)[0]:
                 heap = heaps.setdefault(cls, [])
                 item = (float(col[i]), -(n + int(i)), sentences[i])
                 if len(heap) < max_evidence:
