@@ -1,1 +1,1 @@
-"""Use cases the CLI, the API and the console share."""
+"""Use cases written once and called by the CLI, the API and the console (thin adapters around them)."""
