@@ -87,6 +87,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Breach-notification deadlines (GDPR, NIS2, HIPAA) for stated facts (what-if).",
         ("deadlines",),
     ),
+    "intel": (
+        "Threat intelligence in: CSAF advisories, KEV, EPSS, inventory matches, ATT&CK tagging of text.",
+        ("intel",),
+    ),
     "federate": (
         "Federated training across hospitals (Flower, mutual TLS, DP, secure aggregation).",
         ("federate",),

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
     dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
+    # --- threat intelligence (healthsec intel): nothing is fetched unless a URL is configured ---
+    intel_provider_urls: tuple[str, ...] = Field(
+        default=(), description="CSAF provider-metadata.json URLs that `healthsec intel poll` reads"
+    )
+    intel_tagger_dir: Path | None = Field(
+        default=None, description="folder of the trained ATT&CK text tagger (default: the user data folder)"
+    )
     # --- detection (the engine; `healthsec detectors list` shows what runs) ---
     detectors: tuple[str, ...] = Field(
         default=(), description="registered detector names to run (empty: the default profile, all of them)"

@@ -56,12 +56,21 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
         "equipmenttype",
         "devicecategory",
         "modality",
-        "model",
-        "devicemodel",
-        "product",
         "os",
     ),
     "vendor": ("vendor", "manufacturer", "make", "supplier"),
+    "product": ("product", "productname", "model", "devicemodel", "modelname", "software"),
+    "version": (
+        "version",
+        "firmwareversion",
+        "softwareversion",
+        "firmware",
+        "swversion",
+        "fwversion",
+        "productversion",
+    ),
+    "cpe": ("cpe", "cpe23", "cpename", "cpeuri"),
+    "purl": ("purl", "packageurl"),
     "phi_records": ("phirecords", "phi", "patientrecords", "records", "phivolume", "patients"),
     "internet_facing": ("internetfacing", "internet", "external", "exposed", "publicfacing", "dmz"),
     "phishing_exposed": ("phishingexposed", "email", "hasemail", "mailuser", "userworkstation"),
@@ -101,10 +110,6 @@ KNOWN_UNUSED = frozenset(
         "site",
         "campus",
         "rack",
-        "firmware",
-        "firmwareversion",
-        "softwareversion",
-        "version",
         "osversion",
         "build",
         "patchlevel",
@@ -413,10 +418,27 @@ def merge_asset(existing: Asset, update: Asset) -> Asset:
         owner=existing.owner or update.owner,
         device_type=existing.device_type or update.device_type,
         vendor=existing.vendor or update.vendor,
+        product=existing.product or update.product,
+        version=existing.version or update.version,
+        cpe=existing.cpe or update.cpe,
+        purl=existing.purl or update.purl,
     )
 
 
-_ASSET_FIELDS = ("name", "ip", "mac", "role", "zone", "owner", "device_type", "vendor")
+_ASSET_FIELDS = (
+    "name",
+    "ip",
+    "mac",
+    "role",
+    "zone",
+    "owner",
+    "device_type",
+    "vendor",
+    "product",
+    "version",
+    "cpe",
+    "purl",
+)
 _PROFILE_FIELDS = ("phi_records", "internet_facing", "phishing_exposed", "vendor_remote")
 
 

@@ -271,6 +271,7 @@ def create_app(
     app.include_router(analysis.router)
     app.include_router(importlib.import_module("healthsec.api.models").router)
     app.include_router(importlib.import_module("healthsec.api.detectors").router)
+    app.include_router(importlib.import_module("healthsec.api.intel").router)
     mounted = _mount_optional(app, settings)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)

@@ -28,7 +28,21 @@ from healthsec.model import Asset
 from healthsec.model.assets import AssetProfile
 from healthsec.model.vulns import Vulnerability, VulnError
 
-_ASSET_FIELDS = ("name", "ip", "mac", "role", "zone", "owner", "criticality", "device_type", "vendor")
+_ASSET_FIELDS = (
+    "name",
+    "ip",
+    "mac",
+    "role",
+    "zone",
+    "owner",
+    "criticality",
+    "device_type",
+    "vendor",
+    "product",
+    "version",
+    "cpe",
+    "purl",
+)
 _PROFILE_FIELDS = ("phi_records", "internet_facing", "phishing_exposed", "vendor_remote")
 
 
@@ -311,7 +325,7 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
         crit = parse_criticality(str(val["criticality"]))
         why = f"given as {val['criticality']!r}"
     else:
-        crit, why = infer_criticality(role, val.get("device_type"), name)
+        crit, why = infer_criticality(role, val.get("device_type"), name, val.get("product"))
     asset = Asset(
         id=aid,
         name=name,
@@ -323,6 +337,10 @@ def _row(val: Mapping[str, str | None], source: str) -> tuple[Asset, AssetProfil
         criticality=crit,
         device_type=val.get("device_type"),
         vendor=val.get("vendor"),
+        product=val.get("product"),
+        version=val.get("version"),
+        cpe=val.get("cpe"),
+        purl=val.get("purl"),
     )
     phi = val.get("phi_records")
     phi_n: int | None = None

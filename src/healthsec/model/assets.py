@@ -32,6 +32,11 @@ class Asset:
     criticality: Criticality = Criticality.BUSINESS
     device_type: str | None = None
     vendor: str | None = None
+    # what the device or software is, for matching advisories (CSAF) to the inventory
+    product: str | None = None
+    version: str | None = None
+    cpe: str | None = None
+    purl: str | None = None
     schema_version: int = SCHEMA_VERSION
 
 

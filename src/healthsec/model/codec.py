@@ -125,5 +125,9 @@ def asset_from_dict(d: Mapping[str, Any]) -> Asset:
         criticality=Criticality[crit.upper()] if isinstance(crit, str) else Criticality(crit),
         device_type=d.get("device_type"),
         vendor=d.get("vendor"),
+        product=d.get("product"),
+        version=d.get("version"),
+        cpe=d.get("cpe"),
+        purl=d.get("purl"),
         schema_version=int(d.get("schema_version", 1)),
     )

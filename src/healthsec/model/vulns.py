@@ -85,6 +85,7 @@ class Vulnerability:
     known_exploited: bool | None = None
     title: str | None = None
     source: str | None = None
+    epss: float | None = None  # FIRST EPSS probability of exploitation activity in 30 days
 
     @classmethod
     def create(
@@ -97,6 +98,7 @@ class Vulnerability:
         title: str | None = None,
         source: str | None = None,
         base_score: float | None = None,
+        epss: float | None = None,
     ) -> Vulnerability:
         """Validate and build; the id is stable for (asset, CVE) so re-imports replace, not duplicate."""
         cve_id = normalise_cve(cve)
@@ -114,4 +116,5 @@ class Vulnerability:
             known_exploited=known_exploited,
             title=title,
             source=source,
+            epss=epss,
         )

@@ -41,10 +41,19 @@ def import_stix(
     max_bytes: int = 50 * 1024 * 1024,
 ) -> ImportResult:
     """Import a partner's STIX 2.1 bundle whole, or quarantine it and raise :class:`Quarantined`."""
+    from healthsec.services.intel import raise_incidents_for_reports
     from healthsec.share.stix import import_bundle
     from healthsec.store.sharing import Sharing
 
-    res = import_bundle(raw, Sharing.of(store), collection=collection, source=source, max_bytes=max_bytes)
+    # a partner's report naming techniques seen in open local incidents raises their priority
+    res = import_bundle(
+        raw,
+        Sharing.of(store),
+        collection=collection,
+        source=source,
+        max_bytes=max_bytes,
+        on_reports=lambda reports, objects: raise_incidents_for_reports(store, reports, objects),
+    )
     store.audit.record(actor, "share.import", source, added=res.added, rejected=res.rejected)
     if not res.ok:
         raise Quarantined(

@@ -8,7 +8,7 @@ known types). Nothing in a bundle is ever executed: patterns are stored as text,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,11 +179,14 @@ def import_bundle(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_objects: int = DEFAULT_MAX_OBJECTS,
     allow_custom: Iterable[str] = (),
+    on_reports: Callable[[list[dict[str, Any]], list[dict[str, Any]]], object] | None = None,
 ) -> ImportResult:
     """Check a partner bundle and store all of it in one transaction, or quarantine it with the reason.
 
     Versions already held (same id and ``modified``) are skipped; the partner's ``created_by_ref`` and
-    ``confidence`` stay in each object and ``source`` records who sent it.
+    ``confidence`` stay in each object and ``source`` records who sent it. ``on_reports`` is called
+    with the bundle's ``report`` objects (and all its objects) once they are stored, e.g. to raise
+    local incidents that share their ATT&CK techniques (``healthsec.services.intel``).
     """
     try:
         bid, objects = parse_bundle(
@@ -196,6 +199,9 @@ def import_bundle(
         "Received from partners" if collection == "inbox" else collection, alias=collection
     )
     res = sharing.objects.add_many(coll["id"], objects, source=source)
+    reports = [o for o in objects if o.get("type") == "report"]
+    if on_reports is not None and reports:
+        on_reports(reports, objects)
     return ImportResult(
         bundle_id=bid, added=len(res.added), duplicates=len(res.duplicates), by_type=count_types(objects)
     )

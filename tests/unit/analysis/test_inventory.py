@@ -293,7 +293,9 @@ def test_biomed_cmms_layout_with_overlapping_columns(tmp_path: Path) -> None:
     )
     assert a.device_type == "Ventilator"
     assert a.criticality == Criticality.LIFE_SUSTAINING
-    assert res.ignored == ["Serial Number", "Model", "Location", "Last Seen"]
+    # "Model" now carries the product, which advisory matching (healthsec intel) needs
+    assert a.product == "V500"
+    assert res.ignored == ["Serial Number", "Location", "Last Seen"]
     # equal-strength duplicates still need a decision from the user
     dup = _write(tmp_path, "dup.csv", "ip,IP\n10.0.0.1,10.0.0.2\n")
     assert [e.describe() for e in read_inventory(dup).errors] == [

@@ -1,0 +1,260 @@
+"""Tag report text with ATT&CK techniques: sentence classifier (TF-IDF word n-grams + one-vs-rest logistic
+regression, optionally blended with sentence embeddings), report-level aggregation, supporting sentences.
+
+The fitted model is plain arrays (numpy ``.npz`` loaded with ``allow_pickle=False``) plus a JSON
+manifest: never pickle. Embeddings, when used, come in as arrays from an adapter (see
+``healthsec.ingest.intel.embed``); this module does no I/O of its own beyond the artefact it is given.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n\s*\n|\n(?=\s*[-*•\d]+[.)]?\s)")
+MAX_SENTENCE = 1000  # characters: longer runs (tables, dumps) are cut into pieces of this size
+
+
+def sentence_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` from ``start``: breaks at sentence ends, blank
+    lines and list items; very long runs are cut so memory per sentence stays bounded."""
+    spans: list[tuple[int, int]] = []
+    pos = start
+    for m in _BREAK.finditer(text, start):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        for cut in range(s, e, MAX_SENTENCE):
+            piece = (cut, min(e, cut + MAX_SENTENCE))
+            if re.search(r"[A-Za-z]{2}", text[piece[0] : piece[1]]):
+                out.append(piece)
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+@dataclass(frozen=True, slots=True)
+class TagResult:
+    techniques: tuple[str, ...]  # best first
+    scores: dict[str, float]
+    evidence: dict[str, list[str]]  # technique -> its supporting sentences, best first
+
+
+@dataclass
+class TextTagger:
+    """A fitted tagger. ``threshold`` applies per sentence; a technique is in a report when its best
+    sentence reaches ``report_threshold``."""
+
+    classes: list[str]
+    vocabulary: list[str]
+    idf: np.ndarray
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray
+    threshold: float = 0.5
+    report_threshold: float = 0.5
+    ngram_max: int = 2
+    emb_coef: np.ndarray | None = None  # (classes, dim) of a classifier on sentence embeddings
+    emb_intercept: np.ndarray | None = None
+    emb_weight: float = 0.0  # blend: (1 - w) * tfidf + w * embedding probabilities
+    embedder: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    _vec: Any = None
+
+    def _vectorizer(self) -> Any:
+        if self._vec is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            vec = TfidfVectorizer(
+                ngram_range=(1, self.ngram_max),
+                sublinear_tf=True,
+                vocabulary={t: i for i, t in enumerate(self.vocabulary)},
+                dtype=np.float32,
+            )
+            vec.idf_ = self.idf
+            self._vec = vec
+        return self._vec
+
+    def sentence_proba(self, sentences: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Per-sentence probabilities, shape (sentences, classes)."""
+        if not sentences:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        x = self._vectorizer().transform(sentences)
+        p = _sigmoid(x @ self.coef.T + self.intercept)
+        if self.emb_coef is not None and embeddings is not None and self.emb_weight > 0:
+            q = _sigmoid(embeddings @ self.emb_coef.T + self.emb_intercept)
+            p = (1 - self.emb_weight) * p + self.emb_weight * q
+        return np.asarray(p, dtype=np.float32)
+
+    def tag_sentences(
+        self, sentences: Sequence[str], embeddings: np.ndarray | None = None, max_evidence: int = 3
+    ) -> TagResult:
+        p = self.sentence_proba(sentences, embeddings)
+        if p.shape[0] == 0:
+            return TagResult((), {}, {})
+        best = p.max(axis=0)
+        picked = [i for i in np.argsort(-best) if best[i] >= self.report_threshold]
+        evidence: dict[str, list[str]] = {}
+        for i in picked:
+            rows = [r for r in np.argsort(-p[:, i])[:max_evidence] if p[r, i] >= min(self.threshold, best[i])]
+            evidence[self.classes[i]] = [sentences[r] for r in rows]
+        return TagResult(
+            tuple(self.classes[i] for i in picked),
+            {self.classes[i]: round(float(best[i]), 4) for i in picked},
+            evidence,
+        )
+
+    # ---- the artefact: JSON manifest + arrays, no pickle ----
+    def to_arrays(self) -> tuple[dict[str, Any], bytes]:
+        manifest = {
+            "format": "healthsec-text-tagger/1",
+            "classes": self.classes,
+            "vocabulary": self.vocabulary,
+            "threshold": self.threshold,
+            "report_threshold": self.report_threshold,
+            "ngram_max": self.ngram_max,
+            "emb_weight": self.emb_weight,
+            "embedder": self.embedder,
+            "meta": self.meta,
+        }
+        arrays = {"idf": self.idf, "coef": self.coef, "intercept": self.intercept}
+        if self.emb_coef is not None and self.emb_intercept is not None:
+            arrays |= {"emb_coef": self.emb_coef, "emb_intercept": self.emb_intercept}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})  # type: ignore[arg-type]
+        return manifest, buf.getvalue()
+
+    @classmethod
+    def from_arrays(cls, manifest: dict[str, Any], blob: bytes) -> TextTagger:
+        if manifest.get("format") != "healthsec-text-tagger/1":
+            raise ValueError(f"not a healthsec text tagger (format {manifest.get('format')!r})")
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        if arrays["coef"].shape != (len(manifest["classes"]), len(manifest["vocabulary"])):
+            raise ValueError("tagger arrays do not fit its class list and vocabulary")
+        return cls(
+            classes=list(manifest["classes"]),
+            vocabulary=list(manifest["vocabulary"]),
+            idf=arrays["idf"],
+            coef=arrays["coef"],
+            intercept=arrays["intercept"],
+            threshold=float(manifest["threshold"]),
+            report_threshold=float(manifest["report_threshold"]),
+            ngram_max=int(manifest["ngram_max"]),
+            emb_coef=arrays.get("emb_coef"),
+            emb_intercept=arrays.get("emb_intercept"),
+            emb_weight=float(manifest.get("emb_weight") or 0.0),
+            embedder=manifest.get("embedder"),
+            meta=dict(manifest.get("meta") or {}),
+        )
+
+
+def _sigmoid(z: Any) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    return out
+
+
+def _fit_ovr(x: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """One binary logistic regression per class (balanced weights); a class with no positive example
+    gets a large negative intercept."""
+    from sklearn.linear_model import LogisticRegression
+
+    coefs, inters = [], []
+    for j in range(y.shape[1]):
+        yj = y[:, j]
+        if yj.min() == yj.max():
+            coefs.append(np.zeros(x.shape[1]))
+            inters.append(-10.0 if yj.max() == 0 else 10.0)
+            continue
+        lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
+        lr.fit(x, yj)
+        coefs.append(lr.coef_[0])
+        inters.append(float(lr.intercept_[0]))
+    return np.asarray(coefs, dtype=np.float32), np.asarray(inters, dtype=np.float32)
+
+
+def label_matrix(labels: Iterable[Iterable[str]], classes: Sequence[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    rows = list(labels)
+    y = np.zeros((len(rows), len(classes)), dtype=np.int8)
+    for r, labs in enumerate(rows):
+        for lab in labs:
+            if lab in index:
+                y[r, index[lab]] = 1
+    return y
+
+
+def fit_tagger(
+    sentences: Sequence[str],
+    labels: Sequence[Iterable[str]],
+    classes: Sequence[str],
+    *,
+    c: float = 8.0,
+    min_df: int = 2,
+    max_features: int | None = 50_000,
+    ngram_max: int = 2,
+    threshold: float = 0.5,
+    report_threshold: float = 0.5,
+    embeddings: np.ndarray | None = None,
+    emb_weight: float = 0.0,
+    emb_c: float = 1.0,
+    embedder: str | None = None,
+) -> TextTagger:
+    """TF-IDF word 1..``ngram_max``-grams (sublinear tf) + one-vs-rest logistic regression per class."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(
+        ngram_range=(1, ngram_max),
+        sublinear_tf=True,
+        min_df=min_df,
+        max_features=max_features,
+        dtype=np.float32,
+    )
+    x = vec.fit_transform(sentences)
+    y = label_matrix(labels, classes)
+    coef, inter = _fit_ovr(x, y, c)
+    vocab = [""] * len(vec.vocabulary_)
+    for term, i in vec.vocabulary_.items():
+        vocab[i] = term
+    tagger = TextTagger(
+        classes=list(classes),
+        vocabulary=vocab,
+        idf=vec.idf_.astype(np.float32),
+        coef=coef,
+        intercept=inter,
+        threshold=threshold,
+        report_threshold=report_threshold,
+        ngram_max=ngram_max,
+    )
+    if embeddings is not None and emb_weight > 0:
+        tagger.emb_coef, tagger.emb_intercept = _fit_ovr(embeddings, y, emb_c)
+        tagger.emb_weight = emb_weight
+        tagger.embedder = embedder
+    return tagger
+
+
+# ---- evaluation (report-level set F1 averaged over reports; sentence-level micro-F1) ----------------
+def set_f1(true: set[str], pred: set[str]) -> float:
+    if not true and not pred:
+        return 1.0
+    tp = len(true & pred)
+    return 0.0 if tp == 0 else 2 * tp / (len(true) + len(pred))
+
+
+def micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    tp = int((y_true & y_pred).sum())
+    denom = int(y_true.sum() + y_pred.sum())
+    return 0.0 if denom == 0 else 2 * tp / denom
