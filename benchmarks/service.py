@@ -32,10 +32,13 @@ from typing import Any
 import httpx
 import orjson
 
-from healthsec.bus.nats import NatsConfig, connect
-from healthsec.model import Alert, Severity
-from healthsec.store import Store
-from healthsec.store.auth import AuthStore
+# benchmarks/sigma.py would shadow pySigma's ``sigma`` package, which the detectors import
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from healthsec.bus.nats import NatsConfig, connect  # noqa: E402
+from healthsec.model import Alert, Severity  # noqa: E402
+from healthsec.store import Store  # noqa: E402
+from healthsec.store.auth import AuthStore  # noqa: E402
 
 PG_URL = os.environ.get("HEALTHSEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BATCH = 1000

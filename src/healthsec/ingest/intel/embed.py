@@ -11,7 +11,6 @@ tagger runs on TF-IDF alone.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -52,8 +51,10 @@ def check_weights(directory: Path) -> str:
 def _model(threads: int | None) -> Any:
     directory = model_dir()
     check_weights(directory)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from healthsec.config import env_var, hand_down
+
+    # never reach a model hub: the weights are the ones shipped in the package, checked above
+    hand_down({k: env_var(k) or "1" for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")})
     try:
         import torch  # type: ignore[import-not-found,unused-ignore]
         from sentence_transformers import SentenceTransformer
