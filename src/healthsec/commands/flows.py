@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import polars as pl
 import typer
 
 from healthsec.commands.groups import DbOption, detect_app, train_app
@@ -28,19 +27,28 @@ LabelOption = Annotated[
         help="Label column of a labelled CSV (benign/normal/0 = benign, 1/true = attack, else a category).",
     ),
 ]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep-column",
+        help="Use this column as a feature even though it looks like a label or an identifier (repeatable).",
+    ),
+]
 PathsArg = Annotated[list[Path], typer.Argument(help="Input files.", exists=False)]
 FLOW_REQUIRED = ("schema.json", "ensemble.json")
 DEVICE_REQUIRED = ("devices.json", "capture_rf.skops")
 
 
-def _read_tables(paths: list[Path], fmt: str, label_column: str | None) -> tuple[list[Any], list[str]]:
+def _read_tables(
+    paths: list[Path], fmt: str, label_column: str | None, keep: list[str] | None = None
+) -> tuple[list[Any], list[str]]:
     """Read every file; a file that cannot be read is reported, the others go on."""
     from healthsec.ingest.flows import FlowFormatError, read_table
 
     tables, problems = [], []
     for p in paths:
         try:
-            t = read_table(p, fmt, label_column)
+            t = read_table(p, fmt, label_column, keep or ())
         except FlowFormatError as exc:
             problems.append(str(exc))
             continue
@@ -69,24 +77,22 @@ def train_flows(
     fmt: FormatOption,
     model: ModelOption,
     label_column: LabelOption = None,
+    keep_column: KeepOption = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate on benign validation flows.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the validation split and models.")] = 0,
 ) -> None:
     """Train the flow ensemble (LightGBM if labelled, Isolation Forest + autoencoder on benign flows)."""
     from healthsec.detect.ml.ensemble import FlowEnsemble
+    from healthsec.ingest.flows import training_frame
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
 
     if not 0 < fpr < 0.5:
         raise _fail("--fpr must be between 0 and 0.5")
-    tables, problems = _read_tables(paths, fmt, label_column)
+    tables, problems = _read_tables(paths, fmt, label_column, keep_column)
     _report(problems)
     if not tables:
         raise _fail("no readable training data")
-    labelled = all(t.labels is not None for t in tables)
-    cats = sorted({c for t in tables for c in t.categorical})
-    frame = pl.concat([t.frame for t in tables], how="diagonal_relaxed")
-    frame = frame.with_columns([pl.col(c).cast(pl.String).fill_null("-") for c in cats])
-    labels = [lab for t in tables for lab in (t.labels or [])] if labelled else None
+    frame, cats, labels = training_frame(tables)
     try:
         ens = FlowEnsemble.train(frame, cats, labels, fpr=fpr, seed=seed)
     except ValueError as exc:
@@ -109,9 +115,7 @@ def train_flows(
             ],
             "label_column": label_column,
             "label_counts": dict(counts),
-            "parts": (
-                ["supervised (LightGBM binary + category, both calibrated)"] if ens.supervised else []
-            )
+            "parts": (["supervised (LightGBM binary + category, both calibrated)"] if ens.supervised else [])
             + ["iforest (benign only)", "autoencoder (MLP 32-8-32, benign only)"],
             "feature_schema": {"numeric": ens.schema.numeric, "categorical": list(ens.schema.categorical)},
             "stated_fpr": fpr,
@@ -139,6 +143,7 @@ def detect_flows(
     model: ModelOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV, one row per input flow.")],
     label_column: LabelOption = None,
+    keep_column: KeepOption = None,
     db: DbOption = None,
     alerts: Annotated[
         bool, typer.Option("--alerts/--no-alerts", help="Store alerts for flagged flows.")
@@ -160,7 +165,8 @@ def detect_flows(
         ens = FlowEnsemble.from_artifacts(load_model_dir(model, FLOW_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:
         raise _fail(str(exc)) from exc
-    tables, problems = _read_tables(paths, fmt, label_column)
+    # The model's own columns are kept whatever their names (a column kept at training is kept here).
+    tables, problems = _read_tables(paths, fmt, label_column, [*(keep_column or []), *ens.schema.columns])
     _report(problems)
     store = open_store(db) if alerts else None
     total = flagged = stored = scored_files = 0

@@ -14,10 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from healthsec.ingest.flows.columns import apply, exclusions, recognise
 from healthsec.ingest.flows.formats import (
     BENIGN_NAMES,
+    CICFLOWMETER,
     FORMATS,
-    IDENTIFIER_HINTS,
+    GENERIC,
     LAYOUTS,
     NSL_KDD_CATEGORIES,
     NSL_KDD_COLUMNS,
@@ -163,6 +165,8 @@ def _finish(
     label_column: str | None,
     errors: list[ParseError],
     lines: npt.NDArray[np.int64],
+    keep_columns: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> FlowTable:
     """Split a raw frame into features, labels and metadata; numbers to Float64, bad values counted."""
     if df.height == 0:
@@ -178,7 +182,7 @@ def _finish(
         )
     if label_col is not None and label_col not in df.columns:
         label_col = None
-    notes: list[str] = []
+    notes = list(notes or [])
     labels: list[str] | None = None
     names: list[str] | None = None
     if label_col is not None:
@@ -223,21 +227,18 @@ def _finish(
         col = _resolve(df.columns, spec)
         if col is not None:
             meta_cols[fld] = col
-    label_like = {label_col, layout.binary_label, "detailed-label", "attack_cat", "label"} - {None}
-    drop = set(layout.drop) | label_like
+    kept = set(keep_columns)
+    drop = (set(layout.drop) - kept) | {label_col, layout.binary_label} - {None}
+    generic = layout.name in ("csv", "cicflowmeter")
+    for ex in exclusions(df.drop([c for c in drop if c in df.columns]), label_col, keep_columns, generic):
+        drop.add(ex.column)
+        notes.append(f"column {ex.column!r} not used as a feature: {ex.reason}; --keep-column overrides")
     categorical: list[str] = []
     feats: list[pl.Series] = []
     for col in df.columns:
         if col in drop:
             continue
         s = df[col]
-        if (
-            layout.name in ("csv", "cicflowmeter")
-            and col != "protocol"
-            and any(h in normalise_name(col).split("_") or normalise_name(col) == h for h in IDENTIFIER_HINTS)
-        ):
-            notes.append(f"column {col!r} looks like an identifier; not used as a feature")
-            continue
         if col in layout.categorical or (
             s.dtype == pl.String
             and layout.name != "nsl-kdd"
@@ -266,7 +267,11 @@ def _finish(
             num = pl.Series(col, np.where(np.isfinite(num.to_numpy()), num.to_numpy(), np.nan)).fill_nan(None)
         feats.append(num.alias(col))
     if not feats:
-        raise FlowFormatError(f"{path}: no usable feature columns")
+        dropped = [n for n in notes if "not used as a feature" in n]
+        raise FlowFormatError(
+            f"{path}: no usable feature columns"
+            + (f" ({'; '.join(dropped)})" if dropped else f" (columns: {', '.join(df.columns[:12])})")
+        )
     meta = df.select([pl.col(c).alias(f) for f, c in meta_cols.items()]) if meta_cols else pl.DataFrame()
     return FlowTable(
         source=layout.name,
@@ -280,6 +285,26 @@ def _finish(
         notes=notes,
         record_numbers=lines,
     )
+
+
+def training_frame(tables: Sequence[FlowTable]) -> tuple[pl.DataFrame, list[str], list[str] | None]:
+    """Several tables as one training set: (features, categorical columns, labels or None).
+
+    Columns and categorical columns keep their first-seen order (the order a model's features take), so
+    one file through ``healthsec train flows`` and the same file in ``benchmarks/flows.py`` give one model.
+    """
+    if not tables:
+        raise FlowFormatError("no tables to train on")
+    cats: list[str] = []
+    for t in tables:
+        cats.extend(c for c in t.categorical if c not in cats)
+    frame = (
+        tables[0].frame if len(tables) == 1 else pl.concat([t.frame for t in tables], how="diagonal_relaxed")
+    )
+    frame = frame.with_columns([pl.col(c).cast(pl.String).fill_null("-") for c in cats if c in frame.columns])
+    labelled = all(t.labels is not None for t in tables)
+    labels = [lab for t in tables for lab in (t.labels or [])] if labelled else None
+    return frame, cats, labels
 
 
 def _is_categorical(s: pl.Series) -> bool:
@@ -302,8 +327,12 @@ def _unique_names(new: list[str], old: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> FlowTable:
-    """Read one flow file of format ``fmt`` (see FORMATS) into a FlowTable; raises FlowFormatError."""
+def read_table(
+    path: str | Path, fmt: str, label_column: str | None = None, keep: Sequence[str] = ()
+) -> FlowTable:
+    """Read one flow file of format ``fmt`` (see FORMATS) into a FlowTable; raises FlowFormatError.
+
+    ``keep`` names columns to use as features even though they look like labels or identifiers."""
     p = Path(path)
     if fmt not in FORMATS:
         raise FlowFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -321,7 +350,7 @@ def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> F
         from healthsec.ingest.flows.zeek import read_zeek_frame
 
         df, errors, lines = read_zeek_frame(raw, str(p))
-        return _finish(df, layout, str(p), label_column, errors, lines)
+        return _finish(df, layout, str(p), label_column, errors, lines, keep)
     names: Sequence[str] | None = None
     if fmt == "nsl-kdd":
         first = raw.split(b"\n", 1)[0].split(b",")
@@ -331,4 +360,27 @@ def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> F
     df, errors, lines = _read_csv(raw, str(p), names, fmt)
     clean = normalise_name if fmt == "cicflowmeter" else (lambda c: c.strip().lstrip("\ufeff"))
     df = df.rename(_unique_names([clean(c) for c in df.columns], df.columns), strict=False)
-    return _finish(df, layout, str(p), label_column, errors, lines)
+    notes: list[str] = []
+    if fmt == "csv":
+        df, layout, label_column, notes = _known_layout(df, label_column)
+    return _finish(df, layout, str(p), label_column, errors, lines, keep, notes)
+
+
+def _known_layout(
+    df: pl.DataFrame, label_column: str | None
+) -> tuple[pl.DataFrame, Layout, str | None, list[str]]:
+    """A generic CSV whose columns are a known layout (renamed, reordered) is read as that layout."""
+    names = [normalise_name(c) for c in df.columns]
+    if "flow_duration" in names and sum(("fwd" in n or "bwd" in n) for n in names) >= 8:
+        renamed = df.rename(_unique_names(names, df.columns), strict=False)
+        label = normalise_name(label_column) if label_column is not None else None
+        return renamed, CICFLOWMETER, label, ["columns recognised as the cicflowmeter layout by name"]
+    found = recognise(df)
+    if found is None:
+        return df, GENERIC, label_column, []
+    layout = LAYOUTS[found.layout]
+    out = apply(df, found)
+    if any(c not in out.columns for c in layout.required):
+        return df, GENERIC, label_column, []
+    label = found.rename.get(label_column, label_column) if label_column is not None else None
+    return out, layout, label, [found.describe()]
