@@ -234,7 +234,13 @@ def devices(root: Path) -> None:
     for tr in (1, 2):
         tri = [i for i in range(len(caps)) if trials[i] == tr]
         tei = [i for i in range(len(caps)) if trials[i] != tr]
-        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        ident = DeviceIdentifier().fit(
+            [caps[i] for i in tri], [devs[i] for i in tri], [trials[i] for i in tri]
+        )
+        print(
+            f"train trial {tr}: unknown rule chosen by CV on the training captures only: confidence >= "
+            f"{ident.min_confidence}, overlap >= {ident.min_overlap} ({ident.tuning})"
+        )
         n_stats = 3 * len(FLOW_STATS)
         base = RandomForestClassifier(random_state=0, n_jobs=1).fit(
             [ident.capture_vector(caps[i])[:n_stats] for i in tri], [devs[i] for i in tri]
@@ -260,7 +266,9 @@ def devices(root: Path) -> None:
     for d in sorted(set(devs)):
         tri = [i for i in range(len(caps)) if devs[i] != d]
         tei = [i for i in range(len(caps)) if devs[i] == d]
-        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        ident = DeviceIdentifier().fit(
+            [caps[i] for i in tri], [devs[i] for i in tri], [trials[i] for i in tri]
+        )
         got = sum(ident.identify(caps[i])[0] == UNKNOWN for i in tei)
         parts.append(f"{d} {got}/{len(tei)}")
         unk += got
@@ -326,9 +334,7 @@ def renamed_layout(
             print(f"{'ensemble, original layout':<34}" + metrics(y, bp.is_attack.astype(int), bp.score))
             print(f"{'ensemble, renamed + shuffled':<34}" + metrics(y, p.is_attack.astype(int), p.score))
             gap = accuracy_score(y, p.is_attack) - accuracy_score(y, (rf_p >= 0.5).astype(int))
-            print(
-                f"   renamed accuracy minus RandomForest (original layout): {gap:+.3f} (target >= -0.005)"
-            )
+            print(f"   renamed accuracy minus RandomForest (original layout): {gap:+.3f} (target >= -0.005)")
     finally:
         for f in tmp.glob("*"):
             f.unlink()

@@ -130,6 +130,7 @@ def _renamed_unsw(shared_data: Path, tmp_path: Path, rows: int = 3000) -> tuple[
         "sttl": "S TTL",
         "attack_cat": "Attack Cat",
         "label": "Label",
+        "id": "Id",
     }
     df = df.rename(names)
     order = list(np.random.default_rng(0).permutation(df.columns))
@@ -148,6 +149,7 @@ def test_a_known_layout_renamed_and_reordered_is_read_as_that_layout(
     assert b.frame.columns == a.frame.columns and b.categorical == a.categorical
     assert b.frame.equals(a.frame) and b.labels == a.labels
     assert any("recognised as the unsw-nb15 layout" in n and "proto" in n for n in b.notes)
+    assert any("'Id' not used as a feature: identifier" in n for n in b.notes)
 
 
 def test_unrelated_columns_are_not_taken_for_a_known_layout() -> None:

@@ -362,12 +362,12 @@ def read_table(
     df = df.rename(_unique_names([clean(c) for c in df.columns], df.columns), strict=False)
     notes: list[str] = []
     if fmt == "csv":
-        df, layout, label_column, notes = _known_layout(df, label_column)
+        df, layout, label_column, notes = _known_layout(df, label_column, keep)
     return _finish(df, layout, str(p), label_column, errors, lines, keep, notes)
 
 
 def _known_layout(
-    df: pl.DataFrame, label_column: str | None
+    df: pl.DataFrame, label_column: str | None, keep: Sequence[str]
 ) -> tuple[pl.DataFrame, Layout, str | None, list[str]]:
     """A generic CSV whose columns are a known layout (renamed, reordered) is read as that layout."""
     names = [normalise_name(c) for c in df.columns]
@@ -383,4 +383,12 @@ def _known_layout(
     if any(c not in out.columns for c in layout.required):
         return df, GENERIC, label_column, []
     label = found.rename.get(label_column, label_column) if label_column is not None else None
-    return out, layout, label, [found.describe()]
+    notes = [found.describe()]
+    extra = [c for c in out.columns if c not in found.rename.values() and c != label]
+    if extra:  # columns the layout does not have: the generic rules for ids and labels apply to them
+        gone = exclusions(out.select(extra), None, keep, True)
+        out = out.drop([g.column for g in gone])
+        notes += [
+            f"column {g.column!r} not used as a feature: {g.reason}; --keep-column overrides" for g in gone
+        ]
+    return out, layout, label, notes
