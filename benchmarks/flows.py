@@ -347,10 +347,13 @@ original_tables: dict[str, dict[str, FlowTable]] = {}
 def cli_parity(train_path: Path, test_path: Path, fmt: str, bench: FlowEnsemble) -> None:
     """`healthsec train flows` + `detect flows` on the same files: the figures must equal the benchmark's."""
     import csv
+    import sys
     import tempfile
 
     from typer.testing import CliRunner
 
+    here = Path(__file__).resolve().parent  # benchmarks/sigma.py would shadow the pySigma package
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     from healthsec.cli import app
 
     with tempfile.TemporaryDirectory() as tmp:
