@@ -235,6 +235,13 @@ def train_devices(
     labels: Annotated[
         Path | None, typer.Option(help="CSV with columns file,device (file matched by path end).")
     ] = None,
+    trial_pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="Regex whose first group in a capture's file name is its trial (e.g. '_(\\d+)\\.pcap'): "
+            "the unknown-rule thresholds are then chosen leave-one-trial-out."
+        ),
+    ] = None,
 ) -> None:
     """Train passive device identification; device = first folder under the captures' common root."""
     from healthsec.detect.ml.devices import DeviceIdentifier
@@ -247,7 +254,13 @@ def train_devices(
         with labels.open(newline="") as fh:
             mapping = {r["file"]: r["device"] for r in csv.DictReader(fh)}
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths])) if paths else Path()
-    caps, devs, skipped = [], [], []
+    import re
+
+    try:
+        trial_re = re.compile(trial_pattern) if trial_pattern else None
+    except re.error as exc:
+        raise _fail(f"--trial-pattern is not a regular expression: {exc}") from exc
+    caps, devs, skipped, trials = [], [], [], []
     for p in paths:
         try:
             cap = read_capture(p)
@@ -262,19 +275,28 @@ def train_devices(
         if dev is None:
             skipped.append(f"{p}: no device label in {labels}")
             continue
+        found = trial_re.search(p.name) if trial_re else None
+        if trial_re is not None and (found is None or not found.groups()):
+            skipped.append(f"{p}: no trial in the file name (--trial-pattern {trial_pattern!r})")
+            continue
         caps.append(cap)
         devs.append(dev)
+        trials.append(found.group(1) if found else None)
     _report([f"skipped {s}" for s in skipped])
     if len(set(devs)) < 2:
         raise _fail(f"need captures of at least two devices, found {sorted(set(devs))}")
-    ident = DeviceIdentifier().fit(caps, devs)
+    ident = DeviceIdentifier().fit(caps, devs, trials if trial_re else None)
     card = {
         "model": "healthsec passive device identification",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "devices": dict(Counter(devs)),
         "training_captures": [{"path": str(c.name), "sha256": sha256_of(c.name)} for c in caps],
         "skipped_captures": skipped,
-        "unknown_rule": {"min_confidence": ident.min_confidence, "min_overlap": ident.min_overlap},
+        "unknown_rule": {
+            "min_confidence": ident.min_confidence,
+            "min_overlap": ident.min_overlap,
+            "chosen_by": ident.tuning or "defaults (fewer than three devices: no cross-validation)",
+        },
         "formats": "skops (trusted types checked), JSON; no pickle",
     }
     save_model_dir(model, ident.to_artifacts(card))
@@ -282,6 +304,13 @@ def train_devices(
         f"trained on {len(caps)} captures of {len(set(devs))} devices "
         f"({', '.join(f'{k} {v}' for k, v in sorted(Counter(devs).items()))}); {len(skipped)} skipped",
     )
+    if ident.tuning:
+        cv = ident.tuning
+        typer.echo(
+            f"unknown rule: confidence >= {ident.min_confidence}, overlap >= {ident.min_overlap}; chosen by "
+            f"{cv['scheme']} on these captures only (CV: known named {cv['cv_known_accuracy']:.3f}, "
+            f"unseen devices unknown {cv['cv_unseen_to_unknown']:.3f})"
+        )
     typer.echo(f"model written to {model}/")
 
 
