@@ -166,7 +166,7 @@ def _split(classes: list[str], times: np.ndarray) -> tuple[np.ndarray, np.ndarra
     for c in np.unique(arr):
         rows = np.flatnonzero(arr == c)
         rows = rows[np.argsort(times[rows], kind="stable")]
-        cut = int(round(0.7 * len(rows)))
+        cut = round(0.7 * len(rows))
         train.extend(rows[:cut])
         test.extend(rows[cut:])
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(test, dtype=np.int64))
@@ -233,7 +233,8 @@ def ton_section(data: Path) -> None:
         best_cv = max(clf.cv_scores.items(), key=lambda kv: kv[1])
         summary.append(
             f"  {device:<13} healthsec {ours:.3f} vs RandomForest {ref:.3f} ({ours - ref:+.3f}, "
-            f"{'meets' if ours >= ref else 'MISSES'} >= RandomForest); CV chose {best_cv[0]} ({best_cv[1]:.3f})"
+            f"{'meets' if ours >= ref else 'MISSES'} >= RandomForest); "
+            f"CV chose {best_cv[0]} ({best_cv[1]:.3f})"
         )
     print(
         "accuracy against the target (>= default RandomForest on the same readings, same rows, same split):"
