@@ -174,6 +174,7 @@ def listen_mqtt(
     readings = errors = learnt = 0
     alerts: dict[str, Alert] = {}
     batch: list[DeviceReading] = []
+    context: list[DeviceReading] = []
     last_flush = time.monotonic()
     console.print(f"listening on mqtt://{host}:{port} topics {', '.join(topics)} (learning {learn} readings)")
 
@@ -185,7 +186,8 @@ def listen_mqtt(
         if model is not None:
             from healthsec.detect.clinical.telemetry_model import alerts_from_predictions
 
-            found += alerts_from_predictions(batch, model.predict(batch))
+            found += alerts_from_predictions(batch, model.predict(batch, context))
+            context[:] = model.history([*context, *batch])  # the next batch's readings keep their history
         new = [a for a in found if a.id not in alerts]
         for a in new:
             alerts[a.id] = a

@@ -102,3 +102,18 @@ def test_readings_without_any_metric_are_refused() -> None:
     rows = [_reading(i, T0 + timedelta(seconds=i)) for i in range(4)]
     with pytest.raises(ValueError, match="no metric values"):
         TelemetryClassifier().fit(rows, ["benign", "ddos"] * 2)
+
+
+def test_a_stream_scored_in_batches_scores_like_the_whole_stream() -> None:
+    readings, classes = _drift_stream(0)
+    model = TelemetryClassifier(num_boost_round=20, feature_set=BEHAVIOUR, select=False).fit(
+        readings, classes
+    )
+    whole = model.predict(readings).score
+    context: list[DeviceReading] = []
+    parts = []
+    for start in range(0, len(readings), 37):
+        batch = readings[start : start + 37]
+        parts.append(model.predict(batch, context).score)
+        context = model.history([*context, *batch])
+    np.testing.assert_allclose(np.concatenate(parts), whole)

@@ -246,12 +246,26 @@ class TelemetryClassifier:
         """The model's input for these readings (each device's stream in time order)."""
         return features(readings, self.features, self.feature_set)
 
-    def predict(self, readings: Sequence[DeviceReading]) -> Predictions:
+    def predict(
+        self, readings: Sequence[DeviceReading], context: Sequence[DeviceReading] = ()
+    ) -> Predictions:
+        """One prediction per reading. ``context``: earlier readings (e.g. the end of the previous batch
+        of a stream) that give the first readings of each device their history; not scored."""
         if not readings:
             if self._booster is None:
                 raise RuntimeError("the classifier is not trained")
             return Predictions(np.zeros(0), np.zeros(0, dtype=np.int64), [])
-        return self.predict_features(self.matrix(readings))
+        x = self.matrix([*context, *readings])[len(context) :]
+        return self.predict_features(x)
+
+    @staticmethod
+    def history(readings: Sequence[DeviceReading]) -> list[DeviceReading]:
+        """The last readings of each device that the behaviour features look back on (context for the
+        next batch of a stream)."""
+        last: dict[str, list[DeviceReading]] = defaultdict(list)
+        for r in sorted(readings, key=lambda r: r.ts):
+            last[r.device_id] = [*last[r.device_id], r][-WINDOW:]
+        return [r for rows in last.values() for r in rows]
 
     def predict_features(self, x: npt.NDArray[np.float64]) -> Predictions:
         if self._booster is None:
