@@ -296,7 +296,7 @@ def train_telemetry(
         f"trained on {model.rows} unique rows of {len(readings)} (exact duplicates removed): {counts}\n"
         f"features: {', '.join(model.features)} ({model.feature_set}; chosen by time-blocked "
         f"{model.cv_folds}-fold cross-validation on the training rows)\n"
-        f"wrote {out / 'model.txt'} and {out / 'meta.json'}",
+        f"wrote {', '.join(['model.txt', *(['types.txt'] if types else []), 'meta.json'])} in {out}",
         highlight=False,
     )
 
