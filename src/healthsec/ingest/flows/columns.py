@@ -62,11 +62,11 @@ def identifier_like(name: str) -> bool:
 
 
 def row_index_like(s: pl.Series) -> bool:
-    """A column counting rows (0, 1, 2, ... or any start with step 1): it numbers, it does not describe."""
+    """A column counting rows (0, 1, 2, ... or 1, 2, 3, ...): it numbers, it does not describe."""
     if s.dtype == pl.String or s.len() < 3 or s.null_count():
         return False
     v = s.cast(pl.Float64, strict=False).to_numpy()
-    return bool(np.all(np.isfinite(v)) and np.all(np.diff(v) == 1.0))
+    return bool(np.all(np.isfinite(v)) and v[0] in (0.0, 1.0) and np.all(np.diff(v) == 1.0))
 
 
 @dataclass(frozen=True)
