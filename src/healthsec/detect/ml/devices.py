@@ -298,7 +298,7 @@ def choose_thresholds(
     else:
         order = np.random.default_rng(seed).permutation(n)
         folds = [sorted(int(i) for i in f) for f in np.array_split(order, min(5, n)) if len(f)]
-        scheme = f"{len(folds)}-fold over captures (no trials given)"
+        scheme = f"{len(folds)}-fold over captures (fewer than two trials given)"
     known: list[tuple[float, float | None, bool]] = []
     for held in folds:
         rest = [i for i in range(n) if i not in set(held)]
