@@ -280,15 +280,11 @@ def _best_guess(ident: DeviceIdentifier, cap: Capture) -> tuple[str, float, floa
     return device, float(proba[j]), ident.overlap(cap, device)
 
 
-def choose_thresholds(
+def cv_records(
     captures: Sequence[Capture], devices: Sequence[str], groups: Sequence[object] | None = None, seed: int = 0
-) -> tuple[float, float, dict[str, Any]]:
-    """(min_confidence, min_overlap, report) by cross-validation over the training captures only.
-
-    Known devices: leave-one-trial-out when ``groups`` holds two or more trials, else 5 folds over the
-    captures; each held-out capture counts when named right and not sent to ``unknown``. Unseen devices:
-    leave-one-device-out; each of its captures counts when sent to ``unknown``. The pair of thresholds
-    with the highest sum of the two rates wins (ties: the lower thresholds)."""
+) -> tuple[list[tuple[float, float | None, bool]], list[tuple[float, float | None]], str]:
+    """Cross-validated (confidence, overlap, named right) of known captures and (confidence, overlap) of
+    captures of a device left out of training; see :func:`choose_thresholds`."""
     n = len(captures)
     labels = list(devices)
     if groups is not None and len(set(groups)) >= 2:
@@ -323,6 +319,15 @@ def choose_thresholds(
             if labels[i] == d and captures[i].frame.height:
                 _, conf, ov = _best_guess(ident, captures[i])
                 unseen.append((conf, ov))
+    return known, unseen, scheme
+
+
+def select_thresholds(
+    known: Sequence[tuple[float, float | None, bool]], unseen: Sequence[tuple[float, float | None]]
+) -> tuple[float, float, float, float]:
+    """(min_confidence, min_overlap, known rate, unseen rate): the grid point with the highest sum of
+    the two rates; among equal sums the stricter thresholds (what the training captures cannot tell
+    apart is left to ``unknown`` rather than guessed)."""
 
     def accepted(conf: float, ov: float | None, mc: float, mo: float) -> bool:
         return ov is not None and conf >= mc and ov >= mo
@@ -332,9 +337,23 @@ def choose_thresholds(
         for mo in OVERLAP_GRID:
             k = float(np.mean([ok and accepted(c, o, mc, mo) for c, o, ok in known])) if known else 0.0
             u = float(np.mean([not accepted(c, o, mc, mo) for c, o in unseen])) if unseen else 0.0
-            if k + u > best[0] + 1e-9:
+            tie = abs(k + u - best[0]) <= 1e-9
+            if k + u > best[0] + 1e-9 or (tie and (mc + mo, mo) > (best[1] + best[2], best[2])):
                 best = (k + u, mc, mo, k, u)
-    _, mc, mo, k, u = best
+    return best[1], best[2], best[3], best[4]
+
+
+def choose_thresholds(
+    captures: Sequence[Capture], devices: Sequence[str], groups: Sequence[object] | None = None, seed: int = 0
+) -> tuple[float, float, dict[str, Any]]:
+    """(min_confidence, min_overlap, report) by cross-validation over the training captures only.
+
+    Known devices: leave-one-trial-out when ``groups`` holds two or more trials, else 5 folds over the
+    captures; each held-out capture counts when named right and not sent to ``unknown``. Unseen devices:
+    leave-one-device-out; each of its captures counts when sent to ``unknown``. The pair of thresholds
+    with the highest sum of the two rates wins (ties: the stricter pair)."""
+    known, unseen, scheme = cv_records(captures, devices, groups, seed)
+    mc, mo, k, u = select_thresholds(known, unseen)
     report = {
         "scheme": scheme + "; unseen devices: leave-one-device-out",
         "cv_known_accuracy": round(k, 4),
