@@ -34,7 +34,14 @@ from healthsec.detect.ml.devices import FLOW_STATS, UNKNOWN, DeviceIdentifier  #
 from healthsec.detect.ml.ensemble import FlowEnsemble  # noqa: E402
 from healthsec.detect.ml.streaming import StreamingFlowDetector  # noqa: E402
 from healthsec.detect.ml.unsupervised import UnsupervisedFlowModel  # noqa: E402
-from healthsec.ingest.flows import FlowFormatError, FlowTable, flows_from_table, read_table  # noqa: E402
+from healthsec.ingest.flows import (  # noqa: E402
+    FlowFormatError,
+    FlowTable,
+    flows_from_table,
+    read_table,
+    training_frame,
+)
+from healthsec.ingest.flows.formats import NSL_KDD_COLUMNS  # noqa: E402
 from healthsec.ingest.flows.pcap import read_capture  # noqa: E402
 
 HEADER = f"{'model':<34}{'acc':>7}{'bal.acc':>8}{'macroF1':>8}{'recall':>8}{'FPR':>7}{'AUC':>7}"
@@ -62,7 +69,8 @@ def quality(name: str, train: FlowTable, tests: dict[str, FlowTable], seed: int 
     assert train.labels is not None
     assert train.is_attack is not None
     t0 = time.perf_counter()
-    ens = FlowEnsemble.train(train.frame, train.categorical, train.labels, fpr=0.05, seed=seed)
+    frame, cats, labels = training_frame([train])  # the same call `healthsec train flows` makes
+    ens = FlowEnsemble.train(frame, cats, labels, fpr=0.05, seed=seed)
     print(
         f"\n== {name}: ensemble trained in {time.perf_counter() - t0:.1f} s; benign validation FPR "
         f"{ens.card['validation_benign_fpr']:.3f} (stated 0.05)"
@@ -226,7 +234,13 @@ def devices(root: Path) -> None:
     for tr in (1, 2):
         tri = [i for i in range(len(caps)) if trials[i] == tr]
         tei = [i for i in range(len(caps)) if trials[i] != tr]
-        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        ident = DeviceIdentifier().fit(
+            [caps[i] for i in tri], [devs[i] for i in tri], [trials[i] for i in tri]
+        )
+        print(
+            f"train trial {tr}: unknown rule chosen by CV on the training captures only: confidence >= "
+            f"{ident.min_confidence}, overlap >= {ident.min_overlap} ({ident.tuning})"
+        )
         n_stats = 3 * len(FLOW_STATS)
         base = RandomForestClassifier(random_state=0, n_jobs=1).fit(
             [ident.capture_vector(caps[i])[:n_stats] for i in tri], [devs[i] for i in tri]
@@ -252,7 +266,9 @@ def devices(root: Path) -> None:
     for d in sorted(set(devs)):
         tri = [i for i in range(len(caps)) if devs[i] != d]
         tei = [i for i in range(len(caps)) if devs[i] == d]
-        ident = DeviceIdentifier().fit([caps[i] for i in tri], [devs[i] for i in tri])
+        ident = DeviceIdentifier().fit(
+            [caps[i] for i in tri], [devs[i] for i in tri], [trials[i] for i in tri]
+        )
         got = sum(ident.identify(caps[i])[0] == UNKNOWN for i in tei)
         parts.append(f"{d} {got}/{len(tei)}")
         unk += got
@@ -261,6 +277,112 @@ def devices(root: Path) -> None:
         f"unseen device type (leave one device out): 'unknown' for {unk / tot:.3f} of captures"
         f" ({', '.join(parts)})"
     )
+
+
+_WORDS = {"src": "Source", "dst": "Destination", "srv": "Service", "num": "Number", "dur": "Duration",
+          "sbytes": "Src Bytes", "dbytes": "Dst Bytes", "spkts": "Src Pkts", "dpkts": "Dst Pkts",
+          "sttl": "Src TTL", "dttl": "Dst TTL"}  # fmt: skip
+_OPAQUE = {"protocol_type": "c_a", "flag": "c_b", "proto": "c_a", "state": "c_b"}  # found by values alone
+
+
+def _renamed(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Columns renamed the way another exporter might spell them, text columns opaque, order shuffled."""
+    names = {}
+    for c in frame.columns:
+        names[c] = _OPAQUE.get(c) or _WORDS.get(c) or " ".join(_WORDS.get(t, t.title()) for t in c.split("_"))
+    out = frame.rename(names)
+    return out.select(list(np.random.default_rng(seed).permutation(out.columns)))
+
+
+def renamed_layout(
+    name: str, train_raw: pl.DataFrame, tests_raw: dict[str, pl.DataFrame], label: str
+) -> None:
+    """A known layout renamed and reordered, through the generic CSV path, beside RandomForest on the
+    original layout (the forest trained on the original columns; target: within 0.005 of it)."""
+    tmp = Path(f"/tmp/healthsec-bench-renamed-{os.getpid()}")
+    tmp.mkdir(exist_ok=True)
+    try:
+        paths = {}
+        for part, raw in {"train": train_raw, **tests_raw}.items():
+            paths[part] = tmp / f"{part}.csv"
+            _renamed(raw, 7).write_csv(paths[part])
+        label_col = _WORDS.get(label) or " ".join(t.title() for t in label.split("_"))
+        train = read_table(paths["train"], "csv", label_col)
+        recog = [n for n in train.notes if "recognised" in n]
+        print(f"\n== {name}, columns renamed and shuffled, read as --format csv --label-column '{label_col}'")
+        print(f"   {recog[0] if recog else 'layout NOT recognised: read as a generic CSV'}")
+        frame, cats, labels = training_frame([train])
+        ens = FlowEnsemble.train(frame, cats, labels, fpr=0.05, seed=0)
+        orig_train = original_tables[name]["train"]
+        base = FlowEnsemble.train(*training_frame([orig_train]), fpr=0.05, seed=0)
+        orig_schema = base.schema
+        x_tr = orig_schema.scaled(orig_train.frame)
+        assert orig_train.is_attack is not None
+        rf = RandomForestClassifier(random_state=0, n_jobs=1).fit(x_tr, orig_train.is_attack)
+        print(HEADER)
+        for part in tests_raw:
+            t = read_table(paths[part], "csv", label_col)
+            o = original_tables[name][part]
+            assert t.is_attack is not None
+            assert o.is_attack is not None
+            y = t.is_attack.astype(int)
+            p = ens.predict(t.frame)
+            rf_p = rf.predict_proba(orig_schema.scaled(o.frame))[:, 1]
+            print(f"-- test {part}")
+            print(f"{'RandomForest, original layout':<34}" + metrics(y, (rf_p >= 0.5).astype(int), rf_p))
+            bp = base.predict(o.frame)
+            print(f"{'ensemble, original layout':<34}" + metrics(y, bp.is_attack.astype(int), bp.score))
+            print(f"{'ensemble, renamed + shuffled':<34}" + metrics(y, p.is_attack.astype(int), p.score))
+            gap = accuracy_score(y, p.is_attack) - accuracy_score(y, (rf_p >= 0.5).astype(int))
+            print(f"   renamed accuracy minus RandomForest (original layout): {gap:+.3f} (target >= -0.005)")
+    finally:
+        for f in tmp.glob("*"):
+            f.unlink()
+        tmp.rmdir()
+
+
+original_tables: dict[str, dict[str, FlowTable]] = {}
+
+
+def cli_parity(train_path: Path, test_path: Path, fmt: str, bench: FlowEnsemble) -> None:
+    """`healthsec train flows` + `detect flows` on the same files: the figures must equal the benchmark's."""
+    import csv
+    import sys
+    import tempfile
+
+    from typer.testing import CliRunner
+
+    here = Path(__file__).resolve().parent  # benchmarks/sigma.py would shadow the pySigma package
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    from healthsec.cli import app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model, out = Path(tmp) / "model", Path(tmp) / "pred.csv"
+        runner = CliRunner()
+        r = runner.invoke(app, ["train", "flows", str(train_path), "-f", fmt, "-m", str(model)])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(
+            app,
+            ["detect", "flows", str(test_path), "-f", fmt, "-m", str(model), "-o", str(out), "--no-alerts"],
+        )
+        assert r.exit_code == 0, r.output
+        rows = list(csv.DictReader(out.open()))
+    y = np.array([r["label"] != "benign" for r in rows], dtype=int)
+    p = np.array([int(r["is_attack"]) for r in rows])
+    t = read_table(test_path, fmt)
+    b = bench.predict(t.frame).is_attack.astype(int)
+    print(f"\n== CLI vs benchmark on {test_path.name} (same files, same seed)")
+    print(f"{'path':<34}{'acc':>7}{'bal.acc':>8}")
+    print(
+        f"{'healthsec train/detect flows':<34}{accuracy_score(y, p):7.3f}{balanced_accuracy_score(y, p):8.3f}"
+    )
+    print(f"{'benchmarks/flows.py':<34}{accuracy_score(y, b):7.3f}{balanced_accuracy_score(y, b):8.3f}")
+    print(f"   predictions identical row by row: {bool((p == b).all())}")
+
+
+def _nsl_raw(path: Path) -> pl.DataFrame:
+    raw = pl.read_csv(gzip.decompress(path.read_bytes()), has_header=False, new_columns=list(NSL_KDD_COLUMNS))
+    return raw
 
 
 def main() -> None:
@@ -272,6 +394,14 @@ def main() -> None:
     train = read_table(kdd / "KDDTrain+_20Percent.txt.gz", "nsl-kdd")
     tests = {n: read_table(kdd / f"{n}.txt.gz", "nsl-kdd") for n in ("KDDTest+", "KDDTest-21")}
     ens = quality("NSL-KDD (official split: KDDTrain+_20Percent -> KDDTest+, KDDTest-21)", train, tests)
+    cli_parity(kdd / "KDDTrain+_20Percent.txt.gz", kdd / "KDDTest+.txt.gz", "nsl-kdd", ens)
+    original_tables["NSL-KDD"] = {"train": train, **tests}
+    renamed_layout(
+        "NSL-KDD",
+        _nsl_raw(kdd / "KDDTrain+_20Percent.txt.gz"),
+        {n: _nsl_raw(kdd / f"{n}.txt.gz") for n in tests},
+        "label",
+    )
     speed("NSL-KDD KDDTest+", kdd / "KDDTest+.txt.gz", "nsl-kdd", ens)
     online_speed(tests["KDDTest+"])
     unsw_path = args.data / "unsw-nb15" / "UNSW_NB15_training-set.csv.gz"
@@ -304,6 +434,15 @@ def main() -> None:
         {"blocks 30 %": sub["test"]},
     )
     speed("UNSW-NB15 (all 82,332 rows)", unsw_path, "unsw-nb15", uens)
+    original_tables["UNSW-NB15"] = {"train": sub["train"], "blocks 30 %": sub["test"]}
+    raw = pl.read_csv(gzip.decompress(unsw_path.read_bytes()))
+    raw = raw.rename({raw.columns[0]: raw.columns[0].lstrip("\ufeff")})
+    renamed_layout(
+        "UNSW-NB15",
+        raw.filter(pl.Series(~is_test)),
+        {"blocks 30 %": raw.filter(pl.Series(is_test))},
+        "attack_cat",
+    )
     if not args.skip_devices:
         devices(args.data / "medical-device-traffic-unr" / "pcaps")
 

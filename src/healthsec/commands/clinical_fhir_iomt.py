@@ -185,6 +185,7 @@ def listen_mqtt(
     readings = errors = learnt = 0
     alerts: dict[str, Alert] = {}
     batch: list[DeviceReading] = []
+    context: list[DeviceReading] = []
     last_flush = time.monotonic()
     console.print(f"listening on mqtt://{host}:{port} topics {', '.join(topics)} (learning {learn} readings)")
 
@@ -196,7 +197,8 @@ def listen_mqtt(
         if model is not None:
             from healthsec.detect.clinical.telemetry_model import alerts_from_predictions
 
-            found += alerts_from_predictions(batch, model.predict(batch))
+            found += alerts_from_predictions(batch, model.predict(batch, context))
+            context[:] = model.history([*context, *batch])  # the next batch's readings keep their history
         new = [a for a in found if a.id not in alerts]
         for a in new:
             alerts[a.id] = a
@@ -260,10 +262,12 @@ def _labelled(paths: Sequence[Path], fmt: str) -> tuple[list[DeviceReading], lis
 def _load_model(model_dir: Path) -> TelemetryClassifier:
     from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
+    types = model_dir / "types.txt"
     try:
         return TelemetryClassifier.from_parts(
             (model_dir / "meta.json").read_text(encoding="utf-8"),
             (model_dir / "model.txt").read_text(encoding="utf-8"),
+            types.read_text(encoding="utf-8") if types.is_file() else None,
         )
     except (OSError, ValueError, KeyError) as exc:
         raise fail(f"cannot load model from {model_dir}: {exc}") from None
@@ -271,22 +275,26 @@ def _load_model(model_dir: Path) -> TelemetryClassifier:
 
 def train_telemetry(
     paths: Annotated[list[Path], typer.Argument(help="Labelled telemetry CSV files of one device type.")],
-    out: Annotated[Path, typer.Option("--out", help="Model directory to write (model.txt + meta.json).")],
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="Model directory to write (model.txt + meta.json).")
+    ] = None,
     fmt: FormatOption = "ton-iot",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     db: DbOption = None,
     register: RegisterOption = True,
     promote: PromoteOption = False,
+    out_alias: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,
 ) -> None:
-    """Train the supervised telemetry model (LightGBM on reading values; never on date/time)."""
-    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier, dedupe
+    """Train the telemetry model (LightGBM on readings and their behaviour over time; never the calendar)."""
+    from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
+    if model_dir is not None and out_alias is not None and model_dir != out_alias:
+        raise fail("--out is an old name of --model: give one of them")
+    out = model_dir or out_alias
+    if out is None:
+        raise fail("--model DIR is required (the directory to write the model to)")
     readings, classes, errors = _labelled(paths, fmt)
     _print_errors(errors)
-    keep = dedupe(readings, classes)
-    total = len(readings)
-    readings = [readings[i] for i in keep]
-    classes = [classes[i] for i in keep]
     try:
         model = TelemetryClassifier(seed=seed).fit(readings, classes)
     except ValueError as exc:
@@ -294,10 +302,15 @@ def train_telemetry(
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.txt").write_text(model.model_text(), encoding="utf-8")
     (out / "meta.json").write_text(model.meta_json(), encoding="utf-8")
-    counts = ", ".join(f"{c} {classes.count(c)}" for c in model.classes)
+    types = model.types_text()
+    if types is not None:
+        (out / "types.txt").write_text(types, encoding="utf-8")
+    counts = ", ".join(f"{c} {n}" for c, n in model.class_counts.items())
     console.print(
-        f"trained on {len(readings)} unique rows of {total} (exact duplicates removed): {counts}\n"
-        f"features: {', '.join(model.features)}\nwrote {out / 'model.txt'} and {out / 'meta.json'}",
+        f"trained on {model.rows} unique rows of {len(readings)} (exact duplicates removed): {counts}\n"
+        f"features: {', '.join(model.features)} ({model.feature_set}; chosen by time-blocked "
+        f"{model.cv_folds}-fold cross-validation on the training rows)\n"
+        f"wrote {', '.join(['model.txt', *(['types.txt'] if types else []), 'meta.json'])} in {out}",
         highlight=False,
     )
     register_trained_cli(db, "telemetry", out, paths, register=register, promote=promote)

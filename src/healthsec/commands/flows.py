@@ -27,19 +27,28 @@ LabelOption = Annotated[
         help="Label column of a labelled CSV (benign/normal/0 = benign, 1/true = attack, else a category).",
     ),
 ]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep-column",
+        help="Use this column as a feature even though it looks like a label or an identifier (repeatable).",
+    ),
+]
 PathsArg = Annotated[list[Path], typer.Argument(help="Input files.", exists=False)]
 FLOW_REQUIRED = ("schema.json", "ensemble.json")
 DEVICE_REQUIRED = ("devices.json", "capture_rf.skops")
 
 
-def _read_tables(paths: list[Path], fmt: str, label_column: str | None) -> tuple[list[Any], list[str]]:
+def _read_tables(
+    paths: list[Path], fmt: str, label_column: str | None, keep: list[str] | None = None
+) -> tuple[list[Any], list[str]]:
     """Read every file; a file that cannot be read is reported, the others go on."""
     from healthsec.ingest.flows import FlowFormatError, read_table
 
     tables, problems = [], []
     for p in paths:
         try:
-            t = read_table(p, fmt, label_column)
+            t = read_table(p, fmt, label_column, keep or ())
         except FlowFormatError as exc:
             problems.append(str(exc))
             continue
@@ -68,6 +77,7 @@ def train_flows(
     fmt: FormatOption,
     model: ModelOption,
     label_column: LabelOption = None,
+    keep_column: KeepOption = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate on benign validation flows.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the validation split and models.")] = 0,
     db: DbOption = None,
@@ -75,22 +85,17 @@ def train_flows(
     promote: PromoteOption = False,
 ) -> None:
     """Train the flow ensemble (LightGBM if labelled, Isolation Forest + autoencoder on benign flows)."""
-    import polars as pl  # heavy libraries load when the command runs, not when the CLI starts
-
     from healthsec.detect.ml.ensemble import FlowEnsemble
+    from healthsec.ingest.flows import training_frame
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
 
     if not 0 < fpr < 0.5:
         raise _fail("--fpr must be between 0 and 0.5")
-    tables, problems = _read_tables(paths, fmt, label_column)
+    tables, problems = _read_tables(paths, fmt, label_column, keep_column)
     _report(problems)
     if not tables:
         raise _fail("no readable training data")
-    labelled = all(t.labels is not None for t in tables)
-    cats = sorted({c for t in tables for c in t.categorical})
-    frame = pl.concat([t.frame for t in tables], how="diagonal_relaxed")
-    frame = frame.with_columns([pl.col(c).cast(pl.String).fill_null("-") for c in cats])
-    labels = [lab for t in tables for lab in (t.labels or [])] if labelled else None
+    frame, cats, labels = training_frame(tables)
     try:
         ens = FlowEnsemble.train(frame, cats, labels, fpr=fpr, seed=seed)
     except ValueError as exc:
@@ -113,9 +118,7 @@ def train_flows(
             ],
             "label_column": label_column,
             "label_counts": dict(counts),
-            "parts": (
-                ["supervised (LightGBM binary + category, both calibrated)"] if ens.supervised else []
-            )
+            "parts": (["supervised (LightGBM binary + category, both calibrated)"] if ens.supervised else [])
             + ["iforest (benign only)", "autoencoder (MLP 32-8-32, benign only)"],
             "feature_schema": {"numeric": ens.schema.numeric, "categorical": list(ens.schema.categorical)},
             "stated_fpr": fpr,
@@ -144,6 +147,7 @@ def detect_flows(
     model: ModelOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV, one row per input flow.")],
     label_column: LabelOption = None,
+    keep_column: KeepOption = None,
     db: DbOption = None,
     alerts: Annotated[
         bool, typer.Option("--alerts/--no-alerts", help="Store alerts for flagged flows.")
@@ -167,7 +171,8 @@ def detect_flows(
         ens = FlowEnsemble.from_artifacts(load_model_dir(model, FLOW_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:
         raise _fail(str(exc)) from exc
-    tables, problems = _read_tables(paths, fmt, label_column)
+    # The model's own columns are kept whatever their names (a column kept at training is kept here).
+    tables, problems = _read_tables(paths, fmt, label_column, [*(keep_column or []), *ens.schema.columns])
     _report(problems)
     store = open_store(db) if alerts else None
     total = flagged = stored = scored_files = 0
@@ -239,6 +244,13 @@ def train_devices(
     db: DbOption = None,
     register: RegisterOption = True,
     promote: PromoteOption = False,
+    trial_pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="Regex whose first group in a capture's file name is its trial (e.g. '_(\\d+)\\.pcap'): "
+            "the unknown-rule thresholds are then chosen leave-one-trial-out."
+        ),
+    ] = None,
 ) -> None:
     """Train passive device identification; device = first folder under the captures' common root."""
     from healthsec.detect.ml.devices import DeviceIdentifier
@@ -251,7 +263,13 @@ def train_devices(
         with labels.open(newline="") as fh:
             mapping = {r["file"]: r["device"] for r in csv.DictReader(fh)}
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths])) if paths else Path()
-    caps, devs, skipped = [], [], []
+    import re
+
+    try:
+        trial_re = re.compile(trial_pattern) if trial_pattern else None
+    except re.error as exc:
+        raise _fail(f"--trial-pattern is not a regular expression: {exc}") from exc
+    caps, devs, skipped, trials = [], [], [], []
     for p in paths:
         try:
             cap = read_capture(p)
@@ -266,19 +284,28 @@ def train_devices(
         if dev is None:
             skipped.append(f"{p}: no device label in {labels}")
             continue
+        found = trial_re.search(p.name) if trial_re else None
+        if trial_re is not None and (found is None or not found.groups()):
+            skipped.append(f"{p}: no trial in the file name (--trial-pattern {trial_pattern!r})")
+            continue
         caps.append(cap)
         devs.append(dev)
+        trials.append(found.group(1) if found else None)
     _report([f"skipped {s}" for s in skipped])
     if len(set(devs)) < 2:
         raise _fail(f"need captures of at least two devices, found {sorted(set(devs))}")
-    ident = DeviceIdentifier().fit(caps, devs)
+    ident = DeviceIdentifier().fit(caps, devs, trials if trial_re else None)
     card = {
         "model": "healthsec passive device identification",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "devices": dict(Counter(devs)),
         "training_captures": [{"path": str(c.name), "sha256": sha256_of(c.name)} for c in caps],
         "skipped_captures": skipped,
-        "unknown_rule": {"min_confidence": ident.min_confidence, "min_overlap": ident.min_overlap},
+        "unknown_rule": {
+            "min_confidence": ident.min_confidence,
+            "min_overlap": ident.min_overlap,
+            "chosen_by": ident.tuning or "defaults (fewer than three devices: no cross-validation)",
+        },
         "formats": "skops (trusted types checked), JSON; no pickle",
     }
     save_model_dir(model, ident.to_artifacts(card))
@@ -286,6 +313,13 @@ def train_devices(
         f"trained on {len(caps)} captures of {len(set(devs))} devices "
         f"({', '.join(f'{k} {v}' for k, v in sorted(Counter(devs).items()))}); {len(skipped)} skipped",
     )
+    if ident.tuning:
+        cv = ident.tuning
+        typer.echo(
+            f"unknown rule: confidence >= {ident.min_confidence}, overlap >= {ident.min_overlap}; chosen by "
+            f"{cv['scheme']} on these captures only (CV: known named {cv['cv_known_accuracy']:.3f}, "
+            f"unseen devices unknown {cv['cv_unseen_to_unknown']:.3f})"
+        )
     typer.echo(f"model written to {model}/")
     inputs = [Path(c.name) for c in caps]
     register_trained_cli(db, "devices", model, inputs, register=register, promote=promote)

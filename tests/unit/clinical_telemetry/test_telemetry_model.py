@@ -54,7 +54,7 @@ def test_gps_model_detects_and_round_trips(gps: tuple[list[DeviceReading], list[
     readings, classes = gps
     train_r, test_r = readings[:9000], readings[9000:]
     train_c, test_c = classes[:9000], classes[9000:]
-    model = TelemetryClassifier(num_boost_round=150).fit(train_r, train_c)
+    model = TelemetryClassifier(num_boost_round=150, select=False).fit(train_r, train_c)
     assert model.features == ["latitude", "longitude"]  # never date or time
     pred = model.predict(test_r)
     truth = np.array([c != BENIGN for c in test_c])
@@ -64,7 +64,7 @@ def test_gps_model_detects_and_round_trips(gps: tuple[list[DeviceReading], list[
     assert fpr < 0.1
     assert len(pred.predicted) == len(test_r)
     assert set(pred.predicted) <= set(model.classes)
-    again = TelemetryClassifier.from_parts(model.meta_json(), model.model_text())
+    again = TelemetryClassifier.from_parts(model.meta_json(), model.model_text(), model.types_text())
     np.testing.assert_allclose(again.predict(test_r).score, pred.score)
     alerts = alerts_from_predictions(test_r, pred)
     assert alerts
@@ -87,3 +87,13 @@ def test_bad_model_files_are_refused() -> None:
             ],
             [BENIGN],
         )
+
+
+def test_a_multi_type_model_without_its_types_file_is_refused(
+    gps: tuple[list[DeviceReading], list[str]],
+) -> None:
+    readings, classes = gps
+    model = TelemetryClassifier(num_boost_round=5, select=False).fit(readings[::6], classes[::6])
+    assert len(model.classes) > 2
+    with pytest.raises(ValueError, match=r"types\.txt is missing"):
+        TelemetryClassifier.from_parts(model.meta_json(), model.model_text())

@@ -1,4 +1,4 @@
-"""Supervised telemetry detection (LightGBM) from reading values only; saved as LightGBM text plus JSON."""
+"""Supervised telemetry detection (LightGBM) from readings and their behaviour; LightGBM text plus JSON."""
 
 from __future__ import annotations
 
@@ -13,11 +13,20 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
+from healthsec.detect.clinical.telemetry_features import (
+    BEHAVIOUR,
+    FEATURE_SETS,
+    VALUES,
+    WINDOW,
+    feature_names,
+    features,
+    value_matrix,
+)
 from healthsec.model import Alert, DeviceReading, Entity, EntityKind, EntityRole, Severity, stable_id
 
 BENIGN = "benign"
 _BENIGN_NAMES = {"normal", "benign", "0", ""}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def class_name(label: int | None, attack_type: str | None) -> str:
@@ -40,19 +49,64 @@ class Predictions:
 
 
 def feature_matrix(readings: Sequence[DeviceReading], features: Sequence[str]) -> npt.NDArray[np.float64]:
-    """Values only: no timestamps, no ordering (TON_IoT attack types sit on their own days, so time leaks)."""
-    x = np.full((len(readings), len(features)), np.nan)
-    index = {f: i for i, f in enumerate(features)}
-    for row, r in enumerate(readings):
-        for name, value in r.metrics.items():
-            col = index.get(name)
-            if col is not None and value is not None:
-                x[row, col] = value
-    return x
+    """Reading values only, one column per metric (the input of the RandomForest baseline)."""
+    return value_matrix(readings, features)
+
+
+# Candidates tried by cross-validation inside the training data: the feature set (values alone, or values
+# and their behaviour over time) x the trees' shape x whether benign and attack rows weigh the same.
+PARAM_SETS: dict[str, dict[str, Any]] = {
+    "default": {"num_leaves": 31, "min_data_in_leaf": 5},
+    "fine": {"num_leaves": 127, "min_data_in_leaf": 2, "max_bin": 1023, "min_data_in_bin": 1},
+}
+CV_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    feature_set: str
+    params: str
+    balance: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.feature_set}/{self.params}/{'balanced' if self.balance else 'as-is'}"
+
+
+CANDIDATES = tuple(
+    Candidate(fs, ps, bal) for fs in FEATURE_SETS for ps in PARAM_SETS for bal in (False, True)
+)
+
+
+def time_blocks(classes: Sequence[str], times: npt.NDArray[np.float64], folds: int) -> npt.NDArray[np.int64]:
+    """Fold number of each row: each class's rows in time order cut into ``folds`` contiguous blocks, so a
+    validation block never sits between training rows of its own session (no neighbour leaks)."""
+    fold = np.zeros(len(classes), dtype=np.int64)
+    arr = np.asarray(classes)
+    for c in np.unique(arr):
+        rows = np.flatnonzero(arr == c)
+        rows = rows[np.argsort(times[rows], kind="stable")]
+        fold[rows] = np.minimum(np.arange(len(rows)) * folds // max(len(rows), 1), folds - 1)
+    return fold
+
+
+def unique_rows(x: npt.NDArray[np.float64], classes: Sequence[str]) -> list[int]:
+    """Indices of the first of each identical (feature row, class): copies on both sides of a split
+    measure memory, not detection (TON_IoT repeats many rows exactly)."""
+    seen: set[tuple[object, ...]] = set()
+    keep = []
+    for i, c in enumerate(classes):
+        key = (c, np.nan_to_num(x[i], nan=np.inf).tobytes())
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return keep
 
 
 class TelemetryClassifier:
-    """Gradient-boosted trees over a device's reading values; multi-class when attack types are known."""
+    """Gradient-boosted trees over a device's readings and their behaviour; multi-class when attack types
+    are known. ``fit`` picks the feature set and tree shape by time-blocked cross-validation on the
+    training rows only (``select=False`` keeps the given ``feature_set``/params)."""
 
     def __init__(
         self,
@@ -62,30 +116,101 @@ class TelemetryClassifier:
         params: Mapping[str, Any] | None = None,
         seed: int = 0,
         balance: bool = True,
+        feature_set: str = VALUES,
+        select: bool = True,
     ) -> None:
+        if feature_set not in FEATURE_SETS:
+            raise ValueError(f"unknown feature set {feature_set!r}")
         self.threshold = threshold
         self.balance = balance
         self.num_boost_round = num_boost_round
         self.params = dict(params or {})
         self.seed = seed
-        self.features: list[str] = []
+        self.feature_set = feature_set
+        self.select = select
+        self.features: list[str] = []  # the metrics read from each reading
         self.classes: list[str] = []
         self.device_type: str | None = None
-        self._booster: lgb.Booster | None = None
+        self.cv_scores: dict[str, float] = {}
+        self.cv_folds = CV_FOLDS
+        self.rows = 0
+        self.class_counts: dict[str, int] = {}
+        self._booster: lgb.Booster | None = None  # P(attack)
+        self._types: lgb.Booster | None = None  # which attack type, when there are several
 
     def fit(self, readings: Sequence[DeviceReading], classes: Sequence[str]) -> TelemetryClassifier:
+        """Train on readings (any order; each device's stream is put in time order for the behaviour
+        features); exact duplicate (feature row, class) rows are dropped first."""
         if len(readings) != len(classes):
             raise ValueError(f"{len(readings)} readings but {len(classes)} labels")
         if not readings:
             raise ValueError("no readings to train on")
-        self.features = sorted({k for r in readings for k in r.metrics})
+        metrics = sorted({k for r in readings for k in r.metrics})
+        if not metrics:
+            raise ValueError("the readings carry no metric values to train on")
+        mats = {fs: features(readings, metrics, fs) for fs in FEATURE_SETS}
+        keep = unique_rows(mats[BEHAVIOUR], classes)
+        times = np.array([readings[i].ts.timestamp() for i in keep])
+        types = {r.device_type for r in readings if r.device_type}
+        self.device_type = types.pop() if len(types) == 1 else None
+        return self.fit_features(
+            metrics, {fs: m[keep] for fs, m in mats.items()}, [classes[i] for i in keep], times
+        )
+
+    def fit_features(
+        self,
+        metrics: Sequence[str],
+        mats: Mapping[str, npt.NDArray[np.float64]],
+        classes: Sequence[str],
+        times: npt.NDArray[np.float64] | None = None,
+    ) -> TelemetryClassifier:
+        """Train on feature matrices from :func:`features` (one per feature set, same rows)."""
+        self.features = list(metrics)
         found = sorted(set(classes) - {BENIGN})
         if BENIGN not in classes or not found:
             raise ValueError("training needs both benign and attack rows")
         self.classes = [BENIGN, *found]
-        types = {r.device_type for r in readings if r.device_type}
-        self.device_type = types.pop() if len(types) == 1 else None
         y = np.array([self.classes.index(c) for c in classes])
+        self.rows = len(y)
+        self.class_counts = {c: int((y == k).sum()) for k, c in enumerate(self.classes)}
+        attack = (y > 0).astype(np.int64)
+        if self.select:
+            order = times if times is not None else np.arange(len(y), dtype=np.float64)
+            fold = time_blocks(classes, order, CV_FOLDS)
+            best: tuple[float, int] | None = None
+            for k, cand in enumerate(CANDIDATES):
+                accs = []
+                for f in range(CV_FOLDS):
+                    tr, va = fold != f, fold == f
+                    if len(np.unique(attack[tr])) < 2 or not va.any():
+                        continue
+                    booster = self._train(mats[cand.feature_set][tr], attack[tr], cand.params, cand.balance)
+                    pred = self._score(booster, mats[cand.feature_set][va]) >= self.threshold
+                    accs.append(float((attack[va] == pred).mean()))
+                score = float(np.mean(accs)) if accs else 0.0
+                self.cv_scores[cand.name] = round(score, 4)
+                if best is None or score > best[0] + 1e-9:  # ties keep the earlier, simpler candidate
+                    best = (score, k)
+            if best is not None:
+                chosen = CANDIDATES[best[1]]
+                self.feature_set, self.balance = chosen.feature_set, chosen.balance
+                self.params = {**PARAM_SETS[chosen.params], **self.params}
+        x = mats[self.feature_set]
+        self._booster = self._train(x, attack, None, self.balance)
+        self._types = None
+        if len(self.classes) > 2:  # names the attack type of a flagged reading; trained on attack rows only
+            rows = y > 0
+            self._types = self._train(x[rows], y[rows] - 1, None, False, n_class=len(self.classes) - 1)
+        return self
+
+    def _train(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.int64],
+        param_set: str | None,
+        balance: bool,
+        n_class: int = 2,
+    ) -> lgb.Booster:
         params: dict[str, Any] = {
             "learning_rate": 0.1,
             "num_leaves": 31,
@@ -95,37 +220,63 @@ class TelemetryClassifier:
             "seed": self.seed,
             "deterministic": True,
         }
-        if len(self.classes) > 2:
-            params.update(objective="multiclass", num_class=len(self.classes))
+        if n_class > 2:
+            params.update(objective="multiclass", num_class=n_class)
         else:
             params.update(objective="binary")
-        params.update(self.params)
+        params.update(PARAM_SETS[param_set] if param_set else self.params)
         weight = None
-        if self.balance:  # benign and attack rows weigh the same in total, whatever the capture's mix
-            attack = y > 0
+        attack = y > 0
+        if balance and n_class == 2 and 0 < attack.mean() < 1:  # benign and attack weigh the same in total
             weight = np.where(attack, 0.5 / attack.mean(), 0.5 / (1.0 - attack.mean()))
         data = lgb.Dataset(
-            feature_matrix(readings, self.features), label=y, weight=weight, feature_name=self._lgb_names()
+            x,
+            label=y,
+            weight=weight,
+            feature_name=[f"f{i}" for i in range(x.shape[1])],
+            params={k: params[k] for k in ("max_bin", "min_data_in_bin") if k in params},
         )
-        self._booster = lgb.train(params, data, num_boost_round=self.num_boost_round)
-        return self
+        return lgb.train(params, data, num_boost_round=self.num_boost_round)
 
-    def _lgb_names(self) -> list[str]:
-        return [f"f{i}" for i in range(len(self.features))]
+    @staticmethod
+    def _score(booster: lgb.Booster, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(booster.predict(x), dtype=np.float64)
 
-    def predict(self, readings: Sequence[DeviceReading]) -> Predictions:
+    def matrix(self, readings: Sequence[DeviceReading]) -> npt.NDArray[np.float64]:
+        """The model's input for these readings (each device's stream in time order)."""
+        return features(readings, self.features, self.feature_set)
+
+    def predict(
+        self, readings: Sequence[DeviceReading], context: Sequence[DeviceReading] = ()
+    ) -> Predictions:
+        """One prediction per reading. ``context``: earlier readings (e.g. the end of the previous batch
+        of a stream) that give the first readings of each device their history; not scored."""
+        if not readings:
+            if self._booster is None:
+                raise RuntimeError("the classifier is not trained")
+            return Predictions(np.zeros(0), np.zeros(0, dtype=np.int64), [])
+        x = self.matrix([*context, *readings])[len(context) :]
+        return self.predict_features(x)
+
+    @staticmethod
+    def history(readings: Sequence[DeviceReading]) -> list[DeviceReading]:
+        """The last readings of each device that the behaviour features look back on (context for the
+        next batch of a stream)."""
+        last: dict[str, list[DeviceReading]] = defaultdict(list)
+        for r in sorted(readings, key=lambda r: r.ts):
+            last[r.device_id] = [*last[r.device_id], r][-WINDOW:]
+        return [r for rows in last.values() for r in rows]
+
+    def predict_features(self, x: npt.NDArray[np.float64]) -> Predictions:
         if self._booster is None:
             raise RuntimeError("the classifier is not trained")
-        if not readings:
-            return Predictions(np.zeros(0), np.zeros(0, dtype=np.int64), [])
-        raw = np.asarray(self._booster.predict(feature_matrix(readings, self.features)), dtype=np.float64)
-        probs = np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw  # binary gives P(attack) only
-        score = 1.0 - probs[:, 0]
+        score = self._score(self._booster, x)
         is_attack = (score >= self.threshold).astype(np.int64)
-        best_attack = probs[:, 1:].argmax(axis=1) + 1
-        predicted = [
-            self.classes[int(c)] if a else BENIGN for a, c in zip(is_attack, best_attack, strict=True)
-        ]
+        if self._types is not None:
+            kind = np.asarray(self._types.predict(x)).argmax(axis=1) + 1
+        else:
+            kind = np.ones(len(score), dtype=np.int64)
+        predicted = [self.classes[int(c)] if a else BENIGN for a, c in zip(is_attack, kind, strict=True)]
         return Predictions(score, is_attack, predicted)
 
     # ----------------------------------------------------------------- safe persistence (no pickle)
@@ -134,32 +285,58 @@ class TelemetryClassifier:
             raise RuntimeError("the classifier is not trained")
         return str(self._booster.model_to_string())
 
+    def types_text(self) -> str | None:
+        """The attack-type model as LightGBM text (``types.txt``), or None with a single attack type."""
+        return None if self._types is None else str(self._types.model_to_string())
+
     def meta_json(self) -> str:
         return json.dumps(
             {
                 "format": "healthsec.telemetry-classifier",
                 "version": FORMAT_VERSION,
                 "features": self.features,
+                "feature_set": self.feature_set,
+                "window": WINDOW,
                 "classes": self.classes,
                 "threshold": self.threshold,
                 "device_type": self.device_type,
-                "features_exclude": "date/time: never used",
+                "params": self.params,
+                "balanced": self.balance,
+                "cv_accuracy": self.cv_scores,
+                "features_exclude": "date/time/hour and the gap between readings: never used",
             },
             indent=2,
         )
 
     @classmethod
-    def from_parts(cls, meta_json: str, model_text: str) -> TelemetryClassifier:
+    def from_parts(
+        cls, meta_json: str, model_text: str, types_text: str | None = None
+    ) -> TelemetryClassifier:
         meta = json.loads(meta_json)
-        if meta.get("format") != "healthsec.telemetry-classifier" or meta.get("version") != FORMAT_VERSION:
-            raise ValueError("not a healthsec telemetry model (meta.json format/version mismatch)")
-        self = cls(threshold=float(meta["threshold"]))
+        if meta.get("format") != "healthsec.telemetry-classifier":
+            raise ValueError("not a healthsec telemetry model (meta.json format mismatch)")
+        if meta.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"telemetry model version {meta.get('version')!r}, this healthsec reads {FORMAT_VERSION}: "
+                "train it again with `healthsec train telemetry`"
+            )
+        feature_set = str(meta.get("feature_set", VALUES))
+        if feature_set not in FEATURE_SETS or meta.get("window", WINDOW) != WINDOW:
+            raise ValueError(f"meta.json names feature set {feature_set!r} that this version cannot build")
+        self = cls(threshold=float(meta["threshold"]), feature_set=feature_set, select=False)
         self.features = [str(f) for f in meta["features"]]
         self.classes = [str(c) for c in meta["classes"]]
         self.device_type = meta.get("device_type")
         self._booster = lgb.Booster(model_str=model_text)
-        if self._booster.num_feature() != len(self.features):
+        width = len(feature_names(self.features, feature_set))
+        if self._booster.num_feature() != width:
             raise ValueError("model.txt and meta.json disagree on the number of features")
+        if len(self.classes) > 2:
+            if types_text is None:
+                raise ValueError("meta.json names several attack types but types.txt is missing")
+            self._types = lgb.Booster(model_str=types_text)
+            if self._types.num_feature() != width:
+                raise ValueError("types.txt and meta.json disagree on the number of features")
         return self
 
 

@@ -52,6 +52,15 @@ def domain_of(name: str | None) -> str | None:
     return ".".join(parts[-2:])
 
 
+def _cap_tokens(cap: Capture) -> list[list[str]]:
+    """What each flow of ``cap`` talks to (see :func:`_tokens`), worked out once per capture."""
+    cached: list[list[str]] | None = cap.__dict__.get("_flow_tokens")
+    if cached is None:
+        cached = [_tokens(cap, i) for i in range(cap.frame.height)]
+        cap.__dict__["_flow_tokens"] = cached
+    return cached
+
+
 def _tokens(cap: Capture, i: int) -> list[str]:
     """What a flow talks to: the server's domain, nDPI's application, and protocol/port."""
     out = []
@@ -80,8 +89,9 @@ class DeviceIdentifier:
     vocab: list[str] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     device_tokens: dict[str, list[str]] = field(default_factory=dict)
-    min_confidence: float = 0.3  # chosen on the UNR trial split (see docs/flows.md)
+    min_confidence: float = 0.3  # defaults; ``fit`` chooses both by cross-validation on its training data
     min_overlap: float = 0.5
+    tuning: dict[str, Any] = field(default_factory=dict)  # how the thresholds were chosen (CV figures)
     capture_model: RandomForestClassifier | None = None
     flow_model: ExtraTreesClassifier | None = None
     seed: int = 0
@@ -100,8 +110,8 @@ class DeviceIdentifier:
         stats = self._stats(cap.frame)
         onehot = np.zeros((cap.frame.height, len(self.vocab)))
         index = {t: j for j, t in enumerate(self.vocab)}
-        for i in range(cap.frame.height):
-            for t in _tokens(cap, i):
+        for i, toks in enumerate(_cap_tokens(cap)):
+            for t in toks:
                 j = index.get(t)
                 if j is not None:
                     onehot[i, j] = 1.0
@@ -124,12 +134,27 @@ class DeviceIdentifier:
         )
 
     # --- training / prediction ----------------------------------------------------------------
-    def fit(self, captures: Sequence[Capture], devices: Sequence[str]) -> DeviceIdentifier:
+    def fit(
+        self,
+        captures: Sequence[Capture],
+        devices: Sequence[str],
+        groups: Sequence[object] | None = None,
+        *,
+        tune: bool = True,
+        flows: bool = True,
+    ) -> DeviceIdentifier:
+        """Train on labelled captures. ``tune`` chooses the unknown-rule thresholds by cross-validation
+        over these captures only (:func:`choose_thresholds`; ``groups`` = the capture trial of each, for
+        leave-one-trial-out); ``flows`` also trains the per-flow model."""
+        if tune and len(set(devices)) >= 3:
+            self.min_confidence, self.min_overlap, self.tuning = choose_thresholds(
+                captures, devices, groups, seed=self.seed
+            )
         counts: Counter[str] = Counter()
         doms: dict[str, set[str]] = {}
         for cap, dev in zip(captures, devices, strict=True):
-            for i in range(cap.frame.height):
-                for t in _tokens(cap, i):
+            for toks in _cap_tokens(cap):
+                for t in toks:
                     counts[t] += 1
                     doms.setdefault(dev, set()).add(t)
         self.vocab = sorted(t for t, c in counts.items() if c >= 2)
@@ -141,7 +166,7 @@ class DeviceIdentifier:
         )
         flow_x = [self.flow_matrix(c) for c in captures]
         flow_y = [dev for c, dev in zip(captures, devices, strict=True) for _ in range(c.frame.height)]
-        if flow_y:
+        if flow_y and flows:
             # Extra-trees: 0.964 per-flow accuracy on the UNR trial split against 0.944-0.947 for
             # random forests of 100-300 trees (compared on that split, docs/flows.md).
             self.flow_model = ExtraTreesClassifier(n_estimators=300, random_state=self.seed, n_jobs=1).fit(
@@ -161,7 +186,7 @@ class DeviceIdentifier:
         """
         known = set(self.device_tokens.get(device, []))
         generic = self.generic()
-        specific = [set(_tokens(cap, i)) for i in range(cap.frame.height)]
+        specific = [set(toks) for toks in _cap_tokens(cap)]
         specific = [toks for toks in specific if not toks <= generic]
         if not specific:
             return None
@@ -202,6 +227,7 @@ class DeviceIdentifier:
             "device_tokens": self.device_tokens,
             "min_confidence": self.min_confidence,
             "min_overlap": self.min_overlap,
+            "tuning": self.tuning,
             "flow_stats": list(FLOW_STATS),
         }
         files = {
@@ -223,6 +249,103 @@ class DeviceIdentifier:
             device_tokens={k: list(v) for k, v in meta["device_tokens"].items()},
             min_confidence=float(meta["min_confidence"]),
             min_overlap=float(meta["min_overlap"]),
+            tuning=dict(meta.get("tuning", {})),
             capture_model=safe_loads(files["capture_rf.skops"], "capture_rf.skops"),
             flow_model=None if flow is None else safe_loads(flow, "flow_rf.skops"),
         )
+
+
+CONFIDENCE_GRID = tuple(round(0.05 * i, 2) for i in range(15))  # 0.0 .. 0.7
+OVERLAP_GRID = tuple(round(0.1 * i, 1) for i in range(11))  # 0.0 .. 1.0
+
+
+def _best_guess(ident: DeviceIdentifier, cap: Capture) -> tuple[str, float, float | None]:
+    assert ident.capture_model is not None
+    proba = ident.capture_model.predict_proba(ident.capture_vector(cap)[None, :])[0]
+    j = int(np.argmax(proba))
+    device = str(ident.capture_model.classes_[j])
+    return device, float(proba[j]), ident.overlap(cap, device)
+
+
+def cv_records(
+    captures: Sequence[Capture], devices: Sequence[str], groups: Sequence[object] | None = None, seed: int = 0
+) -> tuple[list[tuple[float, float | None, bool]], list[tuple[float, float | None]], str]:
+    """Cross-validated (confidence, overlap, named right) of known captures and (confidence, overlap) of
+    captures of a device left out of training; see :func:`choose_thresholds`."""
+    n = len(captures)
+    labels = list(devices)
+    if groups is not None and len(set(groups)) >= 2:
+        keys = list(groups)
+        folds = [[i for i in range(n) if keys[i] == g] for g in sorted(set(keys), key=str)]
+        scheme = f"leave-one-trial-out over {len(folds)} trials"
+    else:
+        order = np.random.default_rng(seed).permutation(n)
+        folds = [sorted(int(i) for i in f) for f in np.array_split(order, min(5, n)) if len(f)]
+        scheme = f"{len(folds)}-fold over captures (fewer than two trials given)"
+    known: list[tuple[float, float | None, bool]] = []
+    for held in folds:
+        rest = [i for i in range(n) if i not in set(held)]
+        if len({labels[i] for i in rest}) < 2:
+            continue
+        ident = DeviceIdentifier(seed=seed).fit(
+            [captures[i] for i in rest], [labels[i] for i in rest], tune=False, flows=False
+        )
+        for i in held:
+            if captures[i].frame.height:
+                dev, conf, ov = _best_guess(ident, captures[i])
+                known.append((conf, ov, dev == labels[i]))
+    unseen: list[tuple[float, float | None]] = []
+    for d in sorted(set(labels)):
+        rest = [i for i in range(n) if labels[i] != d]
+        if len({labels[i] for i in rest}) < 2:
+            continue
+        ident = DeviceIdentifier(seed=seed).fit(
+            [captures[i] for i in rest], [labels[i] for i in rest], tune=False, flows=False
+        )
+        for i in range(n):
+            if labels[i] == d and captures[i].frame.height:
+                _, conf, ov = _best_guess(ident, captures[i])
+                unseen.append((conf, ov))
+    return known, unseen, scheme
+
+
+def select_thresholds(
+    known: Sequence[tuple[float, float | None, bool]], unseen: Sequence[tuple[float, float | None]]
+) -> tuple[float, float, float, float]:
+    """(min_confidence, min_overlap, known rate, unseen rate): the grid point with the highest sum of
+    the two rates; among equal sums the stricter thresholds (what the training captures cannot tell
+    apart is left to ``unknown`` rather than guessed)."""
+
+    def accepted(conf: float, ov: float | None, mc: float, mo: float) -> bool:
+        return ov is not None and conf >= mc and ov >= mo
+
+    best = (-1.0, 0.3, 0.5, 0.0, 0.0)
+    for mc in CONFIDENCE_GRID:
+        for mo in OVERLAP_GRID:
+            k = float(np.mean([ok and accepted(c, o, mc, mo) for c, o, ok in known])) if known else 0.0
+            u = float(np.mean([not accepted(c, o, mc, mo) for c, o in unseen])) if unseen else 0.0
+            tie = abs(k + u - best[0]) <= 1e-9
+            if k + u > best[0] + 1e-9 or (tie and (mc + mo, mo) > (best[1] + best[2], best[2])):
+                best = (k + u, mc, mo, k, u)
+    return best[1], best[2], best[3], best[4]
+
+
+def choose_thresholds(
+    captures: Sequence[Capture], devices: Sequence[str], groups: Sequence[object] | None = None, seed: int = 0
+) -> tuple[float, float, dict[str, Any]]:
+    """(min_confidence, min_overlap, report) by cross-validation over the training captures only.
+
+    Known devices: leave-one-trial-out when ``groups`` holds two or more trials, else 5 folds over the
+    captures; each held-out capture counts when named right and not sent to ``unknown``. Unseen devices:
+    leave-one-device-out; each of its captures counts when sent to ``unknown``. The pair of thresholds
+    with the highest sum of the two rates wins (ties: the stricter pair)."""
+    known, unseen, scheme = cv_records(captures, devices, groups, seed)
+    mc, mo, k, u = select_thresholds(known, unseen)
+    report = {
+        "scheme": scheme + "; unseen devices: leave-one-device-out",
+        "cv_known_accuracy": round(k, 4),
+        "cv_unseen_to_unknown": round(u, 4),
+        "known_captures": len(known),
+        "unseen_captures": len(unseen),
+    }
+    return mc, mo, report

@@ -190,7 +190,7 @@ class FlowEnsemble:
         margins = self.unsupervised.margins(self.schema.scaled(frame))
         evidence = {name: m / (1.0 + m) for name, m in margins.items()}
         prob = None
-        categories: list[str] | None = None
+        categories: npt.NDArray[np.object_] | None = None
         if self.supervised is not None:
             xt = self.schema.tree_matrix(frame)
             prob = self.supervised.probability(xt)
@@ -199,9 +199,9 @@ class FlowEnsemble:
             evidence = {"supervised": np.where(prob < t, prob / t * 0.5, 0.5 + (prob - t) / (1 - t) * 0.4999)}
             evidence.update({name: m / (1.0 + m) for name, m in margins.items()})
             sup_rows = np.flatnonzero(evidence["supervised"] >= 0.5)
-            categories = ["benign"] * frame.height
-            for r, c in zip(sup_rows, self.supervised.categories(xt[sup_rows]), strict=True):
-                categories[int(r)] = c
+            cats = np.full(frame.height, "benign", dtype=object)
+            cats[sup_rows] = self.supervised.categories(xt[sup_rows])
+            categories = cats
         if online and self.warmup:
             stream, gate = self.stream_scores(frame)
             m = stream / gate if gate > 0 else stream
@@ -214,13 +214,14 @@ class FlowEnsemble:
         # (a per-row numpy call cost a third of scoring time).
         codes = (fired_mask.astype(np.int64) << np.arange(len(names))[:, None]).sum(axis=0)
         table = ["+".join(n for j, n in enumerate(names) if c >> j & 1) for c in range(1 << len(names))]
-        fired = [table[c] for c in codes.tolist()]
+        fired = np.asarray(table, dtype=object)[codes].tolist()
         is_attack: npt.NDArray[np.int8] = np.asarray(codes > 0, dtype=np.int8)
-        sup_bit = 1 if categories is not None else 0
-        predicted = [
-            "benign" if c == 0 else (cat if c & sup_bit else "anomaly")
-            for c, cat in zip(codes.tolist(), categories or [""] * frame.height, strict=True)
-        ]
+        # benign where nothing fired; the supervised category where it fired; else "anomaly"
+        labels = np.where(codes == 0, "benign", "anomaly").astype(object)
+        if categories is not None:
+            sup = (codes & 1).astype(bool)
+            labels[sup] = categories[sup]
+        predicted = labels.tolist()
         return Prediction(
             score=score,
             is_attack=is_attack,

@@ -77,28 +77,46 @@ class FeatureSchema:
 
     def dense(self, frame: pl.DataFrame) -> F64:
         """Signed log1p of numbers (missing -> benign median) + one-hot categories, unscaled."""
-        self.check(frame)
-        num = (
-            frame.select(self.numeric).to_numpy().astype(np.float64)
-            if self.numeric
-            else np.empty((frame.height, 0))
-        )
-        if self.medians:
-            nan = np.isnan(num)
-            if nan.any():
-                num = np.where(nan, np.asarray(self.medians)[None, :], num)
-        num = np.sign(num) * np.log1p(np.abs(num))
-        parts = [num]
-        for c, vals in self.categorical.items():
-            codes = _codes(frame[c], vals)
-            onehot = np.zeros((frame.height, len(vals) + 1))
-            idx = np.where(np.isnan(codes), len(vals), codes).astype(np.int64)
-            onehot[np.arange(frame.height), idx] = 1.0
-            parts.append(onehot)
-        return np.hstack(parts)
+        return self._encode(frame, None, None)
 
     def scaled(self, frame: pl.DataFrame) -> F64:
-        out: F64 = (self.dense(frame) - np.asarray(self.mean)) / np.asarray(self.scale)
+        """The dense encoding standardised with the benign mean and scale, built in one preallocated
+        array (no per-part copies: this step ran at a tenth of the scoring time)."""
+        return self._encode(frame, np.asarray(self.mean), np.asarray(self.scale))
+
+    def _encode(self, frame: pl.DataFrame, mean: F64 | None, scale: F64 | None) -> F64:
+        self.check(frame)
+        n, k = frame.height, len(self.numeric)
+        width = k + sum(len(v) + 1 for v in self.categorical.values())
+        out: F64 = np.empty((n, width), dtype=np.float64)
+        if k:
+            num = out[:, :k]
+            num[...] = frame.select(self.numeric).to_numpy()
+            if self.medians:
+                nan = np.isnan(num)
+                if nan.any():
+                    np.copyto(num, np.asarray(self.medians)[None, :], where=nan)
+            sign = np.sign(num)
+            np.abs(num, out=num)
+            np.log1p(num, out=num)
+            num *= sign
+            if mean is not None and scale is not None:
+                num -= mean[:k]
+                num /= scale[:k]
+        col = k
+        rows = np.arange(n)
+        for c, vals in self.categorical.items():
+            codes = _codes(frame[c], vals)
+            idx = np.where(np.isnan(codes), len(vals), codes).astype(np.int64)
+            block = out[:, col : col + len(vals) + 1]
+            if mean is not None and scale is not None:
+                m, sc = mean[col : col + len(vals) + 1], scale[col : col + len(vals) + 1]
+                block[...] = -m / sc  # every one-hot cell is 0 but the row's own category
+                block[rows, idx] = (1.0 - m[idx]) / sc[idx]
+            else:
+                block[...] = 0.0
+                block[rows, idx] = 1.0
+            col += len(vals) + 1
         return out
 
     @property

@@ -26,6 +26,7 @@ PARAMS: dict[str, Any] = {
     "deterministic": True,
 }
 ROUNDS = 120
+CATEGORY_MARGIN = 2.0  # raw-score lead at which the category of a row is settled (see categories())
 MIN_CLASS_ROWS = 5  # rarer categories merge into "attack" for the category model
 
 
@@ -116,11 +117,25 @@ class SupervisedFlowModel:
         """Most likely attack category per row (benign excluded: asked only of rows called attacks)."""
         if self.category is None:
             return ["attack"] * x.shape[0]
-        proba = np.asarray(self.category.predict(x), dtype=np.float64)
+        if x.shape[0] == 0:
+            return []
+        # Raw scores: softmax keeps the order, so the most likely class is the same without it. LightGBM's
+        # prediction early stop skips the last trees for a row once one class leads by CATEGORY_MARGIN:
+        # half the time on UNSW-NB15, and the same class for all but 2 of its 82,332 rows.
+        raw = np.asarray(
+            self.category.predict(
+                x,
+                raw_score=True,
+                pred_early_stop=True,
+                pred_early_stop_freq=10,
+                pred_early_stop_margin=CATEGORY_MARGIN,
+            ),
+            dtype=np.float64,
+        )
         benign = [i for i, c in enumerate(self.classes) if c == "benign"]
         if benign:
-            proba[:, benign] = -1.0
-        return [self.classes[i] for i in proba.argmax(axis=1)]
+            raw[:, benign] = -np.inf
+        return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)].tolist()
 
     def contributions(self, x: F64) -> F64:
         """LightGBM's own per-feature contributions (log-odds) for each row; last column is the bias."""

@@ -78,14 +78,30 @@ class AutoencoderPart:
             ae.fit(x, x)
         self.model = ae
 
-    def feature_deviation(self, x: F64) -> F64:
+    def reconstruct(self, x: F64) -> F64:
+        """The network's output, computed from its weights directly: sklearn's ``predict`` re-validates
+        the whole matrix first, which cost as much as the network itself in batch scoring."""
         assert self.model is not None, "fit or load the model first"
-        rec = np.asarray(self.model.predict(x), dtype=np.float64)
-        out: F64 = (rec - x) ** 2
+        ae = self.model
+        if ae.activation != "relu" or ae.out_activation_ != "identity":
+            return np.asarray(ae.predict(x), dtype=np.float64)
+        a = np.asarray(x, dtype=np.float64)
+        last = len(ae.coefs_) - 1
+        for i, (w, b) in enumerate(zip(ae.coefs_, ae.intercepts_, strict=True)):
+            a = a @ w
+            a += b
+            if i != last:
+                np.maximum(a, 0.0, out=a)
+        return a
+
+    def feature_deviation(self, x: F64) -> F64:
+        out: F64 = (self.reconstruct(x) - x) ** 2
         return out
 
     def score(self, x: F64) -> F64:
-        out: F64 = self.feature_deviation(x).mean(axis=1)
+        d = self.reconstruct(x)
+        d -= x
+        out: F64 = np.einsum("ij,ij->i", d, d) / d.shape[1]
         return out
 
 

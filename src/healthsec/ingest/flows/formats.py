@@ -15,6 +15,15 @@ NSL_KDD_COLUMNS: tuple[str, ...] = (
     "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate", "label", "difficulty",
 )  # fmt: skip
 
+# UNSW-NB15 training/testing-set partitions, in file order.
+UNSW_NB15_COLUMNS: tuple[str, ...] = (
+    "id", "dur", "proto", "service", "state", "spkts", "dpkts", "sbytes", "dbytes", "rate", "sttl", "dttl",
+    "sload", "dload", "sloss", "dloss", "sinpkt", "dinpkt", "sjit", "djit", "swin", "stcpb", "dtcpb", "dwin",
+    "tcprtt", "synack", "ackdat", "smean", "dmean", "trans_depth", "response_body_len", "ct_srv_src",
+    "ct_state_ttl", "ct_dst_ltm", "ct_src_dport_ltm", "ct_dst_sport_ltm", "ct_dst_src_ltm", "is_ftp_login",
+    "ct_ftp_cmd", "ct_flw_http_mthd", "ct_src_ltm", "ct_srv_dst", "is_sm_ips_ports", "attack_cat", "label",
+)  # fmt: skip
+
 # NSL-KDD attack name -> category (the standard mapping, as in the data set's SOURCE.md).
 NSL_KDD_CATEGORIES: dict[str, str] = {
     **dict.fromkeys(

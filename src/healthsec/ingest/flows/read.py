@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from healthsec.ingest.flows.formats import FORMATS, LAYOUTS, NSL_KDD_COLUMNS
+import polars as pl
+
+from healthsec.ingest.flows.columns import apply, exclusions, recognise
+from healthsec.ingest.flows.formats import CICFLOWMETER, FORMATS, GENERIC, LAYOUTS, NSL_KDD_COLUMNS, Layout
 from healthsec.ingest.flows.table import (
     FlowFormatError,
     FlowTable,
@@ -21,8 +24,12 @@ from healthsec.ingest.flows.table import (
 )
 
 
-def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> FlowTable:
-    """Read one flow file of format ``fmt`` (see FORMATS) into a FlowTable; raises FlowFormatError."""
+def read_table(
+    path: str | Path, fmt: str, label_column: str | None = None, keep: Sequence[str] = ()
+) -> FlowTable:
+    """Read one flow file of format ``fmt`` (see FORMATS) into a FlowTable; raises FlowFormatError.
+
+    ``keep`` names columns to use as features even though they look like labels or identifiers."""
     p = Path(path)
     if fmt not in FORMATS:
         raise FlowFormatError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -40,7 +47,7 @@ def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> F
         from healthsec.ingest.flows.zeek import read_zeek_frame
 
         df, errors, lines = read_zeek_frame(raw, str(p))
-        return _finish(df, layout, str(p), label_column, errors, lines)
+        return _finish(df, layout, str(p), label_column, errors, lines, keep)
     names: Sequence[str] | None = None
     if fmt == "nsl-kdd":
         first = raw.split(b"\n", 1)[0].split(b",")
@@ -50,4 +57,35 @@ def read_table(path: str | Path, fmt: str, label_column: str | None = None) -> F
     df, errors, lines = _read_csv(raw, str(p), names, fmt)
     clean = normalise_name if fmt == "cicflowmeter" else (lambda c: c.strip().lstrip("\ufeff"))
     df = df.rename(_unique_names([clean(c) for c in df.columns], df.columns), strict=False)
-    return _finish(df, layout, str(p), label_column, errors, lines)
+    notes: list[str] = []
+    if fmt == "csv":
+        df, layout, label_column, notes = _known_layout(df, label_column, keep)
+    return _finish(df, layout, str(p), label_column, errors, lines, keep, notes)
+
+
+def _known_layout(
+    df: pl.DataFrame, label_column: str | None, keep: Sequence[str]
+) -> tuple[pl.DataFrame, Layout, str | None, list[str]]:
+    """A generic CSV whose columns are a known layout (renamed, reordered) is read as that layout."""
+    names = [normalise_name(c) for c in df.columns]
+    if "flow_duration" in names and sum(("fwd" in n or "bwd" in n) for n in names) >= 8:
+        renamed = df.rename(_unique_names(names, df.columns), strict=False)
+        label = normalise_name(label_column) if label_column is not None else None
+        return renamed, CICFLOWMETER, label, ["columns recognised as the cicflowmeter layout by name"]
+    found = recognise(df)
+    if found is None:
+        return df, GENERIC, label_column, []
+    layout = LAYOUTS[found.layout]
+    out = apply(df, found)
+    if any(c not in out.columns for c in layout.required):
+        return df, GENERIC, label_column, []
+    label = found.rename.get(label_column, label_column) if label_column is not None else None
+    notes = [found.describe()]
+    extra = [c for c in out.columns if c not in found.rename.values() and c != label]
+    if extra:  # columns the layout does not have: the generic rules for ids and labels apply to them
+        gone = exclusions(out.select(extra), None, keep, True)
+        out = out.drop([g.column for g in gone])
+        notes += [
+            f"column {g.column!r} not used as a feature: {g.reason}; --keep-column overrides" for g in gone
+        ]
+    return out, layout, label, notes

@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from healthsec.ingest.flows.columns import exclusions
 from healthsec.ingest.flows.formats import (
     BENIGN_NAMES,
-    IDENTIFIER_HINTS,
     NSL_KDD_CATEGORIES,
     Layout,
 )
@@ -160,6 +160,8 @@ def _finish(
     label_column: str | None,
     errors: list[ParseError],
     lines: npt.NDArray[np.int64],
+    keep_columns: Sequence[str] = (),
+    notes: list[str] | None = None,
 ) -> FlowTable:
     """Split a raw frame into features, labels and metadata; numbers to Float64, bad values counted."""
     if df.height == 0:
@@ -175,7 +177,7 @@ def _finish(
         )
     if label_col is not None and label_col not in df.columns:
         label_col = None
-    notes: list[str] = []
+    notes = list(notes or [])
     labels: list[str] | None = None
     names: list[str] | None = None
     if label_col is not None:
@@ -220,21 +222,18 @@ def _finish(
         col = _resolve(df.columns, spec)
         if col is not None:
             meta_cols[fld] = col
-    label_like = {label_col, layout.binary_label, "detailed-label", "attack_cat", "label"} - {None}
-    drop = set(layout.drop) | label_like
+    kept = set(keep_columns)
+    drop = (set(layout.drop) - kept) | {label_col, layout.binary_label} - {None}
+    generic = layout.name in ("csv", "cicflowmeter")
+    for ex in exclusions(df.drop([c for c in drop if c in df.columns]), label_col, keep_columns, generic):
+        drop.add(ex.column)
+        notes.append(f"column {ex.column!r} not used as a feature: {ex.reason}; --keep-column overrides")
     categorical: list[str] = []
     feats: list[pl.Series] = []
     for col in df.columns:
         if col in drop:
             continue
         s = df[col]
-        if (
-            layout.name in ("csv", "cicflowmeter")
-            and col != "protocol"
-            and any(h in normalise_name(col).split("_") or normalise_name(col) == h for h in IDENTIFIER_HINTS)
-        ):
-            notes.append(f"column {col!r} looks like an identifier; not used as a feature")
-            continue
         if col in layout.categorical or (
             s.dtype == pl.String
             and layout.name != "nsl-kdd"
@@ -263,7 +262,11 @@ def _finish(
             num = pl.Series(col, np.where(np.isfinite(num.to_numpy()), num.to_numpy(), np.nan)).fill_nan(None)
         feats.append(num.alias(col))
     if not feats:
-        raise FlowFormatError(f"{path}: no usable feature columns")
+        dropped = [n for n in notes if "not used as a feature" in n]
+        raise FlowFormatError(
+            f"{path}: no usable feature columns"
+            + (f" ({'; '.join(dropped)})" if dropped else f" (columns: {', '.join(df.columns[:12])})")
+        )
     meta = df.select([pl.col(c).alias(f) for f, c in meta_cols.items()]) if meta_cols else pl.DataFrame()
     return FlowTable(
         source=layout.name,
@@ -277,6 +280,26 @@ def _finish(
         notes=notes,
         record_numbers=lines,
     )
+
+
+def training_frame(tables: Sequence[FlowTable]) -> tuple[pl.DataFrame, list[str], list[str] | None]:
+    """Several tables as one training set: (features, categorical columns, labels or None).
+
+    Columns and categorical columns keep their first-seen order (the order a model's features take), so
+    one file through ``healthsec train flows`` and the same file in ``benchmarks/flows.py`` give one model.
+    """
+    if not tables:
+        raise FlowFormatError("no tables to train on")
+    cats: list[str] = []
+    for t in tables:
+        cats.extend(c for c in t.categorical if c not in cats)
+    frame = (
+        tables[0].frame if len(tables) == 1 else pl.concat([t.frame for t in tables], how="diagonal_relaxed")
+    )
+    frame = frame.with_columns([pl.col(c).cast(pl.String).fill_null("-") for c in cats if c in frame.columns])
+    labelled = all(t.labels is not None for t in tables)
+    labels = [lab for t in tables for lab in (t.labels or [])] if labelled else None
+    return frame, cats, labels
 
 
 def _is_categorical(s: pl.Series) -> bool:
