@@ -56,6 +56,7 @@ def run_demo(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     settings: Settings | None = None,
+    playbooks: bool = True,
 ) -> DemoRun:
     """A benign day (the learning period) then the attack day, through the service's engine into ``store``."""
     baseline = simulate(seed, day=0, campaigns=())
@@ -76,7 +77,12 @@ def run_demo(
     from healthsec.services.playbooks import on_incidents
 
     pipeline = Pipeline(
-        engine, store, resume=False, event_clock=True, settings=settings, on_incidents=on_incidents
+        engine,
+        store,
+        resume=False,
+        event_clock=True,
+        settings=settings,
+        on_incidents=on_incidents if playbooks else None,  # the campaigns' playbooks open cases
     )
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(

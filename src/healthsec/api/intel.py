@@ -20,7 +20,11 @@ def intel_matches(request: Request, principal: Reader) -> dict[str, Any]:
     return {"items": match_rows(org_store(request, principal))}
 
 
-@router.get("/advisories/{advisory_id}", tags=["intel"])
+@router.get(
+    "/advisories/{advisory_id}",
+    tags=["intel"],
+    responses={404: {"description": "No such advisory in your organisation"}},
+)
 def intel_advisory(
     request: Request, principal: Reader, advisory_id: str = Path(max_length=128)
 ) -> dict[str, Any]:

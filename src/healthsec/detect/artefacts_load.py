@@ -20,7 +20,7 @@ from healthsec.model.artefacts import ArtefactError, ModelArtefact, features_has
 KINDS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "flows": ("flow-ensemble", 1, ("schema.json", "ensemble.json")),
     "devices": ("device-identifier", 1, ("devices.json", "capture_rf.skops")),
-    "telemetry": ("telemetry-classifier", 1, ("meta.json", "model.txt")),
+    "telemetry": ("telemetry-classifier", 2, ("meta.json", "model.txt")),
 }
 # The files each kind writes (a model directory reused for another training may hold stale others).
 _FILES: dict[str, tuple[str, ...]] = {
@@ -35,7 +35,7 @@ _FILES: dict[str, tuple[str, ...]] = {
         "autoencoder.skops",
     ),
     "devices": ("devices.json", "capture_rf.skops", "flow_rf.skops", "model_card.json"),
-    "telemetry": ("meta.json", "model.txt", "model_card.json"),
+    "telemetry": ("meta.json", "model.txt", "types.txt", "model_card.json"),
 }
 
 
@@ -206,7 +206,10 @@ def _build(kind: str, files: Mapping[str, bytes], label: str) -> Any:
             raise ArtefactRefused(
                 label, f"meta.json version {meta.get('version')}, this code reads {FORMAT_VERSION}"
             )
-        return TelemetryClassifier.from_parts(files["meta.json"].decode(), files["model.txt"].decode())
+        types = files.get("types.txt")
+        return TelemetryClassifier.from_parts(
+            files["meta.json"].decode(), files["model.txt"].decode(), types.decode() if types else None
+        )
     except ArtefactRefused:
         raise
     except Exception as exc:

@@ -287,10 +287,10 @@ def specs_for_kinds(kinds: Iterable[str], specs: Sequence[DetectorSpec] = REGIST
 
 
 def instantiate(ctx: DetectorContext, specs: Sequence[DetectorSpec] = REGISTRY) -> list[AlertingDetector]:
-    """Build the detectors of ``specs`` that need no model and are available with ``ctx`` (tests, kits)."""
+    """The default detectors of ``specs`` that need no model and are available with ``ctx`` (tests, kits)."""
     out = []
     for spec in specs:
-        if spec.factory is None or spec.needs == "model":
+        if spec.factory is None or spec.needs == "model" or not spec.default:
             continue
         try:
             out.append(spec.factory(ctx))

@@ -150,3 +150,34 @@ def test_what_if_deadlines(client: tuple[TestClient, dict[str, dict[str, str]]])
     )
     assert bad.status_code == 422
     assert "unknown jurisdiction 'mars'" in bad.text
+
+
+def test_another_organisation_reaches_none_of_a_case(
+    client: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    c, h = client
+    r = c.post(
+        "/api/v1/cases", json={"incidents": ["inc-1"], "significant": True}, headers=h["north-analyst"]
+    )
+    cid = r.json()["id"]
+    south = h["south-analyst"]
+    bodies = {
+        "attachments": {"name": "x", "ref": "s3://x"},
+        "aware": {},
+        "close": {"resolution": "fixed", "lessons": "none"},
+        "comments": {"text": "hi"},
+        "incidents": {"incidents": ["inc-1"]},
+        "observables": {"kind": "ip", "value": "10.0.0.1"},
+        "status": {"status": "contained"},
+        "tasks": {"title": "t"},
+    }
+    for action, body in bodies.items():
+        resp = c.post(f"/api/v1/cases/{cid}/{action}", json=body, headers=south)
+        assert resp.status_code == 404, (action, resp.status_code, resp.text)
+    assert c.get(f"/api/v1/cases/{cid}/drafts/gdpr", headers=south).status_code == 404
+    r = c.post(f"/api/v1/cases/{cid}/clocks/gdpr.authority_notification/met", json={}, headers=south)
+    assert r.status_code == 404, r.text
+    assert cid not in {x["id"] for x in c.get("/api/v1/cases", headers=south).json()["items"]}
+    assert all(
+        x.get("case_id") != cid for x in c.get("/api/v1/clocks", headers=south).json().get("items", [])
+    )

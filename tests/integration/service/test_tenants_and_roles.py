@@ -48,6 +48,32 @@ COVERED = {
     ("GET", "/api/v1/models/{ref}"),
     ("POST", "/api/v1/models/{kind}/{version}/promote"),
     ("POST", "/api/v1/models/{kind}/{version}/retire"),
+    # cases, containment, clocks and reports: another organisation gets 404 on every case route
+    # (tests/integration/respond/test_cases_api.py::test_another_organisation_reaches_none_of_a_case)
+    ("GET", "/api/v1/cases"),
+    ("POST", "/api/v1/cases"),
+    ("GET", "/api/v1/cases/{case_id}"),
+    ("POST", "/api/v1/cases/{case_id}/attachments"),
+    ("POST", "/api/v1/cases/{case_id}/aware"),
+    ("POST", "/api/v1/cases/{case_id}/clocks/{obligation}/met"),
+    ("POST", "/api/v1/cases/{case_id}/close"),
+    ("POST", "/api/v1/cases/{case_id}/comments"),
+    ("GET", "/api/v1/cases/{case_id}/drafts/{regime}"),
+    ("POST", "/api/v1/cases/{case_id}/incidents"),
+    ("POST", "/api/v1/cases/{case_id}/observables"),
+    ("POST", "/api/v1/cases/{case_id}/status"),
+    ("POST", "/api/v1/cases/{case_id}/tasks"),
+    ("GET", "/api/v1/clocks"),
+    ("POST", "/api/v1/containment/{request_id}/approve"),
+    ("POST", "/api/v1/containment/{request_id}/reject"),
+    ("POST", "/api/v1/containment/{request_id}/rollback"),
+    ("GET", "/api/v1/deadlines"),  # computes from the request alone: no stored data
+    ("POST", "/api/v1/playbooks/run"),
+    ("GET", "/api/v1/reports/awareness"),
+    ("POST", "/api/v1/tasks/{task_id}/status"),
+    # threat intelligence (tests/unit/intel/test_api.py: another organisation sees no match)
+    ("GET", "/api/v1/intel/advisories/{advisory_id}"),
+    ("GET", "/api/v1/intel/matches"),
 }
 
 

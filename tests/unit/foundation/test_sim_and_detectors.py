@@ -48,12 +48,16 @@ def test_each_detector_fires_on_its_campaign_and_stays_quiet_on_benign(days) -> 
         "dicom-misuse": "pacs_exfiltration",
     }
     benign_next_day = simulate(5, day=2, campaigns=(), hospital=base.hospital)
-    quiet_detectors = instantiate(DetectorContext(assets=tuple(day.assets), seed=5))
+    quiet_detectors = [
+        d for d in instantiate(DetectorContext(assets=tuple(day.assets), seed=5)) if d.name in expected
+    ]
     for det in quiet_detectors:
         det.fit(base.events)
         quiet = det.detect(benign_next_day.events)
         assert len(quiet) <= 3, (det.name, [a.title for a in quiet])
-    for det in instantiate(DetectorContext(assets=tuple(day.assets), seed=5)):
+    for det in [
+        d for d in instantiate(DetectorContext(assets=tuple(day.assets), seed=5)) if d.name in expected
+    ]:
         det.fit(base.events)
         alerts = det.detect(day.events)
         hits = Counter(alert_campaign(a, day.labels) for a in alerts)

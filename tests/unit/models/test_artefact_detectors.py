@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from healthsec.detect.artefacts_load import load_artefact
 from healthsec.detect.base import AlertingDetector
+from healthsec.detect.clinical.telemetry_model import FORMAT_VERSION
 from healthsec.detect.ml.artefact_detectors import (
     detector_for,
     device_model_detector,
@@ -26,12 +27,12 @@ def _loaded(kind: str, files: dict[str, bytes], version: int = 3):  # type: igno
 def test_telemetry_detector_flags_injected_readings(telemetry_files: dict[str, bytes]) -> None:
     det = telemetry_model_detector(_loaded("telemetry", telemetry_files))
     assert isinstance(det, AlertingDetector)
-    assert (det.name, det.version) == ("clinical.telemetry-model", "1+telemetry-v3")
+    assert (det.name, det.version) == ("clinical.telemetry-model", f"{FORMAT_VERSION}+telemetry-v3")
     benign, _ = synth.readings(30, 5)
     assert det.detect(benign) == []
     mixed, classes = synth.readings(30, 6, attack_every=3)
     alerts = det.detect(mixed)
-    assert alerts and all(a.detector_version == "1+telemetry-v3" for a in alerts)
+    assert alerts and all(a.detector_version == f"{FORMAT_VERSION}+telemetry-v3" for a in alerts)
     flagged = {e for a in alerts for e in a.evidence}
     assert flagged == {r.id for r, c in zip(mixed, classes, strict=True) if c != "benign"}
     other_type, _ = synth.readings(30, 6, attack_every=3, device_type="fridge")
