@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from healthsec.app import open_store
@@ -73,7 +74,9 @@ def test_scan_fhir_reports_attacks_and_bad_lines(
         store.close()
 
 
-def test_scan_fhir_missing_file(tmp_path: Path) -> None:
+def test_scan_fhir_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a narrow terminal must not split the message (Rich wraps at the console width otherwise)
+    monkeypatch.setenv("COLUMNS", "40")
     result = CliRunner().invoke(app, ["scan", "fhir", str(tmp_path / "nope.ndjson"), "--no-store"])
     assert result.exit_code == 1
     assert "no such file" in result.output
