@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )
+    taxii_public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="public base URL TAXII discovery announces (else relative URLs; never the Host header)",
+    )
     # --- live sources run by `healthsec serve` (off unless set) ---
     mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
     mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)
