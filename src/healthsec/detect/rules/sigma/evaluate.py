@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from healthsec.detect.rules.sigma.audit import DERIVED
 from healthsec.detect.rules.sigma.compile import KEYWORD_FIELD, Atom, Node
 
 Bools = npt.NDArray[np.bool_]
@@ -20,7 +21,10 @@ Bools = npt.NDArray[np.bool_]
 _VECTOR_MIN = 4000
 _INDEX_MIN = 512  # distinct values of a field before the shared substring index pays off
 _CMP: dict[str, Callable[[float, float], bool]] = {
-    "LT": operator.lt, "LTE": operator.le, "GT": operator.gt, "GTE": operator.ge,
+    "LT": operator.lt,
+    "LTE": operator.le,
+    "GT": operator.gt,
+    "GTE": operator.ge,
 }
 
 
@@ -144,7 +148,11 @@ class Batch:
                 ]
             else:
                 key = self.renames.get(name, name)
-                values = [as_text(r.get(key)) for r in self.records]
+                derive = DERIVED.get(key)  # a value computed from other fields (audit events)
+                if derive is not None:
+                    values = [as_text(derive(r)) for r in self.records]
+                else:
+                    values = [as_text(r.get(key)) for r in self.records]
             col = Column(values)
             self._columns[name] = col
         return col
@@ -169,8 +177,9 @@ class Batch:
             return col.codes >= 0
         if atom.kind == "contains" and all(atom.values):
             index = self.found(atom.field, atom.cased)
-            if index is not None and all(v in index or v in self.plan.get((atom.field, atom.cased), ())
-                                         for v in atom.values):
+            if index is not None and all(
+                v in index or v in self.plan.get((atom.field, atom.cased), ()) for v in atom.values
+            ):
                 per_unique = np.zeros(len(col.uniques), dtype=np.bool_)
                 for v in atom.values:
                     rows = index.get(str(v))
@@ -188,8 +197,11 @@ class Batch:
             if a < 0 or b < 0:
                 continue
             x, y = lu[a], ru[b]
-            out[i] = x.startswith(y) if atom.kind == "fieldref_startswith" else (
-                x.endswith(y) if atom.kind == "fieldref_endswith" else x == y)
+            out[i] = (
+                x.startswith(y)
+                if atom.kind == "fieldref_startswith"
+                else (x.endswith(y) if atom.kind == "fieldref_endswith" else x == y)
+            )
         return out
 
     def node(self, node: Node) -> Bools:
