@@ -134,12 +134,12 @@ def release_page(
     Objects released before to the same partner under the same rules come from ``cache`` (entries
     expire, so identifiers that became known since are applied within the cache lifetime); objects
     the door withheld are never cached and are judged again on every request. ``id_scope`` and
-    ``keep_ids`` go to ``outbound`` (one reader's view of one collection; ids the reader gave us).
+    ``keep_ids`` go to ``outbound`` (one reader's view of one collection; ids the reader gave us),
+    the latter read after ``context`` ran (it may add the ids of referenced objects).
     """
     if keys is None:
         raise TaxiiError(503, "Service Unavailable", "sharing keys are not configured; nothing is served")
     fingerprint = partner_fingerprint(partner) + (id_scope or "").encode()
-    keep = list(keep_ids)
     out: list[tuple[StoredObject, dict[str, Any]]] = []
     pending: list[StoredObject] = []
     hits = (
@@ -166,7 +166,9 @@ def release_page(
             present = {str(o["id"]) for o in objects}
             wanted = set().union(*(_refs(o) for o in objects)) - present
             extra = [o for o in context(wanted) if o.get("id") not in present] if wanted else []
-            cleared = outbound(objects + extra, policy, keys, known=known, id_scope=id_scope, keep_ids=keep)
+            cleared = outbound(
+                objects + extra, policy, keys, known=known, id_scope=id_scope, keep_ids=list(keep_ids)
+            )
             for obj in cleared.objects:
                 seq = obj.get(_SEQ_MARK)
                 if isinstance(seq, int) and seq in by_seq:
@@ -284,11 +286,14 @@ class _Service:
     def release(
         self, sharing: Sharing, cid: str, items: list[StoredObject], who: Principal
     ) -> list[tuple[StoredObject, dict[str, Any]]]:
+        # objects the reader sent us keep the ids it gave them (it knows them already)
+        own = {it.id for it in items if it.source == who.name}
+
         def context(ids: set[str]) -> list[dict[str, Any]]:
             found = sharing.objects.page(cid, ids=sorted(ids), limit=len(ids)).items
+            own.update(it.id for it in found if it.source == who.name)
             return [orjson.loads(it.body) for it in found]
 
-        own = sharing.objects.ids(cid, source=who.name)  # ids the reader gave us: it knows them already
         released = release_page(
             items,
             who.partner,
