@@ -1,4 +1,4 @@
-"""Sigma categories on hosts with only the Security channel (4688, 4657, 5156, 4663, 4656, 5145)."""
+"""Sigma categories on hosts with only the Security channel (4688, 4657, 5156, 4663, 4656)."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def test_file_event_and_file_delete_read_4663_by_access_mask() -> None:
     assert not fires("file_event", det, rec(obj | {"AccessMask": "0x2", "ObjectType": "Key"}, 4663))
 
 
-def test_process_access_reads_4656_and_pipes_read_5145() -> None:
+def test_process_access_reads_4656_and_pipes_stay_sysmon_only() -> None:
     handle = {
         "ObjectType": "Process",
         "ObjectName": "\\Device\\HarddiskVolume2\\Windows\\System32\\lsass.exe",
@@ -176,10 +176,12 @@ def test_process_access_reads_4656_and_pipes_read_5145() -> None:
     )
     assert fires("process_access", det, rec(handle, 4656))
     assert not fires("process_access", det, rec(handle | {"ObjectType": "File"}, 4656))
-    share = {"ShareName": "\\\\*\\IPC$", "RelativeTargetName": "MSSE-1234-server"}
-    pipe = "    sel:\n        PipeName|startswith: '\\MSSE-'\n    condition: sel"
-    assert fires("pipe_created", pipe, rec(share, 5145))
-    assert not fires("pipe_created", pipe, rec(share | {"ShareName": "\\\\*\\C$"}, 5145))
+    # 5145 is a client opening a pipe over SMB (remote service control opens \\svcctl), not a pipe
+    # being created: pipe_created rules stay on Sysmon 17/18
+    share = {"ShareName": "\\\\*\\IPC$", "RelativeTargetName": "svcctl"}
+    pipe = "    sel:\n        PipeName: '\\svcctl'\n    condition: sel"
+    assert not fires("pipe_created", pipe, rec(share, 5145))
+    assert fires("pipe_created", pipe, rec({"PipeName": "\\svcctl"}, 17, SYSMON))
 
 
 def test_process_user_prefers_the_target_account() -> None:

@@ -3,9 +3,13 @@
 The maps follow pySigma's ``windows_audit_pipeline`` (process_creation → 4688, registry → 4657 with
 ``OperationType``, Image → NewProcessName/ProcessName, TargetObject → ObjectName, Details → NewValue,
 LogonId → SubjectLogonId) and extend it to the other categories that have an audit-log equivalent
-(network_connection → 5156, file_event/file_delete → 4663, process_access → 4656, pipe_created →
-5145). Where the audit event spells a value differently from Sysmon, a *derived* field (name starting
-with ``@``) computes Sysmon's spelling from the audit fields, so a rule written for Sysmon compares like
+(network_connection → 5156, file_event/file_delete → 4663, process_access → 4656). ``pipe_created``
+is not mapped to 5145: that event records a client opening a pipe over SMB (routine remote service
+administration opens ``\\svcctl``), not a pipe being created, and rules for malicious pipe names fired
+on it for ordinary remote administration on the OTRF recordings.
+
+Where the audit event spells a value differently from Sysmon, a *derived* field (name starting with
+``@``) computes Sysmon's spelling from the audit fields, so a rule written for Sysmon compares like
 with like. A field the audit event does not carry cannot be filtered on: a rule that uses one inside
 ``not`` (a filter) is not run on that event, since its filter could never hold there and the rule would
 fire on everything its selection matches. docs/sigma.md has the table.
@@ -107,9 +111,6 @@ DERIVED: dict[str, Callable[[Mapping[str, object]], str | None]] = {
     "@object_dos": lambda r: dos_path(_text(r, "ObjectName")),
     "@protocol": lambda r: _PROTOCOLS.get((_text(r, "Protocol") or "").strip()),
     "@initiated": lambda r: _DIRECTION.get((_text(r, "Direction") or "").strip().lower()),
-    "@pipe_name": lambda r: (
-        "\\" + str(r["RelativeTargetName"]).lstrip("\\") if r.get("RelativeTargetName") is not None else None
-    ),
 }
 
 
@@ -151,7 +152,6 @@ WHERE: dict[str, Callable[[Mapping[str, object]], bool]] = {
     "file_write": lambda r: _object_type(r) == "file" and bool(_access(r) & (_WRITE_DATA | _APPEND_DATA)),
     "file_delete": lambda r: _object_type(r) == "file" and bool(_access(r) & _DELETE),
     "process_object": lambda r: _object_type(r) == "process",
-    "named_pipe": lambda r: str(r.get("ShareName") or "").lower().endswith("\\ipc$"),
 }
 
 # ---- the maps ------------------------------------------------------------------------------------
@@ -179,7 +179,6 @@ _PROCESS_4656 = {
     "GrantedAccess": "AccessMask",
     "SourceUser": "@subject_user",
 }
-_PIPE_5145 = {"PipeName": "@pipe_name", "User": "@subject_user"}
 
 
 # Sysmon fields each audit event lacks: a rule filtering on one of them is not run on that event
@@ -225,7 +224,6 @@ _NO_4656 = frozenset(
         "TargetProcessId",
     }
 )
-_NO_5145 = frozenset({"Image", "EventType", "ProcessGuid", "ProcessId"})
 
 
 class AuditMap:
@@ -258,5 +256,4 @@ AUDIT_CATEGORIES: dict[str, AuditMap] = {
     "file_event": AuditMap(4663, _FILE_4663, _NO_4663, "file_write"),
     "file_delete": AuditMap(4663, _FILE_4663, _NO_4663, "file_delete"),
     "process_access": AuditMap(4656, _PROCESS_4656, _NO_4656, "process_object"),
-    "pipe_created": AuditMap(5145, _PIPE_5145, _NO_5145, "named_pipe", frozenset({"EventType"})),
 }
