@@ -54,10 +54,10 @@ class ReaderIds:
     def served(self, partner: str, cid: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Record (served id, stored id) pairs the door produced (covers SCO ids made from values)."""
         with self._lock:
-            built, mapping = self._views.get((partner, cid), (-1e18, {}))
-            mapping = dict(mapping)
-            mapping.update((out, stored) for out, stored in pairs if out != stored)
-            self._views[(partner, cid)] = (built, mapping)
+            view = self._views.get((partner, cid))
+            if view is None:
+                view = self._views[(partner, cid)] = (-1e18, {})
+            view[1].update((out, stored) for out, stored in pairs if out != stored)  # in place: no copy
 
     def stored_ids(self, sharing: Sharing, partner: str, cid: str, wanted: Sequence[str]) -> tuple[str, ...]:
         """Stored ids that may leave under one of ``wanted`` (callers keep only what does)."""
