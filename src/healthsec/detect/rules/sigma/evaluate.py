@@ -59,14 +59,20 @@ class Column:
 
     __slots__ = ("_low", "_low_series", "_series", "codes", "uniques")
 
-    def __init__(self, values: list[str | None]) -> None:
-        index: dict[str, int] = {}
-        self.codes: npt.NDArray[np.intp] = np.fromiter(
-            (-1 if v is None else index.setdefault(v, len(index)) for v in values),
-            dtype=np.intp,
-            count=len(values),
-        )
-        self.uniques: list[str] = list(index)
+    def __init__(self, values: list[str | None], *, distinct: bool = False) -> None:
+        """``distinct``: the values are all present and (nearly) all different, as the joined text of
+        whole records is; they are taken as they are instead of being hashed to find repeats."""
+        if distinct:
+            self.codes: npt.NDArray[np.intp] = np.arange(len(values), dtype=np.intp)
+            self.uniques: list[str] = values  # type: ignore[assignment]
+        else:
+            index: dict[str, int] = {}
+            self.codes = np.fromiter(
+                (-1 if v is None else index.setdefault(v, len(index)) for v in values),
+                dtype=np.intp,
+                count=len(values),
+            )
+            self.uniques = list(index)
         self._low: list[str] | None = None
         self._series: pl.Series | None = None
         self._low_series: pl.Series | None = None
@@ -144,10 +150,12 @@ class Batch:
                 # instead was measured slower on OTRF (40+ fields, and the long unique Message text
                 # dominates either way). Strings (nearly every value) join as they are; as_text is
                 # called only for the others, the same text at a third of the cost.
-                values: list[str | None] = [
+                joined: list[str | None] = [
                     "\n".join([v if v.__class__ is str else as_text(v) for v in r.values() if v is not None])
                     for r in self.records
                 ]
+                col = self._columns[name] = Column(joined, distinct=True)
+                return col
             else:
                 key = self.renames.get(name, name)
                 derive = DERIVED.get(key)  # a value computed from other fields (audit events)
