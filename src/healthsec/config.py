@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         description="this hospital's MRN assigning authority (HL7 CX.4 / DICOM IssuerOfPatientID): ids "
         "it issues join ids that name no authority",
     )
+    taxii_public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="public base URL TAXII discovery announces (else relative URLs; never the Host header)",
+    )
     # --- live sources run by `healthsec serve` (off unless set) ---
     mqtt_url: str | None = Field(default=None, description="mqtt://host:port of the telemetry broker")
     mqtt_topics: tuple[str, ...] = ("healthsec/telemetry/#",)

@@ -197,3 +197,24 @@ def test_a_writer_that_commits_late_is_not_skipped_by_a_reader(store: Store) -> 
     rest = sh.objects.page(cid, limit=100, after_seq=cursor)
     ids = {o.id for o in first.items + rest.items}
     assert len(ids) == 10
+
+
+def test_versions_compare_as_times_and_status_belongs_to_its_submitter(store: Store) -> None:
+    sh = Sharing.of(store)
+    cid = sh.collections.create("versions")["id"]
+    # as text "...00Z" sorts after "...00.500Z"; as times the .5 s version is the later one
+    res = sh.objects.add_many(cid, [_ind(1, "2026-01-01T00:00:00.500Z"), _ind(1, "2026-01-01T00:00:00Z")])
+    assert len(res.added) == 2
+    assert sh.objects.add_many(cid, [_ind(1, "2026-01-01T00:00:00.5Z")]).added == []  # the same time
+    last = sh.objects.page(cid, versions="last").items
+    assert [o.modified for o in last] == ["2026-01-01T00:00:00.500Z"]
+    first = sh.objects.page(cid, versions="first").items
+    assert [o.modified for o in first] == ["2026-01-01T00:00:00.000Z"]
+    picked = sh.objects.page(cid, versions=("2026-01-01T00:00:00.5Z",)).items
+    assert [o.modified for o in picked] == ["2026-01-01T00:00:00.500Z"]
+    status = sh.status.create(cid, successes=[], failures=[], submitter="stmary")
+    assert sh.status.get(status["id"], submitter="stmary") == status
+    assert sh.status.get(status["id"], submitter="other") is None
+    assert "x_healthsec_submitter" not in (sh.status.get(status["id"]) or {})
+    assert sh.objects.ids(cid) == [_ind(1)["id"]]
+    assert sh.objects.ids(cid, source="stmary") == []

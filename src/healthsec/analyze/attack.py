@@ -15,6 +15,10 @@ _TID = re.compile(r"^T\d{4}(\.\d{3})?$")
 _TAG = re.compile(r"^(?:attack\.)?(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
 
 
+# ATT&CK v19 renamed Defense Evasion to Stealth (same id) and split Defense Impairment (TA0112) off it
+V19_TACTICS = {"ta0112": "ta0005", "defense-impairment": "ta0005", "stealth": "ta0005"}
+
+
 def _norm(key: str) -> str:
     return key.strip().lower().replace("_", "-").replace(" ", "-").removeprefix("attack.")
 
@@ -107,8 +111,15 @@ class AttackKB:
 
     # ---- tactics ----------------------------------------------------------------------------
     def tactic(self, key: str) -> Tactic | None:
-        """A tactic by id (TA0001), short name (initial-access), name or Sigma tag (attack.initial_access)."""
-        return self._tactic_keys.get(_norm(key))
+        """A tactic by id (TA0001), short name (initial-access), name or Sigma tag (attack.initial_access).
+
+        ATT&CK v19 tactics a pinned older copy lacks (SigmaHQ already tags with them) read as the v18
+        tactic that held their techniques, so such rules keep a place in the kill chain."""
+        norm = _norm(key)
+        found = self._tactic_keys.get(norm)
+        if found is None and norm in V19_TACTICS:
+            found = self._tactic_keys.get(V19_TACTICS[norm])
+        return found
 
     def tactic_rank(self, key: str) -> int | None:
         """Position in the unified kill chain (lower comes first); None for an unknown tactic."""

@@ -128,7 +128,8 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
             services: Services = app.state.services
             return services.store.for_org(settings.org)
 
-        app.include_router(taxii.create_taxii_router(own_store, keys=_sharing_keys(settings)))
+        config = taxii.TaxiiConfig(public_url=settings.taxii_public_url)
+        app.include_router(taxii.create_taxii_router(own_store, config=config, keys=_sharing_keys(settings)))
         mounted.append("taxii2.1")
     try:
         fhir = importlib.import_module("healthsec.ingest.fhir")

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Lines are never wrapped at the terminal width (soft wrap): a message, a skipped-record line or a path
+# stays one line that can be grepped, whatever COLUMNS is; tables still fit the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 train_app = typer.Typer(help="Train detection models on your own or public data.", no_args_is_help=True)
 detect_app = typer.Typer(
@@ -27,6 +29,6 @@ DbOption = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one clear error line and return the Exit to raise."""
+    """Print one clear error line (never wrapped, whatever the terminal width) and return the Exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)

@@ -103,6 +103,15 @@ _SCO_ID_PROPS = {
 }
 
 
+def rekeyed_id(id_key: bytes, oid: str, scope: str | None = None) -> str:
+    """The id an object leaves under: a keyed hash of its id (and of ``scope``, e.g. one partner's
+    view of one collection, so two readers cannot join their copies); the same input gives the same id."""
+    stype, _, _ = oid.partition("--")
+    message = oid if scope is None else f"{scope}\x1f{oid}"
+    digest = hmac.new(id_key, message.encode(), hashlib.sha256).digest()
+    return f"{stype}--{uuid.UUID(bytes=digest[:16], version=4)}"
+
+
 class Cleared:
     """Objects cleared for one partner by the privacy transforms and the sharing policy."""
 
@@ -160,7 +169,9 @@ class StixPrivacy:
         known: Mapping[str, Iterable[str]] | None = None,
         internal_networks: Iterable[str] = (),
         keep_ids: Iterable[str] = (),
+        id_scope: str | None = None,
     ) -> None:
+        self._id_scope = id_scope
         self._ips = IpPseudonymiser(keys.ip_key)
         self._tokens = Pseudonymiser(keys.id_key)
         self._id_key = keys.id_key
@@ -250,9 +261,7 @@ class StixPrivacy:
         return oid in self._keep_ids or oid.startswith(("marking-definition--", "extension-definition--"))
 
     def _rekey(self, oid: str) -> str:
-        stype, _, _ = oid.partition("--")
-        digest = hmac.new(self._id_key, oid.encode(), hashlib.sha256).digest()
-        return f"{stype}--{uuid.UUID(bytes=digest[:16], version=4)}"
+        return rekeyed_id(self._id_key, oid, self._id_scope)
 
     def _content(self, obj: StixObject) -> StixObject:
         out: StixObject = {}
@@ -296,15 +305,20 @@ def outbound(
     known: Mapping[str, Iterable[str]] | None = None,
     internal_networks: Iterable[str] = (),
     policy: SharingPolicy | None = None,
+    id_scope: str | None = None,
+    keep_ids: Iterable[str] = (),
 ) -> Cleared:
-    """Privacy transforms, then the partner's policy: the only way to obtain shareable objects."""
+    """Privacy transforms, then the partner's policy: the only way to obtain shareable objects.
+
+    ``id_scope`` makes re-keyed ids particular to one reader's view (see :func:`rekeyed_id`);
+    ``keep_ids`` are ids the reader already knows (objects it sent us), which leave unchanged."""
     policy = policy or SharingPolicy()
     keep = [
         str(o["id"])
         for o in objects
         if o.get("type") == "identity" and not partner.anonymous and o.get("identity_class") == "organization"
     ]  # our named identity keeps its public id
-    privacy = StixPrivacy(keys, known, internal_networks, keep_ids=keep)
+    privacy = StixPrivacy(keys, known, internal_networks, keep_ids=[*keep, *keep_ids], id_scope=id_scope)
     kept, withheld = policy.decide(list(objects), partner, transforms=[privacy])
     return Cleared(_DOOR, partner, kept, withheld)
 

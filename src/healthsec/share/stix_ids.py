@@ -20,6 +20,34 @@ ID_RE = re.compile(
 )
 
 
+#: An identifier whose UUID may be written in upper-case hex (RFC 4122 reads hex case-insensitively).
+_ANY_CASE_ID = re.compile(
+    r"^([a-z0-9][a-z0-9-]{1,248}[a-z0-9])--"
+    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+
+
+def normalise_id(value: str) -> str:
+    """``type--UUID`` with the UUID in lower case (the form RFC 4122 says to output); else unchanged."""
+    m = _ANY_CASE_ID.match(value)
+    return f"{m.group(1)}--{m.group(2).lower()}" if m else value
+
+
+def parse_timestamp(value: str) -> datetime:
+    """A STIX/TAXII timestamp as an aware datetime; ValueError for a shape or a date that cannot be
+    (month 13, 30 February, hour 99, year 0000). Digits past microseconds are cut, not rounded."""
+    if not TIMESTAMP_RE.match(value):
+        raise ValueError(f"{value[:40]!r} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z")
+    head, _, frac = value[:-1].partition(".")
+    try:
+        ts = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a real date and time") from None
+    if frac:
+        ts = ts.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    return ts
+
+
 def sdo_id(stix_type: str, *parts: object) -> str:
     """An SDO/SRO id that is the same every time for the same parts (re-export dedupes at partners)."""
     name = "\x1f".join(str(p) for p in (stix_type, *parts))

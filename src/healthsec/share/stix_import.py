@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from healthsec.share.stix_ids import ID_RE, TIMESTAMP_RE
+from healthsec.share.stix_ids import ID_RE, TIMESTAMP_RE, normalise_id, parse_timestamp
 from healthsec.store.sharing import Sharing
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -94,6 +94,22 @@ class ImportResult:
         return self.rejected is None
 
 
+def normalise_ids(obj: Any) -> Any:
+    """The object with its ``id`` and every ``*_ref``/``*_refs`` identifier's UUID in lower case.
+
+    RFC 4122 reads UUID hex case-insensitively, so an id written in upper case (as in the OASIS example
+    ``infrastructure.json``) is the same identifier: it is normalised, not refused."""
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    for key, value in obj.items():
+        if isinstance(value, str) and (key == "id" or key.endswith("_ref")):
+            out[key] = normalise_id(value)
+        elif key.endswith("_refs") and isinstance(value, list):
+            out[key] = [normalise_id(v) if isinstance(v, str) else v for v in value]
+    return out
+
+
 def check_object(n: int, obj: Any, allow_custom: frozenset[str]) -> None:
     where = f"object {n}"
     if not isinstance(obj, dict):
@@ -114,12 +130,20 @@ def check_object(n: int, obj: Any, allow_custom: frozenset[str]) -> None:
         return
     if spec != "2.1":
         raise BundleRejected(f"{where}: spec_version {spec!r}, only STIX 2.1 is accepted")
+    times = {}
     for key in ("created", "modified"):
         value = obj.get(key)
         if value is None and (key == "created" or otype != "marking-definition"):
             raise BundleRejected(f"{where}: missing '{key}'")
         if value is not None and (not isinstance(value, str) or not TIMESTAMP_RE.match(value)):
             raise BundleRejected(f"{where}: '{key}' is not a STIX timestamp")
+        if value is not None:
+            try:  # the shape alone lets 2026-13-45T99:99:99Z through; a stored version must be a time
+                times[key] = parse_timestamp(value)
+            except ValueError as exc:
+                raise BundleRejected(f"{where}: '{key}' {exc}") from None
+    if "created" in times and "modified" in times and times["modified"] < times["created"]:
+        raise BundleRejected(f"{where}: 'modified' is earlier than 'created'")
     if otype == "indicator" and not isinstance(obj.get("pattern"), str):
         raise BundleRejected(f"{where}: indicator without a pattern")
     confidence = obj.get("confidence")
@@ -158,6 +182,7 @@ def parse_bundle(
     if len(objects) > max_objects:
         raise BundleRejected(f"oversized: {len(objects)} objects is more than the limit of {max_objects}")
     custom = frozenset(allow_custom)
+    objects = [normalise_ids(o) for o in objects]
     for n, obj in enumerate(objects, start=1):
         check_object(n, obj, custom)
     return bid, objects

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import threading
-import time
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from healthsec.model import parse_utc
-from healthsec.share.stix_ids import TIMESTAMP_RE
+from healthsec.share.stix_ids import TIMESTAMP_RE, normalise_id, parse_timestamp
 from healthsec.store.sharing import Versions, taxii_timestamp
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
@@ -90,40 +87,37 @@ def basic_credentials(request: Request) -> tuple[str, str]:
         user, sep, secret = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         user, sep, secret = "", "", ""
-    if not sep or not user:
+    if not sep or not user or _CONTROL.search(user) or len(user) > 200:
         raise TaxiiError(401, "Unauthorized", "malformed Basic credentials", **{"WWW-Authenticate": "Basic"})
     return user, secret
 
 
-class CredentialCache:
-    """Remembers successful secret checks for ``ttl`` seconds (scrypt costs ~50 ms per check by design).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_SEQ = 2**63 - 1  # the largest paging token a database integer holds
 
-    Keys are SHA-256 digests of user and secret, so no secret is held in memory in clear.
-    """
 
-    def __init__(self, ttl: float = 60.0) -> None:
-        self.ttl = ttl
-        self._ok: dict[bytes, float] = {}
-        self._lock = threading.Lock()
+def check_text(name: str, value: str, limit: int = 1000) -> None:
+    """400 naming the parameter when a value carries control characters (NUL...) or is too long."""
+    if _CONTROL.search(value):
+        raise TaxiiError(400, "Bad Request", f"parameter {name[:60]!r} holds a control character")
+    if len(value) > limit:
+        raise TaxiiError(400, "Bad Request", f"parameter {name[:60]!r} is longer than {limit} characters")
 
-    @staticmethod
-    def _key(user: str, secret: str) -> bytes:
-        return hashlib.sha256(user.encode() + b"\x00" + secret.encode()).digest()
 
-    def hit(self, user: str, secret: str) -> bool:
-        key = self._key(user, secret)
-        with self._lock:
-            until = self._ok.get(key)
-            if until is None or until < time.monotonic():
-                self._ok.pop(key, None)
-                return False
-            return True
+def check_params(request: Request) -> None:
+    """Every query and path parameter of a TAXII request checked with :func:`check_text`."""
+    for name, value in request.query_params.multi_items():
+        check_text(_CONTROL.sub("?", name), name)
+        check_text(name, value, 10_000)
+    for name, value in request.path_params.items():
+        check_text(name, str(value))
 
-    def remember(self, user: str, secret: str) -> None:
-        with self._lock:
-            if len(self._ok) > 10_000:
-                self._ok.clear()
-            self._ok[self._key(user, secret)] = time.monotonic() + self.ttl
+
+def _timestamp(name: str, raw: str) -> datetime:
+    try:
+        return parse_timestamp(raw)
+    except ValueError as exc:
+        raise TaxiiError(400, "Bad Request", f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -147,11 +141,9 @@ def parse_filters(request: Request, *, default_limit: int, max_limit: int) -> Fi
     """Read and check the query parameters; a bad value is a 400 naming the parameter."""
     q = request.query_params
     added_after = None
+    check_params(request)
     if "added_after" in q:
-        raw = q["added_after"]
-        if not TIMESTAMP_RE.match(raw):
-            raise TaxiiError(400, "Bad Request", f"added_after {raw[:40]!r} is not a TAXII timestamp")
-        added_after = parse_utc(raw)
+        added_after = _timestamp("added_after", q["added_after"])
     limit = default_limit
     if "limit" in q:
         try:
@@ -163,10 +155,10 @@ def parse_filters(request: Request, *, default_limit: int, max_limit: int) -> Fi
         limit = min(limit, max_limit)
     after_seq = None
     if q.get("next"):
-        try:
-            after_seq = int(q["next"])
-        except ValueError:
-            raise TaxiiError(400, "Bad Request", "next is not a token this server issued") from None
+        raw = q["next"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_SEQ:
+            raise TaxiiError(400, "Bad Request", "next is not a token this server issued")
+        after_seq = int(raw)
     version_args = _csv(request, "match[version]")
     versions: Versions = "last"
     if "all" in version_args:
@@ -176,6 +168,9 @@ def parse_filters(request: Request, *, default_limit: int, max_limit: int) -> Fi
     elif version_args and version_args != ("last",):
         if any(v not in ("first", "last") and not TIMESTAMP_RE.match(v) for v in version_args):
             raise TaxiiError(400, "Bad Request", "match[version] takes first, last, all or timestamps")
+        for v in version_args:
+            if v not in ("first", "last"):
+                _timestamp("match[version]", v)
         if any(v in ("first", "last") for v in version_args):
             raise TaxiiError(
                 400, "Bad Request", "match[version] cannot mix first/last with other values here"
@@ -183,7 +178,7 @@ def parse_filters(request: Request, *, default_limit: int, max_limit: int) -> Fi
         versions = tuple(version_args)
     return Filters(
         added_after=added_after,
-        ids=_csv(request, "match[id]"),
+        ids=tuple(normalise_id(i) for i in _csv(request, "match[id]")),
         types=_csv(request, "match[type]"),
         versions=versions,
         spec_versions=_csv(request, "match[spec_version]"),

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,22 +21,24 @@ from healthsec.privacy.pseudonymise import SharingKeys
 from healthsec.share.known import known_from_store
 from healthsec.share.outbound import known_identifiers, outbound
 from healthsec.share.policy import PartnerPolicy, policy_from_dict
-from healthsec.share.stix_ids import sdo_id
-from healthsec.share.stix_import import BundleRejected, check_object
+from healthsec.share.stix_ids import normalise_id, sdo_id
+from healthsec.share.taxii_add import add_envelope
+from healthsec.share.taxii_auth import PartnerAuth, SignInRefused
 from healthsec.share.taxii_cache import TtlLru, TtlValue
 from healthsec.share.taxii_http import (
     STIX_MEDIA,
     TAXII_MEDIA,
-    CredentialCache,
     Filters,
     TaxiiError,
     added_headers,
     basic_credentials,
     check_accept,
     check_content_type,
+    check_params,
     parse_filters,
     taxii_response,
 )
+from healthsec.share.taxii_ids import ReaderIds, reader_scope
 from healthsec.store import Store
 from healthsec.store.sharing import Sharing, StoredObject, taxii_timestamp
 
@@ -58,6 +61,9 @@ class TaxiiConfig:
     release_cache_seconds: float = 300.0
     release_cache_items: int = 200_000
     known_refresh_seconds: float = 60.0
+    #: the public base URL partners reach this server at (e.g. https://cti.hospital.example); discovery
+    #: announces API roots under it, or as relative URLs when unset, and never from the Host header
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,12 @@ def _refs(obj: Mapping[str, Any]) -> set[str]:
     return out
 
 
+def object_version(row: StoredObject, obj: Mapping[str, Any]) -> str:
+    """An object's TAXII version: ``modified``, else ``created``, else its date added (SCOs)."""
+    value = obj.get("modified") or obj.get("created")
+    return str(value) if value else taxii_timestamp(row.date_added)
+
+
 def partner_fingerprint(partner: Mapping[str, Any]) -> bytes:
     """What a partner's released objects depend on: name, organisation and sharing rules."""
     rules = {
@@ -110,6 +122,8 @@ def release_page(
     *,
     known: Mapping[str, Iterable[str]] | None = None,
     cache: TtlLru[dict[str, Any]] | None = None,
+    id_scope: str | None = None,
+    keep_ids: Iterable[str] = (),
 ) -> list[tuple[StoredObject, dict[str, Any]]]:
     """THE exit door for TAXII: every object a partner receives passes ``outbound`` here, and only here.
 
@@ -119,11 +133,13 @@ def release_page(
     Several versions of one object are released in separate passes (the policy keys objects by id).
     Objects released before to the same partner under the same rules come from ``cache`` (entries
     expire, so identifiers that became known since are applied within the cache lifetime); objects
-    the door withheld are never cached and are judged again on every request.
+    the door withheld are never cached and are judged again on every request. ``id_scope`` and
+    ``keep_ids`` go to ``outbound`` (one reader's view of one collection; ids the reader gave us),
+    the latter read after ``context`` ran (it may add the ids of referenced objects).
     """
     if keys is None:
         raise TaxiiError(503, "Service Unavailable", "sharing keys are not configured; nothing is served")
-    fingerprint = partner_fingerprint(partner)
+    fingerprint = partner_fingerprint(partner) + (id_scope or "").encode()
     out: list[tuple[StoredObject, dict[str, Any]]] = []
     pending: list[StoredObject] = []
     hits = (
@@ -150,7 +166,9 @@ def release_page(
             present = {str(o["id"]) for o in objects}
             wanted = set().union(*(_refs(o) for o in objects)) - present
             extra = [o for o in context(wanted) if o.get("id") not in present] if wanted else []
-            cleared = outbound(objects + extra, policy, keys, known=known)
+            cleared = outbound(
+                objects + extra, policy, keys, known=known, id_scope=id_scope, keep_ids=list(keep_ids)
+            )
             for obj in cleared.objects:
                 seq = obj.get(_SEQ_MARK)
                 if isinstance(seq, int) and seq in by_seq:
@@ -185,7 +203,8 @@ class _Service:
         self.store_factory = store_factory
         self.config = config
         self.keys = keys
-        self.cache = CredentialCache()
+        self.auth = PartnerAuth()
+        self.reader_ids = ReaderIds(keys.id_key) if keys is not None else None
         self.released: TtlLru[dict[str, Any]] = TtlLru(
             config.release_cache_seconds, config.release_cache_items
         )
@@ -200,12 +219,15 @@ class _Service:
 
     def principal(self, request: Request, sharing: Sharing) -> Principal:
         user, secret = basic_credentials(request)
-        if not self.cache.hit(user, secret):
-            if not sharing.partners.verify(user, secret):
+        client = request.client.host if request.client is not None else "-"
+        try:
+            self.auth.check(user, secret, client, sharing.partners.secret_hash)
+        except SignInRefused as exc:
+            if exc.retry_after is not None:
                 raise TaxiiError(
-                    401, "Unauthorized", "unknown partner or wrong secret", **{"WWW-Authenticate": "Basic"}
-                )
-            self.cache.remember(user, secret)
+                    429, "Too Many Requests", exc.reason, **{"Retry-After": str(exc.retry_after)}
+                ) from None
+            raise TaxiiError(401, "Unauthorized", exc.reason, **{"WWW-Authenticate": "Basic"}) from None
         cached = self.principals.get(user)  # rights and rules are re-read at most every 5 seconds
         if cached is not None:
             return cached
@@ -264,18 +286,60 @@ class _Service:
     def release(
         self, sharing: Sharing, cid: str, items: list[StoredObject], who: Principal
     ) -> list[tuple[StoredObject, dict[str, Any]]]:
+        # objects the reader sent us keep the ids it gave them (it knows them already)
+        own = {it.id for it in items if it.source == who.name}
+
         def context(ids: set[str]) -> list[dict[str, Any]]:
             found = sharing.objects.page(cid, ids=sorted(ids), limit=len(ids)).items
+            own.update(it.id for it in found if it.source == who.name)
             return [orjson.loads(it.body) for it in found]
 
-        return release_page(
-            items, who.partner, self.keys, context, known=self.known.get(), cache=self.released
+        released = release_page(
+            items,
+            who.partner,
+            self.keys,
+            context,
+            known=self.known.get(),
+            cache=self.released,
+            id_scope=reader_scope(who.name, cid),
+            keep_ids=own,
         )
+        if self.reader_ids is not None:
+            self.reader_ids.served(who.name, cid, [(str(obj["id"]), row.id) for row, obj in released])
+        return released
+
+    def wanted(self, sharing: Sharing, cid: str, who: Principal, ids: Sequence[str]) -> tuple[str, ...]:
+        """Stored ids that may leave under the requested ids for this reader (see taxii_ids)."""
+        ids = tuple(normalise_id(i) for i in ids)
+        if not ids or self.reader_ids is None:
+            return ids
+        return self.reader_ids.stored_ids(sharing, who.name, cid, ids)
+
+    def fetch(
+        self, sharing: Sharing, cid: str, f: Filters, who: Principal, named: Sequence[str] = ()
+    ) -> tuple[list[StoredObject], bool, list[tuple[StoredObject, dict[str, Any]]]]:
+        """One page for a reader: rows, whether more follow, and what leaves the door. With ``named``
+        ids, only objects that leave under one of them are kept (a raw stored id finds nothing)."""
+        if named:
+            f = Filters(
+                f.added_after,
+                self.wanted(sharing, cid, who, named),
+                f.types,
+                f.versions,
+                f.spec_versions,
+                f.limit,
+                f.after_seq,
+            )
+        items, more = self.page(sharing, cid, f)
+        released = self.release(sharing, cid, items, who)
+        if named:
+            keep = {normalise_id(i) for i in named}
+            released = [(row, obj) for row, obj in released if obj.get("id") in keep]
+        return items, more, released
 
     def envelope(
-        self, sharing: Sharing, cid: str, items: list[StoredObject], more: bool, who: Principal
+        self, items: list[StoredObject], more: bool, released: list[tuple[StoredObject, dict[str, Any]]]
     ) -> Response:
-        released = self.release(sharing, cid, items, who)
         parts = [b'{"more":', b"true" if more else b"false"]
         if more and items:
             parts.append(b',"next":"' + str(items[-1].seq).encode() + b'"')
@@ -285,41 +349,8 @@ class _Service:
     def add_objects(self, sharing: Sharing, cid: str, raw: bytes, who: Principal) -> Response:
         if len(raw) > self.config.max_content_length:
             raise TaxiiError(413, "Payload Too Large", f"more than {self.config.max_content_length} bytes")
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            sharing.quarantine.add(raw, f"malformed JSON: {exc}", source=who.name)
-            raise TaxiiError(400, "Bad Request", f"malformed JSON: {exc}") from None
-        objects = doc.get("objects") if isinstance(doc, dict) else None
-        if not isinstance(objects, list):
-            sharing.quarantine.add(raw, "not a TAXII envelope", source=who.name)
-            raise TaxiiError(400, "Bad Request", "body must be a TAXII envelope with an 'objects' list")
         custom = frozenset(self.config.allow_custom)
-        try:
-            for n, obj in enumerate(objects, start=1):
-                check_object(n, obj, custom)
-        except BundleRejected as exc:
-            # Nothing of a bad envelope is stored: every object is reported failed, the bad one with why.
-            sharing.quarantine.add(raw, exc.reason, source=who.name)
-            failures = [
-                {
-                    "id": str(o.get("id")) if isinstance(o, dict) else f"object {n}",
-                    "version": str(o.get("modified") or o.get("created") or "")
-                    if isinstance(o, dict)
-                    else "",
-                    "message": exc.reason
-                    if exc.reason.startswith(f"object {n}")
-                    else "not stored: envelope rejected",
-                }
-                for n, o in enumerate(objects, start=1)
-            ]
-            status = sharing.status.create(cid, successes=[], failures=failures)
-            return taxii_response(status, status=202)
-        with sharing.engine.begin() as conn:
-            res = sharing.objects.add_many(cid, objects, source=who.name, conn=conn)
-            ok = [{"id": i, "version": v} for i, v in res.added + res.duplicates]
-            status = sharing.status.create(cid, successes=ok, failures=[], conn=conn)
-        return taxii_response(status, status=202)
+        return taxii_response(add_envelope(sharing, cid, raw, who.name, custom), status=202)
 
 
 def create_taxii_router(
@@ -354,6 +385,7 @@ def create_taxii_router(
     def enter(request: Request, cid: str | None = None) -> tuple[Sharing, Principal]:
         """What every route does first: authenticate, check the Accept header, and (given ``cid``)
         check that the collection exists and the partner may read it."""
+        check_params(request)
         sh = svc.sharing()
         who = svc.principal(request, sh)
         check_accept(request)
@@ -369,7 +401,10 @@ def create_taxii_router(
         def go() -> Response:
             svc.principal(request, svc.sharing())
             check_accept(request)
-            api_root_url = str(request.base_url).rstrip("/") + f"{root}/"  # absolute, as the spec asks
+            # never built from the Host header (a client could make us announce its host); TAXII 2.1
+            # allows relative API root URLs, used when no public URL is configured
+            base = cfg.public_url.rstrip("/") if cfg.public_url else ""
+            api_root_url = f"{base}{root}/"
             body: dict[str, Any] = {
                 "title": cfg.title,
                 "description": cfg.description,
@@ -424,33 +459,42 @@ def create_taxii_router(
     def get_objects(request: Request, cid: str) -> Response:
         def go() -> Response:
             sh, who = enter(request, cid)
-            items, more = svc.page(sh, cid, page_filters(request))
-            return svc.envelope(sh, cid, items, more, who)
+            f = page_filters(request)
+            items, more, released = svc.fetch(sh, cid, f, who, f.ids)
+            return svc.envelope(items, more, released)
 
         return guarded(go)()
 
     @router.post(f"{root}/collections/{{cid}}/objects/", include_in_schema=False)
     async def add_objects(request: Request, cid: str) -> Response:
-        raw = await request.body()
-
-        def go() -> Response:
+        def admit() -> tuple[Sharing, Principal]:  # authenticate and authorise before any body is read
             sh, who = enter(request)
             check_content_type(request)
             svc.collection(sh, who, cid, write=True)
-            return svc.add_objects(sh, cid, raw, who)
+            return sh, who
 
-        return guarded(go)()
+        try:
+            sh, who = await run_in_threadpool(admit)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.stream():  # counted as it arrives, whatever the framing
+                size += len(chunk)
+                if size > cfg.max_content_length:
+                    raise TaxiiError(413, "Payload Too Large", f"more than {cfg.max_content_length} bytes")
+                chunks.append(chunk)
+        except TaxiiError as exc:
+            return exc.response()
+        raw = b"".join(chunks)
+        return await run_in_threadpool(guarded(lambda: svc.add_objects(sh, cid, raw, who)))
 
     @router.get(f"{root}/collections/{{cid}}/objects/{{oid}}/", include_in_schema=False)
     def get_object(request: Request, cid: str, oid: str) -> Response:
         def go() -> Response:
             sh, who = enter(request, cid)
-            f = page_filters(request)
-            f = Filters(f.added_after, (oid,), f.types, f.versions, f.spec_versions, f.limit, f.after_seq)
-            items, more = svc.page(sh, cid, f)
-            if not items:
+            items, more, released = svc.fetch(sh, cid, page_filters(request), who, (oid,))
+            if not released:
                 raise TaxiiError(404, "Not Found", "no such object")
-            return svc.envelope(sh, cid, items, more, who)
+            return svc.envelope(items, more, released)
 
         return guarded(go)()
 
@@ -460,7 +504,11 @@ def create_taxii_router(
             sh, who = enter(request, cid)
             svc.collection(sh, who, cid, write=True)
             versions = parse_filters(request, default_limit=1, max_limit=1).versions
-            if not sh.objects.delete(cid, oid, versions if isinstance(versions, tuple) else "all"):
+            f = Filters(None, (), (), "all", (), cfg.max_limit, None)
+            _, _, released = svc.fetch(sh, cid, f, who, (oid,))
+            stored = {row.id for row, _ in released}  # the object the partner sees under this id
+            chosen = versions if isinstance(versions, tuple) else "all"
+            if not stored or not sum(sh.objects.delete(cid, sid, chosen) for sid in stored):
                 raise TaxiiError(404, "Not Found", "no such object")
             return Response(status_code=200)
 
@@ -471,14 +519,13 @@ def create_taxii_router(
         def go() -> Response:
             sh, who = enter(request, cid)
             f = page_filters(request)
-            f = Filters(f.added_after, (oid,), (), "all", f.spec_versions, f.limit, f.after_seq)
-            items, more = svc.page(sh, cid, f)
-            released = svc.release(sh, cid, items, who)
+            f = Filters(f.added_after, (), (), "all", f.spec_versions, f.limit, f.after_seq)
+            items, more, released = svc.fetch(sh, cid, f, who, (oid,))
             if not released:
                 raise TaxiiError(404, "Not Found", "no such object")
             body: dict[str, Any] = {
                 "more": more,
-                "versions": [str(obj.get("modified") or obj.get("created")) for _, obj in released],
+                "versions": [object_version(row, obj) for row, obj in released],
             }
             if more:
                 body["next"] = str(items[-1].seq)
@@ -490,13 +537,13 @@ def create_taxii_router(
     def manifest(request: Request, cid: str) -> Response:
         def go() -> Response:
             sh, who = enter(request, cid)
-            items, more = svc.page(sh, cid, page_filters(request))
-            released = svc.release(sh, cid, items, who)
+            f = page_filters(request)
+            items, more, released = svc.fetch(sh, cid, f, who, f.ids)
             entries = [
                 {
                     "id": obj["id"],
                     "date_added": taxii_timestamp(row.date_added),
-                    "version": str(obj.get("modified") or obj.get("created") or ""),
+                    "version": object_version(row, obj),
                     "media_type": STIX_MEDIA,
                 }
                 for row, obj in released
@@ -510,10 +557,11 @@ def create_taxii_router(
 
     def status(request: Request, sid: str) -> Response:
         def go() -> Response:
+            check_params(request)
             sh = svc.sharing()
-            svc.principal(request, sh)
+            who = svc.principal(request, sh)
             check_accept(request)
-            found = sh.status.get(sid)
+            found = sh.status.get(sid, submitter=who.name)  # another partner's status does not exist
             if found is None:
                 raise TaxiiError(404, "Not Found", "no such status")
             return taxii_response(found)

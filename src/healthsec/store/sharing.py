@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from healthsec.share.stix_ids import parse_timestamp
 from healthsec.store import schema_sharing as s
 from healthsec.store.sharing_partners import (
     CursorRepository,
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _BATCH = 500
+_SUBMITTER = "x_healthsec_submitter"  # kept in a stored status body, stripped before it is served
 Versions = Literal["last", "first", "all"] | tuple[str, ...]
 _OTHER = s.share_objects.alias("other")  # built once: constructing an alias per query is measurable
 _PAGE_STATEMENTS: dict[tuple[object, ...], Any] = {}  # (dialect, filter shape) -> statement with bindparams
@@ -75,6 +77,18 @@ def _added(value: datetime | str) -> datetime:
 def taxii_timestamp(ts: datetime) -> str:
     """A TAXII/STIX timestamp with microseconds, e.g. ``2026-01-01T00:00:00.000001Z``."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def version_key(modified: str) -> str:
+    """The stored form of a version: the timestamp with exactly three fraction digits, so versions
+    compare as times in SQL (as text, ``...00Z`` sorted after ``...00.5Z``). STIX 2.1 makes
+    ``created``/``modified`` precise to the millisecond, so versions are told apart at that precision;
+    the usual spelling (``...00.000Z``) is kept as it is. Non-timestamps stay as given."""
+    try:
+        ts = parse_timestamp(modified)
+    except ValueError:
+        return modified
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def _ins(conn: Connection) -> Any:
@@ -200,7 +214,7 @@ class ObjectRepository:
         rows: list[dict[str, Any]] = []
         result = AddResult()
         for obj in objects:
-            key = (str(obj["id"]), str(obj.get("modified") or obj.get("created") or ""))
+            key = (str(obj["id"]), version_key(str(obj.get("modified") or obj.get("created") or "")))
             if key in seen:
                 result.duplicates.append(key)
                 continue
@@ -315,7 +329,7 @@ class ObjectRepository:
         if spec_versions:
             params["specs"] = list(spec_versions)
         if isinstance(versions, tuple):
-            params["mods"] = list(versions)
+            params["mods"] = [version_key(v) for v in versions]
         with self.engine.connect() as conn:
             rows = conn.execute(stmt, params).all()
         items = [
@@ -379,6 +393,15 @@ class ObjectRepository:
             .limit(bindparam("lim", type_=Integer))
         )
 
+    def ids(self, collection_id: str, *, source: str | None = None) -> list[str]:
+        """Distinct object ids of a collection (only those ``source`` sent, given one)."""
+        t = s.share_objects
+        conds = [t.c.org == self.org, t.c.collection_id == collection_id]
+        if source is not None:
+            conds.append(t.c.source == source)
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(select(t.c.id).where(*conds).distinct())]
+
     def count(self, collection_id: str) -> int:
         t = s.share_objects
         stmt = select(func.count()).where(t.c.org == self.org, t.c.collection_id == collection_id)
@@ -393,7 +416,7 @@ class ObjectRepository:
             t.c.id == object_id,
         ]
         if isinstance(versions, tuple):
-            conds.append(t.c.modified.in_(versions))
+            conds.append(t.c.modified.in_([version_key(v) for v in versions]))
         with self.engine.begin() as conn:
             return conn.execute(delete(t).where(and_(*conds))).rowcount or 0
 
@@ -410,8 +433,12 @@ class StatusRepository:
         successes: Iterable[Mapping[str, Any]],
         failures: Iterable[Mapping[str, Any]],
         conn: Connection | None = None,
+        submitter: str | None = None,
     ) -> dict[str, Any]:
-        """Record a finished add-objects request (we store synchronously, so nothing stays pending)."""
+        """Record a finished add-objects request (we store synchronously, so nothing stays pending).
+
+        ``submitter`` (the partner who sent it) is kept with the stored body, never returned: only that
+        partner may read the status (see :meth:`get`)."""
         ok, bad = list(successes), list(failures)
         now = datetime.now(UTC)
         status = {
@@ -436,7 +463,7 @@ class StatusRepository:
             "success_count": len(ok),
             "failure_count": len(bad),
             "pending_count": 0,
-            "body": status,
+            "body": status if submitter is None else {**status, _SUBMITTER: submitter},
         }
         if conn is None:
             with self.engine.begin() as own:
@@ -445,11 +472,18 @@ class StatusRepository:
             conn.execute(s.share_status.insert().values(row))
         return status
 
-    def get(self, status_id: str) -> dict[str, Any] | None:
+    def get(self, status_id: str, *, submitter: str | None = None) -> dict[str, Any] | None:
+        """The status by id; given ``submitter``, only a status that partner submitted (else None)."""
         t = s.share_status
         with self.engine.connect() as conn:
             body = conn.execute(select(t.c.body).where(t.c.org == self.org, t.c.id == status_id)).scalar()
-        return None if body is None else dict(body)
+        if body is None:
+            return None
+        out = dict(body)
+        owner = out.pop(_SUBMITTER, None)
+        if submitter is not None and owner != submitter:
+            return None
+        return out
 
 
 class Sharing:

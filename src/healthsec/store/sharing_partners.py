@@ -98,6 +98,14 @@ class PartnerRepository:
             rows = conn.execute(select(t).where(t.c.org == self.org).order_by(t.c.name))
             return [self._public(r._mapping) for r in rows]
 
+    def secret_hash(self, name: str) -> str | None:
+        """The stored scrypt hash of a partner's secret (None: no such partner or no secret)."""
+        t = s.share_partners
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.c.password_hash).where(t.c.org == self.org, t.c.name == name)
+            ).scalar()
+
     def verify(self, name: str, secret: str) -> bool:
         t = s.share_partners
         with self.engine.connect() as conn:

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
+import requests
 from taxii2client.v21 import ApiRoot, Collection, Server, Status, as_pages
 
 from healthsec.privacy.pseudonymise import SharingKeys
@@ -33,6 +35,12 @@ def _indicator(n: int) -> dict[str, object]:
         "valid_from": "2026-04-01T00:00:00Z",
         "confidence": 60,
     }
+
+
+def _served_id(coll: Collection, n: int) -> str:
+    """The id under which this reader is served ``_indicator(n)`` (ids are re-keyed per reader)."""
+    objs = coll.get_objects(limit=1000)["objects"]
+    return next(str(o["id"]) for o in objs if o.get("pattern") == _indicator(n)["pattern"])
 
 
 def test_discovery_api_root_and_collections(taxii: Taxii) -> None:
@@ -110,7 +118,7 @@ def test_manifest_versions_and_served_content_is_pseudonymised(taxii: Taxii) -> 
     taxii.sharing.objects.add_many(
         taxii.ours, [_indicator(3), _indicator(3) | {"modified": "2026-05-01T00:00:00.000Z"}]
     )
-    versions = ours.object_versions(str(_indicator(3)["id"]))
+    versions = ours.object_versions(_served_id(ours, 3))
     assert versions["versions"] == ["2026-04-01T00:00:00.000Z", "2026-05-01T00:00:00.000Z"]
     text = orjson.dumps(ours.get_objects(limit=1000)).decode()
     assert "10.20.0.5" not in text  # the internal target address went through Crypto-PAn
@@ -122,8 +130,11 @@ def test_api_root_object_reads_by_id(taxii: Taxii) -> None:
     assert root.max_content_length == 200_000
     taxii.sharing.objects.add_many(taxii.inbox, [_indicator(9)])
     inbox = Collection(f"{taxii.root}collections/{taxii.inbox}/", user="stmary", password=SECRET)
-    got = inbox.get_object(str(_indicator(9)["id"]))
+    got = inbox.get_object(_served_id(inbox, 9))
     assert len(got["objects"]) == 1
+    # our object's stored id is not how this reader knows it: asking by it finds nothing
+    with pytest.raises(requests.HTTPError, match="404"):
+        inbox.get_object(str(_indicator(9)["id"]))
 
 
 def test_delete_needs_write_and_removes_every_version(taxii: Taxii) -> None:
@@ -131,7 +142,7 @@ def test_delete_needs_write_and_removes_every_version(taxii: Taxii) -> None:
         taxii.inbox, [_indicator(4), _indicator(4) | {"modified": "2026-06-01T00:00:00.000Z"}]
     )
     inbox = Collection(f"{taxii.root}collections/{taxii.inbox}/", user="stmary", password=SECRET)
-    inbox.delete_object(str(_indicator(4)["id"]))
+    inbox.delete_object(_served_id(inbox, 4))
     assert taxii.sharing.objects.count(taxii.inbox) == 0
 
 

@@ -41,6 +41,13 @@ def test_sigma_tags_revoked_ids_and_v19_fallback(kb: AttackKB) -> None:
     assert kb.resolve(revoked[0]) == kb.resolve(revoked[1])
     # Sigma's own tactic tags fill in for unknown technique ids
     assert kb.tactics_for(["T1685"], fallback=["attack.defense_evasion"]) == ("defense-evasion",)
+    # v19 tactic tags the pinned v18.1 copy lacks keep the rule placed (they were Defense Evasion)
+    for tag in ("TA0112", "attack.defense-impairment", "attack.stealth"):
+        assert kb.tactics_for(["T1685"], fallback=[tag]) == ("defense-evasion",), tag
+    assert kb.tactics_for(["T1686.003"], fallback=["TA0112", "attack.execution"]) == (
+        "execution",
+        "defense-evasion",
+    )
     assert kb.tactics_for(["T1486"], fallback=["attack.discovery"]) == ("impact",)
 
 

@@ -7,17 +7,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from healthsec.app import open_store
 from healthsec.cli import app
+from healthsec.commands import groups
 from healthsec.ingest.fhir import Directory
 from healthsec.testing.access_attacks import EPOCH, attack_cases, benign_accesses, to_audit_event
 
 
 def test_scan_fhir_reports_attacks_and_bad_lines(
-    synthea: Directory, shared_data: Path, tmp_path: Path
+    synthea: Directory, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(groups.console, "width", 60)  # skipped-record lines stay whole on narrow terminals
     ctx = synthea.context
     base = tmp_path / "baseline.ndjson"
     base.write_bytes(b"".join(orjson.dumps(to_audit_event(e)) + b"\n" for e in benign_accesses(ctx, days=7)))
@@ -75,7 +78,9 @@ def test_scan_fhir_reports_attacks_and_bad_lines(
         store.close()
 
 
-def test_scan_fhir_missing_file(tmp_path: Path) -> None:
+def test_scan_fhir_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a narrow terminal must not split the message (Rich wraps at the console width otherwise)
+    monkeypatch.setattr(groups.err_console, "width", 40)
     result = CliRunner().invoke(app, ["scan", "fhir", str(tmp_path / "nope.ndjson"), "--no-store"])
     assert result.exit_code == 1
     assert "no such file" in result.output

@@ -62,6 +62,15 @@ def _bundle(*objects: Any, **top: Any) -> bytes:
         ),
         (_bundle(_indicator(id="malware--00000000-0000-4000-8000-000000000001")), "does not have the form"),
         (_bundle(_indicator(modified="yesterday")), "'modified' is not a STIX timestamp"),
+        (
+            _bundle(_indicator(modified="2026-13-45T99:99:99Z")),
+            "'modified' '2026-13-45T99:99:99Z' is not a real",
+        ),
+        (
+            _bundle(_indicator(created="0000-01-01T00:00:00Z")),
+            "'created' '0000-01-01T00:00:00Z' is not a real",
+        ),
+        (_bundle(_indicator(modified="2025-12-31T00:00:00.000Z")), "'modified' is earlier than 'created'"),
         (_bundle(_indicator(confidence=500)), "confidence must be an integer"),
         (_bundle(_indicator(pattern=None)), "indicator without a pattern"),
         (_bundle("just a string"), "object 1: not a JSON object"),
@@ -139,3 +148,14 @@ def test_import_dedupes_by_id_and_version_and_keeps_provenance(sharing: Sharing)
     ]
     body = orjson.loads(latest[0].body)
     assert body["created_by_ref"] == "identity--11111111-1111-4111-8111-111111111111"
+
+
+def test_upper_case_uuid_hex_is_the_same_id_and_is_normalised() -> None:
+    upper = GOOD_ID.split("--")[0] + "--" + GOOD_ID.split("--")[1].upper()
+    ref = "identity--11111111-AAAA-4111-8111-11111111111A"
+    _, objects = parse_bundle(_bundle(_indicator(id=upper, created_by_ref=ref, object_marking_refs=[ref])))
+    assert objects[0]["id"] == GOOD_ID
+    assert objects[0]["created_by_ref"] == ref.lower()
+    assert objects[0]["object_marking_refs"] == [ref.lower()]
+    with pytest.raises(BundleRejected, match="does not have the form"):  # the type part stays strict
+        parse_bundle(_bundle(_indicator(id="INDICATOR--" + GOOD_ID.split("--")[1])))

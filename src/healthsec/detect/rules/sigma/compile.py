@@ -245,6 +245,15 @@ def _fields(node: Node, out: set[str]) -> None:
         _fields(c, out)
 
 
+def negated_fields(node: Node, out: set[str], negated: bool = False) -> None:
+    """Fields tested inside a ``not`` (the rule's filters)."""
+    negated = negated or node.op == "not"
+    if negated:
+        out.update(a.field for a in node.atoms)
+    for c in node.children:
+        negated_fields(c, out, negated)
+
+
 def compile_rule(rule: SigmaRule) -> CompiledRule:
     """Compile one parsed rule; raise Unsupported (or the logsource error) with the reason."""
     targets = targets_for(rule.logsource.product, rule.logsource.category, rule.logsource.service)
@@ -257,6 +266,11 @@ def compile_rule(rule: SigmaRule) -> CompiledRule:
     root = trees[0] if len(trees) == 1 else Node("or", tuple(trees))
     used: set[str] = set()
     _fields(root, used)
+    negated: set[str] = set()
+    negated_fields(root, negated)
+    targets = tuple(t for t in targets if t.usable_by(frozenset(used), frozenset(negated)))
+    if not targets:
+        raise Unsupported("every log this rule's category maps to lacks a field the rule filters on")
     tags = [str(t) for t in (rule.tags or [])]
     techniques, tactics = attack_tags(tags)
     level = rule.level.name.lower() if rule.level is not None else None

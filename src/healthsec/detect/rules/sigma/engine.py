@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from healthsec.detect.rules.sigma.audit import WHERE
 from healthsec.detect.rules.sigma.compile import CompiledRule, contains_patterns
 from healthsec.detect.rules.sigma.evaluate import Batch
 from healthsec.detect.rules.sigma.logsource import ANY_WINDOWS, Target
@@ -14,6 +15,7 @@ from healthsec.model import LogRecord
 
 GroupKey = tuple[str | None, int | None, str | None]
 Renames = tuple[tuple[str, str], ...]
+Route = tuple[Renames, str | None]  # field renames and the row test of the target (audit.WHERE)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,14 @@ def group_key(rec: LogRecord) -> GroupKey:
     return channel, rec.event_id, rec.provider
 
 
+def route_rows(records: Sequence[LogRecord], idx: list[int], where: str | None) -> list[int]:
+    """The records of a group that a route's row test keeps (all of them without a test)."""
+    if where is None:
+        return idx
+    test = WHERE[where]
+    return [i for i in idx if test(records[i].fields)]
+
+
 class SigmaEngine:
     """Compiled rules indexed by channel; ``match`` evaluates a batch of records against all of them."""
 
@@ -40,11 +50,12 @@ class SigmaEngine:
             for target in rule.targets:
                 for ch in target.channels:
                     self._by_channel.setdefault(ch, []).append((rule, target))
-        self._routes: dict[GroupKey, list[tuple[tuple[tuple[str, str], ...], list[CompiledRule]]]] = {}
-        self._plans: dict[tuple[GroupKey, Renames], dict[tuple[str, bool], list[str]]] = {}
+        self._routes: dict[GroupKey, list[tuple[Route, list[CompiledRule]]]] = {}
+        self._plans: dict[tuple[GroupKey, Route], dict[tuple[str, bool], list[str]]] = {}
 
-    def plan(self, key: GroupKey, renames: tuple[tuple[str, str], ...],
-             rules: Sequence[CompiledRule]) -> dict[tuple[str, bool], list[str]]:
+    def plan(
+        self, key: GroupKey, renames: Route, rules: Sequence[CompiledRule]
+    ) -> dict[tuple[str, bool], list[str]]:
         """All 'contains' patterns of one route's rules, per field: the shared index is built from it."""
         cached = self._plans.get((key, renames))
         if cached is None:
@@ -55,17 +66,17 @@ class SigmaEngine:
             self._plans[(key, renames)] = cached
         return cached
 
-    def routes(self, key: GroupKey) -> list[tuple[tuple[tuple[str, str], ...], list[CompiledRule]]]:
-        """Rules that apply to one (channel, event id, program) group, bucketed by field renames."""
+    def routes(self, key: GroupKey) -> list[tuple[Route, list[CompiledRule]]]:
+        """Rules that apply to one (channel, event id, program) group, bucketed by renames and row test."""
         cached = self._routes.get(key)
         if cached is None:
             channel, event_id, program = key
-            buckets: dict[tuple[tuple[str, str], ...], list[CompiledRule]] = {}
-            seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+            buckets: dict[Route, list[CompiledRule]] = {}
+            seen: set[tuple[str, Route]] = set()
             candidates = self._by_channel.get(channel or "", []) + self._by_channel.get(ANY_WINDOWS, [])
             for rule, target in candidates:
                 if target.accepts(channel, event_id, program):
-                    renames = tuple(sorted(target.renames.items()))
+                    renames = (tuple(sorted(target.renames.items())), target.where)
                     if (rule.id, renames) not in seen:
                         seen.add((rule.id, renames))
                         buckets.setdefault(renames, []).append(rule)
@@ -83,14 +94,16 @@ class SigmaEngine:
             routes = self.routes(key)
             if not routes:
                 continue
-            fields = [records[i].fields for i in idx]
-            for renames, rules in routes:
-                batch = Batch(fields, dict(renames), self.plan(key, renames, rules))
+            for route, rules in routes:
+                rows = route_rows(records, idx, route[1])
+                if not rows:
+                    continue
+                batch = Batch([records[i].fields for i in rows], dict(route[0]), self.plan(key, route, rules))
                 for rule in rules:
                     result = batch.node(rule.root)
                     for j in np.flatnonzero(result).tolist():
                         matched = batch.explain(rule.root, j) if explain else {}
-                        hits.append(Hit(rule, idx[j], matched))
+                        hits.append(Hit(rule, rows[j], matched))
         hits.sort(key=lambda h: h.index)
         return hits
 
@@ -101,10 +114,11 @@ class SigmaEngine:
         for i, rec in enumerate(records):
             groups.setdefault(group_key(rec), []).append(i)
         for key, idx in groups.items():
-            for renames, rules in self.routes(key):
+            for route, rules in self.routes(key):
                 if rule not in rules:
                     continue
-                result = Batch([records[i].fields for i in idx], dict(renames)).node(rule.root)
+                rows = route_rows(records, idx, route[1])
+                result = Batch([records[i].fields for i in rows], dict(route[0])).node(rule.root)
                 for j, flag in enumerate(result.tolist()):
-                    out[idx[j]] = bool(flag)
+                    out[rows[j]] = bool(flag)
         return out

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from sigma.pipelines.common import windows_logsource_mapping  # pySigma's own service -> channel table
 
+from healthsec.detect.rules.sigma.audit import AUDIT_CATEGORIES
+
 SYSMON = "microsoft-windows-sysmon/operational"
 PS_OPERATIONAL = ("microsoft-windows-powershell/operational", "powershellcore/operational")
 PS_CLASSIC = "windows powershell"
@@ -49,14 +51,26 @@ POWERSHELL_CATEGORIES: dict[str, tuple[tuple[str, ...], int]] = {
     "ps_classic_provider_start": ((PS_CLASSIC,), 600),
     "ps_classic_script": ((PS_CLASSIC,), 800),
 }
-# Security 4688 carries process creation under other field names (pySigma windows-audit pipeline).
-SECURITY_4688_RENAMES = {"Image": "NewProcessName", "ParentImage": "ParentProcessName"}
-LINUX_SERVICES = {"auditd": ("auditd",), "syslog": ("syslog",), "auth": ("syslog",), "sshd": ("syslog",),
-                  "sudo": ("syslog",), "cron": ("syslog",), "clamav": ("syslog",), "vsftpd": ("syslog",),
-                  "guacamole": ("syslog",)}
+ABSENT = "@absent"  # a rename to this reads as a missing field (the audit event lacks it)
+LINUX_SERVICES = {
+    "auditd": ("auditd",),
+    "syslog": ("syslog",),
+    "auth": ("syslog",),
+    "sshd": ("syslog",),
+    "sudo": ("syslog",),
+    "cron": ("syslog",),
+    "clamav": ("syslog",),
+    "vsftpd": ("syslog",),
+    "guacamole": ("syslog",),
+}
 # syslog services that name a program: only that program's lines are in scope
-LINUX_PROGRAMS = {"sshd": ("sshd",), "sudo": ("sudo",), "cron": ("cron", "crond", "CRON"),
-                  "clamav": ("clamd", "freshclam"), "vsftpd": ("vsftpd",)}
+LINUX_PROGRAMS = {
+    "sshd": ("sshd",),
+    "sudo": ("sudo",),
+    "cron": ("cron", "crond", "CRON"),
+    "clamav": ("clamd", "freshclam"),
+    "vsftpd": ("vsftpd",),
+}
 
 
 # Services SigmaHQ uses that pySigma's table lacks (channel names as Windows writes them).
@@ -70,12 +84,24 @@ NOT_WINDOWS = ("zeek:", "syslog", "auditd")
 
 @dataclass(frozen=True)
 class Target:
-    """One place a rule applies: channels (lower case), optional event ids and programs, field renames."""
+    """One place a rule applies: channels (lower case), optional event ids and programs, field renames.
+
+    ``where`` names a row test of ``audit.WHERE`` (e.g. 4657 rows of one operation type);
+    ``unavailable`` are Sigma fields the events lack (a rule filtering on one is not run here) and
+    ``strict`` the fields whose mere use keeps a rule off this target (as pySigma's pipeline fails it).
+    """
 
     channels: frozenset[str]
     event_ids: frozenset[int] | None = None
     programs: frozenset[str] | None = None
     renames: Mapping[str, str] = field(default_factory=dict)
+    where: str | None = None
+    unavailable: frozenset[str] = frozenset()
+    strict: frozenset[str] = frozenset()
+
+    def usable_by(self, used: frozenset[str], negated: frozenset[str]) -> bool:
+        """Whether a rule using ``used`` fields (``negated`` of them inside ``not``) can run here."""
+        return not (self.strict & used) and not (self.unavailable & negated)
 
     def accepts(self, channel: str | None, event_id: int | None, program: str | None) -> bool:
         if channel is None:
@@ -132,8 +158,19 @@ def _windows_targets(category: str | None, service: str | None) -> tuple[Target,
         if service not in (None, "sysmon"):
             raise UnsupportedLogsource(f"windows category '{category}' with service '{service}'")
         targets.append(Target(frozenset({SYSMON}), frozenset(SYSMON_CATEGORIES[category])))
-        if category == "process_creation":
-            targets.append(Target(frozenset({"security"}), frozenset({4688}), renames=SECURITY_4688_RENAMES))
+        audit = AUDIT_CATEGORIES.get(category)
+        if audit is not None:  # the same category on hosts with only the Security channel
+            renames = {f: ABSENT for f in audit.unavailable} | audit.renames
+            targets.append(
+                Target(
+                    frozenset({"security"}),
+                    frozenset({audit.event_id}),
+                    renames=renames,
+                    where=audit.where,
+                    unavailable=audit.unavailable,
+                    strict=audit.strict,
+                )
+            )
     elif category in POWERSHELL_CATEGORIES:
         chans, eid = POWERSHELL_CATEGORIES[category]
         targets.append(Target(frozenset(chans), frozenset({eid})))
