@@ -99,9 +99,8 @@ KEYS = (
 # ---- 1. simulator -----------------------------------------------------------------------------
 def _run_day(seed: int, day: int, campaigns: Sequence[str] | None, store: Any) -> tuple[Any, Any]:
     """The demo's engine and profile (``healthsec.demo.run_demo``) for any day and campaign mix."""
-    from healthsec.pipeline import build_engine
     from healthsec.ingest import IterableSource
-    from healthsec.pipeline import Pipeline
+    from healthsec.pipeline import Pipeline, build_engine
     from healthsec.sim import CAMPAIGNS, simulate
 
     baseline = simulate(seed, day=0, campaigns=())

@@ -24,13 +24,18 @@ DEFAULT_SIGMA = Path(__file__).resolve().parents[3].parent / "shared" / "data" /
 DEFAULT_FOLDERS = ("rules", "rules-emerging-threats")
 CHUNK = 50_000  # records per evaluation batch: large batches share the field index across more events
 
-rules_app = typer.Typer(help="Sigma rules: list, check (what cannot run, and why), test against a log.",
-                        no_args_is_help=True)
+rules_app = typer.Typer(
+    help="Sigma rules: list, check (what cannot run, and why), test against a log.", no_args_is_help=True
+)
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option("--rules", "-r", help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV}, "
-                 "else the SigmaHQ set in ../shared/data)."),
+    typer.Option(
+        "--rules",
+        "-r",
+        help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV}, "
+        "else the SigmaHQ set in ../shared/data).",
+    ),
 ]
 
 
@@ -81,12 +86,19 @@ def alert_json(alert: Alert, rec: LogRecord | None) -> dict[str, Any]:
     f = alert.features
     matched = {k.removeprefix("match."): v for k, v in f.items() if k.startswith("match.")}
     return {
-        "rule_id": f.get("rule_id"), "title": alert.title, "level": f.get("level"),
-        "techniques": list(alert.techniques), "tactics": list(alert.tactics),
+        "rule_id": f.get("rule_id"),
+        "title": alert.title,
+        "level": f.get("level"),
+        "techniques": list(alert.techniques),
+        "tactics": list(alert.tactics),
         "record": f.get("record") or (record_locator(rec) if rec else None),
-        "ts": alert.ts.isoformat(), "host": rec.host if rec else None,
-        "channel": rec.channel if rec else None, "event_id": rec.event_id if rec else None,
-        "matched": matched, "alert_id": alert.id, "entities": [e.key for e in alert.entities],
+        "ts": alert.ts.isoformat(),
+        "host": rec.host if rec else None,
+        "channel": rec.channel if rec else None,
+        "event_id": rec.event_id if rec else None,
+        "matched": matched,
+        "alert_id": alert.id,
+        "entities": [e.key for e in alert.entities],
     }
 
 
@@ -143,8 +155,9 @@ def detect_logs(
     if len(errors) > 10:
         console.print(f"[yellow]... and {len(errors) - 10} more parse error(s)[/]")
     summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())
-    console.print(f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False, soft_wrap=True
+    )
     if tactics:
         shown = ", ".join(f"{t} x{n}" for t, n in sorted(tactics.items()))
         console.print(f"tactics: {shown}", highlight=False, soft_wrap=True)
@@ -205,8 +218,9 @@ def rules_test(
         for a in detector.detect(chunk):
             matches += 1
             line = alert_json(a, by_id.get(a.evidence[0]))
-            console.print(f"[bold]match[/] {line['record']}  {line['matched']}", highlight=False,
-                          soft_wrap=True)
+            console.print(
+                f"[bold]match[/] {line['record']}  {line['matched']}", highlight=False, soft_wrap=True
+            )
     for err in errors[:10]:
         console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
     console.print(f"{matches} match(es) in {total} record(s), {len(errors)} parse error(s)", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
@@ -106,3 +107,22 @@ class ParseError:
     def describe(self) -> str:
         where = self.locator if self.record is None else f"{self.locator} record {self.record}"
         return f"{where}: {self.reason}"
+
+
+# a STIX/TAXII timestamp (RFC 3339 in UTC with a "Z"); the store and the sharing layer both read them
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """A STIX/TAXII timestamp as an aware datetime; ValueError for a shape or a date that cannot be
+    (month 13, 30 February, hour 99, year 0000). Digits past microseconds are cut, not rounded."""
+    if not TIMESTAMP_RE.match(value):
+        raise ValueError(f"{value[:40]!r} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z")
+    head, _, frac = value[:-1].partition(".")
+    try:
+        ts = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a real date and time") from None
+    if frac:
+        ts = ts.replace(microsecond=int(frac[:6].ljust(6, "0")))
+    return ts

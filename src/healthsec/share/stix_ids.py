@@ -13,7 +13,6 @@ SCO_NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 #: Our own namespace for SDO/SRO ids derived from healthsec's stable ids (same input, same STIX id).
 HEALTHSEC_NAMESPACE = uuid.UUID("6d1b4f7e-2c9a-5b3e-8f41-0a7c9e2d5b18")
 
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 ID_RE = re.compile(
     r"^([a-z0-9][a-z0-9-]{1,248}[a-z0-9])--"
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -31,21 +30,6 @@ def normalise_id(value: str) -> str:
     """``type--UUID`` with the UUID in lower case (the form RFC 4122 says to output); else unchanged."""
     m = _ANY_CASE_ID.match(value)
     return f"{m.group(1)}--{m.group(2).lower()}" if m else value
-
-
-def parse_timestamp(value: str) -> datetime:
-    """A STIX/TAXII timestamp as an aware datetime; ValueError for a shape or a date that cannot be
-    (month 13, 30 February, hour 99, year 0000). Digits past microseconds are cut, not rounded."""
-    if not TIMESTAMP_RE.match(value):
-        raise ValueError(f"{value[:40]!r} is not a timestamp of the form YYYY-MM-DDTHH:MM:SS[.s]Z")
-    head, _, frac = value[:-1].partition(".")
-    try:
-        ts = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        raise ValueError(f"{value[:40]!r} is not a real date and time") from None
-    if frac:
-        ts = ts.replace(microsecond=int(frac[:6].ljust(6, "0")))
-    return ts
 
 
 def sdo_id(stix_type: str, *parts: object) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from healthsec.share.stix_ids import ID_RE, TIMESTAMP_RE, normalise_id, parse_timestamp
+from healthsec.model.common import TIMESTAMP_RE, parse_timestamp
+from healthsec.share.stix_ids import ID_RE, normalise_id
 from healthsec.store.sharing import Sharing
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024

@@ -14,7 +14,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from healthsec.share.stix_ids import TIMESTAMP_RE, normalise_id, parse_timestamp
+from healthsec.model.common import TIMESTAMP_RE, parse_timestamp
+from healthsec.share.stix_ids import normalise_id
 from healthsec.store.sharing import Versions, taxii_timestamp
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"

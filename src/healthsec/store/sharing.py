@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from healthsec.share.stix_ids import parse_timestamp
+from healthsec.model.common import parse_timestamp
 from healthsec.store import schema_sharing as s
 from healthsec.store.sharing_partners import (
     CursorRepository,

@@ -168,9 +168,7 @@ class EventRepository:
     engine: Engine
     org: str
 
-    def add_many(
-        self, items: Iterable[Event], bodies: Sequence[dict[str, Any]] | None = None
-    ) -> int:
+    def add_many(self, items: Iterable[Event], bodies: Sequence[dict[str, Any]] | None = None) -> int:
         """Store events, skipping ids already stored; return how many were new.
 
         ``bodies`` may carry the events' canonical dicts already (the API wrote them): reused, not rebuilt.

@@ -15,8 +15,8 @@ from service_helpers import PORT_SPEC, World, make_tenant, seed
 
 from healthsec.api import create_app
 from healthsec.api.ingest import MemorySink
-from healthsec.pipeline import Detection
 from healthsec.config import load_settings
+from healthsec.pipeline import Detection
 from healthsec.store import Store
 
 

@@ -61,7 +61,12 @@ class PortDetector:
 
 # registered like any detector: the service runs it with HEALTHSEC_DETECTOR_PLUGINS / HEALTHSEC_DETECTORS
 PORT_SPEC = DetectorSpec(
-    "test.dicom-port", "1", frozenset({"flow"}), "nothing", "test rule: flows to port 104", lambda _: PortDetector()
+    "test.dicom-port",
+    "1",
+    frozenset({"flow"}),
+    "nothing",
+    "test rule: flows to port 104",
+    lambda _: PortDetector(),
 )
 
 

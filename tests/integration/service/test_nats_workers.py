@@ -25,8 +25,8 @@ from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.nats import NatsConfig, connect, consumer_lag, dead_letters, publish
 from healthsec.bus.worker import Worker
-from healthsec.pipeline import Detection
 from healthsec.config import load_settings
+from healthsec.pipeline import Detection
 from healthsec.store import Store, StoreError
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -288,7 +288,9 @@ def test_api_to_nats_to_worker(cfg: NatsConfig, pg: Store) -> None:
         task = asyncio.create_task(worker.run(stop))
         deadline = time.monotonic() + 60
         # the worker stores, then detects once the queue is drained and quiet (detection_idle_s)
-        while (org_store.events.count() < 1200 or org_store.alerts.count() < 120) and time.monotonic() < deadline:
+        while (
+            org_store.events.count() < 1200 or org_store.alerts.count() < 120
+        ) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.wait_for(task, 10)

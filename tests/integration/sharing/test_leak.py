@@ -29,11 +29,10 @@ from taxii2client.v21 import Collection, as_pages
 from typer.testing import CliRunner
 
 from healthsec.cli import app
-from healthsec.pipeline import build_engine
 from healthsec.config import load_settings
 from healthsec.ingest import IterableSource
 from healthsec.model import LogRecord
-from healthsec.pipeline import Pipeline
+from healthsec.pipeline import Pipeline, build_engine
 from healthsec.privacy.pseudonymise import SharingKeys
 from healthsec.respond.report import render_report
 from healthsec.share.known import known_from_store

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from healthsec.config import ConfigError, load_settings
-from healthsec.ingest import IterableSource
-from healthsec.model import Alert, Event, Flow, ParseError, Severity
 from healthsec.detect.registry import DetectorContext, spec_for
 from healthsec.engine import Engine
+from healthsec.ingest import IterableSource
+from healthsec.model import Alert, Event, Flow, ParseError, Severity
 from healthsec.pipeline import Pipeline
-from healthsec.store.detection import detection
 from healthsec.store import Store
+from healthsec.store.detection import detection
 
 T = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 

@@ -22,8 +22,13 @@ def split(items: list[LogRecord | ParseError] | list[object]) -> tuple[list[LogR
 
 
 def test_truncated_json_line_is_reported_and_the_rest_kept(tmp_path: Path) -> None:
-    good = {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Hostname": "WS1",
-            "TimeCreated": "2020-10-18 10:56:18.799", "Image": "C:\\a.exe"}
+    good = {
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Hostname": "WS1",
+        "TimeCreated": "2020-10-18 10:56:18.799",
+        "Image": "C:\\a.exe",
+    }
     path = tmp_path / "x.json"
     path.write_text(json.dumps(good) + "\n" + json.dumps(good)[:30] + "\n" + json.dumps(good) + "\n")
     recs, errs = split(list(LogFileSource(path).read()))
@@ -57,7 +62,7 @@ def test_evtx_and_corrupt_evtx(shared_data: Path, tmp_path: Path) -> None:
     assert (r.event_id, r.channel, r.host) == (1, "Microsoft-Windows-Sysmon/Operational", "swachchhanda")
     assert str(r.fields["Image"]).lower().endswith("curl.exe") and r.fields["EventID"] == 1
     data = bytearray(gzip.decompress((shared_data / REGRESSION_EVTX).read_bytes()))
-    data[0x1000 + 600: 0x1000 + 1400] = b"\xff" * 800  # smash the first chunk's records
+    data[0x1000 + 600 : 0x1000 + 1400] = b"\xff" * 800  # smash the first chunk's records
     bad = tmp_path / "bad.evtx"
     bad.write_bytes(bytes(data))
     _, berrs = split(list(LogFileSource(bad).read()))
@@ -69,10 +74,17 @@ def test_evtx_and_corrupt_evtx(shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_winlogbeat_ecs_layout(tmp_path: Path) -> None:
-    doc = {"@timestamp": "2024-03-01T10:00:00.000Z", "host": {"name": "srv1"},
-           "winlog": {"channel": "Security", "event_id": 4625,
-                      "provider_name": "Microsoft-Windows-Security-Auditing", "computer_name": "srv1.corp",
-                      "event_data": {"TargetUserName": "bob", "IpAddress": "10.0.0.9"}}}
+    doc = {
+        "@timestamp": "2024-03-01T10:00:00.000Z",
+        "host": {"name": "srv1"},
+        "winlog": {
+            "channel": "Security",
+            "event_id": 4625,
+            "provider_name": "Microsoft-Windows-Security-Auditing",
+            "computer_name": "srv1.corp",
+            "event_data": {"TargetUserName": "bob", "IpAddress": "10.0.0.9"},
+        },
+    }
     path = tmp_path / "wlb.json"
     path.write_text(json.dumps(doc) + "\n")
     (r,) = list(LogFileSource(path).read())
@@ -110,8 +122,10 @@ def test_zeek_json_and_tsv(shared_data: Path, tmp_path: Path) -> None:
     conn = [r for r in recs if r.channel == "zeek:conn"]
     assert len(conn) == 613 and conn[0].fields["id.orig_h"] == conn[0].fields["id_orig_h"]
     tsv = tmp_path / "dns.log"
-    tsv.write_text("#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\n"
-                   "1588205199.8\tC1\t10.0.1.6\texample.org\n1588205200.1\tC2\t-\n")
+    tsv.write_text(
+        "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\n"
+        "1588205199.8\tC1\t10.0.1.6\texample.org\n1588205200.1\tC2\t-\n"
+    )
     trecs, terrs = split(list(LogFileSource(tsv).read()))
     assert len(trecs) == 1 and trecs[0].channel == "zeek:dns" and trecs[0].fields["query"] == "example.org"
     assert len(terrs) == 1 and terrs[0].record == 5

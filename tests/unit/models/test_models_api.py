@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from healthsec.api import create_app
 from healthsec.api.ingest import MemorySink
-from healthsec.pipeline import Detection
 from healthsec.config import load_settings
+from healthsec.pipeline import Detection
 from healthsec.store import Store
 from healthsec.store.auth import AuthStore
 from healthsec.store.models import models
@@ -35,7 +35,9 @@ def api(
     for _ in range(3):
         repo.add(artefact_of("telemetry", telemetry_files), telemetry_files)
     settings = load_settings(db="sqlite:///unused.db")
-    app = create_app(settings, store=store, sink=MemorySink(Detection(store, settings, owner="t", role="api", specs=[])))
+    app = create_app(
+        settings, store=store, sink=MemorySink(Detection(store, settings, owner="t", role="api", specs=[]))
+    )
     with TestClient(app) as client:
         yield client, store, tokens
 

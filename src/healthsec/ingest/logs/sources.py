@@ -119,6 +119,7 @@ def _zip_opener(path: Path, member: str) -> Any:
     def opener() -> IO[bytes]:
         with zipfile.ZipFile(path) as zf:
             return io.BytesIO(zf.read(member))
+
     return opener
 
 
@@ -129,6 +130,7 @@ def _tar_opener(path: Path, member: str) -> Any:
             if fh is None:
                 raise OSError(f"{member} is not a regular file")
             return io.BytesIO(fh.read())
+
     return opener
 
 
@@ -164,8 +166,13 @@ def _read_json_docs(text: str, *, source: str, locator: str) -> Iterator[LogReco
         try:
             doc, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            yield ParseError(source, locator, f"invalid JSON at character {exc.pos}: {exc.msg}",
-                             record=n + 1, raw=text[pos:pos + 200])
+            yield ParseError(
+                source,
+                locator,
+                f"invalid JSON at character {exc.pos}: {exc.msg}",
+                record=n + 1,
+                raw=text[pos : pos + 200],
+            )
             return
         pos = end
         docs = doc if isinstance(doc, list) else [doc]
@@ -178,8 +185,9 @@ def _doc_to_record(
     doc: object, *, source: str, locator: str, record: int, raw: str | None
 ) -> LogRecord | ParseError:
     if not isinstance(doc, dict):
-        return ParseError(source, locator, "JSON record is not an object", record=record,
-                          raw=(raw or "")[:200])
+        return ParseError(
+            source, locator, "JSON record is not an object", record=record, raw=(raw or "")[:200]
+        )
     try:
         if "@stream" in doc or "_path" in doc:
             return zeek_record(doc, stream=None, source=source, locator=locator, record=record)

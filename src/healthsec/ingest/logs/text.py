@@ -23,8 +23,16 @@ _AUDIT_HEAD = re.compile(
 
 
 def _record(
-    *, source: str, locator: str, record: int, ts: datetime, channel: str, host: str | None,
-    provider: str | None, fields: dict[str, object], message: str | None,
+    *,
+    source: str,
+    locator: str,
+    record: int,
+    ts: datetime,
+    channel: str,
+    host: str | None,
+    provider: str | None,
+    fields: dict[str, object],
+    message: str | None,
 ) -> LogRecord:
     return LogRecord(
         id=stable_id("log", source, locator, record),
@@ -54,13 +62,25 @@ def parse_syslog(line: str, *, source: str, locator: str, record: int, year: int
     if ts is None:
         raise RecordError(f"bad timestamp {m['ts']!r}")
     fields: dict[str, object] = {
-        "host": m["host"], "program": m["prog"], "pid": m["pid"], "message": m["msg"],
+        "host": m["host"],
+        "program": m["prog"],
+        "pid": m["pid"],
+        "message": m["msg"],
     }
     if m["pri"] is not None:
         pri = int(m["pri"])
         fields["facility"], fields["severity"] = pri // 8, pri % 8
-    return _record(source=source, locator=locator, record=record, ts=ts, channel="syslog",
-                   host=m["host"], provider=m["prog"], fields=fields, message=m["msg"])
+    return _record(
+        source=source,
+        locator=locator,
+        record=record,
+        ts=ts,
+        channel="syslog",
+        host=m["host"],
+        provider=m["prog"],
+        fields=fields,
+        message=m["msg"],
+    )
 
 
 def parse_auditd(line: str, *, source: str, locator: str, record: int) -> LogRecord:
@@ -71,7 +91,7 @@ def parse_auditd(line: str, *, source: str, locator: str, record: int) -> LogRec
     fields: dict[str, object] = {"type": m["type"], "serial": m["serial"]}
     if m["node"]:
         fields["node"] = m["node"]
-    rest = line[m.end():]
+    rest = line[m.end() :]
     try:
         tokens = shlex.split(rest.replace("'", "\u2019"), posix=True)
     except ValueError as exc:
@@ -81,8 +101,17 @@ def parse_auditd(line: str, *, source: str, locator: str, record: int) -> LogRec
         if sep:
             fields[key] = value.replace("\u2019", "'")
     ts = datetime.fromtimestamp(float(m["ts"]), UTC)
-    return _record(source=source, locator=locator, record=record, ts=ts, channel="auditd",
-                   host=m["node"], provider="auditd", fields=fields, message=rest)
+    return _record(
+        source=source,
+        locator=locator,
+        record=record,
+        ts=ts,
+        channel="auditd",
+        host=m["node"],
+        provider="auditd",
+        fields=fields,
+        message=rest,
+    )
 
 
 def zeek_record(
@@ -105,8 +134,17 @@ def zeek_record(
         if key.startswith("id_") and key.count("_") == 2:
             fields.setdefault("id." + key[3:], fields[key])
     sensor = doc.get("@system")
-    return _record(source=source, locator=locator, record=record, ts=ts, channel=f"zeek:{stream}",
-                   host=str(sensor) if sensor else None, provider="zeek", fields=fields, message=None)
+    return _record(
+        source=source,
+        locator=locator,
+        record=record,
+        ts=ts,
+        channel=f"zeek:{stream}",
+        host=str(sensor) if sensor else None,
+        provider="zeek",
+        fields=fields,
+        message=None,
+    )
 
 
 def zeek_tsv_fields(header_lines: list[str]) -> tuple[list[str], str | None]:

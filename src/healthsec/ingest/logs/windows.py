@@ -30,7 +30,7 @@ def parse_time(value: object) -> datetime | None:
     if "." in text:
         head, _, rest = text.partition(".")
         digits = "".join(ch for ch in rest if ch.isdigit())
-        tail = rest[len(digits):]
+        tail = rest[len(digits) :]
         text = f"{head}.{digits[:6]}{tail}"
     try:
         ts = datetime.fromisoformat(text)

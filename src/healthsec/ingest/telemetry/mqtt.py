@@ -70,9 +70,7 @@ def parse_payload(
     except orjson.JSONDecodeError as exc:
         return ParseError(SOURCE, where, f"not JSON ({exc.msg})", record)
     if not isinstance(obj, Mapping):
-        return ParseError(
-            SOURCE, where, f"JSON {type(obj).__name__}, expected an object", record
-        )
+        return ParseError(SOURCE, where, f"JSON {type(obj).__name__}, expected an object", record)
     raw_metrics = obj.get("metrics")
     if raw_metrics is None:
         raw_metrics = {k: v for k, v in obj.items() if k not in _META}

@@ -14,11 +14,17 @@ from healthsec.detect.rules.sigma.compile import CompiledRule, Unsupported, atta
 from healthsec.detect.rules.sigma.evaluate import as_text
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    "LT": operator.lt, "LTE": operator.le, "GT": operator.gt, "GTE": operator.ge,
-    "EQ": operator.eq, "NEQ": operator.ne,
+    "LT": operator.lt,
+    "LTE": operator.le,
+    "GT": operator.gt,
+    "GTE": operator.ge,
+    "EQ": operator.eq,
+    "NEQ": operator.ne,
 }
 SUPPORTED = {
-    SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT, SigmaCorrelationType.TEMPORAL,
+    SigmaCorrelationType.EVENT_COUNT,
+    SigmaCorrelationType.VALUE_COUNT,
+    SigmaCorrelationType.TEMPORAL,
 }
 
 

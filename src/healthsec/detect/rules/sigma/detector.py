@@ -13,8 +13,11 @@ from healthsec.detect.rules.sigma.ruleset import RuleSet, parse_rules
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, LogRecord, Severity, stable_id
 
 LEVELS = {
-    "informational": (Severity.INFO, 0.2), "low": (Severity.LOW, 0.4), "medium": (Severity.MEDIUM, 0.6),
-    "high": (Severity.HIGH, 0.8), "critical": (Severity.CRITICAL, 1.0),
+    "informational": (Severity.INFO, 0.2),
+    "low": (Severity.LOW, 0.4),
+    "medium": (Severity.MEDIUM, 0.6),
+    "high": (Severity.HIGH, 0.8),
+    "critical": (Severity.CRITICAL, 1.0),
 }
 USER_FIELDS = ("User", "SubjectUserName", "TargetUserName", "AccountName", "UserName", "user", "auid")
 # logon / Kerberos / NTLM events: the account in question is the target, the subject is the logging service
@@ -96,8 +99,12 @@ class SigmaDetector:
         pairs = dict(matched) if isinstance(matched, dict) else {}
         shown = "; ".join(f"{k}={_short(v)}" for k, v in pairs.items()) or "(condition holds)"
         features: dict[str, float | str | None] = {
-            "rule_id": rule.id, "rule_title": rule.title, "level": rule.level, "record": record_locator(rec),
-            "channel": rec.channel, "event_id": float(rec.event_id) if rec.event_id is not None else None,
+            "rule_id": rule.id,
+            "rule_title": rule.title,
+            "level": rule.level,
+            "record": record_locator(rec),
+            "channel": rec.channel,
+            "event_id": float(rec.event_id) if rec.event_id is not None else None,
         }
         for k, v in list(pairs.items())[:8]:
             features[f"match.{k}"] = _short(v, 300)
@@ -139,15 +146,22 @@ class SigmaDetector:
             title=corr.title,
             score=score,
             severity=severity,
-            explanation=(f"Sigma correlation '{corr.title}' ({corr.type}, {corr.op.lower()} {corr.count:g}"
-                         f" within {corr.seconds}s) fired on {len(recs)} events of rules "
-                         f"{', '.join(corr.rule_ids)}"),
+            explanation=(
+                f"Sigma correlation '{corr.title}' ({corr.type}, {corr.op.lower()} {corr.count:g}"
+                f" within {corr.seconds}s) fired on {len(recs)} events of rules "
+                f"{', '.join(corr.rule_ids)}"
+            ),
             evidence=tuple(r.id for r in recs),
             entities=entities,
             techniques=corr.techniques,
             tactics=corr.tactics,
-            features={"rule_id": corr.id, "rule_title": corr.title, "level": corr.level,
-                      "record": record_locator(recs[0]), "events": float(len(recs))},
+            features={
+                "rule_id": corr.id,
+                "rule_title": corr.title,
+                "level": corr.level,
+                "record": record_locator(recs[0]),
+                "events": float(len(recs)),
+            },
         )
 
 

@@ -77,8 +77,9 @@ def parse_rules(sources: Iterable[tuple[str, str]]) -> RuleSet:
                 pending.append((locator, rule))
                 continue
             if not isinstance(rule, SigmaRule):
-                out.problems.append(RuleProblem(locator, f"unsupported item {type(rule).__name__}",
-                                                "unsupported", rid, title))
+                out.problems.append(
+                    RuleProblem(locator, f"unsupported item {type(rule).__name__}", "unsupported", rid, title)
+                )
                 continue
             try:
                 compiled = compile_rule(rule)
@@ -99,8 +100,15 @@ def parse_rules(sources: Iterable[tuple[str, str]]) -> RuleSet:
         try:
             compiled_corr = compile_correlation(corr, by_id, by_name)
         except (Unsupported, SigmaError) as exc:
-            out.problems.append(RuleProblem(locator, f"correlation: {exc}", "unsupported",
-                                            str(corr.id) if corr.id else None, corr.title))
+            out.problems.append(
+                RuleProblem(
+                    locator,
+                    f"correlation: {exc}",
+                    "unsupported",
+                    str(corr.id) if corr.id else None,
+                    corr.title,
+                )
+            )
             continue
         out.correlations.append(compiled_corr)
         out.locators[compiled_corr.id] = locator
@@ -125,6 +133,13 @@ def validate_rules(sources: Iterable[tuple[str, str]]) -> list[RuleProblem]:
         for issue in validator.validate_rules(iter(rules)):
             for rule in issue.rules:
                 rid = str(rule.id) if getattr(rule, "id", None) else None
-                out.append(RuleProblem(locator, f"{type(issue).__name__}: {issue.description}",
-                                       "warning", rid, getattr(rule, "title", None)))
+                out.append(
+                    RuleProblem(
+                        locator,
+                        f"{type(issue).__name__}: {issue.description}",
+                        "warning",
+                        rid,
+                        getattr(rule, "title", None),
+                    )
+                )
     return out
