@@ -133,23 +133,19 @@ class Pipeline:
         stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts)
         while start < stop:
             end = min(bucket_of(start) + BUCKET, stop)
-            self._step(start, end, list(self._history.between(start, end)), result)
+            events = list(self._history.between(start, end))
+            if not events:  # jump over hours without events (a stray timestamp must not cost a step an hour)
+                nxt = self.store.events.first_ts(end)
+                if nxt is None or nxt >= stop:
+                    break
+                start = bucket_of(nxt)
+                continue
+            self._step(start, end, events, result)
             start = end
         return result
 
     def _first_ts(self) -> datetime | None:
-        from sqlalchemy import func, select
-
-        from healthsec.store import schema
-
-        t = schema.events
-        with self.store.engine.connect() as conn:
-            first = conn.execute(select(func.min(t.c.ts)).where(t.c.org == self.store.org)).scalar_one()
-        if first is None:
-            return None
-        from healthsec.store.detection import _utc
-
-        return _utc(first)
+        return self.store.events.first_ts()
 
     def _step(self, start: datetime, end: datetime, events: list[Event], result: PipelineResult) -> None:
         step = self.engine.process(start, events, self._history, end)

@@ -102,3 +102,16 @@ def test_a_restarted_pipeline_resumes_without_losing_or_relearning(store: Store)
     got = {a.id for a in store.alerts.list(limit=10_000)}
     assert got == set(expected.alerts)
     assert any(i.startswith("al-") for i in got)
+
+
+def test_hours_without_events_cost_nothing(store: Store) -> None:
+    """A stray timestamp decades away must not make detection step through every hour in between."""
+    far = [
+        Flow(id="old", ts=datetime(1971, 1, 1, tzinfo=UTC), source="t", src_ip="10.0.0.5", dst_ip="10.0.0.9"),
+        Flow(id="new", ts=T0, source="t", src_ip="10.0.0.5", dst_ip="10.0.0.9", dst_port=104),
+    ]
+    steps: list[object] = []
+    pipe = Pipeline(_engine(), store, resume=False, on_step=steps.append)
+    result = pipe.run(IterableSource("t", far))
+    assert len(steps) == 2  # one step per hour that holds events, none for the 483,000 hours between
+    assert set(result.alerts) == {"al-port-rule-new", "al-learner-new"}  # the 1971 hour was the learning

@@ -186,6 +186,18 @@ class EventRepository:
         with self.engine.begin() as conn:
             return _insert(conn, schema.events, rows, ("org", "id"))
 
+    def first_ts(self, at_or_after: datetime | None = None) -> datetime | None:
+        """The time of the organisation's earliest event (at or after ``at_or_after``), or None."""
+        t = schema.events
+        stmt = select(func.min(t.c.ts)).where(t.c.org == self.org)
+        if at_or_after is not None:
+            stmt = stmt.where(t.c.ts >= at_or_after)
+        with self.engine.connect() as conn:
+            first = conn.execute(stmt).scalar_one()
+        if first is None:
+            return None
+        return first.replace(tzinfo=UTC) if first.tzinfo is None else first.astimezone(UTC)
+
     def between(self, start: datetime, end: datetime) -> Iterator[Event]:
         """Events with ``start <= ts < end``, in (time, id) order: the engine's buckets."""
         t = schema.events
