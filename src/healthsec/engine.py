@@ -1,4 +1,4 @@
-"""The one engine: events → detectors → alerts → ATT&CK enrichment → incidents → risk, pure (no I/O).
+"""The one engine: events → detectors → alerts → ATT&CK enrichment → incidents, pure (no I/O).
 
 The demo, the CLI, the service workers and the live sources all drive this class through one adapter
 (:mod:`healthsec.pipeline`). Events arrive as time buckets (an hour of event time, sorted by time and
@@ -21,7 +21,7 @@ the other detectors and events go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -108,7 +108,6 @@ class Engine:
         self.cursor: datetime | None = None  # start of the next bucket to process
         hosts = {a.ip: a.name for a in context.assets if a.ip}
         self.correlator = StreamingCorrelator(hosts, window=window)
-        self._risk: Any | None = None
         self._slots: list[_Slot] = []
         for spec in specs:
             slot = _Slot(spec)
@@ -131,6 +130,14 @@ class Engine:
             slot.detail = "" if loaded is not None else "no promoted model"
             fed.append(slot.spec.name)
         return fed
+
+    def model_kinds(self) -> list[str]:
+        """The artefact kinds this engine's model detectors wait for (what a worker watches)."""
+        return sorted({s.spec.model_kind for s in self._slots if s.spec.model_kind})
+
+    def detector(self, name: str) -> AlertingDetector | None:
+        """The running instance of a registered detector, if it could be built."""
+        return next((s.detector for s in self._slots if s.spec.name == name), None)
 
     @property
     def learning_end(self) -> datetime | None:
@@ -236,14 +243,3 @@ class Engine:
         from healthsec.analyze.attack import enrich_alert
 
         return enrich_alert(alert, self.kb)
-
-    # ---- risk --------------------------------------------------------------------------------
-    def incident_risk(self, incidents: Iterable[Incident], alerts: Mapping[str, Alert]) -> dict[str, float]:
-        """Risk (0..1, with patient-safety impact) of each incident, from the inventory and its alerts."""
-        from healthsec.analyze.risk import RiskModel
-
-        if self._risk is None:
-            self._risk = RiskModel.build(self.context.assets)
-        incidents = list(incidents)
-        self._risk.add_alerts(a for i in incidents for x in i.alert_ids if (a := alerts.get(x)) is not None)
-        return {i.id: self._risk.incident_risk(i).score for i in incidents}

@@ -304,14 +304,14 @@ class Detection:
         if time.monotonic() - self._last_poll.get(org, 0.0) < self.model_poll_s and org in self._watchers:
             return
         self._last_poll[org] = time.monotonic()
-        kinds = sorted({s.model_kind for s in (sl.spec for sl in pipe.engine._slots) if s.model_kind})
+        kinds = pipe.engine.model_kinds()
         if not kinds:
             return
         watcher = self._watchers.setdefault(org, ModelWatcher(store, kinds))
         for change in watcher.poll():
             fed = pipe.engine.set_model(change.kind, change.loaded)
-            log.info("model %s for %s: %s", change.kind, org, "loaded" if change.loaded else "withdrawn")
-            del fed
+            state = "loaded" if change.loaded else "withdrawn"
+            log.info("model %s for %s %s (detectors %s)", change.kind, org, state, ", ".join(fed))
 
     def status(self, org: str) -> list[dict[str, Any]]:
         """The detectors of ``org`` as the last advance recorded them (or as a fresh engine has them)."""

@@ -101,15 +101,14 @@ def replay_dead_letters(store: Store, settings: Settings) -> dict[str, int]:
         store, settings, specs=[BY_NAME[n] for n in {d.detector for d in letters} if n in BY_NAME]
     )
     passed, still, alerts = [], 0, []
-    by_name = {s.spec.name: s for s in engine._slots}
     for d in letters:
-        slot = by_name.get(d.detector)
+        detector = engine.detector(d.detector)
         event = store.events.get(d.event_id) if d.event_id else None
-        if slot is None or slot.detector is None or event is None:
+        if detector is None or event is None:
             still += 1
             continue
         try:
-            alerts.extend(slot.detector.detect([event]))
+            alerts.extend(detector.detect([event]))
         except Exception:  # still failing: stays in the list
             still += 1
             continue

@@ -140,6 +140,8 @@ def test_a_model_detector_waits_then_runs_when_a_model_is_handed_over() -> None:
     )
     engine = Engine([spec], DetectorContext())
     assert engine.status()[0].state == "waiting for a model"
+    assert engine.model_kinds() == ["flows"]
+    assert engine.detector("model-rule") is None
     assert engine.process(T0, [flow(0, 1, 104)], History([])).alerts == []
     assert engine.set_model("flows", PortRule()) == ["model-rule"]
     assert engine.status()[0].state == "running"
