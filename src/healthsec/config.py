@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,38 @@ def default_db_url() -> str:
 
 class ConfigError(ValueError):
     """Settings are wrong; the message names every bad key."""
+
+
+class OutputDestination(BaseModel):
+    """One SIEM destination for alerts and incidents (docs/siem.md); each goes through the outbox."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,28}$", description="outbox channel out:<name>")
+    transport: Literal["syslog", "elastic", "hec", "http"]
+    format: Literal["ocsf", "ecs", "cef"] = "ecs"
+    host: str | None = Field(default=None, description="syslog receiver host")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["udp", "tcp", "tls"] = "tls"
+    url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]+$", description="elastic/hec/http base URL"
+    )
+    index: str | None = Field(default=None, max_length=255)
+    token_file: Path | None = Field(default=None, description="API key (elastic), HEC token, bearer token")
+    ca_file: Path | None = Field(default=None, description="CA bundle for TLS receivers")
+    tls_verify: bool = True
+    findings: tuple[Literal["alert", "incident"], ...] = ("alert", "incident")
+    min_severity: Literal["info", "low", "medium", "high", "critical"] = "info"
+
+    @model_validator(mode="after")
+    def _complete(self) -> OutputDestination:
+        if self.transport == "syslog" and (not self.host or not self.port):
+            raise ValueError(f"output {self.name}: syslog needs host and port")
+        if self.transport != "syslog" and not self.url:
+            raise ValueError(f"output {self.name}: {self.transport} needs url")
+        if self.format == "cef" and self.transport in ("elastic", "http"):
+            raise ValueError(f"output {self.name}: CEF is a line format; use syslog or hec")
+        return self
 
 
 class Settings(BaseSettings):
@@ -61,6 +93,9 @@ class Settings(BaseSettings):
     notify_email_to: tuple[str, ...] = ()
     notify_apprise_urls: tuple[str, ...] = Field(default=(), description="apprise URLs (chat, pager)")
     notify_max_attempts: int = Field(default=8, ge=1, le=100, description="deliveries before dead-letter")
+    outputs: tuple[OutputDestination, ...] = Field(
+        default=(), description="SIEM destinations ([[outputs]] tables; docs/siem.md)"
+    )
     playbook_dirs: tuple[Path, ...] = Field(default=(), description="extra playbook folders (YAML)")
     containment_nac_url: str | None = Field(default=None, description="firewall/NAC API the plans address")
     containment_ldap_base_dn: str | None = Field(default=None, description="where staff accounts live")
@@ -91,6 +126,8 @@ class Settings(BaseSettings):
     mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
     hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
     dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
+    syslog_listen: str | None = Field(default=None, description="host:port for the syslog receiver (UDP+TCP)")
+    netflow_listen: str | None = Field(default=None, description="host:port for the NetFlow/IPFIX collector")
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
     # --- threat intelligence (healthsec intel): nothing is fetched unless a URL is configured ---
     intel_provider_urls: tuple[str, ...] = Field(

@@ -106,14 +106,15 @@ def run(
 
 @notify_app.command("dispatch")
 def dispatch(db: DbOption = None) -> None:
-    """Deliver the notifications due now (webhook, e-mail, apprise), retrying later ones with backoff."""
+    """Deliver the notifications and SIEM outputs due now, retrying later ones with backoff."""
     from healthsec.config import load_settings
     from healthsec.respond.notify import senders_from_settings
     from healthsec.services.notify import dispatch as run_dispatch
+    from healthsec.services.outputs import senders as output_senders
 
     settings = load_settings()
     try:
-        senders = senders_from_settings(settings)
+        senders = {**senders_from_settings(settings), **output_senders(settings)}
     except (OSError, ValueError) as exc:
         raise fail(f"notification settings: {exc}") from None
     counts = with_service(

@@ -535,6 +535,11 @@ def on_incidents(
     from healthsec.services.cases import ResponseConfig
 
     settings = settings or load_settings()
+    incidents = list(incidents)
+    if settings.outputs:  # SIEM destinations: queued in the outbox before any playbook runs
+        from healthsec.services.outputs import on_incidents as queue_outputs
+
+        queue_outputs(store, incidents, settings)
     svc = CaseService(store, ResponseConfig.from_settings(settings, store.org))
     if now is not None:
         svc.clock = lambda: now

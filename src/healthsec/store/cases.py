@@ -225,6 +225,16 @@ class CaseRepository:
         )
         return self._all(stmt)
 
+    def known_messages(self, ids: builtins.list[str]) -> set[str]:
+        """Which of ``ids`` the outbox already holds (any status)."""
+        t = sc.outbox
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            stmt = select(t.c.id).where(t.c.org == self.org, t.c.id.in_(ids[i : i + 500]))
+            with self.engine.connect() as conn:
+                found.update(r[0] for r in conn.execute(stmt))
+        return found
+
     def settle(self, message_id: str, **values: Any) -> None:
         t = sc.outbox
         with self.engine.begin() as conn:
