@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -46,6 +46,64 @@ def _recorded(path: Path) -> list[Event]:
     return sorted(events, key=lambda e: (e.ts, e.id))
 
 
+def _foreign(path: Path, fmt: str) -> list[Event]:
+    """Events of another sensor's file; parse errors are listed (record and reason) and the rest go on."""
+    from healthsec.model import ParseError
+    from healthsec.services.ingest_files import read_events, source_for
+
+    try:
+        source = source_for(path, fmt)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    errors: list[ParseError] = []
+    events = sorted(read_events(source, errors), key=lambda e: (e.ts, e.id))
+    _print_errors(errors)
+    return events
+
+
+def _print_errors(errors: Sequence[Any]) -> None:
+    if errors:
+        console.print(f"{len(errors)} record(s) skipped", highlight=False)
+    for err in errors[:10]:
+        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
+
+
+def _in_process(events_file: Path | None, fmt: str, db: str | None) -> None:
+    import time as _time
+
+    from healthsec.app import open_store
+    from healthsec.config import ConfigError, load_settings
+    from healthsec.services.ingest_files import run_file, source_for
+    from healthsec.store import StoreError
+
+    if events_file is None or not events_file.is_file():
+        raise fail("an in-process run (no --to) needs an existing --file")
+    if fmt == "healthsec":
+        raise fail("in process, give --input-format suricata, wazuh or netflow (or send with --to)")
+    try:
+        source = source_for(events_file, fmt)
+        settings = load_settings()
+        store = open_store(db, settings=settings)
+    except (ValueError, ConfigError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    t0 = _time.perf_counter()
+    try:
+        run = run_file(store, settings, source)
+    finally:
+        store.close()
+    secs = _time.perf_counter() - t0
+    _print_errors(run.errors)
+    rate = run.events / secs if secs > 0 else 0.0
+    console.print(
+        f"{events_file}: {run.events} events read ({run.new_events} new), {len(run.errors)} parse error(s), "
+        f"{run.alerts} alerts, {run.incidents} incidents in {secs:.1f} s ({rate:,.0f} events/s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for det, n in sorted(run.by_detector.items(), key=lambda x: -x[1]):
+        console.print(f"  {n:>6}  {det}", highlight=False)
+
+
 def _paced(events: Sequence[Event], speed: float | None) -> Iterator[list[Event]]:
     """Batches of events; with ``speed``, released when ``event time / speed`` has passed on the clock."""
     if not events:
@@ -69,7 +127,10 @@ def _paced(events: Sequence[Event], speed: float | None) -> Iterator[list[Event]
 
 
 def replay(
-    to: Annotated[str, typer.Option("--to", help="Base URL of the service, e.g. http://127.0.0.1:8080.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Base URL of the service, e.g. http://127.0.0.1:8080 (else: in process)."),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option("--token", envvar="HEALTHSEC_TOKEN", help="API token (admin: sends the inventory too)."),
@@ -85,13 +146,28 @@ def replay(
     speed: Annotated[
         str, typer.Option(help="'max' (as fast as the service takes them) or a factor of real time, e.g. 60.")
     ] = "max",
+    input_format: Annotated[
+        str,
+        typer.Option(
+            "--input-format", help="--file is: healthsec (JSON Lines events), suricata, wazuh or netflow."
+        ),
+    ] = "healthsec",
+    db: Annotated[
+        str | None, typer.Option("--db", help="Store for an in-process run (without --to).")
+    ] = None,
 ) -> None:
-    """Send the simulated hospital (or recorded events) to a running service over HTTP, in time order."""
+    """Send the simulated hospital (or recorded events) to a running service over HTTP, in time order.
+
+    Without ``--to`` a ``--file`` runs in this process through the same engine and profile, into ``--db``.
+    """
     import httpx
     import orjson
 
     from healthsec.model.codec import to_dict
 
+    if to is None:
+        _in_process(events_file, input_format, db)
+        return
     if not token:
         raise fail("no token: pass --token or set $HEALTHSEC_TOKEN")
     try:
@@ -104,7 +180,9 @@ def replay(
         if not events_file.is_file():
             raise fail(f"no such file: {events_file}")
         assets: list[Asset] = []
-        events = _recorded(events_file)
+        events = (
+            _recorded(events_file) if input_format == "healthsec" else _foreign(events_file, input_format)
+        )
     else:
         assets, events = _simulated(seed, campaign)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -82,6 +82,12 @@ def _host_rules(_: DetectorContext) -> AlertingDetector:
     return HostRuleDetector()
 
 
+def _external(_: DetectorContext) -> AlertingDetector:
+    from healthsec.detect.rules.external import ExternalAlertDetector
+
+    return ExternalAlertDetector()
+
+
 def _sigma(ctx: DetectorContext) -> AlertingDetector:
     from healthsec.detect.rules.sigma import SigmaDetector
 
@@ -248,6 +254,14 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         "supervised telemetry model (healthsec train telemetry)",
         model_kind="telemetry",
         model_factory=_model("telemetry"),
+    ),
+    DetectorSpec(
+        "external-alerts",
+        "1.0",
+        _LOG,
+        "nothing",
+        "alerts other sensors raised (Suricata EVE, Wazuh), their ATT&CK by metadata or signature",
+        _external,
     ),
 )
 
