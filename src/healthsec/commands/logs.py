@@ -228,9 +228,43 @@ def rules_test(
         raise typer.Exit(1)
 
 
+def rules_export(
+    target: Annotated[str, typer.Option("--target", "-t", help="splunk, elasticsearch, opensearch, ...")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write one JSON object per query here.")],
+    rules: RulesOption = None,
+    failures: Annotated[
+        Path | None, typer.Option("--failures", help="Write the rules that did not convert (JSON lines).")
+    ] = None,
+) -> None:
+    """Convert the Sigma set healthsec runs into a SIEM's query language (pySigma backends)."""
+    from healthsec.services.rules_export import TARGETS, ExportError, export
+
+    try:
+        result = export(target, rule_texts(_rule_paths(rules)))
+    except ExportError as exc:
+        raise fail(str(exc)) from None
+    with out.open("wb") as fh:
+        for q in result.queries:
+            fh.write(orjson.dumps(q) + b"\n")
+    if failures is not None:
+        with failures.open("wb") as fh:
+            for f in result.failures:
+                fh.write(orjson.dumps(f) + b"\n")
+    console.print(
+        f"{target} ({TARGETS[target][2]}): {len(result.queries)} rules converted, "
+        f"{len(result.failures)} not converted -> {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    reasons = Counter(f["reason"].split(":")[0] for f in result.failures)
+    for reason, n in reasons.most_common(8):
+        console.print(f"  {n:>6}  {reason}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     detect_app.command("logs")(detect_logs)
     rules_app.command("list")(rules_list)
     rules_app.command("check")(rules_check)
     rules_app.command("test")(rules_test)
+    rules_app.command("export")(rules_export)
     app.add_typer(rules_app, name="rules")
