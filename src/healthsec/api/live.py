@@ -83,6 +83,10 @@ class LiveSources:
             await self._start_hl7(s.hl7_listen)
         if s.dicom_listen:
             self._start_dicom(s.dicom_listen)
+        if s.syslog_listen:
+            await self._start_udp("syslog", s.syslog_listen, 514)
+        if s.netflow_listen:
+            await self._start_udp("netflow", s.netflow_listen, 2055)
         if self.states:
             self._tasks.append(asyncio.create_task(self._flusher()))
 
@@ -148,6 +152,19 @@ class LiveSources:
         state.up = True
         self.metrics.up.labels("api", "dicom").set(1)
         self._closers.append(monitor.stop)
+
+    async def _start_udp(self, name: str, listen: str, default_port: int) -> None:
+        """The syslog receiver (UDP + TCP) or the NetFlow/IPFIX collector (UDP), docs/siem.md."""
+        from healthsec.ingest.siem.listeners import NetflowCollector, SyslogListener
+
+        state = self._state(name)
+        host, port = host_port(listen, default_port)
+        kind = SyslogListener if name == "syslog" else NetflowCollector
+        listener = kind(host, port, lambda e: self._event(name, e), lambda e: self._error(name, e))
+        state.port = await listener.start()
+        state.up = True
+        self.metrics.up.labels("api", name).set(1)
+        self._closers.append(listener.stop)
 
     async def _flusher(self) -> None:
         from healthsec.api.ingest import event_body
