@@ -73,7 +73,7 @@ def test_live_syslog_and_netflow(shared_data: Path) -> None:
             await asyncio.sleep(0.2)
             assert live.states["netflow"].events == 0
             u.sendto((dat / "netflow9_test_cisco_asa_1_tpl.dat").read_bytes(), ("127.0.0.1", nport))
-        reader, writer = await asyncio.open_connection("127.0.0.1", sport)
+        _, writer = await asyncio.open_connection("127.0.0.1", sport)
         framed = RFC3164.encode()
         writer.write(str(len(framed)).encode() + b" " + framed + RFC3164.encode() + b"\n")
         await writer.drain()
