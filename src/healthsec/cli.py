@@ -83,6 +83,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("playbooks",),
     ),
     "notify": ("Notifications: dispatch the outbox, list, requeue, clock warnings.", ("playbooks",)),
+    "outputs": ("SIEM outputs (OCSF, ECS, CEF, syslog, Splunk HEC): list, render, backfill.", ("outputs",)),
     "deadlines": (
         "Breach-notification deadlines (GDPR, NIS2, HIPAA) for stated facts (what-if).",
         ("deadlines",),
