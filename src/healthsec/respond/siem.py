@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -341,10 +342,15 @@ ECS_SCHEMA: dict[str, Any] = {
 }
 
 
-def validate_ecs(doc: Mapping[str, Any]) -> None:
+@cache
+def _validator(name: str) -> Any:
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(ECS_SCHEMA).iter_errors(dict(doc)), key=str)
+    return jsonschema.Draft202012Validator(ECS_SCHEMA if name == "ecs" else HEC_SCHEMA)
+
+
+def validate_ecs(doc: Mapping[str, Any]) -> None:
+    errors = sorted(_validator("ecs").iter_errors(dict(doc)), key=str)
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path)
         raise FormatError(f"ECS document {doc.get('event', {}).get('id')}: {where}: {errors[0].message}")
@@ -481,9 +487,7 @@ HEC_SCHEMA: dict[str, Any] = {
 
 
 def validate_hec(doc: Mapping[str, Any]) -> None:
-    import jsonschema
-
-    errors = list(jsonschema.Draft202012Validator(HEC_SCHEMA).iter_errors(dict(doc)))
+    errors = list(_validator("hec").iter_errors(dict(doc)))
     if errors:
         raise FormatError(f"HEC event {doc.get('fields', {}).get('id')}: {errors[0].message}")
 
