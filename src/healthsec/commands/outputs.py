@@ -22,19 +22,15 @@ outputs_app = typer.Typer(
 
 
 def _with_store(db: str | None, fn: Callable[[Any, Any], T]) -> T:
-    from healthsec.app import open_store
+    from healthsec.commands.adapter import opened
     from healthsec.config import ConfigError, load_settings
-    from healthsec.store import StoreError
 
     try:
         settings = load_settings()
-        store = open_store(db, settings=settings)
-    except (StoreError, ConfigError) as exc:
+    except ConfigError as exc:
         raise fail(str(exc)) from None
-    try:
+    with opened(db) as store:
         return fn(store, settings)
-    finally:
-        store.close()
 
 
 @outputs_app.command("list")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthsec.ingest.siem.jsonfile import flatten, parse_ts, records
+from healthsec.ingest.siem.jsonfile import flatten, parse_ts, read_converted
 from healthsec.model import Event, Flow, LogRecord, ParseError
 from healthsec.model.common import stable_id
 
@@ -98,16 +98,12 @@ class EveSource:
 
     def read(self) -> Iterator[Event | ParseError]:
         locator = str(self.path)
-        for item in records(self.path, self.name):
-            if isinstance(item, ParseError):
-                yield item
-                continue
-            n, rec = item
+
+        def convert(rec: dict[str, Any], n: int) -> Event | None:
             if rec.get("event_type") in SKIPPED_TYPES:
                 key = str(rec["event_type"])
                 self.skipped[key] = self.skipped.get(key, 0) + 1
-                continue
-            try:
-                yield eve_event(rec, source=self.name, locator=locator, n=n)
-            except (ValueError, TypeError, KeyError) as exc:
-                yield ParseError(self.name, locator, f"EVE record: {exc}", record=n, raw=str(rec)[:200])
+                return None
+            return eve_event(rec, source=self.name, locator=locator, n=n)
+
+        yield from read_converted(self.path, self.name, "EVE record", convert)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from healthsec.model import ParseError
+from healthsec.model import Event, ParseError
 
 
 def open_bytes(path: Path) -> bytes:
@@ -81,3 +81,24 @@ def flatten(
     else:
         out[prefix] = obj
     return out
+
+
+def read_converted(
+    path: Path,
+    source: str,
+    what: str,
+    convert: Callable[[dict[str, Any], int], Event | None],
+) -> Iterator[Event | ParseError]:
+    """Each record through ``convert`` (None: skip it); a record it refuses is a ParseError naming it."""
+    for item in records(path, source):
+        if isinstance(item, ParseError):
+            yield item
+            continue
+        n, rec = item
+        try:
+            event = convert(rec, n)
+        except (ValueError, TypeError, KeyError) as exc:
+            yield ParseError(source, str(path), f"{what}: {exc}", record=n, raw=str(rec)[:200])
+            continue
+        if event is not None:
+            yield event

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthsec.ingest.siem.jsonfile import flatten, parse_ts, records
+from healthsec.ingest.siem.jsonfile import flatten, parse_ts, read_converted
 from healthsec.model import Event, LogRecord, ParseError
 from healthsec.model.common import stable_id
 
@@ -46,12 +46,8 @@ class WazuhAlertsSource:
 
     def read(self) -> Iterator[Event | ParseError]:
         locator = str(self.path)
-        for item in records(self.path, self.name):
-            if isinstance(item, ParseError):
-                yield item
-                continue
-            n, rec = item
-            try:
-                yield wazuh_event(rec, source=self.name, locator=locator, n=n)
-            except (ValueError, TypeError, KeyError) as exc:
-                yield ParseError(self.name, locator, f"Wazuh alert: {exc}", record=n, raw=str(rec)[:200])
+
+        def convert(rec: dict[str, Any], n: int) -> Event:
+            return wazuh_event(rec, source=self.name, locator=locator, n=n)
+
+        yield from read_converted(self.path, self.name, "Wazuh alert", convert)
