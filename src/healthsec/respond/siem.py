@@ -172,11 +172,14 @@ def validate_ocsf(doc: Mapping[str, Any]) -> None:
     unknown = sorted(set(doc) - set(DetectionFinding.model_fields))
     if unknown:
         raise FormatError(f"OCSF finding {doc.get('metadata', {}).get('uid')}: unknown keys {unknown}")
+    uid = doc.get("metadata", {}).get("uid")
     try:
         validate(DetectionFinding.model_validate(dict(doc)))
-    except (InvalidFindingError, ValidationError) as exc:
-        uid = doc.get("metadata", {}).get("uid")
-        raise FormatError(f"OCSF finding {uid}: {str(exc).splitlines()[0]}: {exc}") from None
+    except ValidationError as exc:  # field paths and messages only: never the values
+        where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+        raise FormatError(f"OCSF finding {uid}: {where}") from None
+    except InvalidFindingError as exc:
+        raise FormatError(f"OCSF finding {uid}: {'; '.join(map(str, exc.field_errors[:5]))}") from None
 
 
 # ---- ECS (Elastic Common Schema 8.x) --------------------------------------------------------------------
