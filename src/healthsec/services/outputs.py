@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from healthsec.model import Alert, Asset, EntityKind, Incident, Severity
@@ -21,6 +23,21 @@ from healthsec.store import Store
 CHANNEL_PREFIX = "out:"
 # patient-safety impact per clinical criticality (the same table risk scoring uses)
 _SEVERITY_RANK = {s.label: int(s) for s in Severity}
+
+
+@lru_cache(maxsize=2)
+def _kb_at(path: str, mtime: float) -> Any:
+    from healthsec.ingest.attack_data import load_attack
+
+    return load_attack(Path(path))
+
+
+def _kb() -> Any:
+    """The pinned ATT&CK copy, read again only when `healthsec attack` replaced it."""
+    from healthsec.ingest.attack_data import active_path
+
+    path = active_path()
+    return _kb_at(str(path), path.stat().st_mtime)
 
 
 def channel(name: str) -> str:
@@ -154,7 +171,6 @@ def enqueue(
     with_incident_alerts: bool = True,
 ) -> int:
     """Queue the incidents (and their alerts not yet queued) for every destination; return messages added."""
-    from healthsec.ingest.attack_data import load_attack
     from healthsec.store.cases import cases
 
     dests = tuple(settings.outputs)
@@ -172,7 +188,7 @@ def enqueue(
             if alert is not None:
                 items[aid] = alert
     index = AssetIndex(store.assets.list())
-    kb = load_attack()
+    kb = _kb()
     ts = now or datetime.now(UTC)
     added = 0
     rows: list[tuple[str, str, dict[str, Any]]] = []
@@ -227,11 +243,10 @@ def render_stored(
     store: Store, settings: Any, fmt: str, *, kind: str = "alert", limit: int = 100
 ) -> list[str]:
     """Stored alerts or incidents in one format (``healthsec outputs render``)."""
-    from healthsec.ingest.attack_data import load_attack
     from healthsec.respond.siem import render
 
     index = AssetIndex(store.assets.list())
-    kb = load_attack()
+    kb = _kb()
     items: list[Alert | Incident] = []
     items.extend(store.alerts.list(limit=limit) if kind == "alert" else store.incidents.list(limit=limit))
     return [
