@@ -44,7 +44,16 @@ class Settings(BaseSettings):
     nats_durable: str = Field(default="workers", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     worker_max_attempts: int = Field(default=5, ge=1, le=100, description="deliveries before dead-letter")
     worker_fetch: int = Field(default=16, ge=1, le=1000, description="messages a worker takes at once")
-    worker_ack_wait_s: float = Field(default=30.0, gt=0, description="redelivery after this without an ack")
+    worker_ack_wait_s: float = Field(
+        default=10.0, gt=0, description="redelivery after this without an ack (busy workers send heartbeats)"
+    )
+    nats_connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="a broker unreachable this long at start stops the process"
+    )
+    bus_publish_deadline_s: float = Field(
+        default=10.0, ge=0, le=300, description="the API retries a publish this long, then answers 503"
+    )
+    retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After of a 503 (dependency down)")
     # --- response: cases, notifications, breach clocks (docs/respond.md) ---
     console_url: str | None = Field(default=None, description="base URL of the console; messages link there")
     jurisdictions: tuple[str, ...] = Field(default=(), description="this org's: eu, eu:<member state>, us")
