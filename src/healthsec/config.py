@@ -17,6 +17,12 @@ def default_db_url() -> str:
     return f"sqlite:///{Path(user_data_dir('healthsec')) / 'healthsec.db'}"
 
 
+def default_shared_data() -> Path | None:
+    """``../shared/data`` seen from the working directory (a checkout beside the shared data), if there."""
+    candidate = Path.cwd().parent / "shared" / "data"
+    return candidate.resolve() if candidate.is_dir() else None
+
+
 class ConfigError(ValueError):
     """Settings are wrong; the message names every bad key."""
 
@@ -120,7 +126,12 @@ class Settings(BaseSettings):
         default=24.0, gt=0, le=24 * 90, description="event time learnt before baseline detectors alert"
     )
     sigma_rules: tuple[Path, ...] | None = Field(
-        default=None, description="Sigma rule files or folders (default: the SigmaHQ set of shared data)"
+        default=None, description="Sigma rule files or folders (default: the SigmaHQ set of shared_data)"
+    )
+    shared_data: Path | None = Field(
+        default_factory=default_shared_data,
+        description="folder of external data sets (SigmaHQ rules in sigma-rules/); default ../shared/data "
+        "from the working directory when it exists",
     )
     detection_lease_s: float = Field(default=30.0, gt=1, description="a worker's hold on an org's detection")
     detection_idle_s: float = Field(

@@ -352,6 +352,8 @@ def detect_telemetry(
     model = _load_model(model_dir)
     rows = list(TelemetryCsvSource(path, fmt).read_labelled())
     good = [r.item for r in rows if isinstance(r.item, DeviceReading)]
+    if not good:
+        raise fail(f"no {fmt} reading could be read from {path} ({len(rows)} record(s) skipped)")
     present = {name for g in good for name in g.metrics}
     if good and not present & set(model.features):
         raise fail(
