@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -53,3 +54,21 @@ class StatusLine:
         if line != self.last:
             console.print(line, highlight=False)
             self.last = line
+
+
+def expand_globs(paths: list[Path] | None) -> list[Path]:
+    """Expand glob patterns (``*``, ``?``, ``[...]``, ``**`` across folders) the way a shell with globstar
+    would, so a quoted pattern works in any shell; a pattern that matches nothing is an error."""
+    import glob
+
+    out: list[Path] = []
+    for p in paths or []:
+        text = str(p)
+        if not any(c in text for c in "*?["):
+            out.append(p)
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise fail(f"no file matches {text}")
+        out.extend(Path(m) for m in matches)
+    return out

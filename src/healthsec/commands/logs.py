@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from healthsec.commands.groups import DbOption, console, detect_app, fail
+from healthsec.commands.groups import DbOption, console, detect_app, expand_globs, fail
 from healthsec.config import env_var
 from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator, validate_rules
 from healthsec.ingest.logs import FORMATS, LogFileSource
@@ -119,6 +119,7 @@ def detect_logs(
     """Run Sigma rules over log files; alerts go to --out (JSON lines) and into the store."""
     if fmt not in FORMATS:
         raise fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    paths = expand_globs(paths)
     for p in paths:
         if not p.exists():
             raise fail(f"log file not found: {p}")
