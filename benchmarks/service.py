@@ -129,6 +129,18 @@ def latency_probe(url: str, token: str, stop: threading.Event, out: list[float])
             time.sleep(0.05)
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait (SIGKILL after 20 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 240  # several API processes import slowly on a loaded machine
     while time.monotonic() < deadline:
@@ -213,13 +225,7 @@ def run(
         probe.join()
         stored = store.events.count()
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         store.close()
     lat = sorted(latencies)
     return {
@@ -277,7 +283,7 @@ def main() -> None:
         outage = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(outage)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared)")
-        outage.run_outage(PG_URL, args.events, args.outage_s, args.rate, free_port, wait_http)
+        outage.run_outage(PG_URL, args.events, args.outage_s, args.rate, free_port, wait_http, stop_all)
         return
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     mix = demo_mix(args.events)

@@ -152,8 +152,9 @@ def run_outage(
     rate: float,
     free_port: Callable[[], int],
     wait_http: Callable[[str, subprocess.Popen[bytes]], None],
+    stop_all: Callable[[list[subprocess.Popen[bytes]]], None],
 ) -> None:
-    """Run the scenario and print its figures (``free_port``/``wait_http`` from benchmarks/service.py)."""
+    """Run the scenario and print its figures (the process helpers come from benchmarks/service.py)."""
     tmp = Path(tempfile.mkdtemp(prefix="healthsec-outage-"))
     nats_port = free_port()
     nats = subprocess.Popen(
@@ -253,14 +254,7 @@ def run_outage(
         print("(worker SIGKILL: 'storing again after' is the time until every event accepted before the kill")
         print(" was stored, i.e. until the killed worker's unacknowledged messages were redelivered)")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         nats.kill()
         pg_proxy.stop()
         bus_proxy.stop()
