@@ -74,3 +74,10 @@ def test_an_unreachable_database_mid_command_is_one_line() -> None:
     )
     assert _unreachable(StoreError("cannot open database x: y")) == "cannot open database x: y"
     assert _unreachable(ValueError("a bug")) is None  # bugs keep their traceback
+
+
+@pytest.mark.parametrize("command", [["share", "export"], ["share", "stats"]])
+def test_output_files_are_named_with_out_everywhere(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "--out" in result.output and "--to" in result.output  # the old name stays as an alias
