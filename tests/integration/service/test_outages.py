@@ -232,3 +232,33 @@ def test_worker_stops_on_signal_while_the_broker_is_away(broker: Broker, sig: si
     assert "worker stopped after" in out
     assert "Traceback" not in out
     assert out.count("unavailable") == 1, out
+
+
+def test_serve_stops_on_sigterm_while_the_broker_is_away(broker: Broker) -> None:
+    import httpx
+
+    tag = uuid.uuid4().hex[:8]
+    port = free_port()
+    env = {"HEALTHSEC_DB": PG_URL, "HEALTHSEC_NATS_STREAM": f"S_{tag}", "HEALTHSEC_NATS_SUBJECT": f"s{tag}"}
+    proc = _cli("serve", "--bus", "nats", "--nats-url", broker.url, "--port", str(port), env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        broker.kill()
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        start = time.monotonic()
+        out, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # uvicorn shuts down, then re-raises the signal it caught: an exit by SIGTERM, clean for a service manager
+    assert proc.returncode in (0, -signal.SIGTERM), out
+    assert took < 10, f"stopped after {took:.1f}s"
+    assert "Traceback" not in out, out
