@@ -208,6 +208,16 @@ def test_worker_with_unreachable_broker_fails_in_one_line(tmp_path: object) -> N
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach NATS"), out
 
 
+def _signal_with_broker_away(proc: subprocess.Popen[str], broker: Broker, sig: int) -> tuple[str, float]:
+    """Kill the broker, let the process notice, send ``sig``; return its output and how long it took."""
+    broker.kill()
+    time.sleep(2.0)  # the process is now reconnecting
+    proc.send_signal(sig)
+    start = time.monotonic()
+    out, _ = proc.communicate(timeout=30)
+    return out, time.monotonic() - start
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_worker_stops_on_signal_while_the_broker_is_away(broker: Broker, sig: signal.Signals) -> None:
     tag = uuid.uuid4().hex[:8]
@@ -218,12 +228,7 @@ def test_worker_stops_on_signal_while_the_broker_is_away(broker: Broker, sig: si
         first = proc.stdout.readline()
         assert "healthsec worker on" in first, first
         time.sleep(1.0)
-        broker.kill()
-        time.sleep(2.0)  # the worker is now reconnecting
-        proc.send_signal(sig)
-        start = time.monotonic()
-        out, _ = proc.communicate(timeout=30)
-        took = time.monotonic() - start
+        out, took = _signal_with_broker_away(proc, broker, sig)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -249,12 +254,7 @@ def test_serve_stops_on_sigterm_while_the_broker_is_away(broker: Broker) -> None
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        broker.kill()
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGTERM)
-        start = time.monotonic()
-        out, _ = proc.communicate(timeout=30)
-        took = time.monotonic() - start
+        out, took = _signal_with_broker_away(proc, broker, signal.SIGTERM)
     finally:
         if proc.poll() is None:
             proc.kill()
