@@ -8,6 +8,7 @@ measured while ingesting; then the Sigma detector's own rate on the mix's host l
 The servers and workers run as separate processes, as in production.
 
     python3 benchmarks/service.py [--events 60000] [--workers 1 2]
+    python3 benchmarks/service.py --scenario outage [--events 40000] [--outage-s 10]   (service_outage.py)
 """
 
 from __future__ import annotations
@@ -128,6 +129,18 @@ def latency_probe(url: str, token: str, stop: threading.Event, out: list[float])
             time.sleep(0.05)
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait (SIGKILL after 20 s)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 240  # several API processes import slowly on a loaded machine
     while time.monotonic() < deadline:
@@ -212,13 +225,7 @@ def run(
         probe.join()
         stored = store.events.count()
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         store.close()
     lat = sorted(latencies)
     return {
@@ -256,7 +263,28 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=60_000)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--api-workers", type=int, default=1, help="API processes in the NATS runs")
+    ap.add_argument(
+        "--scenario",
+        choices=["throughput", "outage"],
+        default="throughput",
+        help="outage: 10 s without the broker, 10 s without the database, a worker killed, under load",
+    )
+    ap.add_argument("--outage-s", type=float, default=10.0, help="length of each outage (outage scenario)")
+    ap.add_argument("--rate", type=float, default=1500.0, help="events/s sent (outage scenario)")
     args = ap.parse_args()
+    if args.scenario == "outage":
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "service_outage", Path(__file__).with_name("service_outage.py")
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        outage = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(outage)
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared)")
+        outage.run_outage(PG_URL, args.events, args.outage_s, args.rate, free_port, wait_http, stop_all)
+        return
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     mix = demo_mix(args.events)
     kinds: dict[str, int] = {}

@@ -46,4 +46,6 @@ def nats_config(settings: Settings | None = None) -> NatsConfig:
         max_attempts=s.worker_max_attempts,
         ack_wait=s.worker_ack_wait_s,
         fetch=s.worker_fetch,
+        connect_timeout=s.nats_connect_timeout_s,
+        publish_deadline=s.bus_publish_deadline_s,
     )

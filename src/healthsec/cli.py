@@ -206,7 +206,31 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a store that cannot be reached mid-command ends in one error line, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        reason = _unreachable(exc)
+        if reason is None:
+            raise
+        from healthsec.commands.groups import fail
+
+        fail(reason)
+        raise SystemExit(1) from None
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """One line for the failures a user must fix outside healthsec (a database or broker away)."""
+    from healthsec.store import StoreError
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    from healthsec.bus.worker import is_transient
+
+    if is_transient(exc):
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"database unavailable: {first[0] if first else type(exc).__name__}"
+    return None
 
 
 if __name__ == "__main__":

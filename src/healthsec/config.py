@@ -17,6 +17,12 @@ def default_db_url() -> str:
     return f"sqlite:///{Path(user_data_dir('healthsec')) / 'healthsec.db'}"
 
 
+def default_shared_data() -> Path | None:
+    """``../shared/data`` seen from the working directory (a checkout beside the shared data), if there."""
+    candidate = Path.cwd().parent / "shared" / "data"
+    return candidate.resolve() if candidate.is_dir() else None
+
+
 class ConfigError(ValueError):
     """Settings are wrong; the message names every bad key."""
 
@@ -76,7 +82,16 @@ class Settings(BaseSettings):
     nats_durable: str = Field(default="workers", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     worker_max_attempts: int = Field(default=5, ge=1, le=100, description="deliveries before dead-letter")
     worker_fetch: int = Field(default=16, ge=1, le=1000, description="messages a worker takes at once")
-    worker_ack_wait_s: float = Field(default=30.0, gt=0, description="redelivery after this without an ack")
+    worker_ack_wait_s: float = Field(
+        default=10.0, gt=0, description="redelivery after this without an ack (busy workers send heartbeats)"
+    )
+    nats_connect_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="a broker unreachable this long at start stops the process"
+    )
+    bus_publish_deadline_s: float = Field(
+        default=10.0, ge=0, le=300, description="the API retries a publish this long, then answers 503"
+    )
+    retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After of a 503 (dependency down)")
     # --- response: cases, notifications, breach clocks (docs/respond.md) ---
     console_url: str | None = Field(default=None, description="base URL of the console; messages link there")
     jurisdictions: tuple[str, ...] = Field(default=(), description="this org's: eu, eu:<member state>, us")
@@ -148,7 +163,12 @@ class Settings(BaseSettings):
         default=24.0, gt=0, le=24 * 90, description="event time learnt before baseline detectors alert"
     )
     sigma_rules: tuple[Path, ...] | None = Field(
-        default=None, description="Sigma rule files or folders (default: the SigmaHQ set of shared data)"
+        default=None, description="Sigma rule files or folders (default: the SigmaHQ set of shared_data)"
+    )
+    shared_data: Path | None = Field(
+        default_factory=default_shared_data,
+        description="folder of external data sets (SigmaHQ rules in sigma-rules/); default ../shared/data "
+        "from the working directory when it exists",
     )
     detection_lease_s: float = Field(default=30.0, gt=1, description="a worker's hold on an org's detection")
     detection_idle_s: float = Field(

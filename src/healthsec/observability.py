@@ -64,3 +64,36 @@ def configure_logging(level: str = "WARNING") -> None:
     handler._healthsec = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+class DependencyWatch:
+    """One log line when a dependency (database, broker) is lost and one when it is back; no tracebacks.
+
+    Expected outages are not bugs: between the two lines every further failure is only counted, so a
+    10-second outage writes two lines whatever the request or retry rate.
+    """
+
+    def __init__(self, name: str, logger: logging.Logger | None = None) -> None:
+        self.name = name
+        self.log = logger or logging.getLogger("healthsec.dependency")
+        self.down = False
+        self.failures = 0
+        self.outages = 0
+
+    def lost(self, reason: BaseException | str) -> None:
+        """Note a failure; log only the first one of an outage (the reason's type, never its text)."""
+        self.failures += 1
+        if self.down:
+            return
+        self.down = True
+        self.outages += 1
+        what = reason if isinstance(reason, str) else type(reason).__name__
+        self.log.warning("%s unavailable (%s); retrying", self.name, what)
+
+    def ok(self) -> None:
+        """Note a success; log once when it ends an outage."""
+        if not self.down:
+            return
+        self.down = False
+        self.log.warning("%s available again after %d failed attempts", self.name, self.failures)
+        self.failures = 0

@@ -337,15 +337,17 @@ _SIGMA_CACHE: dict[tuple[str, ...], object] = {}
 SIGMA_FOLDERS = ("rules", "rules-emerging-threats")
 
 
-def default_sigma_paths() -> list[Path]:
-    """The SigmaHQ set of the shared data beside a source checkout, when it is there."""
-    root = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sigma-rules"
+def default_sigma_paths(settings: Settings) -> list[Path]:
+    """The SigmaHQ set in the settings' ``shared_data`` folder (``sigma-rules/``), when it is there."""
+    if settings.shared_data is None:
+        return []
+    root = settings.shared_data / "sigma-rules"
     return [root / d for d in SIGMA_FOLDERS if (root / d).is_dir()]
 
 
 def sigma_ruleset(settings: Settings) -> object | None:
     """The Sigma rules the settings name (parsed once per process); None when there are none."""
-    paths = list(settings.sigma_rules) if settings.sigma_rules is not None else default_sigma_paths()
+    paths = list(settings.sigma_rules) if settings.sigma_rules is not None else default_sigma_paths(settings)
     if not paths:
         return None
     key = tuple(str(p) for p in paths)

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthsec import __version__
-from healthsec.api import analysis, ingest, routes
+from healthsec.api import analysis, ingest, routes, unavailable
 from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
 from healthsec.api.live import LiveSources
 from healthsec.bus.metrics import ServiceMetrics
@@ -43,6 +43,7 @@ class Services:
     mounted: tuple[str, ...] = ()
     pending: set[asyncio.Task[int]] = field(default_factory=set)
     live: LiveSources | None = None
+    deps: unavailable.Dependencies | None = None
 
 
 class LimitAndMeasure:
@@ -200,6 +201,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API; ``store``/``sink`` may be injected (tests, embedding), else come from ``settings``."""
     metrics = ServiceMetrics("api")
+    deps = unavailable.Dependencies(settings.retry_after_s)
 
     def build(the_store: Store, the_sink: ingest.IngestSink | None, nats_state: Any) -> Services:
         if the_sink is None:
@@ -216,7 +218,14 @@ def create_app(
             )
             the_sink = ingest.MemorySink(detection)
         return Services(
-            settings, the_store, AuthStore(the_store.engine), metrics, the_sink, nats_state, tuple(mounted)
+            settings,
+            the_store,
+            AuthStore(the_store.engine),
+            metrics,
+            the_sink,
+            nats_state,
+            tuple(mounted),
+            deps=deps,
         )
 
     @asynccontextmanager
@@ -232,9 +241,9 @@ def create_app(
                 from healthsec.bus.nats import connect
 
                 cfg = nats_config(settings)
-                nc, js = await connect(cfg, name="healthsec-api")
+                nc, js = await connect(cfg, name="healthsec-api", watch=deps.bus)
                 nats_state = (nc, js, cfg)
-                the_sink = ingest.NatsSink(js, cfg)
+                the_sink = ingest.NatsSink(js, cfg, deps.bus)
                 metrics.up.labels("api", "nats").set(1)
             app.state.services = build(the_store, the_sink, nats_state)
         services: Services = app.state.services
@@ -252,7 +261,9 @@ def create_app(
                 flusher.cancel()
             await services.live.stop()
             if nats_state is not None:
-                await nats_state[0].drain()
+                from healthsec.bus.nats import close
+
+                await close(nats_state[0])
             if own_store:
                 app.state.services.store.close()
 
@@ -276,6 +287,7 @@ def create_app(
     mounted = _mount_optional(app, settings)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)
+    unavailable.install(app, deps)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -296,8 +308,10 @@ def create_app(
             with services.store.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
             checks["db"] = "ok"
+            deps.db.ok()
         except Exception as exc:  # report, do not crash the probe
             checks["db"] = f"error: {type(exc).__name__}"
+            deps.db.lost(exc)
         if services.nats is not None:
             checks["bus"] = "ok" if services.nats[0].is_connected else "reconnecting"
         else:

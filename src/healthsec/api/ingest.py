@@ -67,13 +67,14 @@ class NatsSink:
 
     js: Any
     cfg: Any
+    watch: Any = None  # a DependencyWatch: one log line when the broker is lost, one when it is back
 
     async def submit(self, org: str, bodies: Sequence[Mapping[str, Any]], events: Sequence[Event]) -> int:
         from healthsec.bus.nats import publish
 
         for start in range(0, len(bodies), MESSAGE_EVENTS):
             batch = EventBatch(org=org, events=list(bodies[start : start + MESSAGE_EVENTS]))
-            await publish(self.js, self.cfg, encode_batch(batch), batch.msg_id)
+            await publish(self.js, self.cfg, encode_batch(batch), batch.msg_id, watch=self.watch)
         return len(bodies)
 
 
@@ -163,7 +164,10 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)
     responses={
         202: {"description": "Accepted: stored (in-process bus) or durably queued (NATS)"},
         413: {"description": "Body too large or too many events"},
-        503: {"description": "The bus did not accept the batch in time; retry"},
+        503: {
+            "description": "The database or the bus is unavailable (the bus after `bus_publish_deadline_s` "
+            "of retries); nothing of the batch is lost by retrying after `Retry-After` seconds"
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -227,10 +231,11 @@ async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
         raise _problem(422, errors)
     try:
         accepted = await services.sink.submit(principal.org, bodies, events)
-    except Exception as exc:
+    except Exception:
+        # the bus or the database is away (after the publish deadline): 503 + Retry-After, one log line
+        # per outage (api/unavailable.py); anything else is a bug and answers 500
         metrics.errors.labels("api", "bus").inc()
-        detail = f"cannot queue events now ({type(exc).__name__}); retry"
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail) from None
+        raise
     metrics.events_in.labels("api", principal.role.value).inc(accepted)
     await asyncio.to_thread(
         services.store.for_org(principal.org).audit.record,
@@ -239,4 +244,6 @@ async def ingest_events(request: Request, principal: Sensor) -> JSONResponse:
         None,
         count=accepted,
     )
+    if services.deps is not None:
+        services.deps.db.ok()
     return JSONResponse({"accepted": accepted, "queued": services.settings.bus == "nats"}, status_code=202)

@@ -10,14 +10,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoServersError
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NoStreamResponseError, NotFoundError
+from nats.js.errors import NotFoundError
+
+from healthsec.observability import DependencyWatch
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ class NatsConfig:
     prefix: str = "healthsec"
     durable: str = "workers"
     max_attempts: int = 5
-    ack_wait: float = 30.0
+    ack_wait: float = 10.0
     fetch: int = 16
+    connect_timeout: float = 5.0
+    publish_deadline: float = 30.0
 
     @property
     def events_subject(self) -> str:
@@ -53,17 +56,70 @@ class NatsConfig:
         return f"{self.stream}_DLQ"
 
 
-async def connect(cfg: NatsConfig, *, name: str = "healthsec") -> tuple[Client, JetStreamContext]:
-    """Connect (reconnecting for ever once connected) and make sure the streams exist."""
+def broker_watch(cfg: NatsConfig) -> DependencyWatch:
+    """The watch that logs one line when this process loses the broker and one when it is back."""
+    return DependencyWatch(f"NATS at {cfg.url}", log)
+
+
+async def connect(
+    cfg: NatsConfig, *, name: str = "healthsec", watch: DependencyWatch | None = None
+) -> tuple[Client, JetStreamContext]:
+    """Connect (reconnecting for ever once connected) and make sure the streams exist.
+
+    The first connection is bounded by ``cfg.connect_timeout``: an unreachable broker raises
+    :class:`BusUnavailable` (one line for the operator) instead of retrying for ever. Once connected,
+    a lost broker is reported through ``watch`` (one line when lost, one when regained), never as a
+    traceback per reconnect attempt.
+    """
+    watch = watch or broker_watch(cfg)
+    last: list[BaseException] = []
+
+    async def on_error(exc: Exception) -> None:
+        last[:] = [exc]
+        watch.lost(exc)
+
+    async def on_disconnected() -> None:
+        if not (nc.is_closed or nc.is_draining):  # our own shutdown is not an outage
+            watch.lost("disconnected")
+
+    async def on_reconnected() -> None:
+        watch.ok()
+
+    nc = Client()
     try:
-        nc = await nats.connect(
-            cfg.url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5
+        await asyncio.wait_for(
+            nc.connect(
+                cfg.url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.25,
+                connect_timeout=min(2.0, cfg.connect_timeout),
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            ),
+            timeout=cfg.connect_timeout,
         )
-    except (NoServersError, OSError) as exc:
-        raise BusUnavailable(f"cannot reach NATS at {cfg.url}: {exc}") from None
-    js = nc.jetstream(timeout=5)
-    await ensure_streams(js, cfg)
+        js = nc.jetstream(timeout=5)
+        await asyncio.wait_for(ensure_streams(js, cfg), timeout=cfg.connect_timeout + 5)
+    except (NatsError, OSError, TimeoutError) as exc:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), timeout=1.0)
+        cause = last[0] if last and isinstance(exc, TimeoutError) else exc
+        reason = f"{type(cause).__name__}: {cause}".rstrip(": ")
+        raise BusUnavailable(f"cannot reach NATS at {cfg.url} ({reason})") from None
+    watch.down = False
     return nc, js
+
+
+async def close(nc: Client, timeout: float = 2.0) -> None:
+    """Drain the connection, or close it at once when the broker is away (never hang on shutdown)."""
+    if nc.is_connected:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.drain(), timeout=timeout)
+            return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(nc.close(), timeout=timeout)
 
 
 async def ensure_streams(js: JetStreamContext, cfg: NatsConfig) -> None:
@@ -91,25 +147,37 @@ async def ensure_streams(js: JetStreamContext, cfg: NatsConfig) -> None:
 
 
 async def publish(
-    js: JetStreamContext, cfg: NatsConfig, payload: bytes, msg_id: str, *, deadline: float = 30.0
+    js: JetStreamContext,
+    cfg: NatsConfig,
+    payload: bytes,
+    msg_id: str,
+    *,
+    deadline: float | None = None,
+    watch: DependencyWatch | None = None,
 ) -> int:
     """Publish one message and wait for the broker's ack, retrying while it restarts; return the sequence.
 
-    The ``Nats-Msg-Id`` header makes a retry after a lost ack a no-op inside the duplicate window.
+    Retries for ``deadline`` seconds (default ``cfg.publish_deadline``), then raises
+    :class:`BusUnavailable`. The ``Nats-Msg-Id`` header makes a retry after a lost ack a no-op inside
+    the duplicate window.
     """
-    give_up = time.monotonic() + deadline
+    limit = cfg.publish_deadline if deadline is None else deadline
+    give_up = time.monotonic() + limit
     delay = 0.05
     while True:
         try:
             ack = await js.publish(cfg.events_subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=2.0)
-            return int(ack.seq)
-        except (TimeoutError, NatsTimeoutError, NoStreamResponseError, ConnectionError) as exc:
-            if time.monotonic() > give_up:
-                raise BusUnavailable(
-                    f"NATS did not accept the message within {deadline:.0f}s: {exc}"
-                ) from None
+        except (TimeoutError, NatsError, ConnectionError) as exc:
+            if watch is not None:
+                watch.lost(exc)
+            if time.monotonic() + delay > give_up:
+                raise BusUnavailable(f"NATS did not accept the message within {limit:.0f}s") from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+            continue
+        if watch is not None:
+            watch.ok()
+        return int(ack.seq)
 
 
 async def dead_letter(js: JetStreamContext, cfg: NatsConfig, msg: Msg, reason: str) -> None:
@@ -132,9 +200,9 @@ async def consumer_lag(js: JetStreamContext, cfg: NatsConfig) -> int | None:
     except NotFoundError:
         try:
             return int((await js.stream_info(cfg.stream)).state.messages)
-        except (TimeoutError, NotFoundError, NatsTimeoutError):
+        except (TimeoutError, NatsError, ConnectionError):
             return None
-    except (TimeoutError, NatsTimeoutError):
+    except (TimeoutError, NatsError, ConnectionError):  # the broker is away: unknown, not zero
         return None
     return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
@@ -169,6 +237,7 @@ async def consume(
     cfg: NatsConfig,
     handle: BatchHandler,
     stop: asyncio.Event,
+    watch: DependencyWatch | None = None,
 ) -> None:
     """Pull messages as one member of the durable work queue until ``stop`` is set.
 
@@ -183,19 +252,27 @@ async def consume(
         max_ack_pending=max(cfg.fetch * 8, 64),
         filter_subject=cfg.events_subject,
     )
-    sub = await js.pull_subscribe(cfg.events_subject, durable=cfg.durable, stream=cfg.stream, config=config)
+    watch = watch or broker_watch(cfg)
+    sub = None
     try:
         while not stop.is_set():
             try:
+                if sub is None:
+                    sub = await js.pull_subscribe(
+                        cfg.events_subject, durable=cfg.durable, stream=cfg.stream, config=config
+                    )
                 msgs = await sub.fetch(cfg.fetch, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
+            except (TimeoutError, NatsTimeoutError):  # nothing to do (or a broker away: its callbacks say)
                 continue
-            except (ConnectionError, NoStreamResponseError) as exc:  # broker restarting: wait and retry
-                log.warning("fetch failed, retrying: %s", exc)
-                await asyncio.sleep(0.5)
+            except (ConnectionError, NatsError) as exc:  # broker away or restarting: wait and retry
+                watch.lost(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
                 continue
+            watch.ok()
             if msgs:
                 await handle(msgs)
     finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sub.unsubscribe(), timeout=1.0)

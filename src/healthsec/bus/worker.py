@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -13,9 +14,10 @@ from nats.aio.msg import Msg
 
 from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.bus.nats import NatsConfig, connect, consume, consumer_lag, dead_letter
+from healthsec.bus.nats import NatsConfig, broker_watch, close, connect, consume, consumer_lag, dead_letter
 from healthsec.model import Event
 from healthsec.model.codec import event_from_dict
+from healthsec.observability import DependencyWatch
 
 if TYPE_CHECKING:  # the worker is handed the pipeline's Detection by its command (composition)
     from healthsec.pipeline import Detection
@@ -67,6 +69,17 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError))
 
 
+async def heartbeat(msgs: Sequence[Msg], every: float) -> None:
+    """Tell the broker the messages are still being worked on (a long batch is not redelivered)."""
+    while True:
+        await asyncio.sleep(every)
+        for msg in msgs:
+            try:
+                await msg.in_progress()
+            except Exception:  # the broker is away: the redelivery after ack_wait is what remains
+                log.debug("in-progress heartbeat failed")
+
+
 @dataclass
 class Worker:
     """One member of the JetStream work queue: fetch, process, ack; bounded retries, then dead-letter."""
@@ -77,9 +90,22 @@ class Worker:
     processed_messages: int = 0
     tick_s: float = 0.5
     _last_message: float = field(default_factory=time.monotonic)
+    db_watch: DependencyWatch = field(default_factory=lambda: DependencyWatch("database", log))
 
     async def run(self, stop: asyncio.Event) -> None:
-        nc, js = await connect(self.cfg, name="healthsec-worker")
+        """Consume until ``stop`` is set; an unreachable broker at start raises BusUnavailable at once,
+        and ``stop`` ends the run within a few seconds whatever the state of the broker or database."""
+        bus_watch = broker_watch(self.cfg)
+        connecting = asyncio.create_task(connect(self.cfg, name="healthsec-worker", watch=bus_watch))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            return
+        nc, js = connecting.result()
         self.metrics.up.labels("worker", "nats").set(1)
 
         async def poll_lag() -> None:
@@ -101,11 +127,18 @@ class Worker:
                 decoded.append((msg, batch))
             if not decoded:
                 return
+            beat = asyncio.create_task(heartbeat([m for m, _ in decoded], self.cfg.ack_wait / 3))  # noqa: RUF006 (cancelled below)
+            try:
+                await store(decoded)
+            finally:
+                beat.cancel()
+
+        async def store(decoded: list[tuple[Msg, DecodedBatch]]) -> None:
             try:
                 await asyncio.to_thread(write_batches, self.detection, [b for _, b in decoded])
             except Exception as exc:
                 if is_transient(exc):  # the database is away: wait for it, nothing is poison
-                    log.warning("store unavailable (%s); messages will be redelivered", type(exc).__name__)
+                    self.db_watch.lost(exc)
                     self.metrics.errors.labels("worker", "store_unavailable").inc()
                     for msg, _ in decoded:
                         await msg.nak(delay=TRANSIENT_DELAY)
@@ -115,6 +148,7 @@ class Worker:
                 for msg, batch in decoded:
                     await self._one(js, msg, batch)
                 return
+            self.db_watch.ok()
             for msg, _ in decoded:
                 await msg.ack()
             self.processed_messages += len(decoded)
@@ -132,26 +166,32 @@ class Worker:
                 try:
                     await asyncio.to_thread(self.detection.tick, final=final)
                 except Exception as exc:
-                    if not is_transient(exc):
+                    if is_transient(exc):
+                        self.db_watch.lost(exc)
+                    else:
                         log.exception("detection step failed")
                     self.metrics.errors.labels("worker", "detection").inc()
 
         lag_task = asyncio.create_task(poll_lag())
         detect_task = asyncio.create_task(detect())
         try:
-            await consume(js, self.cfg, handle, stop)
+            await consume(js, self.cfg, handle, stop, watch=bus_watch)
         finally:
             lag_task.cancel()
             detect_task.cancel()
-            await asyncio.to_thread(self.detection.release)
+            try:  # the lease lapses by itself if the database is away: do not wait for it
+                await asyncio.wait_for(asyncio.to_thread(self.detection.release), timeout=3.0)
+            except Exception as exc:
+                log.warning("detection lease not released (%s)", type(exc).__name__)
             self.metrics.up.labels("worker", "nats").set(0)
-            await nc.drain()
+            await close(nc)
 
     async def _one(self, js: Any, msg: Msg, batch: DecodedBatch) -> None:
         try:
             await asyncio.to_thread(write_batches, self.detection, [batch])
         except Exception as exc:
             if is_transient(exc):
+                self.db_watch.lost(exc)
                 self.metrics.errors.labels("worker", "store_unavailable").inc()
                 await msg.nak(delay=TRANSIENT_DELAY)
                 return

@@ -13,7 +13,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from healthsec.commands.groups import DbOption, console, detect_app, fail, listen_app, scan_app, train_app
+from healthsec.commands.groups import (
+    DbOption,
+    StatusLine,
+    console,
+    detect_app,
+    fail,
+    listen_app,
+    scan_app,
+    stop_on_sigterm,
+    train_app,
+)
 from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.config import env_var
 from healthsec.model import Alert, DeviceReading, Event, ParseError
@@ -209,10 +219,15 @@ def listen_mqtt(
             _store(db, batch, new)
         batch.clear()
         last_flush = time.monotonic()
-        console.print(f"readings {readings} (learnt {learnt}), parse errors {errors}, alerts {len(alerts)}")
+        status.show(f"readings {readings} (learnt {learnt}), parse errors {errors}, alerts {len(alerts)}")
 
+    status = StatusLine()
+    stop_on_sigterm()
     try:
         for item in source.read():
+            if isinstance(item, ParseError) and readings == 0 and errors == 0 and item.record is None:
+                # no connection or no subscription: the broker is unreachable, not a bad record
+                raise fail(f"MQTT broker mqtt://{host}:{port}: {item.reason}")
             if isinstance(item, ParseError):
                 errors += 1
                 console.print(f"[yellow]skipped[/] {item.describe()}", highlight=False)
@@ -337,6 +352,8 @@ def detect_telemetry(
     model = _load_model(model_dir)
     rows = list(TelemetryCsvSource(path, fmt).read_labelled())
     good = [r.item for r in rows if isinstance(r.item, DeviceReading)]
+    if not good:
+        raise fail(f"no {fmt} reading could be read from {path} ({len(rows)} record(s) skipped)")
     present = {name for g in good for name in g.metrics}
     if good and not present & set(model.features):
         raise fail(

@@ -13,7 +13,15 @@ import orjson
 import typer
 from rich.table import Table
 
-from healthsec.commands.groups import DbOption, console, fail, listen_app, scan_app
+from healthsec.commands.groups import (
+    DbOption,
+    StatusLine,
+    console,
+    fail,
+    listen_app,
+    scan_app,
+    stop_on_sigterm,
+)
 from healthsec.ingest.base import without_raw_text
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError, Severity
 
@@ -36,7 +44,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print alerts as JSON l
 DurationOption = Annotated[
     float | None, typer.Option("--duration", help="Stop after this many seconds (default: run until Ctrl-C).")
 ]
-EveryOption = Annotated[float, typer.Option("--status-every", help="Seconds between live count lines.")]
+EveryOption = Annotated[
+    float,
+    typer.Option("--status-every", help="Seconds between checks of the live counts (printed on change)."),
+]
 
 
 def _phi_key() -> bytes | None:
@@ -256,10 +267,11 @@ def listen_hl7(
             f"listening for MLLP on {host}:{bound} ({mode}{target}); Ctrl-C to stop", highlight=False
         )
         started = time.monotonic()
+        status = StatusLine()
         try:
             while duration is None or time.monotonic() - started < duration:
                 await asyncio.sleep(min(status_every, duration or status_every))
-                console.print(listener.stats.line(), highlight=False)
+                status.show(listener.stats.line())
                 if store and (pending_events or pending_alerts):
                     _save(db, pending_events[:], pending_alerts[:])
                 pending_events.clear()
@@ -267,6 +279,7 @@ def listen_hl7(
         finally:
             await listener.stop()
 
+    stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
     if store and (pending_events or pending_alerts):
@@ -376,10 +389,12 @@ def listen_dicom(
     target = f" -> {up[2]}@{up[0]}:{up[1]}" if up else ""
     console.print(f"DICOM {ae_title} listening on {host}:{bound}{target}; Ctrl-C to stop", highlight=False)
     started = time.monotonic()
+    status = StatusLine()
+    stop_on_sigterm()
     try:
         while duration is None or time.monotonic() - started < duration:
             time.sleep(min(status_every, duration or status_every))
-            console.print(mon.stats.line(), highlight=False)
+            status.show(mon.stats.line())
             if store and (pending_events or pending_alerts):
                 batch_e, batch_a = pending_events[:], pending_alerts[:]
                 del pending_events[: len(batch_e)], pending_alerts[: len(batch_a)]

@@ -95,6 +95,10 @@ def demo(
     if summary["new_events_stored"] == 0 and summary["events"]:
         console.print("[dim]this database already held this run: nothing was duplicated[/]")
     console.print(f"wrote {out / 'summary.json'}, {out / 'alerts.jsonl'}, {out / 'report.html'}")
+    from healthsec.app import resolve_db
+
+    where = resolve_db(db)  # the embedded default is one file per user, shared by every checkout
+    console.print(f"store: {where.split('@')[-1]}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

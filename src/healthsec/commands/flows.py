@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsec.commands.groups import DbOption, detect_app, train_app
+from healthsec.commands.groups import DbOption, detect_app, expand_globs, train_app
 from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.model import Asset, Criticality, stable_id
 
@@ -258,6 +258,7 @@ def train_devices(
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
     from healthsec.ingest.flows.pcap import read_capture
 
+    paths = expand_globs(paths)
     mapping: dict[str, str] = {}
     if labels is not None:
         with labels.open(newline="") as fh:
@@ -341,6 +342,7 @@ def identify(
     from healthsec.ingest.flows.modelfiles import ModelDirError, load_model_dir
     from healthsec.ingest.flows.pcap import read_capture
 
+    paths = expand_globs(paths)
     try:
         ident = DeviceIdentifier.from_artifacts(load_model_dir(model, DEVICE_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,3 +33,42 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line (never wrapped, whatever the terminal width) and return the Exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop a foreground command the way Ctrl-C does (its final summary included)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # (embedded in a thread: the host's signals)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+class StatusLine:
+    """Print a listener's status line only when it changed since the last one printed."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def show(self, line: str) -> None:
+        if line != self.last:
+            console.print(line, highlight=False)
+            self.last = line
+
+
+def expand_globs(paths: list[Path] | None) -> list[Path]:
+    """Expand glob patterns (``*``, ``?``, ``[...]``, ``**`` across folders) the way a shell with globstar
+    would, so a quoted pattern works in any shell; a pattern that matches nothing is an error."""
+    import glob
+
+    out: list[Path] = []
+    for p in paths or []:
+        text = str(p)
+        if not any(c in text for c in "*?["):
+            out.append(p)
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise fail(f"no file matches {text}")
+        out.extend(Path(m) for m in matches)
+    return out

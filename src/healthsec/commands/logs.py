@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from healthsec.commands.groups import DbOption, console, detect_app, fail
+from healthsec.commands.groups import DbOption, console, detect_app, expand_globs, fail
 from healthsec.config import env_var
 from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator, validate_rules
 from healthsec.ingest.logs import FORMATS, LogFileSource
@@ -19,9 +19,6 @@ from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
 from healthsec.model import Alert, LogRecord, ParseError
 
 RULES_ENV = "HEALTHSEC_SIGMA_RULES"
-# Without --rules or $HEALTHSEC_SIGMA_RULES: the SigmaHQ copy beside the checkout (../shared/data).
-DEFAULT_SIGMA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sigma-rules"
-DEFAULT_FOLDERS = ("rules", "rules-emerging-threats")
 CHUNK = 50_000  # records per evaluation batch: large batches share the field index across more events
 
 rules_app = typer.Typer(
@@ -34,7 +31,7 @@ RulesOption = Annotated[
         "--rules",
         "-r",
         help=f"Sigma rule file or folder (repeatable; else ${RULES_ENV}, "
-        "else the SigmaHQ set in ../shared/data).",
+        "else the SigmaHQ set in shared_data/sigma-rules).",
     ),
 ]
 
@@ -44,12 +41,21 @@ def _rule_paths(rules: list[Path] | None) -> list[Path]:
         paths = rules
     elif env_var(RULES_ENV):
         paths = [Path(p) for p in str(env_var(RULES_ENV)).split(os.pathsep) if p]
-    elif DEFAULT_SIGMA.is_dir():
-        paths = [DEFAULT_SIGMA / d for d in DEFAULT_FOLDERS if (DEFAULT_SIGMA / d).is_dir()]
-        used = ", ".join(DEFAULT_FOLDERS)
-        console.print(f"rules: SigmaHQ set at {DEFAULT_SIGMA} ({used})", highlight=False, soft_wrap=True)
     else:
-        raise fail(f"no rules: pass --rules DIR or set ${RULES_ENV}")
+        from healthsec.config import load_settings
+        from healthsec.pipeline import SIGMA_FOLDERS, default_sigma_paths
+
+        settings = load_settings()
+        paths = default_sigma_paths(settings)
+        if not paths:
+            where = settings.shared_data or "../shared/data (not found from here)"
+            raise fail(
+                f"no Sigma rules: no sigma-rules/ in {where}; pass --rules DIR, set ${RULES_ENV}, "
+                "or set HEALTHSEC_SHARED_DATA to the folder that holds sigma-rules/"
+            )
+        used = ", ".join(SIGMA_FOLDERS)
+        root = paths[0].parent
+        console.print(f"rules: SigmaHQ set at {root} ({used})", highlight=False, soft_wrap=True)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise fail(f"rule path(s) not found: {', '.join(missing)}")
@@ -113,6 +119,7 @@ def detect_logs(
     """Run Sigma rules over log files; alerts go to --out (JSON lines) and into the store."""
     if fmt not in FORMATS:
         raise fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    paths = expand_globs(paths)
     for p in paths:
         if not p.exists():
             raise fail(f"log file not found: {p}")
@@ -154,6 +161,8 @@ def detect_logs(
         console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
     if len(errors) > 10:
         console.print(f"[yellow]... and {len(errors) - 10} more parse error(s)[/]")
+    if total == 0:  # a run that read nothing must not look like a clean run to a script
+        raise fail(f"no {fmt} record could be read from {', '.join(str(p) for p in paths)}")
     summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())
     console.print(
         f"alerts: {sum(levels.values())} ({summary or 'none'}) -> {out}", highlight=False, soft_wrap=True

@@ -21,6 +21,32 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (else $HEALTHSEC_CONFIG).")
 ]
+NatsUrlOption = Annotated[
+    str | None, typer.Option("--nats-url", help="NATS server, nats://host:port (else nats_url).")
+]
+GRACE_S = 5  # seconds in-flight requests get on SIGTERM/SIGINT before the server stops anyway
+
+
+def _check_broker(settings: Settings) -> None:
+    """Fail with one line, before binding, when the broker cannot be reached."""
+    import logging
+
+    from healthsec.app import nats_config
+    from healthsec.bus.nats import BusUnavailable, close, connect
+    from healthsec.observability import DependencyWatch
+
+    quiet = logging.getLogger("healthsec.probe")
+    quiet.disabled = True  # the one error line below says it all
+
+    async def probe() -> None:
+        cfg = nats_config(settings)
+        nc, _ = await connect(cfg, name="healthsec-probe", watch=DependencyWatch(cfg.url, quiet))
+        await close(nc)
+
+    try:
+        asyncio.run(probe())
+    except BusUnavailable as exc:
+        raise fail(str(exc)) from None
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
@@ -51,6 +77,7 @@ def serve(
     hl7_listen: Annotated[str | None, typer.Option(help="Run the HL7 MLLP listener on host:port.")] = None,
     dicom_listen: Annotated[str | None, typer.Option(help="Run the DICOM monitor on host:port.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (live sources need 1).")] = 1,
+    nats_url: NatsUrlOption = None,
 ) -> None:
     """Run the REST API (uvicorn). With --bus nats, ingestion goes to JetStream for `healthsec worker`."""
     import uvicorn
@@ -66,6 +93,7 @@ def serve(
         mqtt_url=mqtt_url,
         hl7_listen=hl7_listen,
         dicom_listen=dicom_listen,
+        nats_url=nats_url,
     )
     settings = settings.model_copy(update={"db": resolve_db(db) if db else settings.db})
     try:
@@ -74,19 +102,30 @@ def serve(
         open_store(settings.db, settings=settings).close()  # fail fast, with one line, before binding
     except StoreError as exc:
         raise fail(str(exc)) from None
+    if settings.bus == "nats":
+        _check_broker(settings)
     console.print(f"healthsec API on http://{settings.api_host}:{settings.api_port} (bus: {settings.bus})")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACE_S,
+        )
         return
     if settings.mqtt_url or settings.hl7_listen or settings.dicom_listen:
         raise fail("live sources bind their own ports: run them with --workers 1 (or in a separate serve)")
     # worker processes rebuild the settings from the environment: hand the resolved values down
-    hand_down({"HEALTHSEC_DB": settings.db, "HEALTHSEC_BUS": settings.bus})
+    hand_down(
+        {"HEALTHSEC_DB": settings.db, "HEALTHSEC_BUS": settings.bus, "HEALTHSEC_NATS_URL": settings.nats_url}
+    )
     uvicorn.run(
         "healthsec.api.app:app_from_env",
         factory=True,
         workers=workers,
-        timeout_worker_healthcheck=120,  # a loaded host imports slowly; the default kills workers at start
+        timeout_worker_healthcheck=120,
+        timeout_graceful_shutdown=GRACE_S,  # a loaded host imports slowly; the default kills workers at start
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
@@ -99,6 +138,7 @@ def worker(
     metrics_port: Annotated[
         int, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (0: off).")
     ] = 0,
+    nats_url: NatsUrlOption = None,
 ) -> None:
     """Consume the NATS JetStream work queue: store events, run detectors, write alerts (at-least-once)."""
     from prometheus_client import start_http_server
@@ -110,7 +150,8 @@ def worker(
     from healthsec.bus.worker import Worker
     from healthsec.pipeline import Detection
 
-    settings = _settings(config)
+    settings = _settings(config, nats_url=nats_url)
+    _check_broker(settings)  # before loading the detectors: an unreachable broker fails in seconds
     metrics = ServiceMetrics("worker")
     try:
         store = open_store(db, settings=settings)

@@ -14,7 +14,14 @@ from healthsec.services.share import export_incidents
 
 @share_app.command("export")
 def export(
-    to: Annotated[Path, typer.Option("--to", help="File to write (the STIX bundle or the MISP event JSON).")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "--to",
+            help="File to write (the STIX bundle or the MISP event JSON); --to is the old name.",
+        ),
+    ],
     incident: Annotated[
         list[str] | None, typer.Option("--incident", help="Incident id to share (repeat; default: all).")
     ] = None,

@@ -14,7 +14,10 @@ from healthsec.services.share import release_stats
 
 @share_app.command("stats")
 def stats(
-    to: Annotated[Path, typer.Option("--to", help="File to write the aggregate JSON to.")],
+    to: Annotated[
+        Path,
+        typer.Option("--out", "--to", help="File to write the aggregate JSON to (--to is the old name)."),
+    ],
     epsilon: Annotated[float, typer.Option("--epsilon", help="Privacy loss spent by this release.")] = 0.5,
     budget: Annotated[
         float, typer.Option("--budget", help="Total epsilon per calendar month (UTC) for all releases.")

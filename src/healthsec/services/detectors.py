@@ -37,9 +37,14 @@ def _fresh_states(store: Store, settings: Settings) -> list[dict[str, Any]]:
     for spec in run:
         state, detail = {"nothing": "running", "learning": "learning", "model": "running"}[spec.needs], ""
         if spec.name == "sigma":
-            paths = settings.sigma_rules if settings.sigma_rules is not None else default_sigma_paths()
+            paths = settings.sigma_rules
+            if paths is None:
+                paths = tuple(default_sigma_paths(settings))
             if not paths or not all(p.exists() for p in paths):
-                state, detail = "unavailable", "no Sigma rules found (set sigma_rules in the settings)"
+                state, detail = (
+                    "unavailable",
+                    "no Sigma rules found (set sigma_rules, or shared_data to a folder with sigma-rules/)",
+                )
         elif spec.needs == "model":
             if models(store).promoted(spec.model_kind or "") is None:
                 state, detail = "waiting for a model", f"no promoted {spec.model_kind} model"

@@ -60,8 +60,12 @@ def open_engine(url: str) -> Engine:
     full = normalise_url(url)
     if full.startswith("sqlite:///"):
         path = Path(full.removeprefix("sqlite:///"))
-        if str(path) not in ("", ":memory:"):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) not in ("", ":memory:") and not path.parent.is_dir():
+            from healthsec.config import default_db_url
+
+            if full != normalise_url(default_db_url()):  # a typo must not create directories
+                raise StoreError(f"cannot open database {path}: directory {path.parent} does not exist")
+            path.parent.mkdir(parents=True, exist_ok=True)  # the embedded default's data directory
     try:
         connect_args: dict[str, Any] = {}
         if full.startswith("postgresql"):

@@ -130,3 +130,22 @@ def test_listen_dicom_logs_operations(shared_data: Path, tmp_path: Path) -> None
         assert ops == ["A-ASSOCIATE", "C-ECHO", "C-STORE"]
     finally:
         store.close()
+
+
+def test_listen_hl7_prints_status_on_change_and_a_summary_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc, _port = _start(["listen", "hl7", "--port", "0", "--status-every", "0.2"], tmp_path / "s.db")
+    try:
+        time.sleep(2.0)  # about ten status checks with nothing received: one line at most
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    status_lines = [
+        line for line in out.splitlines() if "messages=" in line and not line.startswith("stopped")
+    ]
+    assert len(status_lines) <= 1, out
+    assert "stopped: connections=0 messages=0" in out, out + err

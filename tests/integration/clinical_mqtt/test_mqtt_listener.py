@@ -170,3 +170,36 @@ def test_listen_mqtt_learns_then_alerts(tmp_path: Path) -> None:
         assert [a.features["class"] for a in by_model] == ["spoof"]
     finally:
         store.close()
+
+
+def test_listen_mqtt_without_a_broker_fails_in_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "healthsec.cli",
+            "listen",
+            "mqtt",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "m.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 1, res.stdout + res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"error: MQTT broker mqtt://127.0.0.1:{port}"), (
+        res.stderr
+    )
+    assert "parse errors" not in res.stdout
