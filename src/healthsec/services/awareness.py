@@ -38,11 +38,13 @@ def _community(paths: Sequence[Path], ours: Counter[str]) -> tuple[list[dict[str
 
 def detection_minutes(store: Store, inc: Incident) -> float | None:
     """Minutes from an incident's first evidence event to its first alert (None without stored evidence)."""
-    alerts = [a for aid in inc.alert_ids if (a := store.alerts.get(aid)) is not None]
+    from healthsec.store.aggregates import Aggregates
+
+    linked = {a.id: a for a in store.alerts.list(incident_id=inc.id, limit=max(len(inc.alert_ids), 1))}
+    alerts = [a for aid in inc.alert_ids if (a := linked.get(aid) or store.alerts.get(aid)) is not None]
+    times = Aggregates(store.engine, store.org).event_times([e for a in alerts for e in a.evidence[:200]])
     # an alert could be raised once its latest evidence was seen (as the pipeline's raised_at)
-    seen = {
-        a.id: [e.ts for eid in a.evidence[:200] if (e := store.events.get(eid)) is not None] for a in alerts
-    }
+    seen = {a.id: [times[e] for e in a.evidence[:200] if e in times] for a in alerts}
     raised = [max(ts) for ts in seen.values() if ts]
     first = min((t for ts in seen.values() for t in ts), default=None)
     if not raised or first is None:

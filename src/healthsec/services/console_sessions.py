@@ -66,7 +66,9 @@ def sign_in(
     if info.role not in SIGN_IN_ROLES:
         raise Refused(f"a {info.role.value} token cannot sign in to the console")
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    SessionRepository(store.engine).create(
+    repo = SessionRepository(store.engine)
+    repo.purge(now)  # sessions past their end go when anyone signs in (they are refused anyway)
+    repo.create(
         _key(session_id), org=info.org, token_id=info.id, csrf=csrf, now=now, expires_at=now + policy.max_age
     )
     viewer = Viewer(info.org, info.id, info.role, info.name, csrf)

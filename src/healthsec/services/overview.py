@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 OPEN = (IncidentStatus.OPEN, IncidentStatus.INVESTIGATING, IncidentStatus.CONTAINED)
 RESOLVED = frozenset({IncidentStatus.CONTAINED.value, IncidentStatus.CLOSED.value})
 HOURS = 24
-SAMPLE = 50  # incidents (newest) that the mean times are taken over
+SAMPLE = 20  # incidents (newest) that the mean times are taken over
 
 
 @dataclass(frozen=True, slots=True)

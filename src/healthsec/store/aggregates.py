@@ -66,6 +66,18 @@ class Aggregates:
                 out[hour_floor(ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts)] = int(n)
         return out
 
+    def event_times(self, ids: Sequence[str]) -> dict[str, datetime]:
+        """The timestamps of the stored events among ``ids`` (one query per 500 ids)."""
+        t = schema.events
+        out: dict[str, datetime] = {}
+        unique = list(dict.fromkeys(ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                stmt = select(t.c.id, t.c.ts).where(t.c.org == self.org, t.c.id.in_(chunk))
+                out.update({i: _utc(ts) for i, ts in conn.execute(stmt)})
+        return out
+
     def incidents_page(
         self,
         *,

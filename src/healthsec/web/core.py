@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -148,7 +148,7 @@ def db_down_page(request: Request) -> HTMLResponse:
 class ConsoleRoute(APIRoute):
     """Every console route answers with pages: sign-in redirects, 403/404/409/422 and 503 (database down)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:
@@ -188,3 +188,25 @@ def one(fields: dict[str, list[str]], name: str, default: str = "") -> str:
     """The first value of a form field (``default`` when absent)."""
     values = fields.get(name)
     return values[0] if values else default
+
+
+def severity_field(value: str | None) -> int | None:
+    """A severity from a form's select ("" or absent: any), 0-4; a clear error otherwise."""
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in ("0", "1", "2", "3", "4"):
+        raise Invalid(f"severity must be 0 (info) to 4 (critical), not {value!r}")
+    return int(value)
+
+
+def triage_ticked(console: Console, fields: dict[str, list[str]]) -> int:
+    """Mark the ticked alerts (form field ``alert_id``) with the form's verdict; all or none."""
+    from healthsec.services.alerts import triage_alerts
+
+    ids = fields.get("alert_id", [])
+    if not ids:
+        raise Invalid("tick at least one alert to triage")
+    comment = one(fields, "comment").strip() or None
+    return len(
+        triage_alerts(console.store, ids, one(fields, "verdict"), actor=console.viewer.actor, comment=comment)
+    )

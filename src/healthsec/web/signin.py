@@ -26,16 +26,21 @@ def _safe_next(value: str | None) -> str:
 def _form(request: Request, *, status_code: int = 200, error: str | None = None, nxt: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
     response = page(request, "sign_in.html", status_code=status_code, error=error, next=nxt, pre=token)
+    _cookie(request, response, PRE_COOKIE, token, path="/sign-in", max_age=1800)
+    return response
+
+
+def _cookie(request: Request, response: Response, name: str, value: str, *, path: str, max_age: int) -> None:
+    """An HttpOnly, SameSite=Strict cookie (Secure when the request came over HTTPS)."""
     response.set_cookie(
-        PRE_COOKIE,
-        token,
+        name,
+        value,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/sign-in",
-        max_age=1800,
+        path=path,
+        max_age=max_age,
     )
-    return response
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -59,14 +64,8 @@ async def sign_in(request: Request) -> Response:
     except Refused as exc:
         return _form(request, status_code=401, error=f"Sign-in refused: {exc}.", nxt=nxt)
     response = RedirectResponse(nxt, status_code=303)
-    response.set_cookie(
-        COOKIE,
-        session_id,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=services.settings.console_max_hours * 3600,
+    _cookie(
+        request, response, COOKIE, session_id, path="/", max_age=services.settings.console_max_hours * 3600
     )
     response.delete_cookie(PRE_COOKIE, path="/sign-in", httponly=True, samesite="strict")
     return response

@@ -54,9 +54,10 @@ def console() -> Iterator[ConsoleWorld]:
         pytest.fail(f"PostgreSQL is required for the console tests: {exc}")
     auth = AuthStore(store.engine)
     a, b = _tenant(auth, f"cona-{tag}"), _tenant(auth, f"conb-{tag}")
-    # Sigma is off: parsing the SigmaHQ set costs ~40 s per process and the console tests need no rule
+    # Sigma is off: parsing the SigmaHQ set costs ~40 s per process and the console tests need no rule.
+    # Detection waits for 5 quiet seconds, so it runs after a replay, not between its batches.
     settings = load_settings(
-        db="sqlite:///unused.db", console_poll_s=1.0, detection_idle_s=0.5, detectors_disabled=("sigma",)
+        db="sqlite:///unused.db", console_poll_s=1.0, detection_idle_s=5.0, detectors_disabled=("sigma",)
     )
     port = _free_port()
     server = uvicorn.Server(
@@ -94,7 +95,7 @@ def page(browser: object, console: ConsoleWorld) -> Iterator[object]:
     pg = context.new_page()
     dialogs: list[str] = []
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    pg.set_default_timeout(10_000)
+    pg.set_default_timeout(60_000)  # generous: CI machines are shared
     yield pg
     context.close()
     assert not dialogs, f"a script ran and opened a dialog: {dialogs}"

@@ -69,3 +69,17 @@ def test_unknown_page_is_a_404_page_with_strict_headers(page: object, console: C
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "unsafe-inline" not in csp
     assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_tablet_width_and_keyboard(page: object, console: ConsoleWorld) -> None:
+    page.set_viewport_size({"width": 768, "height": 1024})  # type: ignore[attr-defined]
+    sign_in(page, console.a.tokens["analyst"])
+    for selector in ("header", "header nav", "main"):
+        box = page.locator(selector).bounding_box()  # type: ignore[attr-defined]
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 768, selector
+    page.keyboard.press("Tab")  # type: ignore[attr-defined]
+    assert page.locator(".skip:focus").count() == 1  # type: ignore[attr-defined]  # skip link first
+    page.keyboard.press("g")  # type: ignore[attr-defined]
+    page.keyboard.press("i")  # type: ignore[attr-defined]
+    page.wait_for_url("**/incidents")  # type: ignore[attr-defined]
+    shot(page, "tablet-incidents")

@@ -3,72 +3,80 @@ open a case, share with a partner through the exit door)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from healthsec.model import IncidentStatus, Severity
-from healthsec.services import alerts as alert_use
 from healthsec.services import incidents as incident_use
 from healthsec.services.common import Invalid
 from healthsec.services.incident_view import incident_view
-from healthsec.web.core import Changer, ConsoleRoute, Signed, attack, form_fields, one
+from healthsec.web.core import (
+    Changer,
+    ConsoleRoute,
+    Signed,
+    attack,
+    form_fields,
+    one,
+    severity_field,
+    triage_ticked,
+)
 from healthsec.web.svg import entity_graph
+
+if TYPE_CHECKING:
+    from healthsec.privacy.pseudonymise import SharingKeys
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 PAGE = 50
 STATUS_CHOICES = ("open", "all", *(s.value for s in IncidentStatus))
 
 
-def _filter(status: str, min_severity: int | None, q: str | None) -> incident_use.IncidentFilter:
+def _filter(status: str, severity: str | None, q: str | None) -> incident_use.IncidentFilter:
     if status not in STATUS_CHOICES:
         raise Invalid(f"status must be one of {', '.join(STATUS_CHOICES)}, not {status!r}")
     return incident_use.IncidentFilter(
         status=IncidentStatus(status) if status not in ("open", "all") else None,
         open_only=status == "open",
-        min_severity=None if min_severity is None else Severity(min_severity),
+        min_severity=None if (level := severity_field(severity)) is None else Severity(level),
         text=(q or "").strip() or None,
     )
 
 
-@router.get("/incidents", response_class=HTMLResponse)
-def list_page(
+def _listing(
     console: Signed,
     status: Annotated[str, Query(max_length=32)] = "open",
-    min_severity: Annotated[int | None, Query(ge=0, le=4)] = None,
+    min_severity: Annotated[str | None, Query(max_length=2)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> HTMLResponse:
+) -> dict[str, Any]:
+    """The list's query (from the URL) and its page of incidents."""
     page = incident_use.list_incidents(
         console.store, _filter(status, min_severity, q), limit=PAGE, offset=offset, with_total=True
     )
-    ctx = {"status": status, "min_severity": min_severity, "q": q or "", "offset": offset}
+    ctx = {"status": status, "min_severity": severity_field(min_severity), "q": q or "", "offset": offset}
+    return {"page": page, "f": ctx}
+
+
+Listing = Annotated[dict[str, Any], Depends(_listing)]
+
+
+@router.get("/incidents", response_class=HTMLResponse)
+def list_page(console: Signed, listing: Listing) -> HTMLResponse:
     return console.render(
         "incidents.html",
         active="incidents",
         title="Incidents",
-        page=page,
-        f=ctx,
         statuses=STATUS_CHOICES,
         severities=list(Severity),
+        **listing,
     )
 
 
 @router.get("/live/incidents", response_class=HTMLResponse)
-def live_rows(
-    console: Signed,
-    status: Annotated[str, Query(max_length=32)] = "open",
-    min_severity: Annotated[int | None, Query(ge=0, le=4)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-) -> HTMLResponse:
+def live_rows(console: Signed, listing: Listing) -> HTMLResponse:
     """The list's rows again (htmx polls it, so new incidents appear without a reload)."""
-    page = incident_use.list_incidents(
-        console.store, _filter(status, min_severity, q), limit=PAGE, offset=offset, with_total=True
-    )
-    ctx = {"status": status, "min_severity": min_severity, "q": q or "", "offset": offset}
-    return console.render("_incident_rows.html", page=page, f=ctx)
+    return console.render("_incident_rows.html", **listing)
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
@@ -122,17 +130,8 @@ async def comment(console: Changer, incident_id: str) -> Response:
 async def triage(console: Changer, incident_id: str) -> Response:
     """Mark the checked alerts of this incident true or false positive (feedback for training)."""
     fields = await form_fields(console.request)
-    ids = fields.get("alert_id", [])
-    if not ids:
-        raise Invalid("tick at least one alert to triage")
     incident_use.get_incident(console.store, incident_id)  # 404 for another organisation's incident
-    alert_use.triage_alerts(
-        console.store,
-        ids,
-        one(fields, "verdict"),
-        actor=console.viewer.actor,
-        comment=one(fields, "comment").strip() or None,
-    )
+    triage_ticked(console, fields)
     return _back(incident_id, "#alerts")
 
 
@@ -173,12 +172,12 @@ async def share(console: Changer, incident_id: str) -> Response:
     )
 
 
-def _sharing_keys(settings: object) -> object:
-    from healthsec.privacy.pseudonymise import SharingKeys
+def _sharing_keys(settings: object) -> SharingKeys:
+    from healthsec.privacy.pseudonymise import SharingKeys as Keys
 
     path = getattr(settings, "sharing_secret_file", None)
     if path is None:
         from healthsec.services.common import Refused
 
         raise Refused("sharing is not configured on this server (sharing_secret_file is unset)")
-    return SharingKeys.from_secret(path.read_bytes().strip())
+    return Keys.from_secret(path.read_bytes().strip())

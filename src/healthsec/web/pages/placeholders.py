@@ -12,7 +12,6 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 # Remove a key here when its page module exists (and is listed in web/__init__.py PAGES).
 NOT_BUILT: tuple[str, ...] = (
-    "alerts",
     "assets",
     "paths",
     "cases",

@@ -36,6 +36,11 @@
       window.location.assign(document.activeElement.dataset.href);
     }
   });
+  // a live list is not refreshed while the analyst has ticked rows in it (the ticks would be lost)
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var elt = ev.detail && ev.detail.elt;
+    if (elt && elt.querySelector && elt.querySelector("input[type=checkbox]:checked")) { ev.preventDefault(); }
+  });
   document.addEventListener("click", function (ev) {
     var row = ev.target.closest ? ev.target.closest("tr[data-href]") : null;
     if (row && !ev.target.closest("a, button, input, label, select")) { window.location.assign(row.dataset.href); }
