@@ -39,6 +39,10 @@ def sign_in(page: object, token: str, *, next_path: str = "/") -> None:
 
 
 def shot(page: object, name: str) -> None:
-    """A screenshot for docs/console.md (JPEG-sized PNG: the viewport only)."""
+    """A screenshot of the viewport for docs/console.md, as a small palette PNG."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))  # type: ignore[attr-defined]
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    from PIL import Image  # 64 colours are plenty for a page of text: about a third of the bytes
+
+    Image.open(path).convert("RGB").quantize(colors=64).save(path, optimize=True)

@@ -75,6 +75,7 @@ def test_change_status_and_triage_seen_through_the_api(
     target = replayed[0]
     sign_in(page, console.a.tokens["analyst"], next_path=f"/incidents/{target['id']}")
     assert page.locator("svg.chart circle").count() >= 1  # type: ignore[attr-defined]  # entity graph
+    shot(page, "incident")
     page.select_option("#new-status", "investigating")  # type: ignore[attr-defined]
     page.fill("#note", "looking at it")  # type: ignore[attr-defined]
     page.click("form[action$='/status'] button")  # type: ignore[attr-defined]
@@ -86,7 +87,6 @@ def test_change_status_and_triage_seen_through_the_api(
     page.select_option("#verdict", "false_positive")  # type: ignore[attr-defined]
     page.click("form[action$='/triage'] button[type=submit]")  # type: ignore[attr-defined]
     page.wait_for_load_state()  # type: ignore[attr-defined]
-    shot(page, "incident")
     with _api(console, console.a.tokens["auditor"]) as api:
         assert api.get(f"/api/v1/incidents/{target['id']}").json()["status"] == "investigating"
         shown = api.get(f"/api/v1/alerts/{alert_id}").json()
