@@ -274,6 +274,17 @@ def match_rows(store: Store) -> list[dict[str, Any]]:
     return out
 
 
+def advisory(store: Store, advisory_id: str) -> Advisory:
+    """One stored advisory; :class:`NotFound` when the organisation has none of that id."""
+    from healthsec.services.common import NotFound
+    from healthsec.store.intel import intel
+
+    found = intel(store).advisory(advisory_id)
+    if found is None:
+        raise NotFound("advisory", advisory_id)
+    return found
+
+
 @dataclass(frozen=True)
 class IntelOverview:
     """Stored advisories (newest release first) with how many assets each matched, and the feeds' dates."""

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from healthsec.analyze.paths import AttackPath, Fix
 
-COL_W = 200
+COL_W = 236
 ROW_H = 64
 NODE_W = 172
 NODE_H = 44
 PAD = 16
-MAX_LABEL = 26
+MAX_LABEL = (22, 28)  # characters on a node's first (12 px) and second (10 px) line
 
 
 @dataclass
@@ -100,8 +100,9 @@ def _xy(node: Node) -> tuple[int, int]:
     return PAD + node.col * COL_W, PAD + node.row * ROW_H
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "\u2026"
+def _short(text: str, line: int) -> str:
+    limit = MAX_LABEL[line]
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 _FILL = {
@@ -136,13 +137,13 @@ def render(graph: Graph, title: str = "Attack paths") -> str:
             f'<g class="edge"><title>{escape(a.label)} \u2192 {escape(b.label)}: {escape(tip)}</title>'
             f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#9aa7b4" stroke-width="'
             f'{1 + 3 * e.probability:.1f}" marker-end="url(#arrow)"/>'
-            f'<text x="{x2 - 14}" y="{y2 - 5}" font-size="10" fill="#c9d3dd" '
+            f'<text x="{x2 - 9}" y="{y2 - 6}" font-size="10" fill="#c9d3dd" '
             f'text-anchor="end">{escape(f"{e.probability:.2f}")}</text></g>'
         )
     for n in graph.nodes:
         x, y = _xy(n)
         name, _, why = n.label.partition(" (")
-        lines = [_short(name)] + ([_short("(" + why)] if why else [])
+        lines = [_short(name, 0)] + ([_short("(" + why, 1)] if why else [])
         out.append(
             f'<g class="node node-{n.kind}" data-node="{escape(n.id)}"><title>{escape(n.label)}</title>'
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{_FILL[n.kind]}" '
