@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     detection_idle_s: float = Field(
         default=2.0, gt=0, description="seconds without new events before the last open hour is detected"
     )
+    # --- console (the web pages at /) ---
+    console_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="a console session without a request ends after this"
+    )
+    console_max_hours: int = Field(
+        default=12, ge=1, le=24 * 14, description="a console session ends this long after sign-in"
+    )
+    console_poll_s: float = Field(
+        default=5.0, ge=0.5, le=600, description="how often open console pages fetch new incidents/alerts"
+    )
 
 
 def env_var(name: str) -> str | None:

@@ -274,6 +274,7 @@ def create_app(
     app.include_router(importlib.import_module("healthsec.api.detectors").router)
     app.include_router(importlib.import_module("healthsec.api.intel").router)
     mounted = _mount_optional(app, settings)
+    importlib.import_module("healthsec.web").install(app)  # the console at / (after the API's routes)
     if store is not None:  # injected (tests, embedding): ready without a lifespan
         app.state.services = build(store, sink, None)
 

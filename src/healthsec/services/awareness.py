@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from healthsec.respond.awareness import AwarenessData, render_html, render_pdf
 
 if TYPE_CHECKING:
+    from healthsec.model import Incident
     from healthsec.services.cases import CaseService
+    from healthsec.store import Store
 
 
 def _community(paths: Sequence[Path], ours: Counter[str]) -> tuple[list[dict[str, Any]], int]:
@@ -32,6 +34,20 @@ def _community(paths: Sequence[Path], ours: Counter[str]) -> tuple[list[dict[str
         return [], 0
     keys = sorted(set(totals) | set(ours), key=lambda k: -(totals[k] / n + ours[k]))
     return [{"technique": k, "ours": ours[k], "community": round(totals[k] / n, 2)} for k in keys[:15]], n
+
+
+def detection_minutes(store: Store, inc: Incident) -> float | None:
+    """Minutes from an incident's first evidence event to its first alert (None without stored evidence)."""
+    alerts = [a for aid in inc.alert_ids if (a := store.alerts.get(aid)) is not None]
+    # an alert could be raised once its latest evidence was seen (as the pipeline's raised_at)
+    seen = {
+        a.id: [e.ts for eid in a.evidence[:200] if (e := store.events.get(eid)) is not None] for a in alerts
+    }
+    raised = [max(ts) for ts in seen.values() if ts]
+    first = min((t for ts in seen.values() for t in ts), default=None)
+    if not raised or first is None:
+        return None
+    return max(0.0, (min(raised) - first).total_seconds() / 60)
 
 
 def gather(
@@ -59,16 +75,9 @@ def gather(
         for iid in c["body"]["incidents"]:
             case_of[iid] = min(case_of.get(iid, c["opened_at"]), c["opened_at"])
     for inc in incidents:
-        alerts = [a for aid in inc.alert_ids if (a := store.alerts.get(aid)) is not None]
-        # an alert could be raised once its latest evidence was seen (as the pipeline's raised_at)
-        seen = {
-            a.id: [e.ts for eid in a.evidence[:200] if (e := store.events.get(eid)) is not None]
-            for a in alerts
-        }
-        raised = [max(ts) for ts in seen.values() if ts]
-        first = min((t for ts in seen.values() for t in ts), default=None)
-        if raised and first is not None:
-            detect.append((inc.first_seen, max(0.0, (min(raised) - first).total_seconds() / 60)))
+        minutes = detection_minutes(store, inc)
+        if minutes is not None:
+            detect.append((inc.first_seen, minutes))
         if inc.id in case_of:
             respond.append(
                 (inc.first_seen, max(0.0, (case_of[inc.id] - inc.first_seen).total_seconds() / 60))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from healthsec.model import Alert, Incident, IncidentStatus, Severity
 from healthsec.model.triage import ActivityKind, IncidentActivity
 from healthsec.services.common import Invalid, NotFound, Page, Refused, check_paging
-from healthsec.services.risk import risk_model
+from healthsec.services.risk import incident_risk_model, risk_model
 
 if TYPE_CHECKING:
     from healthsec.analyze.attack import AttackKB
@@ -30,6 +30,8 @@ class IncidentFilter:
     status: IncidentStatus | None = None
     min_severity: Severity | None = None
     assignee: str | None = None
+    open_only: bool = False  # open, investigating or contained (not closed, not a false positive)
+    text: str | None = None  # in the id or title, case-insensitive
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,17 @@ class CorrelationSummary:
     alerts_in_incidents: int
 
 
+OPEN_STATUSES = (
+    IncidentStatus.OPEN.value,
+    IncidentStatus.INVESTIGATING.value,
+    IncidentStatus.CONTAINED.value,
+)
+
+
+def _open_values(flt: IncidentFilter) -> list[str]:
+    return list(OPEN_STATUSES) if flt.open_only else []
+
+
 def activity(store: Store) -> ActivityRepository:
     from healthsec.store.triage import activity as repository
 
@@ -100,10 +113,28 @@ def list_incidents(
     if order not in ("severity", "risk"):
         raise Invalid(f"order must be severity or risk, not {order!r}")
     owners = activity(store).assignees()
+    if order == "severity" and flt.assignee is None:
+        # the database filters, orders and pages (the same order as the repository's list)
+        from healthsec.store.aggregates import Aggregates
+
+        found, total = Aggregates(store.engine, store.org).incidents_page(
+            statuses=[flt.status.value] if flt.status is not None else _open_values(flt),
+            text=flt.text,
+            min_severity=None if flt.min_severity is None else int(flt.min_severity),
+            limit=limit,
+            offset=offset,
+        )
+        model = risk_model(store) if with_risk else None
+        page_rows = [
+            IncidentRow(i, owners.get(i.id), model.incident_risk(i) if model else None) for i in found
+        ]
+        return Page(page_rows, limit, offset, total if with_total else None)
     items = [
         i
         for i in _all(store)
         if (flt.status is None or i.status == flt.status)
+        and (not flt.open_only or i.status.value in OPEN_STATUSES)
+        and (not flt.text or flt.text.lower() in f"{i.id} {i.title}".lower())
         and (flt.min_severity is None or i.severity >= flt.min_severity)
         and (
             flt.assignee is None
@@ -121,7 +152,7 @@ def incident_detail(store: Store, incident_id: str, kb: AttackKB | None = None) 
     """One incident with everything an analyst reads: timeline, risk, techniques, mitigations, activity."""
     inc = get_incident(store, incident_id)
     alerts = sorted(_alerts_of(store, [inc]).values(), key=lambda a: (a.ts, a.id))
-    risk = risk_model(store).incident_risk(inc)
+    risk = incident_risk_model(store).incident_risk(inc)
     techniques: list[TechniqueRef] = []
     names: dict[str, str] = {}
     covers: Counter[str] = Counter()

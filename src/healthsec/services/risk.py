@@ -35,6 +35,15 @@ def risk_model(store: Store) -> RiskModel:
     )
 
 
+def incident_risk_model(store: Store) -> RiskModel:
+    """A risk model for incident risk only: an incident's risk reads asset impact, never the alert history,
+    so the (possibly very many) stored alerts are not loaded."""
+    from healthsec.analyze.risk import RiskModel
+    from healthsec.store.vulns import profiles, vulns
+
+    return RiskModel.build(store.assets.list(), profiles(store).list(), vulns(store).list(), [])
+
+
 def rank_assets(store: Store, top: int = 10) -> list[AssetRisk]:
     """The ``top`` riskiest assets (risk = likelihood x impact, 0-100), each with its factors."""
     if not 1 <= top <= 100_000:
