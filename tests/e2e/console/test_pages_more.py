@@ -100,6 +100,13 @@ def test_case_page_approve_containment(
     assert "lessons-learnt" in _text(page)
     md = page.request.get(f"/cases/{seeded.case_id}/drafts/nis2.md")  # type: ignore[attr-defined]
     assert md.status == 200 and md.text().startswith("# ")
+    pdf = page.request.get(f"/cases/{seeded.case_id}/drafts/nis2.pdf")  # type: ignore[attr-defined]
+    assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+    assert page.request.get(f"/cases/{seeded.case_id}/drafts/gdpr.exe").status == 404  # type: ignore[attr-defined]
+    page.goto(f"/cases/{seeded.case_id}")  # type: ignore[attr-defined]
+    page.click("form[action*='/clocks/nis2.early_warning/met'] button")  # type: ignore[attr-defined]
+    assert "met" in _text(page, "#clock-table tbody tr:has-text('early warning')")
+    assert "clock.met" in _text(page, "#timeline")
 
 
 def _csrf(page: object) -> str:

@@ -121,14 +121,18 @@ def case_page(console: Signed, case_id: str) -> HTMLResponse:
     )
 
 
+async def _posted(console: Console, request: Request) -> tuple[dict[str, list[str]], CaseService]:
+    """The posted form and the case use cases of the viewer's organisation."""
+    return await form_fields(request), case_service(console)
+
+
 def _back(case_id: str, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(f"/cases/{case_id}{'#' + anchor if anchor else ''}", status_code=303)
 
 
 @router.post("/cases/{case_id}/tasks")
 async def add_task(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     title, owner = one(f, "title", required=True, limit=500), one(f, "owner", limit=128)
     due = parse_when(one(f, "due", limit=64), "due")
     call(lambda: svc.add_task(case_id, title, console.viewer.actor, owner=owner or None, due=due))
@@ -137,8 +141,7 @@ async def add_task(console: Changer, request: Request, case_id: str) -> Response
 
 @router.post("/cases/{case_id}/tasks/{task_id}/status")
 async def task_status(console: Changer, request: Request, case_id: str, task_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     call(lambda: svc.entry_of(case_id, task_id, "task"))
     status = one(f, "status", required=True, limit=32)
     call(lambda: svc.set_task(task_id, status, console.viewer.actor))
@@ -147,8 +150,7 @@ async def task_status(console: Changer, request: Request, case_id: str, task_id:
 
 @router.post("/cases/{case_id}/observables")
 async def add_observable(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     kind, value = one(f, "kind", required=True, limit=32), one(f, "value", required=True, limit=512)
     call(lambda: svc.add_observable(case_id, kind, value, console.viewer.actor))
     return _back(case_id, "observables")
@@ -156,8 +158,7 @@ async def add_observable(console: Changer, request: Request, case_id: str) -> Re
 
 @router.post("/cases/{case_id}/comments")
 async def add_comment(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     text = one(f, "text", required=True, limit=MAX_TEXT)
     call(lambda: svc.comment(case_id, text, console.viewer.actor))
     return _back(case_id, "comments")
@@ -165,8 +166,7 @@ async def add_comment(console: Changer, request: Request, case_id: str) -> Respo
 
 @router.post("/cases/{case_id}/status")
 async def set_status(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     status = one(f, "status", required=True, limit=32)
     call(lambda: svc.set_status(case_id, status, console.viewer.actor))
     return _back(case_id)
@@ -174,8 +174,7 @@ async def set_status(console: Changer, request: Request, case_id: str) -> Respon
 
 @router.post("/cases/{case_id}/severity")
 async def set_severity(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     label = one(f, "severity", required=True, limit=16)
     try:
         severity = Severity.parse(label)
@@ -189,8 +188,7 @@ async def set_severity(console: Changer, request: Request, case_id: str) -> Resp
 
 @router.post("/cases/{case_id}/close")
 async def close_case(console: Changer, request: Request, case_id: str) -> Response:
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     resolution, lessons = one(f, "resolution", limit=MAX_TEXT), one(f, "lessons", limit=MAX_TEXT)
     call(lambda: svc.close(case_id, resolution, lessons, console.viewer.actor))
     return _back(case_id)
@@ -200,8 +198,7 @@ async def close_case(console: Changer, request: Request, case_id: str) -> Respon
 async def start_clocks(console: Changer, request: Request, case_id: str) -> Response:
     from healthsec.services.breach import start_clocks as use_case
 
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     at = parse_when(one(f, "at", limit=64), "aware at")
     call(lambda: use_case(svc, case_id, console.viewer.actor, at))
     return _back(case_id, "clocks")
@@ -211,8 +208,7 @@ async def start_clocks(console: Changer, request: Request, case_id: str) -> Resp
 async def clock_met(console: Changer, request: Request, case_id: str, obligation: str) -> Response:
     from healthsec.services.breach import mark_met
 
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     at = parse_when(one(f, "at", limit=64), "met at")
     call(lambda: mark_met(svc, case_id, obligation, console.viewer.actor, at))
     return _back(case_id, "clocks")
@@ -226,8 +222,7 @@ async def decide(
     from healthsec.services.playbooks import decide as use_case
     from healthsec.services.playbooks import rollback
 
-    f = await form_fields(request)
-    svc = case_service(console)
+    f, svc = await _posted(console, request)
     call(lambda: svc.entry_of(case_id, request_id, "containment"))
     reason = one(f, "reason", limit=2000)
     if decision == "approve":
