@@ -139,6 +139,14 @@ def test_read_only_role_sees_no_controls_and_is_refused(
     assert page.request.get(f"/cases/{seeded.case_id}/drafts/nis2.md").status == 403  # type: ignore[attr-defined]
     page.goto("/detectors")  # type: ignore[attr-defined]
     assert "Only an administrator promotes or retires a model" in _text(page)
+    assert page.goto("/sharing").status == 403  # type: ignore[attr-defined]  # as GET /api/v1/partners
+
+
+def test_roles_read_as_in_the_api(page: object, hospital: tuple[Org, Seeded]) -> None:
+    org, _ = hospital
+    sign_in(page, org.tokens["analyst"])
+    r = page.goto("/audit")  # type: ignore[attr-defined]
+    assert r.status == 403 and "may not read the audit log" in _text(page)  # as GET /api/v1/audit
 
 
 def test_sharing_preview_is_pseudonymised(

@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse
 
 from healthsec.services.audit import AuditQuery, audit_log
 from healthsec.services.common import Invalid
-from healthsec.web.core import ConsoleRoute, Signed
+from healthsec.store.auth import Role
+from healthsec.web.core import ConsoleRoute, Forbidden, Signed
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Text = Annotated[str, Query(max_length=256)]
 PAGE = 200
+READERS = (Role.ADMIN, Role.AUDITOR)  # as GET /api/v1/audit
 
 
 def parse_time(text: str, name: str) -> datetime | None:
@@ -39,6 +41,8 @@ def audit_page(
     until: Text = "",
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
+    if console.viewer.role not in READERS:
+        raise Forbidden(f"a {console.viewer.role.value} token may not read the audit log (admin or auditor)")
     query = AuditQuery(
         actor=actor.strip() or None,
         action=action.strip() or None,

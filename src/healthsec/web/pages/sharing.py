@@ -11,11 +11,13 @@ from fastapi.responses import HTMLResponse
 from healthsec.services import share as share_use
 from healthsec.services.common import Refused
 from healthsec.services.incidents import list_incidents
-from healthsec.web.core import Console, ConsoleRoute, Signed
+from healthsec.store.auth import Role
+from healthsec.web.core import Console, ConsoleRoute, Forbidden, Signed
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 Text = Annotated[str, Query(max_length=200)]
 TLPS = ("clear", "green", "amber", "amber+strict")
+SHARERS = (Role.ADMIN, Role.ANALYST)  # as GET /api/v1/partners (a partner token cannot sign in)
 
 
 def partner_rows(states: list[share_use.PartnerState]) -> list[dict[str, Any]]:
@@ -70,6 +72,10 @@ def _preview(console: Console, incident: str, partner: str, tlp: str) -> tuple[A
 def sharing_page(
     console: Signed, incident: Text = "", partner: Text = "", tlp: Text = "amber"
 ) -> HTMLResponse:
+    if console.viewer.role not in SHARERS:
+        raise Forbidden(
+            f"a {console.viewer.role.value} token may not see sharing partners (admin or analyst)"
+        )
     partners = partner_rows(share_use.list_partners(console.store))
     overview = share_use.sharing_overview(console.store)
     recent = [r.incident for r in list_incidents(console.store, limit=50).items]
