@@ -1,5 +1,5 @@
-"""The Intel page (served app over SQLite, no browser) tags a report's text with the trained tagger (nothing stored), says so when none is
-trained, refuses empty text, and refuses the read-only role (signed in through the form)."""
+"""The Intel page (served app over SQLite, no browser) tags a report's text with the trained tagger
+(nothing stored), says so when none is trained, refuses empty text, and refuses the read-only role."""
 
 from __future__ import annotations
 
