@@ -113,6 +113,43 @@ def asset_detail(store: Store, key: str) -> AssetDetail:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class InventoryRow:
+    """One asset as the inventory view lists it: its risk and its findings, worst first."""
+
+    asset: Asset
+    risk: AssetRisk
+    vulnerabilities: list[Vulnerability]
+    patient_connected: bool
+
+    @property
+    def max_cvss(self) -> float | None:
+        return max((v.base_score for v in self.vulnerabilities if v.base_score is not None), default=None)
+
+    @property
+    def known_exploited(self) -> int:
+        return sum(1 for v in self.vulnerabilities if v.known_exploited)
+
+
+def inventory(store: Store) -> list[InventoryRow]:
+    """Every asset with its risk, findings (highest CVSS first) and whether it is patient-connected;
+    riskiest first. One risk model for the whole inventory (no query per asset)."""
+    from healthsec.respond.containment import patient_connected
+
+    model = risk_model(store)
+    rows = [
+        InventoryRow(
+            a,
+            model.asset_risk(aid),
+            sorted(model.vulns.get(aid, {}).values(), key=lambda v: (-(v.base_score or 0.0), v.cve)),
+            patient_connected(a),
+        )
+        for aid, a in model.assets.items()
+    ]
+    rows.sort(key=lambda r: (-r.risk.score, -int(r.asset.criticality), r.asset.name))
+    return rows
+
+
 def flag_known_exploited(store: Store, path: Path, *, actor: str) -> KevResult:
     """Flag stored findings whose CVE is in a known-exploited catalogue (CISA KEV JSON, JSON list, CSV)."""
     from healthsec.ingest.inventory import read_kev

@@ -430,6 +430,21 @@ class CaseService:
             ],
         }
 
+    def entry_of(self, case_id: str, entry_id: str, kind: str) -> dict[str, Any]:
+        """An entry (task, containment request, ...) of this case; CaseError "no ..." for any other id."""
+        entry = self.repo.entry(entry_id)
+        if entry is None or entry["kind"] != kind or entry["case_id"] != case_id:
+            raise CaseError(f"no {kind} {entry_id} in case {case_id}")
+        return entry
+
+    def awaiting_approval(self) -> dict[str, int]:
+        """Per case, how many containment requests wait for a person's decision."""
+        out: dict[str, int] = {}
+        for e in self.repo.entries_of_kind("containment"):
+            if e["body"].get("status") == "awaiting_approval":
+                out[e["case_id"]] = out.get(e["case_id"], 0) + 1
+        return out
+
     def list(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return [
             {

@@ -274,6 +274,49 @@ def match_rows(store: Store) -> list[dict[str, Any]]:
     return out
 
 
+def advisory(store: Store, advisory_id: str) -> Advisory:
+    """One stored advisory; :class:`NotFound` when the organisation has none of that id."""
+    from healthsec.services.common import NotFound
+    from healthsec.store.intel import intel
+
+    found = intel(store).advisory(advisory_id)
+    if found is None:
+        raise NotFound("advisory", advisory_id)
+    return found
+
+
+@dataclass(frozen=True)
+class IntelOverview:
+    """Stored advisories (newest release first) with how many assets each matched, and the feeds' dates."""
+
+    advisories: list[dict[str, Any]]
+    feeds: dict[str, Any]  # "kev" / "epss" -> FeedState or None
+
+
+def intel_overview(store: Store) -> IntelOverview:
+    from healthsec.store.intel import intel
+
+    repo = intel(store)
+    matched: dict[str, set[str]] = {}
+    for m in repo.matches():
+        matched.setdefault(m.advisory_id, set()).add(m.asset_id)
+    rows = [
+        {
+            "id": a.id,
+            "title": a.title,
+            "publisher": a.publisher,
+            "released": a.current_release or a.initial_release,
+            "cves": len(a.cves),
+            "max_cvss": max((v.base_score for v in a.vulns if v.base_score is not None), default=None),
+            "assets": len(matched.get(a.id, ())),
+        }
+        for a in repo.advisories()
+    ]
+    rows.sort(key=lambda r: str(r["released"] or ""), reverse=True)
+    rows.sort(key=lambda r: -int(r["assets"]))  # stable: most matched first, newest first within
+    return IntelOverview(rows, {f: repo.feed_state(f) for f in ("kev", "epss")})
+
+
 def raise_incidents_for_reports(
     store: Store, reports: list[Mapping[str, Any]], objects: list[Mapping[str, Any]]
 ) -> int:

@@ -127,30 +127,25 @@ def _encode(cleared: Cleared, fmt: str, title: str | None, warnings: list[str]) 
     return dumps_bundle(cleared.bundle())
 
 
-def export_incidents(
+def clear_for_recipient(
     store: Store,
     keys: SharingKeys,
     *,
-    sink: Sink,
-    actor: str,
     producer: str,
     incident_ids: Sequence[str] = (),
     tlp: str = "amber",
     partner: str | None = None,
-    fmt: str = "stix",
     internal_networks: Iterable[str] = (),
-) -> Exported:
-    """Incidents for a partner as STIX 2.1 or MISP: privacy transforms, TLP and the partner's rules apply.
+) -> tuple[PartnerPolicy, list[Incident], Cleared, TLP]:
+    """The single exit door: incidents as STIX, then the privacy transforms, TLP and the partner's rules.
 
-    The bytes go to ``sink`` (a file, an HTTP answer); nothing is written when any check refuses.
+    Nothing is written or recorded; :class:`Refused` when the door lets nothing out.
     """
     from healthsec.share.known import known_from_store
     from healthsec.share.outbound import known_identifiers, outbound
     from healthsec.share.policy import TLP
     from healthsec.share.stix import export_bundle
 
-    if fmt not in FORMATS:
-        raise Invalid(f"--format must be stix or misp, not {fmt!r}")
     level = parse_tlp(tlp)
     if level is TLP.RED:
         raise Refused("TLP:RED never leaves this organisation; nothing was written")
@@ -173,6 +168,83 @@ def export_incidents(
         raise Refused(
             f"the policy for {recipient.name!r} withholds everything ({len(cleared.withheld)} objects)"
         )
+    return recipient, incidents, cleared, level
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """Exactly what a recipient would receive (the exit door's bytes) and how much was withheld."""
+
+    recipient: str
+    tlp: str
+    incidents: list[str]
+    objects: int
+    withheld: int
+    types: dict[str, int]
+    body: str
+
+
+def preview_export(
+    store: Store,
+    keys: SharingKeys,
+    *,
+    producer: str,
+    incident_id: str,
+    partner: str | None = None,
+    tlp: str = "amber",
+) -> Preview:
+    """The STIX bundle a partner (or the community) would receive for one incident; nothing leaves."""
+    import orjson
+
+    from healthsec.share.stix import dumps_bundle
+
+    recipient, incidents, cleared, level = clear_for_recipient(
+        store, keys, producer=producer, incident_ids=[incident_id], tlp=tlp, partner=partner
+    )
+    raw = dumps_bundle(cleared.bundle())
+    types: dict[str, int] = {}
+    for o in cleared.objects:
+        types[str(o.get("type"))] = types.get(str(o.get("type")), 0) + 1
+    pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+    return Preview(
+        recipient.name,
+        level.value,
+        [i.id for i in incidents],
+        len(cleared.objects),
+        len(cleared.withheld),
+        dict(sorted(types.items())),
+        pretty,
+    )
+
+
+def export_incidents(
+    store: Store,
+    keys: SharingKeys,
+    *,
+    sink: Sink,
+    actor: str,
+    producer: str,
+    incident_ids: Sequence[str] = (),
+    tlp: str = "amber",
+    partner: str | None = None,
+    fmt: str = "stix",
+    internal_networks: Iterable[str] = (),
+) -> Exported:
+    """Incidents for a partner as STIX 2.1 or MISP: privacy transforms, TLP and the partner's rules apply.
+
+    The bytes go to ``sink`` (a file, an HTTP answer); nothing is written when any check refuses.
+    """
+    if fmt not in FORMATS:
+        raise Invalid(f"--format must be stix or misp, not {fmt!r}")
+    recipient, incidents, cleared, level = clear_for_recipient(
+        store,
+        keys,
+        producer=producer,
+        incident_ids=incident_ids,
+        tlp=tlp,
+        partner=partner,
+        internal_networks=internal_networks,
+    )
     title = incidents[0].title if len(incidents) == 1 else f"{len(incidents)} incidents from {producer}"
     warnings: list[str] = []
     sink(_encode(cleared, fmt, title, warnings))
@@ -365,3 +437,42 @@ def release_stats(
         table.ok,
         None if table.ok else table.describe(),
     )
+
+
+SENT_ACTIONS = ("share.export", "share.publish", STATS_ACTION)
+RECEIVED_ACTIONS = ("share.import", "share.import-misp")
+
+
+@dataclass(frozen=True, slots=True)
+class SharingOverview:
+    """Our TAXII collections (objects held, who may read or write), what left and what came in."""
+
+    collections: list[dict[str, Any]]
+    sent: list[dict[str, Any]]
+    received: list[dict[str, Any]]
+    quarantined: list[dict[str, Any]]
+
+
+def sharing_overview(store: Store, limit: int = 50) -> SharingOverview:
+    """The sharing page's facts, from the sharing tables and the audit log (every exit is recorded)."""
+    from healthsec.store.sharing import Sharing
+
+    sh = Sharing.of(store)
+    grants: dict[str, dict[str, list[str]]] = {}
+    for p in sh.partners.list():
+        for cid, (read, write) in sh.partners.rights(p["name"]).items():
+            g = grants.setdefault(cid, {"readers": [], "writers": []})
+            if read:
+                g["readers"].append(p["name"])
+            if write:
+                g["writers"].append(p["name"])
+    collections = [
+        {**c, "objects": sh.objects.count(c["id"]), **grants.get(c["id"], {"readers": [], "writers": []})}
+        for c in sh.collections.list()
+    ]
+    rows = store.audit.list(limit * 4, action="share.")
+
+    def pick(actions: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "org"} for r in rows if r["action"] in actions][:limit]
+
+    return SharingOverview(collections, pick(SENT_ACTIONS), pick(RECEIVED_ACTIONS), sh.quarantine.list(limit))

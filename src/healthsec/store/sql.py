@@ -514,9 +514,37 @@ class AuditRepository:
                 )
             )
 
-    def list(self, limit: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self,
+        limit: int = 100,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_seq: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``action`` ending in ``.`` matches every action of that family (``share.``)."""
         t = schema.audit
-        stmt = select(t).where(t.c.org == self.org).order_by(t.c.seq.desc()).limit(limit)
+        stmt = select(t).where(t.c.org == self.org)
+        if actor is not None:
+            stmt = stmt.where(t.c.actor == actor)
+        if action is not None:
+            stmt = stmt.where(
+                t.c.action.startswith(action, autoescape=True)
+                if action.endswith(".")
+                else t.c.action == action
+            )
+        if target is not None:
+            stmt = stmt.where(t.c.target == target)
+        if since is not None:
+            stmt = stmt.where(t.c.ts >= since)
+        if until is not None:
+            stmt = stmt.where(t.c.ts < until)
+        if before_seq is not None:
+            stmt = stmt.where(t.c.seq < before_seq)
+        stmt = stmt.order_by(t.c.seq.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 

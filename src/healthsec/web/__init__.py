@@ -9,7 +9,17 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 # Page modules under healthsec.web.pages, each exposing ``router``; order only matters for equal paths.
-PAGES: tuple[str, ...] = ("overview", "incidents", "alerts", "placeholders")
+PAGES: tuple[str, ...] = (
+    "overview",
+    "incidents",
+    "alerts",
+    "assets",
+    "cases",
+    "sharing",
+    "intel",
+    "detectors",
+    "audit",
+)
 
 
 def install(app: FastAPI) -> None:
