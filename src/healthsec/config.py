@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     mqtt_password_file: Path | None = Field(default=None, description="file holding the MQTT password")
     hl7_listen: str | None = Field(default=None, description="host:port for the HL7 MLLP listener")
     dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
+    dicom_idle_s: float = Field(
+        default=5.0, gt=0, le=300, description="seconds a DICOM peer has to send its association request"
+    )
+    dicom_max_per_client: int = Field(default=4, ge=1, le=1000, description="DICOM connections per address")
+    dicom_max_pdu_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=16 * 1024, le=256 * 1024 * 1024, description="largest DICOM PDU read"
+    )
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
     # --- threat intelligence (healthsec intel): nothing is fetched unless a URL is configured ---
     intel_provider_urls: tuple[str, ...] = Field(
