@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -18,6 +20,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NoStreamResponseError, NotFoundError
+
+from healthsec.bus.envelope import SIGNATURE_HEADER, sign_envelope
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,23 @@ class NatsConfig:
     max_attempts: int = 5
     ack_wait: float = 30.0
     fetch: int = 16
+    # bus security: credentials and TLS of the connection, the envelope signing key (secrets: no repr)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    nkey_seed_file: str | None = None
+    tls_ca_file: str | None = None
+    signing_key: bytes | None = field(default=None, repr=False)
+
+    def connect_options(self) -> dict[str, Any]:
+        """Authentication and TLS keyword arguments of ``nats.connect``."""
+        opts: dict[str, Any] = {}
+        if self.user is not None:
+            opts.update(user=self.user, password=self.password)
+        if self.nkey_seed_file is not None:
+            opts["nkeys_seed"] = self.nkey_seed_file
+        if self.tls_ca_file is not None or urlsplit(self.url.split(",")[0].strip()).scheme == "tls":
+            opts["tls"] = ssl.create_default_context(cafile=self.tls_ca_file)
+        return opts
 
     @property
     def events_subject(self) -> str:
@@ -56,14 +77,56 @@ class NatsConfig:
 async def connect(cfg: NatsConfig, *, name: str = "healthsec") -> tuple[Client, JetStreamContext]:
     """Connect (reconnecting for ever once connected) and make sure the streams exist."""
     try:
-        nc = await nats.connect(
-            cfg.url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=5
-        )
+        nc = await _connect_authenticated(cfg, name)
     except (NoServersError, OSError) as exc:
-        raise BusUnavailable(f"cannot reach NATS at {cfg.url}: {exc}") from None
+        raise BusUnavailable(f"cannot reach NATS at {redact_url(cfg.url)}: {exc}") from None
     js = nc.jetstream(timeout=5)
     await ensure_streams(js, cfg)
     return nc, js
+
+
+async def _connect_authenticated(cfg: NatsConfig, name: str) -> Client:
+    """``nats.connect`` with the configured credentials; refused credentials fail at once.
+
+    nats-py retries an initial connection for ever when reconnecting is unbounded, also after the
+    broker said "Authorization Violation": that error is caught from the error callback instead.
+    """
+    refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def on_error(exc: Exception) -> None:
+        text = str(exc)
+        if "authoriz" in text.lower() or "authentic" in text.lower():
+            if not refused.done():
+                refused.set_result(text)
+            return
+        log.warning("NATS error: %s", type(exc).__name__)
+
+    task = asyncio.ensure_future(
+        nats.connect(
+            cfg.url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            connect_timeout=5,
+            error_cb=on_error,
+            **cfg.connect_options(),
+        )
+    )
+    await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise BusUnavailable(f"NATS at {redact_url(cfg.url)} refused the credentials ({refused.result()})")
+
+
+def redact_url(url: str) -> str:
+    """A NATS URL without the user:password it may carry."""
+    return ",".join(
+        part.split("://", 1)[0] + "://" + part.rsplit("@", 1)[1] if "@" in part else part
+        for part in url.split(",")
+    )
 
 
 async def ensure_streams(js: JetStreamContext, cfg: NatsConfig) -> None:
@@ -95,13 +158,17 @@ async def publish(
 ) -> int:
     """Publish one message and wait for the broker's ack, retrying while it restarts; return the sequence.
 
-    The ``Nats-Msg-Id`` header makes a retry after a lost ack a no-op inside the duplicate window.
+    The ``Nats-Msg-Id`` header makes a retry after a lost ack a no-op inside the duplicate window; with a
+    signing key the envelope carries its signature, which the workers check.
     """
     give_up = time.monotonic() + deadline
     delay = 0.05
+    headers = {"Nats-Msg-Id": msg_id}
+    if cfg.signing_key is not None:
+        headers[SIGNATURE_HEADER] = sign_envelope(cfg.signing_key, payload)
     while True:
         try:
-            ack = await js.publish(cfg.events_subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=2.0)
+            ack = await js.publish(cfg.events_subject, payload, headers=headers, timeout=2.0)
             return int(ack.seq)
         except (TimeoutError, NatsTimeoutError, NoStreamResponseError, ConnectionError) as exc:
             if time.monotonic() > give_up:
