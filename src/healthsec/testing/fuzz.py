@@ -76,6 +76,36 @@ def _dicom_seeds(data: Path) -> list[bytes]:
     return [p.read_bytes() for p in files[:12]]
 
 
+def _associate_rq(data: Path) -> bytes:
+    """The A-ASSOCIATE-RQ a real pynetdicom SCU sends (recorded on a loopback socket)."""
+    import socket
+    import threading
+
+    from pynetdicom import AE
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        ae = AE(ae_title="MODALITY1")
+        ae.acse_timeout = ae.network_timeout = 1
+        ae.add_requested_context("1.2.840.10008.1.1")
+        ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2")
+        port = server.getsockname()[1]
+        thread = threading.Thread(target=ae.associate, args=("127.0.0.1", port), daemon=True)
+        thread.start()
+        conn, _ = server.accept()
+        with conn:
+            buf = conn.recv(6)
+            while len(buf) < 6 + int.from_bytes(buf[2:6], "big"):
+                buf += conn.recv(65536)
+        thread.join(5)
+    return buf
+
+
+def _pdu_seeds(data: Path) -> list[bytes]:
+    rq = _associate_rq(data)
+    release = b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00"
+    return [rq, rq + release]
+
+
 def _evtx_seeds(data: Path) -> list[bytes]:
     files = sorted(
         (data / "sigma-rules" / "regression_data").rglob("*.evtx.gz"), key=lambda p: p.stat().st_size
@@ -227,6 +257,42 @@ def _run_dicom(raw: bytes, scratch: Path) -> object:
     return drain(DicomFileSource([_write(scratch, "in.dcm", raw)]).read())
 
 
+_MONITOR: dict[str, Any] = {}
+
+
+def _run_dicom_pdu(raw: bytes, scratch: Path) -> object:
+    """Send the bytes to a live DICOM monitor, then check it still answers a real C-ECHO."""
+    import contextlib
+    import socket
+
+    from pynetdicom import AE
+
+    from healthsec.ingest.dicom.guard import GuardLimits
+    from healthsec.ingest.dicom.monitor import DicomMonitor
+
+    if "port" not in _MONITOR:  # one monitor per process, stopped at exit with the daemon threads
+        monitor = DicomMonitor(port=0, limits=GuardLimits(idle_s=0.5, per_client=64))
+        _MONITOR["port"] = monitor.start()
+        _MONITOR["monitor"] = monitor
+    port = int(_MONITOR["port"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s, contextlib.suppress(OSError):
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    ae = AE(ae_title="FUZZCHECK")
+    ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 10
+    ae.add_requested_context("1.2.840.10008.1.1")
+    assoc = ae.associate("127.0.0.1", port, ae_title="HEALTHSEC")
+    if not assoc.is_established:
+        raise RuntimeError("the DICOM monitor stopped accepting associations")
+    status = assoc.send_c_echo()
+    assoc.release()
+    if "Status" not in status or int(status.Status) != 0:
+        raise RuntimeError("the DICOM monitor stopped answering C-ECHO")
+    return True
+
+
 def _log_runner(name: str, fmt: str) -> Callable[[bytes, Path], object]:
     def run(raw: bytes, scratch: Path) -> object:
         from healthsec.ingest.logs.sources import LogFileSource
@@ -328,6 +394,7 @@ def targets() -> list[Target]:
         Target("hl7-mllp", _mllp_seeds, _run_mllp),
         Target("hl7-pcap", _pcap_seeds, _run_hl7_pcap),
         Target("dicom-file", _dicom_seeds, _run_dicom, examples=30),
+        Target("dicom-pdu", _pdu_seeds, _run_dicom_pdu, examples=30),
         Target("evtx", _evtx_seeds, _log_runner("in.evtx", "evtx"), examples=30),
         Target("json-logs", _otrf_json_seeds, _log_runner("in.json", "json"), json_seeds=True),
         Target("syslog", _syslog_seeds, _log_runner("in.log", "syslog")),

@@ -41,3 +41,18 @@ def test_telemetry_csv_with_a_bare_cr_in_a_field_is_a_parse_error(tmp_path: Path
     errors = [i for i in items if isinstance(i, ParseError)]
     assert errors, items
     assert all(str(path) in e.locator for e in errors)
+
+
+def test_dicom_deferred_element_that_cannot_convert_is_reported_not_raised() -> None:
+    """Fuzzing found pydicom converting a deferred element inside ``get_item`` (unknown VR, bad UID)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+
+    from healthsec.ingest.dicom.inspect import _checked
+
+    ds = Dataset()
+    tag = Tag(0x1D004610)
+    ds._dict[tag] = RawDataElement(tag, "\x44\x08", 4, None, 0, False, True)  # deferred, unknown VR
+    problems = _checked(ds, b"")
+    assert any("(1D00,4610) cannot be decoded" in p for p in problems)

@@ -7,16 +7,13 @@ runs many more and prints inputs tried and crashes found per parser.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from healthsec.testing.fuzz import Target, run_one, targets
-
-sys.path.insert(0, str(Path(__file__).parent))
-from strategies import mutated
+from healthsec.testing.fuzz_strategies import mutated
 
 TARGETS = {t.name: t for t in targets()}
 MEMORY_BOUND = 96 * 1024 * 1024  # per input of at most ~100 kB: a parser that buffers more is a finding
