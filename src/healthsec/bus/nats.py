@@ -86,20 +86,23 @@ async def connect(cfg: NatsConfig, *, name: str = "healthsec") -> tuple[Client, 
 
 
 async def _connect_authenticated(cfg: NatsConfig, name: str) -> Client:
-    """``nats.connect`` with the configured credentials; refused credentials fail at once.
+    """``nats.connect`` with the configured credentials; refused credentials or certificates fail at once.
 
     nats-py retries an initial connection for ever when reconnecting is unbounded, also after the
-    broker said "Authorization Violation": that error is caught from the error callback instead.
+    broker said "Authorization Violation" or its certificate failed verification: those errors are
+    caught from the error callback instead.
     """
     refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def on_error(exc: Exception) -> None:
         text = str(exc)
-        if "authoriz" in text.lower() or "authentic" in text.lower():
-            if not refused.done():
-                refused.set_result(text)
+        if isinstance(exc, ssl.SSLError):  # an untrusted certificate is as final as wrong credentials
+            text = f"TLS: {getattr(exc, 'verify_message', None) or exc.reason or type(exc).__name__}"
+        elif "authoriz" not in text.lower() and "authentic" not in text.lower():
+            log.warning("NATS error: %s", type(exc).__name__)
             return
-        log.warning("NATS error: %s", type(exc).__name__)
+        if not refused.done():
+            refused.set_result(text)
 
     task = asyncio.ensure_future(
         nats.connect(
@@ -118,7 +121,7 @@ async def _connect_authenticated(cfg: NatsConfig, name: str) -> Client:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-    raise BusUnavailable(f"NATS at {redact_url(cfg.url)} refused the credentials ({refused.result()})")
+    raise BusUnavailable(f"NATS at {redact_url(cfg.url)} refused the connection ({refused.result()})")
 
 
 def redact_url(url: str) -> str:
