@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,19 +14,12 @@ from pynetdicom import AE
 from healthsec.ingest.dicom import DicomMonitor
 from healthsec.ingest.dicom.guard import GuardLimits
 from healthsec.model import Event, ParseError
+from healthsec.testing.waiting import wait_until as _wait
 
 pytestmark = pytest.mark.integration
 
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 VERIFICATION = "1.2.840.10008.1.1"
-
-
-def _wait(cond: object, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(cond) and cond():
-            return
-        time.sleep(0.02)
 
 
 def _monitor(**limits: float) -> tuple[DicomMonitor, list[Event], list[ParseError]]:

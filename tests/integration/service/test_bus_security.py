@@ -28,6 +28,7 @@ from healthsec.bus.worker import Worker
 from healthsec.config import load_settings
 from healthsec.store import Store
 from healthsec.store.auth import AuthStore
+from healthsec.testing.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -156,6 +157,23 @@ def test_api_signs_and_worker_accepts(signed_cfg: NatsConfig, key_file: Path, pg
 # ---- NATS authentication: a broker of our own with users, on a free loopback port ---------------------
 
 
+@contextlib.contextmanager
+def _nats_server(conf: Path, port: int) -> Iterator[None]:
+    """Run ``nats-server -c conf`` (listening on ``port``) for the block."""
+    proc = subprocess.Popen([NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(listening, 10)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,18 +200,8 @@ def auth_broker(tmp_path: Path) -> Iterator[tuple[str, str, Path, Path]]:
     password_file, seed_file = tmp_path / "nats.password", tmp_path / "nats.seed"
     password_file.write_text(password + "\n")
     seed_file.write_bytes(seed)
-    proc = subprocess.Popen([NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+    with _nats_server(conf, port):
         yield f"nats://127.0.0.1:{port}", password, password_file, seed_file
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _connects(cfg: NatsConfig) -> bool:
@@ -284,17 +292,7 @@ def test_tls_broker_needs_the_configured_ca(tmp_path: Path) -> None:
         f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
         f'tls {{ cert_file: "{cert_file}"\n key_file: "{key_file}" }}\n'
     )
-    proc = subprocess.Popen([NATS_SERVER, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+    with _nats_server(conf, port):
         url = f"tls://127.0.0.1:{port}"
         assert not _connects(nats_config(load_settings(nats_url=url)))  # system CAs do not vouch for it
         assert _connects(nats_config(load_settings(nats_url=url, nats_tls_ca_file=ca_file)))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
