@@ -394,7 +394,7 @@ def targets() -> list[Target]:
         Target("hl7-mllp", _mllp_seeds, _run_mllp),
         Target("hl7-pcap", _pcap_seeds, _run_hl7_pcap),
         Target("dicom-file", _dicom_seeds, _run_dicom, examples=30),
-        Target("dicom-pdu", _pdu_seeds, _run_dicom_pdu, examples=30),
+        Target("dicom-pdu", _pdu_seeds, _run_dicom_pdu, examples=10),
         Target("evtx", _evtx_seeds, _log_runner("in.evtx", "evtx"), examples=30),
         Target("json-logs", _otrf_json_seeds, _log_runner("in.json", "json"), json_seeds=True),
         Target("syslog", _syslog_seeds, _log_runner("in.log", "syslog")),
