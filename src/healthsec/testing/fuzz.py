@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -280,12 +281,19 @@ def _run_dicom_pdu(raw: bytes, scratch: Path) -> object:
         s.shutdown(socket.SHUT_WR)
         while s.recv(65536):
             pass
+    # the property: the monitor keeps serving. Associations of earlier inputs may still hold some of
+    # pynetdicom's ten slots while their threads wind down (slowly on a loaded machine), so allow 30 s.
     ae = AE(ae_title="FUZZCHECK")
     ae.acse_timeout = ae.network_timeout = ae.dimse_timeout = 10
     ae.add_requested_context("1.2.840.10008.1.1")
-    assoc = ae.associate("127.0.0.1", port, ae_title="HEALTHSEC")
-    if not assoc.is_established:
-        raise RuntimeError("the DICOM monitor stopped accepting associations")
+    deadline = time.monotonic() + 30
+    while True:
+        assoc = ae.associate("127.0.0.1", port, ae_title="HEALTHSEC")
+        if assoc.is_established:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("the DICOM monitor stopped accepting associations")
+        time.sleep(0.5)
     status = assoc.send_c_echo()
     assoc.release()
     if "Status" not in status or int(status.Status) != 0:
