@@ -104,7 +104,7 @@ async def _connect_authenticated(cfg: NatsConfig, name: str) -> Client:
         if not refused.done():
             refused.set_result(text)
 
-    task = asyncio.ensure_future(
+    task: asyncio.Future[Client] = asyncio.ensure_future(
         nats.connect(
             cfg.url,
             name=name,
@@ -115,7 +115,8 @@ async def _connect_authenticated(cfg: NatsConfig, name: str) -> Client:
             **cfg.connect_options(),
         )
     )
-    await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+    pending: set[asyncio.Future[Any]] = {task, refused}
+    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         return task.result()
     task.cancel()
