@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthsec.bus import InProcessBus
-from healthsec.config import Settings, env_var, load_settings
+from healthsec.config import Settings, env_var, load_settings, read_secret_file
 
 if TYPE_CHECKING:
     from healthsec.bus.nats import NatsConfig
@@ -38,6 +38,7 @@ def nats_config(settings: Settings | None = None) -> NatsConfig:
     from healthsec.bus.nats import NatsConfig
 
     s = settings or load_settings()
+    password = s.nats_password_file
     return NatsConfig(
         url=s.nats_url,
         stream=s.nats_stream,
@@ -48,4 +49,13 @@ def nats_config(settings: Settings | None = None) -> NatsConfig:
         fetch=s.worker_fetch,
         connect_timeout=s.nats_connect_timeout_s,
         publish_deadline=s.bus_publish_deadline_s,
+        user=s.nats_user,
+        password=read_secret_file(password, "nats_password_file").decode() if password else None,
+        nkey_seed_file=str(s.nats_nkey_seed_file) if s.nats_nkey_seed_file else None,
+        tls_ca_file=str(s.nats_tls_ca_file) if s.nats_tls_ca_file else None,
+        signing_key=(
+            read_secret_file(s.bus_signing_key_file, "bus_signing_key_file", 32)
+            if s.bus_signing_key_file
+            else None
+        ),
     )

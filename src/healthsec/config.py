@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from platformdirs import user_data_dir
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -68,6 +70,21 @@ class Settings(BaseSettings):
     org: str = Field(default="local", min_length=1, max_length=64, description="this organisation's id")
     bus: Literal["memory", "nats"] = Field(default="memory", description="memory (one machine) or nats")
     nats_url: str = "nats://127.0.0.1:4222"
+    # --- bus security (docs/service.md "Bus security"): NATS credentials, TLS, signed envelopes ---
+    nats_user: str | None = Field(
+        default=None, max_length=256, description="NATS user (with a password file)"
+    )
+    nats_password_file: Path | None = Field(default=None, description="file holding the NATS password")
+    nats_nkey_seed_file: Path | None = Field(
+        default=None, description="file holding the NATS NKey seed (SU...)"
+    )
+    nats_tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the NATS certificate"
+    )
+    bus_signing_key_file: Path | None = Field(
+        default=None,
+        description="HMAC key (>= 32 bytes) shared by serve and workers: workers take only signed envelopes",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # --- service (healthsec serve / worker) ---
     api_host: str = Field(default="127.0.0.1", description="address the REST API binds")
@@ -143,6 +160,13 @@ class Settings(BaseSettings):
     dicom_listen: str | None = Field(default=None, description="host:port for the DICOM monitor SCP")
     syslog_listen: str | None = Field(default=None, description="host:port for the syslog receiver (UDP+TCP)")
     netflow_listen: str | None = Field(default=None, description="host:port for the NetFlow/IPFIX collector")
+    dicom_idle_s: float = Field(
+        default=5.0, gt=0, le=300, description="seconds a DICOM peer has to send its association request"
+    )
+    dicom_max_per_client: int = Field(default=4, ge=1, le=1000, description="DICOM connections per address")
+    dicom_max_pdu_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=16 * 1024, le=256 * 1024 * 1024, description="largest DICOM PDU read"
+    )
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
     # --- threat intelligence (healthsec intel): nothing is fetched unless a URL is configured ---
     intel_provider_urls: tuple[str, ...] = Field(
@@ -185,6 +209,50 @@ class Settings(BaseSettings):
         default=5.0, ge=0.5, le=600, description="how often open console pages fetch new incidents/alerts"
     )
 
+    @model_validator(mode="after")
+    def _bus_is_not_a_door(self) -> Settings:
+        """A NATS server beyond this host needs TLS, credentials and signed envelopes."""
+        if self.nats_user is not None and self.nats_password_file is None:
+            raise ValueError("nats_user needs nats_password_file (the password is read from a file)")
+        if self.nats_password_file is not None and self.nats_user is None:
+            raise ValueError("nats_password_file needs nats_user")
+        if not nats_url_is_loopback(self.nats_url):
+            missing = []
+            if urlsplit(self.nats_url).scheme != "tls" and self.nats_tls_ca_file is None:
+                missing.append("TLS (a tls:// URL or nats_tls_ca_file)")
+            if self.nats_user is None and self.nats_nkey_seed_file is None and "@" not in self.nats_url:
+                missing.append("credentials (nats_user + nats_password_file, or nats_nkey_seed_file)")
+            if self.bus_signing_key_file is None:
+                missing.append("bus_signing_key_file")
+            if missing:
+                raise ValueError(f"nats_url is not a loopback address: it needs {', '.join(missing)}")
+        return self
+
+
+def nats_url_is_loopback(url: str) -> bool:
+    """True when every server of a (comma-separated) NATS URL is on this host."""
+    for part in url.split(","):
+        host = urlsplit(part.strip() if "://" in part else f"nats://{part.strip()}").hostname or ""
+        if host == "localhost":
+            continue
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def read_secret_file(path: Path, key: str, min_bytes: int = 1) -> bytes:
+    """The stripped bytes of the secret file of setting ``key``; errors name the file, never its content."""
+    try:
+        secret = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {key} {path}: {exc.strerror or exc}") from None
+    if len(secret) < min_bytes:
+        raise ConfigError(f"{key} {path} must hold at least {min_bytes} bytes of secret, got {len(secret)}")
+    return secret
+
 
 def env_var(name: str) -> str | None:
     """The value of one environment variable, or None: every read of the process environment goes here.
@@ -207,15 +275,7 @@ def load_patient_key(settings: Settings) -> bytes | None:
     Errors name the file, never its content; the bytes are stripped of surrounding whitespace.
     """
     path = settings.patient_key_file
-    if path is None:
-        return None
-    try:
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read patient_key_file {path}: {exc.strerror or exc}") from None
-    if len(key) < 16:
-        raise ConfigError(f"patient_key_file {path} must hold at least 16 bytes of secret, got {len(key)}")
-    return key
+    return None if path is None else read_secret_file(path, "patient_key_file", 16)
 
 
 def cli_log_level() -> str:

@@ -138,8 +138,10 @@ class LiveSources:
         self._closers.append(listener.stop)
 
     def _start_dicom(self, listen: str) -> None:
+        from healthsec.ingest.dicom.guard import GuardLimits
         from healthsec.ingest.dicom.monitor import DicomMonitor
 
+        s = self.settings
         state = self._state("dicom")
         host, port = host_port(listen, 11112)
         monitor = DicomMonitor(
@@ -147,6 +149,9 @@ class LiveSources:
             port=port,
             on_event=lambda e: self._event("dicom", e),
             on_error=lambda e: self._error("dicom", e),
+            limits=GuardLimits(
+                idle_s=s.dicom_idle_s, per_client=s.dicom_max_per_client, max_pdu_bytes=s.dicom_max_pdu_bytes
+            ),
         )
         state.port = monitor.start()
         state.up = True

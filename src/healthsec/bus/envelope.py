@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import orjson
 
 ENVELOPE_VERSION = 1
+SIGNATURE_HEADER = "Healthsec-Signature"
+_SIG_PREFIX = "v1="
 
 
 class PoisonMessage(ValueError):
@@ -56,3 +59,18 @@ def decode_batch(data: bytes) -> EventBatch:
         raise PoisonMessage("envelope 'events' is not a list of objects")
     sensor = obj.get("sensor")
     return EventBatch(org=org, events=events, sensor=sensor if isinstance(sensor, str) else None)
+
+
+def sign_envelope(key: bytes, data: bytes) -> str:
+    """The signature header value of an encoded envelope: HMAC-SHA256 over the exact bytes published."""
+    return _SIG_PREFIX + hmac.new(key, b"healthsec-bus-v1\n" + data, hashlib.sha256).hexdigest()
+
+
+def verify_envelope(key: bytes | None, data: bytes, headers: Mapping[str, str] | None) -> bool:
+    """True when ``data`` carries a valid signature by ``key`` (any message passes when no key is set)."""
+    if key is None:
+        return True
+    given = (headers or {}).get(SIGNATURE_HEADER)
+    if not isinstance(given, str) or not given.startswith(_SIG_PREFIX):
+        return False
+    return hmac.compare_digest(given.encode(), sign_envelope(key, data).encode())

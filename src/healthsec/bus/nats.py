@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -19,6 +21,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import NotFoundError
 
 from healthsec.observability import DependencyWatch
+
+from healthsec.bus.envelope import SIGNATURE_HEADER, sign_envelope
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,23 @@ class NatsConfig:
     fetch: int = 16
     connect_timeout: float = 5.0
     publish_deadline: float = 30.0
+    # bus security: credentials and TLS of the connection, the envelope signing key (secrets: no repr)
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    nkey_seed_file: str | None = None
+    tls_ca_file: str | None = None
+    signing_key: bytes | None = field(default=None, repr=False)
+
+    def connect_options(self) -> dict[str, Any]:
+        """Authentication and TLS keyword arguments of ``nats.connect``."""
+        opts: dict[str, Any] = {}
+        if self.user is not None:
+            opts.update(user=self.user, password=self.password)
+        if self.nkey_seed_file is not None:
+            opts["nkeys_seed"] = self.nkey_seed_file
+        if self.tls_ca_file is not None or urlsplit(self.url.split(",")[0].strip()).scheme == "tls":
+            opts["tls"] = ssl.create_default_context(cafile=self.tls_ca_file)
+        return opts
 
     @property
     def events_subject(self) -> str:
@@ -74,7 +95,17 @@ async def connect(
     watch = watch or broker_watch(cfg)
     last: list[BaseException] = []
 
+    refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
     async def on_error(exc: Exception) -> None:
+        # refused credentials or an untrusted certificate are final: nats-py would retry them for ever
+        text = str(exc)
+        if isinstance(exc, ssl.SSLError):
+            text = f"TLS: {getattr(exc, 'verify_message', None) or exc.reason or type(exc).__name__}"
+        if (isinstance(exc, ssl.SSLError) or "authoriz" in text.lower() or "authentic" in text.lower()) and (
+            not refused.done()
+        ):
+            refused.set_result(text)
         last[:] = [exc]
         watch.lost(exc)
 
@@ -87,7 +118,7 @@ async def connect(
 
     nc = Client()
     try:
-        await asyncio.wait_for(
+        connecting = asyncio.ensure_future(
             nc.connect(
                 cfg.url,
                 name=name,
@@ -97,9 +128,24 @@ async def connect(
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
-            ),
-            timeout=cfg.connect_timeout,
+                **cfg.connect_options(),
+            )
         )
+        await asyncio.wait(
+            {connecting, refused}, timeout=cfg.connect_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
+            if refused.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(nc.close(), timeout=1.0)
+                raise BusUnavailable(
+                    f"NATS at {redact_url(cfg.url)} refused the connection ({refused.result()})"
+                )
+            raise TimeoutError
+        connecting.result()
         js = nc.jetstream(timeout=5)
         await asyncio.wait_for(ensure_streams(js, cfg), timeout=cfg.connect_timeout + 5)
     except (NatsError, OSError, TimeoutError) as exc:
@@ -107,7 +153,7 @@ async def connect(
             await asyncio.wait_for(nc.close(), timeout=1.0)
         cause = last[0] if last and isinstance(exc, TimeoutError) else exc
         reason = f"{type(cause).__name__}: {cause}".rstrip(": ")
-        raise BusUnavailable(f"cannot reach NATS at {cfg.url} ({reason})") from None
+        raise BusUnavailable(f"cannot reach NATS at {redact_url(cfg.url)} ({reason})") from None
     watch.down = False
     return nc, js
 
@@ -120,6 +166,14 @@ async def close(nc: Client, timeout: float = 2.0) -> None:
             return
     with contextlib.suppress(Exception):
         await asyncio.wait_for(nc.close(), timeout=timeout)
+
+
+def redact_url(url: str) -> str:
+    """A NATS URL without the user:password it may carry."""
+    return ",".join(
+        part.split("://", 1)[0] + "://" + part.rsplit("@", 1)[1] if "@" in part else part
+        for part in url.split(",")
+    )
 
 
 async def ensure_streams(js: JetStreamContext, cfg: NatsConfig) -> None:
@@ -160,13 +214,17 @@ async def publish(
     Retries for ``deadline`` seconds (default ``cfg.publish_deadline``), then raises
     :class:`BusUnavailable`. The ``Nats-Msg-Id`` header makes a retry after a lost ack a no-op inside
     the duplicate window.
+    With a signing key the envelope carries its signature, which the workers check.
     """
     limit = cfg.publish_deadline if deadline is None else deadline
     give_up = time.monotonic() + limit
     delay = 0.05
+    headers = {"Nats-Msg-Id": msg_id}
+    if cfg.signing_key is not None:
+        headers[SIGNATURE_HEADER] = sign_envelope(cfg.signing_key, payload)
     while True:
         try:
-            ack = await js.publish(cfg.events_subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=2.0)
+            ack = await js.publish(cfg.events_subject, payload, headers=headers, timeout=2.0)
         except (TimeoutError, NatsError, ConnectionError) as exc:
             if watch is not None:
                 watch.lost(exc)

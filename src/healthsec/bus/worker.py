@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
 
-from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch
+from healthsec.bus.envelope import EventBatch, PoisonMessage, decode_batch, verify_envelope
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.bus.nats import NatsConfig, broker_watch, close, connect, consume, consumer_lag, dead_letter
 from healthsec.model import Event
@@ -89,8 +89,46 @@ class Worker:
     metrics: ServiceMetrics = field(default_factory=lambda: ServiceMetrics("worker"))
     processed_messages: int = 0
     tick_s: float = 0.5
+    refused_messages: int = 0
     _last_message: float = field(default_factory=time.monotonic)
     db_watch: DependencyWatch = field(default_factory=lambda: DependencyWatch("database", log))
+    _known_orgs: set[str] = field(default_factory=set)
+
+    def _org_exists(self, org: str) -> bool:
+        """Whether ``org`` is a registered organisation (known ones are remembered; unknown re-checked)."""
+        if org in self._known_orgs:
+            return True
+        from healthsec.store.auth import AuthStore
+
+        if AuthStore(self.detection.store.engine).org_exists(org):
+            self._known_orgs.add(org)
+            return True
+        return False
+
+    async def _admit(self, js: Any, msg: Msg) -> EventBatch | None:
+        """The batch of a message the API signed for a known organisation; anything else is refused.
+
+        Refusals log the stream sequence only, never a value from the message.
+        """
+        seq = msg.metadata.sequence.stream
+        if not verify_envelope(self.cfg.signing_key, msg.data, msg.headers):
+            log.warning("refused an unsigned or forged bus message at stream sequence %s", seq)
+            self.metrics.errors.labels("worker", "forged").inc()
+            self.refused_messages += 1
+            await msg.term()  # not copied to the dead letters: nothing of a forger's is kept
+            return None
+        try:
+            batch = decode_batch(msg.data)
+        except PoisonMessage as exc:
+            await self._dead_letter(js, msg, f"poison: {exc}")
+            return None
+        if not await asyncio.to_thread(self._org_exists, batch.org):
+            log.warning("refused a bus message for an unknown organisation at stream sequence %s", seq)
+            self.metrics.errors.labels("worker", "unknown_org").inc()
+            self.refused_messages += 1
+            await self._dead_letter(js, msg, "envelope for an unknown organisation")
+            return None
+        return batch
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; an unreachable broker at start raises BusUnavailable at once,
@@ -106,6 +144,8 @@ class Worker:
                 await connecting
             return
         nc, js = connecting.result()
+        if self.cfg.signing_key is None:
+            log.warning("bus_signing_key_file is not set: envelopes are not verified (loopback NATS only)")
         self.metrics.up.labels("worker", "nats").set(1)
 
         async def poll_lag() -> None:
@@ -119,7 +159,17 @@ class Worker:
             decoded: list[tuple[Msg, DecodedBatch]] = []
             for msg in msgs:
                 try:
-                    batch = decode_events(decode_batch(msg.data))
+                    envelope = await self._admit(js, msg)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("store unavailable (%s); message will be redelivered", type(exc).__name__)
+                    await msg.nak(delay=TRANSIENT_DELAY)
+                    continue
+                if envelope is None:
+                    continue
+                try:
+                    batch = decode_events(envelope)
                 except PoisonMessage as exc:
                     await self._dead_letter(js, msg, f"poison: {exc}")
                     continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pynetdicom import AE
 from healthsec.detect.clinical.dicom import DicomDetector
 from healthsec.ingest.dicom import DicomMonitor
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError
+from healthsec.testing.waiting import wait_until as _wait
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +33,6 @@ class Sink:
 
     def ops(self) -> list[str]:
         return [e.message_type for e in self.events if isinstance(e, ClinicalMessage)]
-
-
-def _wait(cond: object, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(cond) and cond():
-            return
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from healthsec.bus.worker import Worker
 from healthsec.config import load_settings
 from healthsec.pipeline import Detection
 from healthsec.store import Store, StoreError
+from healthsec.store.auth import AuthStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -90,6 +91,7 @@ def pg() -> Iterator[Store]:
         s = Store.open(PG_URL, f"t-{uuid.uuid4().hex[:12]}")
     except StoreError as exc:
         pytest.fail(f"PostgreSQL is required: {exc}")
+    AuthStore(s.engine).create_org(s.org)  # workers take envelopes for registered organisations only
     yield s
     s.close()
 
@@ -227,15 +229,17 @@ def test_broker_restart_during_ingestion(cfg: NatsConfig, pg: Store) -> None:
 
 
 def test_poison_messages_go_to_dead_letter_and_never_block(cfg: NatsConfig, pg: Store) -> None:
-    too_long_org = "x" * 100  # PostgreSQL refuses it (String(64)): the write fails on every attempt
+    too_long = {**flow(2, "p"), "source": "s" * 200}  # PostgreSQL refuses it (String(128)) on every attempt
 
     async def go() -> tuple[list[dict[str, object]], int, int]:
         nc, js = await connect(cfg)
         await publish(js, cfg, b"\x00 not json", "poison-1")
         bad_event = EventBatch(org=pg.org, events=[flow(1, "p"), {"kind": "flow", "id": "p-x"}])
         await publish(js, cfg, encode_batch(bad_event), bad_event.msg_id)
-        failing = EventBatch(org=too_long_org, events=[flow(2, "p")])
+        failing = EventBatch(org=pg.org, events=[too_long])
         await publish(js, cfg, encode_batch(failing), failing.msg_id)
+        stranger = EventBatch(org="no-such-org", events=[flow(3, "p")])
+        await publish(js, cfg, encode_batch(stranger), stranger.msg_id)
         good = EventBatch(org=pg.org, events=[flow(i, "g") for i in range(20)])
         await publish(js, cfg, encode_batch(good), good.msg_id)
         metrics = ServiceMetrics("worker")
@@ -245,7 +249,7 @@ def test_poison_messages_go_to_dead_letter_and_never_block(cfg: NatsConfig, pg: 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            if len(await dead_letters(js, cfg)) >= 3 and await consumer_lag(js, cfg) == 0:
+            if len(await dead_letters(js, cfg)) >= 4 and await consumer_lag(js, cfg) == 0:
                 break
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -256,13 +260,14 @@ def test_poison_messages_go_to_dead_letter_and_never_block(cfg: NatsConfig, pg: 
 
     dead, dl_count, processed = asyncio.run(go())
     reasons = sorted(str(d["reason"]) for d in dead)
-    assert len(dead) == 3
-    assert dl_count == 3
+    assert len(dead) == 4
+    assert dl_count == 4
     assert processed == 1
-    assert reasons[0].startswith("failed 2 times: ")
-    assert "too long" in reasons[0]
-    assert "event #1 (id 'p-x')" in reasons[1]
-    assert "not JSON" in reasons[2]
+    assert reasons[0] == "envelope for an unknown organisation"
+    assert reasons[1].startswith("failed 2 times: ")
+    assert "too long" in reasons[1]
+    assert "event #1 (id 'p-x')" in reasons[2]
+    assert "not JSON" in reasons[3]
     assert pg.events.count() == 20  # the good batch after the poison went through
     assert pg.events.get("p-1") is None  # a poisoned batch is not half-written
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -97,7 +97,11 @@ def _raw_problems(ds: Dataset, data: bytes) -> list[str]:
     """
     problems: list[str] = []
     for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
+        try:
+            raw = ds.get_item(tag)
+        except Exception as exc:  # pydicom converts some elements on access (unknown VR, bad UID)
+            problems.append(f"element {tag} cannot be decoded: {type(exc).__name__}")
+            continue
         if not isinstance(raw, RawDataElement) or raw.value is None:
             continue
         if raw.length == 0xFFFFFFFF:
@@ -138,6 +142,22 @@ class Inspection:
     dataset: Dataset | None
 
 
+def _checked(ds: Dataset, data: bytes) -> list[str]:
+    """Every check of a read data set; a check that a corrupt data set breaks is itself a finding."""
+    checks: tuple[tuple[str, Callable[[], list[str]]], ...] = (
+        ("element lengths", lambda: _raw_problems(ds, data)),
+        ("element values", lambda: _element_problems(ds)),
+        ("pixel data", lambda: [p] if (p := _pixel_problem(ds)) else []),
+    )
+    out: list[str] = []
+    for name, check in checks:
+        try:
+            out.extend(check())
+        except Exception as exc:  # found by fuzzing: ValueError/NotImplementedError from pydicom
+            out.append(f"{name} cannot be checked: {type(exc).__name__}")
+    return out
+
+
 def inspect_bytes(data: bytes) -> Inspection:
     """Inspect one DICOM file's bytes (no I/O)."""
     preamble = classify_preamble(data) if data[128:132] == b"DICM" else "none"
@@ -152,11 +172,7 @@ def inspect_bytes(data: bytes) -> Inspection:
         except Exception as exc:  # truncated or corrupt files raise many exception types
             malformed.append(f"pydicom cannot read the file: {type(exc).__name__}: {str(exc)[:100]}")
         if ds is not None:
-            malformed.extend(_raw_problems(ds, data))
-            malformed.extend(_element_problems(ds))
-            pix = _pixel_problem(ds)
-            if pix:
-                malformed.append(pix)
+            malformed.extend(_checked(ds, data))
     notes.extend(str(w.message)[:120] for w in caught[:5])
     if has_meta and ds is not None:
         meta = getattr(ds, "file_meta", Dataset())

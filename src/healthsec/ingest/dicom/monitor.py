@@ -17,6 +17,7 @@ from pynetdicom.events import Event as DimseEvent
 from pynetdicom.transport import ThreadedAssociationServer
 
 from healthsec.detect.base import AlertingDetector
+from healthsec.ingest.dicom.guard import BUSY, TOO_LARGE, GuardedAssociationServer, GuardLimits
 from healthsec.ingest.dicom.inspect import inspect_bytes
 from healthsec.model import Alert, ClinicalMessage, Event, ParseError, Provenance, stable_id
 
@@ -90,6 +91,8 @@ class MonitorStats:
     rejected: int = 0
     aborted: int = 0
     truncated: int = 0
+    refused: int = 0
+    oversized: int = 0
     operations: dict[str, int] = field(default_factory=dict)
     forwarded: int = 0
     upstream_failures: int = 0
@@ -99,7 +102,8 @@ class MonitorStats:
         ops = " ".join(f"{k}={v}" for k, v in sorted(self.operations.items()))
         return (
             f"associations={self.associations} rejected={self.rejected} aborted={self.aborted} "
-            f"truncated={self.truncated} {ops} forwarded={self.forwarded} "
+            f"truncated={self.truncated} refused={self.refused} oversized={self.oversized} {ops} "
+            f"forwarded={self.forwarded} "
             f"upstream_failures={self.upstream_failures} alerts={self.alerts}"
         )
 
@@ -124,6 +128,7 @@ class DicomMonitor:
     on_alert: Callable[[Alert], None] | None = None
     on_error: Callable[[ParseError], None] | None = None
     name: str = "dicom-monitor"
+    limits: GuardLimits = field(default_factory=GuardLimits)
     stats: MonitorStats = field(default_factory=MonitorStats)
     _server: ThreadedAssociationServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,7 +140,7 @@ class DicomMonitor:
         # keep it at WARNING so PHI never reaches the logs.
         logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, logging.getLogger("pynetdicom").level))
         ae = AE(ae_title=self.ae_title)
-        ae.maximum_pdu_size = 0
+        ae.maximum_pdu_size = self.limits.max_pdu_bytes
         for ctx in AllStoragePresentationContexts:
             # scu_role/scp_role: accept role selection so C-GET can return instances on this association
             ae.add_supported_context(
@@ -154,8 +159,16 @@ class DicomMonitor:
             (evt.EVT_C_MOVE, self._on_move),
             (evt.EVT_C_GET, self._on_get),
         ]
-        server = ae.start_server((self.host, self.port), block=False, evt_handlers=handlers)
-        assert server is not None
+        # the guard keeps idle, flooding and oversized peers away from the association slots
+        server = ae.make_server(
+            (self.host, self.port),
+            evt_handlers=handlers,
+            server_class=GuardedAssociationServer,
+            limits=self.limits,
+            on_refuse=self._on_refused,
+        )
+        threading.Thread(target=server.serve_forever, name=f"{self.name}-accept", daemon=True).start()
+        ae._servers.append(server)  # pynetdicom's own bookkeeping: server.shutdown() removes it
         self._server = server
         self.port = int(server.server_address[1])
         return self.port
@@ -171,9 +184,26 @@ class DicomMonitor:
     ) -> None:
         assoc = event.assoc
         req, acc = assoc.requestor, assoc.acceptor
+        self._emit(
+            op,
+            fields,
+            (str(req.address), int(req.port), str(req.ae_title)),
+            (str(acc.address), str(acc.ae_title)),
+            patient,
+        )
+
+    def _emit(
+        self,
+        op: str,
+        fields: dict[str, object],
+        requestor: tuple[str, int, str],
+        acceptor: tuple[str, str],
+        patient: str | None = None,
+    ) -> None:
+        (req_addr, req_port, req_ae), (acc_addr, acc_ae) = requestor, acceptor
         now = datetime.now(UTC)
         n = next(self._seq)
-        locator = f"{req.address}:{req.port} {req.ae_title}->{acc.ae_title}"
+        locator = f"{req_addr}:{req_port} {req_ae}->{acc_ae}"
         msg = ClinicalMessage(
             id=stable_id("dicom", self.name, locator, op, n, now.isoformat()),
             ts=now,
@@ -181,10 +211,10 @@ class DicomMonitor:
             provenance=Provenance(source=self.name, locator=locator, record=n, ingested_at=now),
             protocol="dicom",
             message_type=op,
-            sender=str(req.ae_title).strip() or None,
-            receiver=str(acc.ae_title).strip() or None,
-            src_ip=str(req.address) if req.address else None,
-            dst_ip=str(acc.address) if acc.address else None,
+            sender=req_ae.strip() or None,
+            receiver=acc_ae.strip() or None,
+            src_ip=req_addr or None,
+            dst_ip=acc_addr or None,
             patient_id=patient,
             fields=fields,
         )
@@ -206,6 +236,23 @@ class DicomMonitor:
                 self.on_error(ParseError(self.name, locator, reason))
 
     # ---- association events ---------------------------------------------------------------
+    def _on_refused(self, host: str, port: int, reason: str, detail: str) -> None:
+        """A connection the guard closed before (or instead of) association: idle, flood, oversized PDU."""
+        if reason == BUSY:
+            self.stats.refused += 1  # a flood: counted, not one event per connection
+            return
+        if reason == TOO_LARGE:
+            self.stats.oversized += 1
+        else:
+            self.stats.truncated += 1
+        self._error(f"{detail} (truncated association, {reason})", f"{host}:{port}")
+        self._emit(
+            "TRUNCATED-ASSOCIATION",
+            {"accepted": False, "reason": reason},
+            (host, port, ""),
+            (self.host, self.ae_title),
+        )
+
     def _on_accepted(self, event: DimseEvent) -> None:
         self.stats.associations += 1
         contexts = sorted({str(c.abstract_syntax) for c in event.assoc.requestor.requested_contexts})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import dpkt
 
@@ -45,10 +47,31 @@ def _ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
 
 
+class _CappedReads:
+    """A file whose ``read(n)`` never asks for more than the file still holds.
+
+    dpkt reads a record with ``read(caplen)`` as the capture declares it: a corrupt 4 GB caplen made
+    Python allocate the whole buffer before reading (found by fuzzing: 134 MB for a 1.3 kB file).
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._size = os.fstat(fh.fileno()).st_size
+        self.name = getattr(fh, "name", "<capture>")
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(self._size - self._fh.tell(), 0)
+        return self._fh.read(left if n is None or n < 0 else min(n, left))
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self._fh, attr)
+
+
 def _packets(path: Path) -> Iterator[tuple[float, dpkt.ip.IP | dpkt.ip6.IP6]]:
-    with path.open("rb") as fh:
+    with path.open("rb") as raw:
+        fh = _CappedReads(raw)
         head = fh.read(4)
-        fh.seek(0)
+        raw.seek(0)
         reader = dpkt.pcapng.Reader(fh) if head == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(fh)
         link = reader.datalink()
         for ts, buf in reader:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from healthsec.model import DeviceReading, Event, ParseError, Provenance, parse_utc, stable_id
 
@@ -106,7 +106,14 @@ class TelemetryCsvSource:
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             yield Labelled(ParseError(self.name, locator, f"cannot read: {exc}"), None, None)
             return
-        reader = csv.reader(io.StringIO(text))
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            yield from self._rows(locator, reader)
+        except csv.Error as exc:  # e.g. a bare CR inside a field: the rows after it cannot be framed
+            reason = f"CSV syntax error ({exc}); the rest of the file is skipped"
+            yield Labelled(ParseError(self.name, locator, reason, reader.line_num), None, None)
+
+    def _rows(self, locator: str, reader: Any) -> Iterator[Labelled]:
         header = [h.strip() for h in next(reader, [])]
         if not header:
             yield Labelled(ParseError(self.name, locator, "empty file (no header)"), None, None)
