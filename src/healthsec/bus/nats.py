@@ -20,9 +20,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from healthsec.observability import DependencyWatch
-
 from healthsec.bus.envelope import SIGNATURE_HEADER, sign_envelope
+from healthsec.observability import DependencyWatch
 
 log = logging.getLogger(__name__)
 
