@@ -499,6 +499,22 @@ def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -
         )
 
 
+def monitor_flow(log: EventLog, rng: random.Random, t: datetime, monitor_ip: str, central_ip: str) -> None:
+    """A patient monitor's HL7 export session to the central station."""
+    log.flow(
+        t,
+        monitor_ip,
+        central_ip,
+        2575 + 22000,
+        "tcp",
+        bytes_out=rng.randint(20000, 90000),
+        bytes_in=rng.randint(500, 3000),
+        duration=rng.uniform(30, 300),
+        app="HL7",
+        rng=rng,
+    )
+
+
 def _devices(
     h: Hospital,
     log: EventLog,
@@ -522,18 +538,7 @@ def _devices(
             )
             t += step + timedelta(seconds=rng.uniform(-5, 5))
         for t2 in _times(rng, start, 1.2):
-            log.flow(
-                t2,
-                ip(m),
-                ip("central-station"),
-                2575 + 22000,
-                "tcp",
-                bytes_out=rng.randint(20000, 90000),
-                bytes_in=rng.randint(500, 3000),
-                duration=rng.uniform(30, 300),
-                app="HL7",
-                rng=rng,
-            )
+            monitor_flow(log, rng, t2, ip(m), ip("central-station"))
     for pname in h.names("infusion_pump"):
         rate = rng.choice((25.0, 50.0, 75.0, 100.0, 125.0))
         t = start + timedelta(seconds=rng.uniform(0, 600))

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from healthsec.sim.adt import care_visit
-from healthsec.sim.generate import EventLog
+from healthsec.sim.generate import EventLog, monitor_flow
 from healthsec.sim.hospital import WARDS, Hospital
+from healthsec.sim.vitals import vital_signs
 
 SCAN_PORTS = (22, 80, 135, 139, 443, 445, 1433, 2575, 3389, 5900, 8080, 104)
 NEW_MONITOR = ("monitor-17", "10.20.1.27")
@@ -37,32 +39,18 @@ NEW_MONITOR = ("monitor-17", "10.20.1.27")
 def pacs_backup(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -> None:
     t = start + timedelta(hours=1, minutes=rng.randint(0, 10))
     pacs, backup = h.ip("pacs-01"), h.ip("backup-01")
+
+    def dicom(ts: datetime, operation: str, **extra: Any) -> None:
+        log.message(ts=ts, protocol="dicom", message_type=operation, sender="BACKUP_01", receiver="PACS",
+                    src_ip=backup, dst_ip=pacs, **extra)  # fmt: skip
+
     for i, modality in enumerate(("CT", "MR", "US")):
-        log.message(
-            ts=t + timedelta(seconds=5 * i),
-            protocol="dicom",
-            message_type="C-FIND",
-            sender="BACKUP_01",
-            receiver="PACS",
-            src_ip=backup,
-            dst_ip=pacs,
-            size=420,
-            fields={"query_level": "STUDY", "PatientID": "*", "ModalitiesInStudy": modality},
-        )
+        query = {"query_level": "STUDY", "PatientID": "*", "ModalitiesInStudy": modality}
+        dicom(t + timedelta(seconds=5 * i), "C-FIND", size=420, fields=query)
     t += timedelta(minutes=1)
     for p in rng.sample(h.patients, 30):
-        log.message(
-            ts=t,
-            protocol="dicom",
-            message_type="C-MOVE",
-            sender="BACKUP_01",
-            receiver="PACS",
-            src_ip=backup,
-            dst_ip=pacs,
-            size=480,
-            patient_id=p.patient_id,
-            fields={"move_destination": "BACKUP_ARCHIVE", "PatientID": p.patient_id},
-        )
+        move = {"move_destination": "BACKUP_ARCHIVE", "PatientID": p.patient_id}
+        dicom(t, "C-MOVE", size=480, patient_id=p.patient_id, fields=move)
         log.flow(
             t,
             pacs,
@@ -216,32 +204,12 @@ def new_device(h: Hospital, log: EventLog, rng: random.Random, start: datetime) 
     log.flow(t, ip, h.ip("dc-01"), 53, "udp", bytes_out=80, bytes_in=200, duration=0.01, app="DNS", rng=rng)
     base = {"heart_rate": 74.0, "spo2": 97.0, "resp_rate": 15.0, "systolic_bp": 122.0, "diastolic_bp": 76.0}
     while t < start + timedelta(days=1):
+        hours = (t - start).total_seconds() / 3600
         log.reading(
-            ts=t,
-            device_id=name,
-            device_type="patient_monitor",
-            ip=ip,
-            metrics={
-                "heart_rate": round(base["heart_rate"] + rng.gauss(0, 2.5), 1),
-                "spo2": round(min(100.0, base["spo2"] + rng.gauss(0, 0.8)), 1),
-                "resp_rate": round(base["resp_rate"] + rng.gauss(0, 1.2), 1),
-                "systolic_bp": round(base["systolic_bp"] + rng.gauss(0, 4), 1),
-                "diastolic_bp": round(base["diastolic_bp"] + rng.gauss(0, 3), 1),
-            },
+            ts=t, device_id=name, device_type="patient_monitor", ip=ip, metrics=vital_signs(rng, base, hours)
         )
         if rng.random() < 0.1:
-            log.flow(
-                t,
-                ip,
-                central,
-                2575 + 22000,
-                "tcp",
-                bytes_out=rng.randint(20000, 90000),
-                bytes_in=rng.randint(500, 3000),
-                duration=rng.uniform(30, 300),
-                app="HL7",
-                rng=rng,
-            )
+            monitor_flow(log, rng, t, ip, central)
         t += timedelta(minutes=5, seconds=rng.uniform(-5, 5))
 
 
