@@ -77,9 +77,9 @@ class CareRelationshipDetector:
             ward = self._ward_of_patient.get(pid)
         providers = m.fields.get("care_providers")
         for p in providers if isinstance(providers, list) else ():
-            user = str(p.get("id") or "") if isinstance(p, Mapping) else ""
-            if not user:
+            if not isinstance(p, Mapping) or not p.get("id"):
                 continue
+            user = str(p["id"])
             if str(p.get("action") or "AD").upper() == "DE":
                 self._team[pid].discard(user)
                 continue
