@@ -40,11 +40,18 @@ class DemoRun:
             "alert_recall": ev["alert_recall"],
             "event_precision": ev["event_precision"],
             "incident_purity": ev["incident_purity"],
+            "false_alerts_per_benign_day": ev["false_alerts_per_benign_day"],
+            "false_alerts_learning_day": ev["false_alerts_learning_day"],
+            "false_alerts_by_detector": ev["false_alerts_by_detector"],
+            "false_alerts_by_hard_negative": ev["false_alerts_by_hard_negative"],
             "metric_definitions": {
                 "alert_precision": "share of alerts whose evidence is mostly events of an injected campaign",
                 "alert_recall": "share of injected campaign events cited as evidence by at least one alert",
                 "event_precision": "share of events cited by alerts that belong to a campaign",
                 "first_alert_seconds": "seconds from a campaign's first malicious event to its first alert",
+                "false_alerts_per_benign_day": "alerts on the attack day whose evidence is mostly benign "
+                "events (a whole day of benign activity with its hard negatives runs beside the campaigns)",
+                "false_alerts_learning_day": "alerts on the learning day (rules only run then): all false",
             },
         }
 
@@ -86,7 +93,12 @@ def run_demo(
     )
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(
-        list(result.alerts.values()), result.incidents, day.labels, day.campaigns, result.raised_at
+        list(result.alerts.values()),
+        result.incidents,
+        day.labels,
+        day.campaigns,
+        result.raised_at,
+        hard_negatives=day.hard_negatives,
     )
     store.audit.record("healthsec demo", "demo.run", target=f"seed {seed}", alerts=len(result.alerts))
     return DemoRun(baseline=baseline, attack_day=day, result=result, evaluation=evaluation)

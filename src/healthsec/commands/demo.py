@@ -90,7 +90,8 @@ def demo(
     console.print(inc_table)
     console.print(
         f"events {summary['events']} · alerts {summary['alerts']} · incidents {summary['incidents']} · "
-        f"alert precision {summary['alert_precision']} · alert recall {summary['alert_recall']}"
+        f"alert precision {summary['alert_precision']} · alert recall {summary['alert_recall']} · "
+        f"false alerts per benign day {summary['false_alerts_per_benign_day']}"
     )
     if summary["new_events_stored"] == 0 and summary["events"]:
         console.print("[dim]this database already held this run: nothing was duplicated[/]")

@@ -99,7 +99,9 @@ def _sigma(ctx: DetectorContext) -> AlertingDetector:
 def _care(ctx: DetectorContext) -> AlertingDetector:
     from healthsec.detect.clinical.baseline import CareRelationshipDetector
 
-    return CareRelationshipDetector(patient_key=ctx.phi_key, local_authority=ctx.patient_authority)
+    return CareRelationshipDetector(
+        patient_key=ctx.phi_key, local_authority=ctx.patient_authority, context=ctx.care_context
+    )
 
 
 def _access(ctx: DetectorContext) -> AlertingDetector:

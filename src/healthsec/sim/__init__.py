@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from healthsec.model import Asset, Event
 from healthsec.sim.campaigns import CAMPAIGNS, CampaignInfo
 from healthsec.sim.generate import EventLog, benign_day
+from healthsec.sim.hard_negatives import hard_negatives, pump_restarts
 from healthsec.sim.hospital import ZONES, Hospital, build_hospital
 
 EPOCH = datetime(2026, 3, 2, tzinfo=UTC)
@@ -24,6 +25,7 @@ class Simulation:
     events: list[Event]
     labels: dict[str, str | None]
     campaigns: list[CampaignInfo] = field(default_factory=list)
+    hard_negatives: dict[str, str] = field(default_factory=dict)  # benign event id -> look-alike kind
 
     @property
     def assets(self) -> list[Asset]:
@@ -46,7 +48,8 @@ def simulate(
     start = EPOCH + timedelta(days=day)
     rng = random.Random(seed * 1_000_003 + day)
     log = EventLog(seed=seed, day=day)
-    benign_day(h, log, rng, start)
+    benign_day(h, log, rng, start, pump_restarts(h, log, start))
+    hard_negatives(h, log, start)
     infos: list[CampaignInfo] = []
     for name in campaigns or ():
         if name not in CAMPAIGNS:
@@ -54,7 +57,14 @@ def simulate(
         infos.append(CAMPAIGNS[name](h, log, random.Random(f"{seed}:{day}:{name}"), start))
     order = sorted(range(len(log.events)), key=lambda i: (log.events[i].ts, log.events[i].id))
     events = [log.events[i] for i in order]
-    return Simulation(seed=seed, hospital=h, events=events, labels=log.labels, campaigns=infos)
+    return Simulation(
+        seed=seed,
+        hospital=h,
+        events=events,
+        labels=log.labels,
+        campaigns=infos,
+        hard_negatives=log.hard_negatives,
+    )
 
 
 __all__ = ["CAMPAIGNS", "CampaignInfo", "Hospital", "Simulation", "build_hospital", "simulate"]

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from healthsec.sim.generate import EventLog, monitor_baselines, vital_signs
+from healthsec.sim.generate import EventLog
 from healthsec.sim.hospital import Hospital
+from healthsec.sim.vitals import monitor_baselines, vital_signs
 
 
 @dataclass(frozen=True, slots=True)

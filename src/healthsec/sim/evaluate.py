@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,10 @@ class Evaluation:
     event_precision: float | None
     campaigns: list[dict[str, Any]]
     incident_purity: float | None
+    false_alerts_per_benign_day: int = 0
+    false_alerts_learning_day: int = 0
+    false_alerts_by_detector: dict[str, int] = field(default_factory=dict)
+    false_alerts_by_hard_negative: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -28,6 +32,10 @@ class Evaluation:
             "alert_recall": self.alert_recall,
             "event_precision": self.event_precision,
             "incident_purity": self.incident_purity,
+            "false_alerts_per_benign_day": self.false_alerts_per_benign_day,
+            "false_alerts_learning_day": self.false_alerts_learning_day,
+            "false_alerts_by_detector": self.false_alerts_by_detector,
+            "false_alerts_by_hard_negative": self.false_alerts_by_hard_negative,
             "campaigns": self.campaigns,
         }
 
@@ -46,11 +54,17 @@ def evaluate(
     labels: Mapping[str, str | None],
     campaigns: Sequence[CampaignInfo],
     raised_at: Mapping[str, datetime] | None = None,
+    hard_negatives: Mapping[str, str] | None = None,
 ) -> Evaluation:
     """Alert precision: share of alerts whose evidence is mostly campaign events.
     Alert recall: share of campaign events that some alert cites as evidence.
     Event precision: share of cited events that belong to a campaign.
     First alert: when the first alert of a campaign was raised (``raised_at``, else its first evidence).
+    False alerts per benign day: alerts on the evaluated day (evidence among ``labels``) whose evidence is
+    mostly benign: that day carries a whole day of benign activity, hard negatives included, with every
+    detector running; those on the learning day (only rules run then) are counted apart. Each false
+    alert is also counted under its detector and under the hard-negative kind most of its evidence is
+    (``hard_negatives``; ``ordinary`` when none of it is).
     """
     raised = raised_at or {}
     malicious = {e for e, c in labels.items() if c}
@@ -77,6 +91,20 @@ def evaluate(
                 else round((first - info.start).total_seconds(), 1),
             }
         )
+    hard = hard_negatives or {}
+    false_day = false_learning = 0
+    by_detector: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
+    for a in alerts:
+        if alert_campaign(a, labels):
+            continue
+        if not any(e in labels for e in a.evidence):
+            false_learning += 1
+            continue
+        false_day += 1
+        by_detector[a.detector] += 1
+        kinds = Counter(hard.get(e, "ordinary") for e in a.evidence)
+        by_kind[kinds.most_common(1)[0][0] if kinds else "ordinary"] += 1
     by_id = {a.id: a for a in alerts}
     pure = []
     for inc in incidents:
@@ -90,4 +118,8 @@ def evaluate(
         event_precision=None if event_precision is None else round(event_precision, 4),
         campaigns=rows,
         incident_purity=None if purity is None else round(purity, 4),
+        false_alerts_per_benign_day=false_day,
+        false_alerts_learning_day=false_learning,
+        false_alerts_by_detector=dict(sorted(by_detector.items())),
+        false_alerts_by_hard_negative=dict(sorted(by_kind.items())),
     )

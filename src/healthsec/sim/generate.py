@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +20,9 @@ from healthsec.model import (
     RecordAccess,
     stable_id,
 )
-from healthsec.sim.hospital import Hospital
+from healthsec.sim.adt import adt_text, care_visit, hl7_event
+from healthsec.sim.hospital import Hospital, Patient
+from healthsec.sim.vitals import monitor_baselines, vital_signs
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 BENIGN_PROCESSES = (
@@ -53,6 +57,7 @@ class EventLog:
     day: int
     events: list[Event] = field(default_factory=list)
     labels: dict[str, str | None] = field(default_factory=dict)
+    hard_negatives: dict[str, str] = field(default_factory=dict)  # event id -> kind of benign activity
     _seq: int = 0
 
     def next_id(self, kind: str) -> str:
@@ -62,6 +67,49 @@ class EventLog:
     def add(self, event: Event, campaign: str | None = None) -> None:
         self.events.append(event)
         self.labels[event.id] = campaign
+
+    @contextmanager
+    def hard_negative(self, kind: str) -> Iterator[None]:
+        """Events added inside are benign activity that looks like an attack (ground truth: benign)."""
+        first = len(self.events)
+        yield
+        for e in self.events[first:]:
+            if self.labels.get(e.id) is None:
+                self.hard_negatives[e.id] = kind
+
+    def hl7(self, t: datetime, text: str, *, src_ip: str, dst_ip: str) -> None:
+        """Any bytes sent to the HL7 port, as the product's HL7 parser reads them."""
+        eid = self.next_id("hl7")
+        locator = f"sim://seed{self.seed}/day{self.day}/hl7"
+        self.add(
+            hl7_event(
+                text, event_id=eid, t=t, src_ip=src_ip, dst_ip=dst_ip, locator=locator, record=self._seq
+            )
+        )
+
+    def adt(self, trigger: str, t: datetime, h: Hospital, patient: Patient, **visit: Any) -> None:
+        """A real HL7 ADT message about ``patient`` from the ADT system, as the EHR receives it."""
+        eid = self.next_id("hl7")
+        text = adt_text(
+            trigger,
+            t,
+            control_id=f"ADT{self._seq}",
+            patient_id=patient.patient_id,
+            surname=patient.surname,
+            **visit,
+        )
+        locator = f"sim://seed{self.seed}/day{self.day}/hl7"
+        self.add(
+            hl7_event(
+                text,
+                event_id=eid,
+                t=t,
+                src_ip=h.ip("hl7-engine"),
+                dst_ip=h.ip("ehr-app"),
+                locator=locator,
+                record=self._seq,
+            )
+        )
 
     def prov(self, stream: str) -> Provenance:
         return Provenance(
@@ -233,8 +281,14 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
-def benign_day(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -> None:
-    """One normal day of a hospital."""
+def benign_day(
+    h: Hospital,
+    log: EventLog,
+    rng: random.Random,
+    start: datetime,
+    restarts: Mapping[str, tuple[datetime, datetime]] | None = None,
+) -> None:
+    """One normal day of a hospital; ``restarts`` are pumps silent in that interval (then reset)."""
     ws = [a for a in h.assets.values() if a.role == "workstation"]
     clinicians = [s for s in h.staff if s.role != "admin_clerk"]
     ip = h.ip
@@ -322,27 +376,17 @@ def benign_day(h: Hospital, log: EventLog, rng: random.Random, start: datetime) 
         parent, image, cmd = rng.choice(BENIGN_PROCESSES)
         log.process(t, s.workstation, s.user, parent, image, cmd)
     _clinical(h, log, rng, start)
-    _devices(h, log, rng, start)
+    _devices(h, log, rng, start, restarts or {})
 
 
 def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -> None:
     ip = h.ip
     staff = {s.user: s for s in h.staff}
-    # Admissions establish care relationships; the interface engine forwards them to the EHR.
+    # Admissions establish care relationships: the ADT system names the doctors in PV1 and the nurses in
+    # ROL segments; the interface engine forwards them to the EHR.
     for p in h.patients:
         t = start + timedelta(minutes=rng.uniform(0, 30))
-        log.message(
-            ts=t,
-            protocol="hl7",
-            message_type="ADT^A01",
-            sender="ADT_SYS",
-            receiver="EHR",
-            src_ip=ip("hl7-engine"),
-            dst_ip=ip("ehr-app"),
-            size=rng.randint(600, 1400),
-            patient_id=p.patient_id,
-            fields={"ward": p.ward, "care_team": list(p.care_team), "vip": p.vip},
-        )
+        log.adt("A01", t, h, p, **care_visit(h, p))
     for t in _times(rng, start, 45):
         p = rng.choice(h.patients)
         log.message(
@@ -455,33 +499,29 @@ def _clinical(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -
         )
 
 
-def vital_signs(rng: random.Random, base: dict[str, float], t_hours: float) -> dict[str, float | None]:
-    """Plausible, slowly varying vital signs for one patient."""
-    drift = math.sin(t_hours / 3.0)
-    return {
-        "heart_rate": round(base["heart_rate"] + 4 * drift + rng.gauss(0, 2.5), 1),
-        "spo2": round(min(100.0, base["spo2"] + rng.gauss(0, 0.8)), 1),
-        "resp_rate": round(base["resp_rate"] + rng.gauss(0, 1.2), 1),
-        "systolic_bp": round(base["systolic_bp"] + 3 * drift + rng.gauss(0, 4), 1),
-        "diastolic_bp": round(base["diastolic_bp"] + 2 * drift + rng.gauss(0, 3), 1),
-    }
+def monitor_flow(log: EventLog, rng: random.Random, t: datetime, monitor_ip: str, central_ip: str) -> None:
+    """A patient monitor's HL7 export session to the central station."""
+    log.flow(
+        t,
+        monitor_ip,
+        central_ip,
+        2575 + 22000,
+        "tcp",
+        bytes_out=rng.randint(20000, 90000),
+        bytes_in=rng.randint(500, 3000),
+        duration=rng.uniform(30, 300),
+        app="HL7",
+        rng=rng,
+    )
 
 
-def monitor_baselines(h: Hospital, seed: int) -> dict[str, dict[str, float]]:
-    rng = random.Random(seed * 31 + 5)
-    return {
-        m: {
-            "heart_rate": rng.uniform(62, 95),
-            "spo2": rng.uniform(94, 99),
-            "resp_rate": rng.uniform(12, 20),
-            "systolic_bp": rng.uniform(105, 140),
-            "diastolic_bp": rng.uniform(65, 88),
-        }
-        for m in h.names("patient_monitor")
-    }
-
-
-def _devices(h: Hospital, log: EventLog, rng: random.Random, start: datetime) -> None:
+def _devices(
+    h: Hospital,
+    log: EventLog,
+    rng: random.Random,
+    start: datetime,
+    restarts: Mapping[str, tuple[datetime, datetime]],
+) -> None:
     ip = h.ip
     bases = monitor_baselines(h, log.seed)
     step = timedelta(minutes=5)
@@ -498,23 +538,26 @@ def _devices(h: Hospital, log: EventLog, rng: random.Random, start: datetime) ->
             )
             t += step + timedelta(seconds=rng.uniform(-5, 5))
         for t2 in _times(rng, start, 1.2):
-            log.flow(
-                t2,
-                ip(m),
-                ip("central-station"),
-                2575 + 22000,
-                "tcp",
-                bytes_out=rng.randint(20000, 90000),
-                bytes_in=rng.randint(500, 3000),
-                duration=rng.uniform(30, 300),
-                app="HL7",
-                rng=rng,
-            )
+            monitor_flow(log, rng, t2, ip(m), ip("central-station"))
     for pname in h.names("infusion_pump"):
         rate = rng.choice((25.0, 50.0, 75.0, 100.0, 125.0))
         t = start + timedelta(seconds=rng.uniform(0, 600))
         volume = 0.0
+        off = restarts.get(pname)
         while t < start + timedelta(days=1):
+            step = timedelta(minutes=10) + timedelta(seconds=rng.uniform(-5, 5))
+            if off and t >= off[0]:  # restarting: silent, then stopped with its counter at zero
+                t, volume, off = off[1], 0.0, None
+                log.reading(
+                    ts=t,
+                    device_id=pname,
+                    device_type="infusion_pump",
+                    ip=ip(pname),
+                    metrics={"rate_ml_h": 0.0, "volume_infused_ml": 0.0, "pressure_mmhg": 0.0},
+                )
+                log.hard_negatives[log.events[-1].id] = "firmware_update"
+                t += timedelta(minutes=2)
+                continue
             volume += rate / 6
             log.reading(
                 ts=t,
@@ -527,7 +570,7 @@ def _devices(h: Hospital, log: EventLog, rng: random.Random, start: datetime) ->
                     "pressure_mmhg": round(rng.gauss(120, 12), 1),
                 },
             )
-            t += timedelta(minutes=10) + timedelta(seconds=rng.uniform(-5, 5))
+            t += step
         for t2 in _times(rng, start, 0.8):
             log.flow(
                 t2,

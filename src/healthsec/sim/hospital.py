@@ -162,6 +162,8 @@ def build_hospital(
         ("lab-lis", "lab_system", "ehr", "10.40.0.21", Criticality.CLINICAL_SUPPORT),
         ("dc-01", "domain_controller", "ehr", "10.40.0.5", Criticality.BUSINESS),
         ("files-01", "file_server", "ehr", "10.40.0.30", Criticality.BUSINESS),
+        ("backup-01", "backup_server", "ehr", "10.40.0.40", Criticality.BUSINESS),
+        ("vscan-01", "vulnerability_scanner", "ehr", "10.40.0.50", Criticality.BUSINESS),
         ("pacs-01", "pacs", "imaging", "10.30.0.10", Criticality.CLINICAL_SUPPORT),
         ("ct-01", "modality", "imaging", "10.30.0.21", Criticality.CLINICAL_SUPPORT),
         ("mr-01", "modality", "imaging", "10.30.0.22", Criticality.CLINICAL_SUPPORT),

@@ -163,14 +163,13 @@ def test_an_other_authoritys_mrn_stays_a_separate_patient() -> None:
 
 
 def test_the_demo_snooping_detector_uses_the_same_pseudonym_and_no_raw_id_without_a_key() -> None:
-    adt = ClinicalMessage(
-        id="m1",
-        ts=NOW,
-        source="sim",
-        protocol="hl7",
-        message_type="ADT^A01",
-        patient_id="MRN100037",
-        fields={"care_team": ["dr-a"], "ward": "ICU", "vip": True},
+    adt = message_event(
+        "MSH|^~\\&|ADT1|HOSP|EHR|HOSP|20250304100000||ADT^A01|MSG2|P|2.5\r"
+        "PID|1||MRN100037^^^HOSP^MR||DOE^JANE\rPV1|1|I|ICU||||dr-a^A^B|||||||||VIP",
+        source="mllp",
+        locator="adt.hl7",
+        record=1,
+        received=NOW,
     )
     read = RecordAccess(id="r1", ts=NOW, source="sim", user="nurse-b", patient_id="MRN100037")
     keyed = CareRelationshipDetector(patient_key=KEY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from healthsec.model import (
@@ -20,6 +20,7 @@ from healthsec.model import (
     Severity,
     stable_id,
 )
+from healthsec.model.care import CareContext
 from healthsec.privacy.pseudonymise import patient_pseudonym
 
 
@@ -29,13 +30,17 @@ def _bucket(ts: datetime, minutes: int) -> datetime:
 
 
 class CareRelationshipDetector:
-    """Flags EHR reads of patients with no care relationship (no care team, no shared ward).
+    """Flags EHR reads of patients with no care relationship (not a named provider, no shared ward).
 
-    Care relationships come from HL7 ADT messages in the event stream (``care_team``, ``ward``, ``vip``
-    fields); a user's ward is learnt from the patients they care for. Occasional cross-cover is normal,
-    so an alert needs ``min_accesses`` unrelated records by one user within ``window_minutes`` — except a
-    VIP record, which alerts on the first unrelated read. Patients enter alerts only as
-    ``patient_pseudonym(patient_key, ...)``, and not at all without a key.
+    Care relationships come from the hospital's HL7 ADT feed as any interface engine sends it: the
+    providers named in PV1 (attending, referring, consulting, admitting) and ROL segments (added, or
+    removed by action ``DE``), the ward in PV1-3 and the VIP indicator in PV1-16 (the standard fields
+    :mod:`healthsec.ingest.hl7.visit` reads), and, when the site has loaded one, a FHIR directory of
+    Encounter and CareTeam participants (:class:`~healthsec.model.care.CareContext`). A user's wards are
+    learnt from the patients they are named for. Occasional cross-cover is normal, so an alert needs
+    ``min_accesses`` unrelated records by one user within ``window_minutes``, except a VIP record, which
+    alerts on the first unrelated read. Patients enter alerts only as ``patient_pseudonym(patient_key,
+    ...)``, and not at all without a key.
     """
 
     name = "ehr-care-relationship"
@@ -48,11 +53,13 @@ class CareRelationshipDetector:
         window_minutes: int = 60,
         patient_key: bytes | None = None,
         local_authority: str | None = None,
+        context: CareContext | None = None,
     ) -> None:
         self.min_accesses = min_accesses
         self.window = window_minutes
         self.patient_key = patient_key
         self.local_authority = local_authority
+        self.context = context
         self._team: dict[str, set[str]] = defaultdict(set)
         self._ward_of_patient: dict[str, str] = {}
         self._vip: set[str] = set()
@@ -62,24 +69,39 @@ class CareRelationshipDetector:
     def _learn_adt(self, m: ClinicalMessage) -> None:
         if m.protocol != "hl7" or not m.message_type.startswith("ADT") or not m.patient_id:
             return
-        team = m.fields.get("care_team") or []
-        ward = m.fields.get("ward")
-        if isinstance(team, list):
-            self._team[m.patient_id].update(str(u) for u in team)
+        pid = m.patient_id
+        ward = m.fields.get("location")
+        if isinstance(ward, str) and ward:
+            self._ward_of_patient[pid] = ward
+        else:
+            ward = self._ward_of_patient.get(pid)
+        providers = m.fields.get("care_providers")
+        for p in providers if isinstance(providers, list) else ():
+            if not isinstance(p, Mapping) or not p.get("id"):
+                continue
+            user = str(p["id"])
+            if str(p.get("action") or "AD").upper() == "DE":
+                self._team[pid].discard(user)
+                continue
+            self._team[pid].add(user)
             if isinstance(ward, str):
-                for u in team:
-                    self._user_wards[str(u)].add(ward)
-        if isinstance(ward, str):
-            self._ward_of_patient[m.patient_id] = ward
-        if m.fields.get("vip"):
-            self._vip.add(m.patient_id)
+                self._user_wards[user].add(ward)
+        if m.fields.get("vip") is True:
+            self._vip.add(pid)
 
     def _related(self, a: RecordAccess) -> bool:
         pid = a.patient_id or ""
         if a.user in self._team.get(pid, ()):
             return True
+        if self.context is not None and self.context.has_relationship(a.user, pid):
+            return True
         ward = self._ward_of_patient.get(pid)
         return ward is not None and ward in self._user_wards.get(a.user, ())
+
+    def _is_vip(self, patient_id: str | None) -> bool:
+        if patient_id in self._vip:
+            return True
+        return self.context is not None and patient_id in self.context.vip_patients
 
     def fit(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -98,7 +120,7 @@ class CareRelationshipDetector:
         alerts = []
         for key in sorted(touched):
             accesses = self._open[key]
-            vip = [a for a in accesses if a.patient_id in self._vip]
+            vip = [a for a in accesses if self._is_vip(a.patient_id)]
             if len(accesses) >= self.min_accesses or vip:
                 alerts.append(self._alert(key, accesses, len(vip)))
         return alerts
@@ -144,7 +166,7 @@ PLAUSIBLE = {
     "resp_rate": (4.0, 60.0),
     "systolic_bp": (50.0, 250.0),
     "diastolic_bp": (25.0, 150.0),
-    "rate_ml_h": (0.1, 500.0),
+    "rate_ml_h": (0.0, 500.0),  # 0: a stopped or standby pump (after a restart, between infusions)
 }
 
 
@@ -192,8 +214,9 @@ class TelemetryIntegrityDetector:
                 f"published from {r.ip}, never seen for this device (known: "
                 f"{', '.join(sorted(self._ips[r.device_id]))})"
             )
+        stopped = r.metrics.get("rate_ml_h") == 0.0  # no infusion running: line pressure says nothing
         for k, v in r.metrics.items():
-            if v is None:
+            if v is None or (stopped and k == "pressure_mmhg"):
                 continue
             lo_hi = PLAUSIBLE.get(k)
             if lo_hi and not lo_hi[0] <= v <= lo_hi[1]:
@@ -265,7 +288,12 @@ class TelemetryIntegrityDetector:
 
 
 class DicomMisuseDetector:
-    """PACS misuse: wildcard patient queries (enumeration) and C-MOVE to destinations never seen."""
+    """PACS misuse: wildcard patient queries (enumeration) and C-MOVE to destinations never seen.
+
+    A caller that already sent wildcard queries during the learning period (a backup or archive job
+    querying by date with universal patient matching) is not flagged for them again; its retrievals to
+    new destinations still are.
+    """
 
     name = "dicom-misuse"
     version = "1.0"
@@ -275,6 +303,7 @@ class DicomMisuseDetector:
         self.min_moves = min_moves
         self._destinations: set[str] = set()
         self._callers: set[str] = set()
+        self._wildcard_callers: set[str] = set()  # scheduled jobs (backup, archive sync) that query this way
         self._open: dict[tuple[str, datetime], list[tuple[ClinicalMessage, str]]] = defaultdict(list)
 
     def fit(self, events: Iterable[Event]) -> None:
@@ -282,6 +311,8 @@ class DicomMisuseDetector:
             if isinstance(e, ClinicalMessage) and e.protocol == "dicom":
                 if e.sender:
                     self._callers.add(e.sender)
+                    if e.message_type == "C-FIND" and self._wildcard(e):
+                        self._wildcard_callers.add(e.sender)
                 if e.message_type in ("C-MOVE", "C-GET") and e.fields.get("move_destination"):
                     self._destinations.add(str(e.fields["move_destination"]))
 
@@ -299,7 +330,7 @@ class DicomMisuseDetector:
             if not isinstance(e, ClinicalMessage) or e.protocol != "dicom":
                 continue
             why = None
-            if e.message_type == "C-FIND" and self._wildcard(e):
+            if e.message_type == "C-FIND" and self._wildcard(e) and e.sender not in self._wildcard_callers:
                 why = "wildcard patient query"
             elif e.message_type in ("C-MOVE", "C-GET"):
                 dest = str(e.fields.get("move_destination") or "")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import hl7
 
+from healthsec.ingest.hl7.visit import visit_fields
 from healthsec.model import ClinicalMessage, Provenance, stable_id
 
 SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
@@ -160,6 +161,8 @@ def message_event(
         try:
             patient, extra = _parse_body(text)
             fields.update(extra)
+            if "PV1" in extra["segments"] or "ROL" in extra["segments"]:  # type: ignore[operator]
+                fields.update(visit_fields(text.split("\r"), msh[1], enc))
         except Exception as exc:  # python-hl7 raises IndexError/ParseException on broken input
             errors.append(f"python-hl7 could not parse the message: {type(exc).__name__}")
     raw_size = size if size is not None else len(text.encode("utf-8", "replace"))
