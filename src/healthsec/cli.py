@@ -205,6 +205,10 @@ def _root(
 
 
 def main() -> None:
+    import os
+
+    # every file and folder a command writes (stores, models, reports, keys) is the user's alone: 0600/0700
+    os.umask(0o077)
     app()
 
 

@@ -19,6 +19,7 @@ from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.model import Event
 from healthsec.model.events import EVENT_TYPES
+from healthsec.model.limits import EVENT_LIMITS, event_problems
 from healthsec.pipeline import Detection
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
@@ -84,7 +85,7 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
         return [{"loc": loc, "msg": "an event must be a JSON object", "type": "object_type"}], None
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in _ADAPTERS:
-        msg = f"unknown event kind {kind!r}; one of {', '.join(sorted(_ADAPTERS))}"
+        msg = f"unknown event kind; one of {', '.join(sorted(_ADAPTERS))}"  # the value is never echoed
         return [{"loc": [*loc, "kind"], "msg": msg, "type": "enum"}], None
     extra = sorted(set(raw) - _FIELDS[kind] - {"kind"})
     if extra:
@@ -98,6 +99,9 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
         return [
             {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()
         ], None
+    problems = event_problems(event)
+    if problems:  # declared limits (id <= 64, source <= 128, no control characters): refused per record
+        return [{"loc": [*loc, *where], "msg": why, "type": "value_error"} for where, why in problems], None
     return [], event
 
 
@@ -145,9 +149,9 @@ EVENT_SCHEMA: dict[str, Any] = {
     "required": ["kind", "id", "ts", "source"],
     "properties": {
         "kind": {"type": "string", "enum": sorted(EVENT_TYPES)},
-        "id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "id": {"type": "string", "minLength": 1, "maxLength": EVENT_LIMITS["id"]},
         "ts": {"type": "string", "format": "date-time"},
-        "source": {"type": "string", "maxLength": 128},
+        "source": {"type": "string", "maxLength": EVENT_LIMITS["source"]},
     },
     "additionalProperties": True,
     "description": "An event as healthsec.model.codec.to_dict writes it; the fields depend on 'kind'.",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from healthsec.api.auth import (
     ERROR_RESPONSES,
@@ -21,6 +21,7 @@ from healthsec.api.auth import (
     require,
 )
 from healthsec.api.errors import NOT_FOUND, REFUSED, answering
+from healthsec.api.security import Body
 from healthsec.model import IncidentStatus, Severity
 from healthsec.model.codec import to_dict
 from healthsec.model.triage import Verdict
@@ -49,14 +50,12 @@ class Page(BaseModel):
     total: int | None = None
 
 
-class StatusUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StatusUpdate(Body):
     status: IncidentStatus
     note: str | None = Field(default=None, max_length=2000)
 
 
-class TriageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TriageIn(Body):
     verdict: Verdict
     comment: str | None = Field(default=None, max_length=alert_use.MAX_COMMENT)
 
@@ -67,37 +66,32 @@ class BulkTriageIn(TriageIn):
     )
 
 
-class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignIn(Body):
     assignee: str | None = Field(max_length=128, description="the analyst; null takes the incident back")
 
 
-class CommentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CommentIn(Body):
     text: str = Field(min_length=1, max_length=incident_use.MAX_TEXT)
 
 
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MergeIn(Body):
     incident_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         min_length=2, max_length=100
     )
 
 
-class SplitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SplitIn(Body):
     alert_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         min_length=1, max_length=10_000
     )
 
 
-class AssetsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssetsIn(Body):
     assets: list[dict[str, Any]] = Field(max_length=asset_use.MAX_ASSETS)
 
 
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TokenIn(Body):
+    single_line = frozenset({"name"})
     name: str = Field(min_length=1, max_length=128)
     role: Role
     ttl_days: int | None = Field(

@@ -76,7 +76,13 @@ def serve(
         raise fail(str(exc)) from None
     console.print(f"healthsec API on http://{settings.api_host}:{settings.api_port} (bus: {settings.bus})")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            server_header=False,  # no "server: uvicorn" banner
+        )
         return
     if settings.mqtt_url or settings.hl7_listen or settings.dicom_listen:
         raise fail("live sources bind their own ports: run them with --workers 1 (or in a separate serve)")
@@ -90,6 +96,7 @@ def serve(
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        server_header=False,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,18 +56,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 (its WAL and shared-memory files take the same mode) in a 0700 folder
+    (new folders only: an existing one is the operator's choice)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def open_engine(url: str) -> Engine:
     """Create an engine and check that the database answers; raise StoreError with one clear line."""
     full = normalise_url(url)
     if full.startswith("sqlite:///"):
         path = Path(full.removeprefix("sqlite:///"))
         if str(path) not in ("", ":memory:"):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
     try:
         connect_args: dict[str, Any] = {}
         if full.startswith("postgresql"):
             connect_args["connect_timeout"] = 5
-        engine = create_engine(full, connect_args=connect_args, pool_pre_ping=True)
+        # hide_parameters: an error's text never carries bound values (token hashes, filters, PHI)
+        engine = create_engine(full, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect() as conn:
