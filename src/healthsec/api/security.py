@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthsec.api.auth import authenticate
@@ -47,7 +48,7 @@ class BodyTooLarge(HTTPException):
     """More body bytes arrived than the limit allows (whatever the framing: Content-Length or chunked)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, detail=_too_large(limit))  # type: ignore[arg-type]
+        super().__init__(413, detail=_too_large(limit), headers={"Connection": "close"})  # type: ignore[arg-type]
 
 
 class BodyLimit:
@@ -63,7 +64,8 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await JSONResponse({"detail": _too_large(self.max_body)}, 413)(scope, receive, send)
+                close = {"Connection": "close"}  # the rest of the body is not read: stop the upload
+                await JSONResponse({"detail": _too_large(self.max_body)}, 413, close)(scope, receive, send)
                 return
         received = 0
         started = False
@@ -87,7 +89,8 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await JSONResponse({"detail": _too_large(self.max_body)}, status_code=413)(scope, receive, send)
+            close = {"Connection": "close"}
+            await JSONResponse({"detail": _too_large(self.max_body)}, 413, close)(scope, receive, send)
 
 
 def _too_large(limit: int) -> list[dict[str, Any]]:
@@ -126,6 +129,15 @@ def _parameter_problem(scope: Scope) -> tuple[list[str | int], str] | None:
     return None
 
 
+def _close_if_body(scope: Scope) -> dict[str, str]:
+    """``Connection: close`` for a refused request that carries a body: the server stops receiving it
+    instead of reading it to the end to keep the connection."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value not in (b"", b"0")):
+            return {"Connection": "close"}
+    return {}
+
+
 class BearerGate:
     """Every REST route needs a bearer token: it is checked here, before the body is read at all (an
     anonymous upload gets 401 having sent nothing the server keeps), throttled per client and token id."""
@@ -142,7 +154,9 @@ class BearerGate:
         scheme, _, token = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             response = JSONResponse(
-                {"detail": "missing bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                {"detail": "missing bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer", **_close_if_body(scope)},
             )
             await response(scope, receive, send)
             return
@@ -150,9 +164,8 @@ class BearerGate:
         try:
             info = await asyncio.to_thread(authenticate, scope["app"], token.strip(), client)
         except HTTPException as exc:
-            await JSONResponse({"detail": exc.detail}, exc.status_code, dict(exc.headers or {}))(
-                scope, receive, send
-            )
+            headers = {**(exc.headers or {}), **_close_if_body(scope)}
+            await JSONResponse({"detail": exc.detail}, exc.status_code, headers)(scope, receive, send)
             return
         scope.setdefault("state", {})["token"] = info
         await self.app(scope, receive, send)
@@ -221,20 +234,28 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail[:50]}, status_code=422)
 
 
-async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+def _path_methods(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Each documented path as a pattern with its methods, from the OpenAPI document (made once)."""
+    cached: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "path_methods", None)
+    if cached is None:
+        cached = [
+            (compile_path(path)[0], frozenset(m.upper() for m in ops))
+            for path, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.path_methods = cached
+    return cached
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     """HTTP errors as FastAPI answers them; a 405 lists in ``Allow`` every method the path accepts (routes
     of one path with different methods are separate routes, and Starlette names only the first)."""
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        allowed: set[str] = set()
-        for route in request.app.router.routes:
-            match, _ = route.matches({**request.scope, "method": "GET"})
-            methods = getattr(route, "methods", None)
-            if match != Match.NONE and methods:
-                allowed |= set(methods)
-        if "GET" in allowed:
-            allowed.add("HEAD")
+        path = request.url.path
+        allowed = {
+            m for pattern, methods in _path_methods(request.app) if pattern.match(path) for m in methods
+        }
         headers["Allow"] = ", ".join(sorted(allowed))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers or None)
 
@@ -247,7 +268,7 @@ def install(app: FastAPI, max_body: int) -> None:
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, method_not_allowed)
+    app.add_exception_handler(HTTPException, http_error)
 
 
 class Body(BaseModel):
