@@ -253,9 +253,14 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         path = request.url.path
-        allowed = {
-            m for pattern, methods in _path_methods(request.app) if pattern.match(path) for m in methods
-        }
+        # the most specific documented path wins (/alerts/triage over /alerts/{alert_id}), as in routing
+        matches = [
+            (pattern.pattern.count("(?P<"), methods)
+            for pattern, methods in _path_methods(request.app)
+            if pattern.match(path)
+        ]
+        fewest = min((n for n, _ in matches), default=0)
+        allowed = {m for n, methods in matches if n == fewest for m in methods}
         headers["Allow"] = ", ".join(sorted(allowed))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers or None)
 
