@@ -272,6 +272,7 @@ def create_app(
         redoc_url="/redoc" if settings.api_docs else None,
     )
     security.install(app, settings.max_body_bytes)  # auth before any body, limits, headers, quiet errors
+    security.document(app, ingest.EVENT_COMPONENTS)  # the per-kind event schemas, strings' limits
     app.add_middleware(LimitAndMeasure, metrics=metrics)
     app.include_router(importlib.import_module("healthsec.api.cases").router)  # cases, clocks, playbooks
     app.include_router(ingest.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
@@ -86,8 +86,45 @@ class SplitIn(Body):
     )
 
 
+_CRITICALITY = Literal[
+    "administrative",
+    "business",
+    "clinical_support",
+    "patient_monitoring",
+    "life_sustaining",
+    "ADMINISTRATIVE",
+    "BUSINESS",
+    "CLINICAL_SUPPORT",
+    "PATIENT_MONITORING",
+    "LIFE_SUSTAINING",
+]
+_Text = Annotated[str | None, Field(default=None, max_length=256)]
+
+
+class AssetIn(Body):
+    """One inventory entry as the codec writes it; criticality by name or as 1 (administrative) to 5
+    (life sustaining). Limits are the store's columns."""
+
+    single_line = frozenset({"id", "name", "role", "zone", "ip", "mac", "cpe", "purl"})
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=256)
+    role: str = Field(min_length=1, max_length=128)
+    zone: str = Field(min_length=1, max_length=64)
+    ip: str | None = Field(default=None, max_length=64)
+    mac: _Text = None
+    owner: _Text = None
+    criticality: _CRITICALITY | Annotated[int, Field(ge=1, le=5)] = "business"
+    device_type: _Text = None
+    vendor: _Text = None
+    product: _Text = None
+    version: _Text = None
+    cpe: _Text = None
+    purl: _Text = None
+    schema_version: int = Field(default=1, ge=1, le=1000)
+
+
 class AssetsIn(Body):
-    assets: list[dict[str, Any]] = Field(max_length=asset_use.MAX_ASSETS)
+    assets: list[AssetIn] = Field(max_length=asset_use.MAX_ASSETS)
 
 
 class TokenIn(Body):
@@ -336,7 +373,8 @@ def get_asset(
 @router.put("/assets", tags=["assets"], response_model=Count)
 def upsert_assets(request: Request, principal: Triager, body: AssetsIn) -> Count:
     with answering():
-        parsed = asset_use.upsert_assets(org_store(request, principal), body.assets, actor=principal.actor)
+        raw = [a.model_dump(exclude_none=True) for a in body.assets]
+        parsed = asset_use.upsert_assets(org_store(request, principal), raw, actor=principal.actor)
     return Count(count=len(parsed))
 
 

@@ -280,7 +280,7 @@ class Body(BaseModel):
     """Base of every JSON request body: unknown fields refused, and no control character in any string
     (tab, newline and carriage return allowed, except in the fields named in ``single_line``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda s, c: _single_line_schema(s, c))
     single_line: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="after")
@@ -293,3 +293,52 @@ class Body(BaseModel):
         for where, reason in text_problems(value):
             raise ValueError(f"{'.'.join(map(str, where))}: {reason}" if where else reason)
         return value
+
+
+#: what the document says of every string parameter, and of body strings (free text keeps \t \n \r)
+ONE_LINE = "^[^\\x00-\\x1f\\x7f]*$"
+TEXT = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+
+
+def _strings_refuse_controls(node: Any, pattern: str) -> None:
+    """Give every plain string schema under ``node`` the control-character pattern (in place)."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"pattern", "enum", "const", "format"} & set(node)):
+            node["pattern"] = pattern
+        for value in node.values():
+            _strings_refuse_controls(value, pattern)
+    elif isinstance(node, list):
+        for value in node:
+            _strings_refuse_controls(value, pattern)
+
+
+def document(app: FastAPI, components: dict[str, Any] | None = None) -> None:
+    """Make ``/openapi.json`` say what the server enforces: control characters refused in parameters
+    and bodies (one-line fields refuse newlines too), and the given component schemas published."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if getattr(app.state, "openapi_documented", False) and app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components or {})
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                    if param.get("in") in ("path", "query"):
+                        _strings_refuse_controls(param.get("schema"), ONE_LINE)
+                if isinstance(op, dict):
+                    _strings_refuse_controls(op.get("requestBody"), TEXT)
+        _strings_refuse_controls(schema["components"]["schemas"], TEXT)
+        app.state.openapi_documented = True
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _single_line_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    for name in getattr(cls, "single_line", ()):
+        prop = schema.get("properties", {}).get(name)
+        for variant in [prop, *(prop or {}).get("anyOf", [])]:
+            if isinstance(variant, dict) and variant.get("type") == "string" and "pattern" not in variant:
+                variant["pattern"] = ONE_LINE
