@@ -44,6 +44,33 @@ def _problem(status: int, loc: Sequence[str | int], msg: str, kind: str) -> JSON
     return JSONResponse({"detail": [{"loc": list(loc), "msg": msg, "type": kind}]}, status_code=status)
 
 
+class _HttpOnly:
+    """A pure-ASGI middleware that handles HTTP requests and passes everything else (lifespan) through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class _Watched:
+    """A ``send`` that remembers whether the response has started (then no other answer can be sent)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class BodyTooLarge(HTTPException):
     """More body bytes arrived than the limit allows (whatever the framing: Content-Length or chunked)."""
 
@@ -68,7 +95,6 @@ class BodyLimit:
                 await JSONResponse({"detail": _too_large(self.max_body)}, 413, close)(scope, receive, send)
                 return
         received = 0
-        started = False
 
         async def counted() -> Message:
             nonlocal received
@@ -79,15 +105,11 @@ class BodyLimit:
                     raise BodyTooLarge(self.max_body)
             return message
 
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watch = _Watched(send)
         try:
             await self.app(scope, counted, watch)
         except BodyTooLarge:
-            if started:
+            if watch.started:
                 raise
             close = {"Connection": "close"}
             await JSONResponse({"detail": _too_large(self.max_body)}, 413, close)(scope, receive, send)
@@ -171,17 +193,11 @@ class BearerGate:
         await self.app(scope, receive, send)
 
 
-class SecurityHeaders:
+class SecurityHeaders(_HttpOnly):
     """Headers every response carries: nosniff, no framing, no referrer; API data is never cached and
     gets a deny-all CSP unless the route set its own (the console's pages do)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -198,29 +214,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class CatchAll:
+class CatchAll(_HttpOnly):
     """An unexpected error becomes one log line without request content or values (no traceback: a
     database error's text may quote bound values) and a bare 500; nothing is re-raised to the server."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watch = _Watched(send)
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
             log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path"))
-            if not started:
+            if not watch.started:
                 await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
 
 

@@ -223,15 +223,17 @@ def test_security_headers_banner_docs_and_allow(tmp_path: Path) -> None:
     app = create_app(load_settings(db="sqlite:///unused.db"), store=store)
     with BackgroundServer(app) as url:
         for path, headers in (("/healthz", {}), ("/api/v1/alerts", tenant.headers("analyst")), ("/nope", {})):
-            r = httpx.get(url + path, headers=headers)
+            r = httpx.get(url + path, headers=headers, timeout=120)
             assert r.headers["x-content-type-options"] == "nosniff", path
             assert r.headers["cache-control"] == "no-store", path
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
             assert "server" not in r.headers, path
-        assert httpx.get(url + "/docs").status_code == 404  # no page pulling scripts from a CDN by default
-        assert httpx.get(url + "/redoc").status_code == 404
-        assert httpx.get(url + "/openapi.json").status_code == 200
-        r = httpx.delete(url + "/api/v1/tokens", headers=tenant.headers("admin"))
+        assert (
+            httpx.get(url + "/docs", timeout=120).status_code == 404
+        )  # no page pulling scripts from a CDN by default
+        assert httpx.get(url + "/redoc", timeout=120).status_code == 404
+        assert httpx.get(url + "/openapi.json", timeout=120).status_code == 200
+        r = httpx.delete(url + "/api/v1/tokens", headers=tenant.headers("admin"), timeout=120)
         assert r.status_code == 405
         assert r.headers["allow"] == "GET, POST"
     docs = create_app(load_settings(db="sqlite:///unused.db", api_docs=True), store=store)
