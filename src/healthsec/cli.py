@@ -207,6 +207,10 @@ def _root(
 
 def main() -> None:
     """Run the CLI; a store that cannot be reached mid-command ends in one error line, not a traceback."""
+    import os
+
+    # every file and folder a command writes (stores, models, reports, keys) is the user's alone: 0600/0700
+    os.umask(0o077)
     try:
         app()
     except Exception as exc:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="address the REST API binds")
     api_port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger requests get 413")
+    api_docs: bool = Field(
+        default=False,
+        description="serve /docs and /redoc (their scripts come from a CDN); /openapi.json always",
+    )
     max_batch_events: int = Field(default=10_000, ge=1, description="events per ingest request")
     token_ttl_days: int = Field(default=90, ge=1, le=3650, description="default lifetime of new API tokens")
     nats_stream: str = Field(default="HEALTHSEC_EVENTS", pattern=r"^[A-Za-z0-9_-]{1,64}$")

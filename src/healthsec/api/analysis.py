@@ -7,13 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from healthsec.api.auth import ERROR_RESPONSES, Admin, Reader, Sharer, org_store
 from healthsec.api.errors import answering
+from healthsec.api.security import Body
 from healthsec.services import risk as risk_use
 from healthsec.services import share as share_use
 from healthsec.services.common import attack_kb
+from healthsec.store.auth import Role
 
 router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
@@ -55,8 +57,8 @@ def incident_report(request: Request, principal: Reader) -> HTMLResponse:
     return HTMLResponse(render_report(summary, incidents, alerts, title=f"incident report - {principal.org}"))
 
 
-class PartnerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PartnerIn(Body):
+    single_line = frozenset({"organisation", "secret", "url"})
     organisation: str = Field(min_length=1, max_length=256)
     secret: str | None = Field(
         default=None, min_length=16, max_length=256, description="their TAXII password"
@@ -67,8 +69,11 @@ class PartnerIn(BaseModel):
 
 @router.get("/partners", tags=["sharing"])
 def list_partners(request: Request, principal: Sharer) -> dict[str, Any]:
-    """Sharing partners of the caller's organisation with their rights and pull cursor (never secrets)."""
+    """Sharing partners of the caller's organisation with their rights and pull cursor (never secrets); a
+    ``partner`` token lists only the partner its name names."""
     rows = share_use.list_partners(org_store(request, principal))
+    if principal.role is Role.PARTNER:  # a partner's token sees its own record only (token name = partner)
+        rows = [r for r in rows if r.partner.get("name") == principal.name]
     return {"items": [{**r.partner, "rights": r.rights, "cursor": r.cursor} for r in rows]}
 
 

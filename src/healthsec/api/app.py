@@ -18,8 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthsec import __version__
-from healthsec.api import analysis, ingest, routes, unavailable
-from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, bearer, current_principal
+from healthsec.api import analysis, ingest, routes, security, unavailable
+from healthsec.api.auth import ERROR_RESPONSES, INGEST_ROLES, Reader, bearer, current_principal
 from healthsec.api.live import LiveSources
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.config import Settings
@@ -47,33 +47,16 @@ class Services:
 
 
 class LimitAndMeasure:
-    """Pure ASGI middleware: refuse declared bodies over the limit (413) and time every request."""
+    """Pure ASGI middleware: time every request (body limits: ``api.security.BodyLimit``)."""
 
-    def __init__(self, app: ASGIApp, max_body: int, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
-        self.max_body = max_body
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.max_body
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    detail = [
-                        {
-                            "loc": ["body"],
-                            "msg": f"body larger than {self.max_body} bytes",
-                            "type": "too_large",
-                        }
-                    ]
-                    await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-                    return
         start = time.perf_counter()
         status_code = 500
 
@@ -110,9 +93,9 @@ def _sharing_keys(settings: Settings) -> Any:
     """The sharing community's keys from ``sharing_secret_file`` (None: TAXII serves no objects, 503)."""
     if settings.sharing_secret_file is None:
         return None
-    from healthsec.privacy.pseudonymise import SharingKeys
+    from healthsec.share.keys import load_keys
 
-    return SharingKeys.from_secret(settings.sharing_secret_file.read_bytes().strip())
+    return load_keys(settings.sharing_secret_file)  # what `share --key-file` reads: the same keys
 
 
 def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
@@ -162,6 +145,30 @@ def _mount_optional(app: FastAPI, settings: Settings) -> list[str]:
         )
         mounted.append("fhir")
     return mounted
+
+
+def _service_status(services: Services, deps: Any = None) -> tuple[bool, dict[str, Any]]:
+    """Whether the service is up, and the details only an authenticated caller sees."""
+    checks: dict[str, str] = {}
+    try:
+        with services.store.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        checks["db"] = "ok"
+        if deps is not None:
+            deps.db.ok()
+    except Exception as exc:  # report, do not crash the probe
+        checks["db"] = f"error: {type(exc).__name__}"
+        if deps is not None:
+            deps.db.lost(exc)
+    if services.nats is not None:
+        checks["bus"] = "ok" if services.nats[0].is_connected else "reconnecting"
+    else:
+        checks["bus"] = "memory"
+    ok = checks["db"] == "ok" and checks["bus"] != "reconnecting"
+    live = services.live.status() if services.live is not None else {}
+    ok = ok and all(src["up"] for src in live.values())
+    body = {"version": __version__, "checks": checks, "routers": list(services.mounted), "live_sources": live}
+    return ok, body
 
 
 def app_from_env() -> FastAPI:
@@ -275,8 +282,13 @@ def create_app(
             "Authenticate with `Authorization: Bearer <token>`."
         ),
         lifespan=lifespan,
+        # the interactive pages load their scripts from a CDN: off unless asked for (/openapi.json stays)
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
-    app.add_middleware(LimitAndMeasure, max_body=settings.max_body_bytes, metrics=metrics)
+    security.install(app, settings.max_body_bytes)  # auth before any body, limits, headers, quiet errors
+    security.document(app, ingest.EVENT_COMPONENTS)  # the per-kind event schemas, strings' limits
+    app.add_middleware(LimitAndMeasure, metrics=metrics)
     app.include_router(importlib.import_module("healthsec.api.cases").router)  # cases, clocks, playbooks
     app.include_router(ingest.router)
     app.include_router(routes.router)
@@ -290,44 +302,21 @@ def create_app(
         app.state.services = build(store, sink, None)
     unavailable.install(app, deps)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # one line for the operator without request content (it may hold PHI); nothing internal to the caller
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
-
     @app.get(
         "/healthz",
         tags=["service"],
-        summary="Liveness and dependencies (no authentication)",
-        responses={503: {"description": "Database or bus unavailable"}},
+        summary="Up or down (no authentication; details at /api/v1/status)",
+        responses={503: {"description": "Database, bus or a live source unavailable"}},
     )
     async def healthz(request: Request) -> JSONResponse:
-        services: Services = request.app.state.services
-        checks: dict[str, str] = {}
-        try:
-            with services.store.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-            checks["db"] = "ok"
-            deps.db.ok()
-        except Exception as exc:  # report, do not crash the probe
-            checks["db"] = f"error: {type(exc).__name__}"
-            deps.db.lost(exc)
-        if services.nats is not None:
-            checks["bus"] = "ok" if services.nats[0].is_connected else "reconnecting"
-        else:
-            checks["bus"] = "memory"
-        ok = checks["db"] == "ok" and checks["bus"] != "reconnecting"
-        live = services.live.status() if services.live is not None else {}
-        ok = ok and all(src["up"] for src in live.values())
-        body = {
-            "status": "ok" if ok else "degraded",
-            "version": __version__,
-            "checks": checks,
-            "routers": list(services.mounted),
-            "live_sources": live,
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        ok, _ = await asyncio.to_thread(_service_status, request.app.state.services, deps)
+        return JSONResponse({"status": "ok" if ok else "degraded"}, status_code=200 if ok else 503)
+
+    @app.get("/api/v1/status", tags=["service"], responses=ERROR_RESPONSES)
+    async def service_status(principal: Reader, request: Request) -> dict[str, Any]:
+        """Dependencies and live sources in detail (counts, ports, the last error's kind, never input)."""
+        ok, body = await asyncio.to_thread(_service_status, request.app.state.services, deps)
+        return {"status": "ok" if ok else "degraded", **body}
 
     @app.get(
         "/metrics",

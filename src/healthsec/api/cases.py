@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from healthsec.api.auth import ERROR_RESPONSES, Principal, Reader, Triager, org_store
+from healthsec.api.security import Body
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -38,8 +39,8 @@ def _call(fn: Callable[[], T]) -> T:
         raise HTTPException(404 if msg.startswith("no ") else 409, detail=msg) from None
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(Body):
+    """Request bodies of the case routes (unknown fields and control characters refused)."""
 
 
 class CaseIn(_In):

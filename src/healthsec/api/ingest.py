@@ -15,10 +15,12 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from healthsec.api.auth import ERROR_RESPONSES, Sensor
+from healthsec.api.security import ONE_LINE
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.model import Event
 from healthsec.model.events import EVENT_TYPES
+from healthsec.model.limits import EVENT_LIMITS, event_problems
 from healthsec.pipeline import Detection
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
@@ -85,7 +87,7 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
         return [{"loc": loc, "msg": "an event must be a JSON object", "type": "object_type"}], None
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in _ADAPTERS:
-        msg = f"unknown event kind {kind!r}; one of {', '.join(sorted(_ADAPTERS))}"
+        msg = f"unknown event kind; one of {', '.join(sorted(_ADAPTERS))}"  # the value is never echoed
         return [{"loc": [*loc, "kind"], "msg": msg, "type": "enum"}], None
     extra = sorted(set(raw) - _FIELDS[kind] - {"kind"})
     if extra:
@@ -99,6 +101,9 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
         return [
             {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()
         ], None
+    problems = event_problems(event)
+    if problems:  # declared limits (id <= 64, source <= 128, no control characters): refused per record
+        return [{"loc": [*loc, *where], "msg": why, "type": "value_error"} for where, why in problems], None
     return [], event
 
 
@@ -141,17 +146,31 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _event_components() -> dict[str, Any]:
+    """One published schema per event kind (``FlowEvent``, ``LogEvent``, ...) from the very classes the
+    route validates with, plus the declared limits and the ``kind`` that selects it; shared definitions
+    (``Provenance``) alongside."""
+    out: dict[str, Any] = {}
+    for kind, cls in EVENT_TYPES.items():
+        schema = _ADAPTERS[kind].json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        props = schema.setdefault("properties", {})
+        props["kind"] = {"type": "string", "enum": [kind]}
+        props.pop("schema_version", None)  # set by the server
+        for name, limit in EVENT_LIMITS.items():
+            props[name] = {**props.get(name, {}), "type": "string", "maxLength": limit, "pattern": ONE_LINE}
+        props["id"]["minLength"] = 1
+        schema["required"] = sorted({*schema.get("required", ()), "kind"} - {"schema_version"})
+        schema["additionalProperties"] = False
+        schema["title"] = f"{cls.__name__}Event"
+        out[f"{cls.__name__}Event"] = schema
+    return out
+
+
+EVENT_COMPONENTS = _event_components()
 EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["kind", "id", "ts", "source"],
-    "properties": {
-        "kind": {"type": "string", "enum": sorted(EVENT_TYPES)},
-        "id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "ts": {"type": "string", "format": "date-time"},
-        "source": {"type": "string", "maxLength": 128},
-    },
-    "additionalProperties": True,
-    "description": "An event as healthsec.model.codec.to_dict writes it; the fields depend on 'kind'.",
+    "oneOf": [{"$ref": f"#/components/schemas/{cls.__name__}Event"} for cls in EVENT_TYPES.values()],
+    "description": "An event as healthsec.model.codec.to_dict writes it; 'kind' selects the fields.",
 }
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=ERROR_RESPONSES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from healthsec.bus.metrics import ServiceMetrics
 from healthsec.config import Settings
 from healthsec.ingest.base import without_raw_text
 from healthsec.model import Event, ParseError
+from healthsec.model.limits import event_problems
 
 log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.2
@@ -24,6 +26,16 @@ def host_port(text: str, default_port: int) -> tuple[str, int]:
     """``"127.0.0.1:2575"`` → ("127.0.0.1", 2575); a bare host takes ``default_port``."""
     host, _, port = text.rpartition(":") if ":" in text else (text, "", str(default_port))
     return host or "127.0.0.1", int(port)
+
+
+_QUOTED = re.compile(r"""['"(\[{:=<]""")
+
+
+def value_free(reason: str) -> str:
+    """A parse error's reason without the input it may quote: ``not JSON (unexpected 'Jane')`` →
+    ``not JSON``; at most 80 characters, control characters dropped."""
+    head = _QUOTED.split(reason, maxsplit=1)[0]
+    return "".join(ch for ch in head if ch.isprintable()).strip()[:80] or "malformed record"
 
 
 @dataclass
@@ -59,6 +71,11 @@ class LiveSources:
     # -- callbacks from listener threads / tasks -------------------------------------------------
     def _event(self, name: str, event: Event) -> None:
         event = without_raw_text(event)  # the raw HL7 text carries PHI: never stored or published
+        problems = event_problems(event)
+        if problems:  # refused alone: a poison record never blocks the buffer's batch
+            where, why = problems[0]
+            self._error(name, ParseError(name, name, f"{'.'.join(map(str, where))}: {why}"))
+            return
         with self._lock:
             self._buffer.append(event)
             self.states[name].events += 1
@@ -67,7 +84,9 @@ class LiveSources:
     def _error(self, name: str, error: ParseError) -> None:
         state = self.states[name]
         state.errors += 1
-        state.last_error = f"{error.locator}: {error.reason}"[:300]
+        # what the operator sees holds no input: no locator (an MQTT topic may name a patient), and the
+        # reason only up to its first quote, bracket or colon (parsers quote the offending value there)
+        state.last_error = value_free(error.reason)
         self.metrics.errors.labels("api", f"{name}_input").inc()
 
     def _state(self, name: str) -> SourceState:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from healthsec.api.auth import (
     ERROR_RESPONSES,
@@ -21,6 +21,7 @@ from healthsec.api.auth import (
     require,
 )
 from healthsec.api.errors import NOT_FOUND, REFUSED, answering
+from healthsec.api.security import Body
 from healthsec.model import IncidentStatus, Severity
 from healthsec.model.codec import to_dict
 from healthsec.model.triage import Verdict
@@ -49,14 +50,12 @@ class Page(BaseModel):
     total: int | None = None
 
 
-class StatusUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StatusUpdate(Body):
     status: IncidentStatus
     note: str | None = Field(default=None, max_length=2000)
 
 
-class TriageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TriageIn(Body):
     verdict: Verdict
     comment: str | None = Field(default=None, max_length=alert_use.MAX_COMMENT)
 
@@ -67,37 +66,69 @@ class BulkTriageIn(TriageIn):
     )
 
 
-class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssignIn(Body):
     assignee: str | None = Field(max_length=128, description="the analyst; null takes the incident back")
 
 
-class CommentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CommentIn(Body):
     text: str = Field(min_length=1, max_length=incident_use.MAX_TEXT)
 
 
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MergeIn(Body):
     incident_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         min_length=2, max_length=100
     )
 
 
-class SplitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SplitIn(Body):
     alert_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         min_length=1, max_length=10_000
     )
 
 
-class AssetsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    assets: list[dict[str, Any]] = Field(max_length=asset_use.MAX_ASSETS)
+_CRITICALITY = Literal[
+    "administrative",
+    "business",
+    "clinical_support",
+    "patient_monitoring",
+    "life_sustaining",
+    "ADMINISTRATIVE",
+    "BUSINESS",
+    "CLINICAL_SUPPORT",
+    "PATIENT_MONITORING",
+    "LIFE_SUSTAINING",
+]
+_Text = Annotated[str | None, Field(default=None, max_length=256)]
 
 
-class TokenIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssetIn(Body):
+    """One inventory entry as the codec writes it; criticality by name or as 1 (administrative) to 5
+    (life sustaining). Limits are the store's columns."""
+
+    single_line = frozenset({"id", "name", "role", "zone", "ip", "mac", "cpe", "purl"})
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=256)
+    role: str = Field(min_length=1, max_length=128)
+    zone: str = Field(min_length=1, max_length=64)
+    ip: str | None = Field(default=None, max_length=64)
+    mac: _Text = None
+    owner: _Text = None
+    criticality: _CRITICALITY | Annotated[int, Field(ge=1, le=5)] = "business"
+    device_type: _Text = None
+    vendor: _Text = None
+    product: _Text = None
+    version: _Text = None
+    cpe: _Text = None
+    purl: _Text = None
+    schema_version: int = Field(default=1, ge=1, le=1000)
+
+
+class AssetsIn(Body):
+    assets: list[AssetIn] = Field(max_length=asset_use.MAX_ASSETS)
+
+
+class TokenIn(Body):
+    single_line = frozenset({"name"})
     name: str = Field(min_length=1, max_length=128)
     role: Role
     ttl_days: int | None = Field(
@@ -342,7 +373,8 @@ def get_asset(
 @router.put("/assets", tags=["assets"], response_model=Count)
 def upsert_assets(request: Request, principal: Triager, body: AssetsIn) -> Count:
     with answering():
-        parsed = asset_use.upsert_assets(org_store(request, principal), body.assets, actor=principal.actor)
+        raw = [a.model_dump(exclude_none=True) for a in body.assets]
+        parsed = asset_use.upsert_assets(org_store(request, principal), raw, actor=principal.actor)
     return Count(count=len(parsed))
 
 

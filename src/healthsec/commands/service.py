@@ -112,6 +112,7 @@ def serve(
             port=settings.api_port,
             log_level="warning",
             timeout_graceful_shutdown=GRACE_S,
+            server_header=False,  # no "server: uvicorn" banner
         )
         return
     if settings.mqtt_url or settings.hl7_listen or settings.dicom_listen:
@@ -129,6 +130,7 @@ def serve(
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
+        server_header=False,
     )
 
 

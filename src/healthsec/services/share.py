@@ -283,6 +283,26 @@ def publish(
     return Published(collection, coll["id"], len(incidents), len(res.added), len(res.duplicates))
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def partner_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a partner's TAXII address (None when it can): https only; plain http only to
+    this machine (loopback), where nothing crosses a network."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "the partner URL is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and (host in _LOOPBACK_HOSTS or host.startswith("127.")):
+        return None
+    return "the partner URL must be https:// (plain http only to a loopback address)"
+
+
 def save_partner(
     store: Store,
     name: str,
@@ -310,6 +330,10 @@ def save_partner(
         if organisation.startswith("identity--")
         else sdo_id("identity", "organisation", organisation)
     )
+    if url is not None:
+        problem = partner_url_problem(url)
+        if problem is not None:
+            raise Invalid(problem, loc=("url",))
     try:
         rules = None if policy is None else policy_to_dict(policy_from_dict(name, org, policy))
     except (ValueError, TypeError, KeyError) as exc:

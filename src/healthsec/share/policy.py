@@ -144,19 +144,34 @@ def policy_to_dict(policy: PartnerPolicy) -> dict[str, Any]:
 
 
 def policy_from_dict(name: str, organisation: str, data: Mapping[str, Any] | None) -> PartnerPolicy:
-    """Rebuild a partner policy from :func:`policy_to_dict` output; unknown keys are an error."""
+    """A partner policy from :func:`policy_to_dict` output; unknown keys and wrong types are errors."""
     data = dict(data or {})
     unknown = set(data) - {"max_tlp", "allowed_types", "min_confidence", "anonymous"}
     if unknown:
         raise ValueError(f"partner {name!r}: unknown policy keys {sorted(unknown)}")
     types = data.get("allowed_types")
+    tlp, confidence, anonymous = (
+        data.get("max_tlp", TLP.GREEN.value),
+        data.get("min_confidence", 0),
+        data.get("anonymous", False),
+    )
+    if types is not None and (
+        not isinstance(types, list | tuple | set | frozenset) or not all(isinstance(t, str) for t in types)
+    ):
+        raise ValueError(f"partner {name!r}: allowed_types must be a list of STIX type names")
+    if not isinstance(tlp, str):
+        raise ValueError(f"partner {name!r}: max_tlp must be a TLP level name")
+    if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
+        raise ValueError(f"partner {name!r}: min_confidence must be a whole number from 0 to 100")
+    if not isinstance(anonymous, bool):
+        raise ValueError(f"partner {name!r}: anonymous must be true or false")
     return PartnerPolicy(
         name=name,
         organisation=organisation,
-        max_tlp=TLP.parse(str(data.get("max_tlp", TLP.GREEN.value))),
+        max_tlp=TLP.parse(tlp),
         allowed_types=frozenset(types) if types is not None else None,
-        min_confidence=int(data.get("min_confidence", 0)),
-        anonymous=bool(data.get("anonymous", False)),
+        min_confidence=confidence,
+        anonymous=anonymous,
     )
 
 

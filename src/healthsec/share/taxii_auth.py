@@ -1,5 +1,7 @@
 """TAXII partner sign-in: scrypt secrets checked with equal work for every name, back-off after failures.
 
+The :class:`Throttle` also guards the REST bearer tokens (``healthsec.api.auth.TokenGate``).
+
 * **Equal work.** An unknown partner name costs the same scrypt as a known name with a wrong secret
   (a check against a fixed dummy hash), so names cannot be told apart by response time.
 * **Back-off.** After ``free`` failed checks from one client address, or for one partner name, further
@@ -30,6 +32,15 @@ def dummy_hash() -> str:
     if _dummy_hash is None:
         _dummy_hash = hash_secret(hashlib.sha256(str(time.time_ns()).encode()).hexdigest())
     return _dummy_hash
+
+
+class SignInRefused(Exception):
+    """Sign-in refused: ``retry_after`` is set when the caller is throttled (429), else None (401)."""
+
+    def __init__(self, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 class Throttle:
@@ -65,14 +76,21 @@ class Throttle:
         with self._lock:
             self._fails.pop(key, None)
 
+    # -- one sign-in guarded per client and per name (TAXII partners and REST tokens alike) --------
+    def admit(self, client: str, name: str) -> None:
+        """Raise SignInRefused with ``retry_after`` while the client or the name must wait."""
+        for key in (f"client:{client}", f"name:{name}"):
+            wait = self.wait(key)
+            if wait > 0:
+                raise SignInRefused("too many failed sign-ins; try later", math.ceil(wait))
 
-class SignInRefused(Exception):
-    """Sign-in refused: ``retry_after`` is set when the caller is throttled (429), else None (401)."""
-
-    def __init__(self, reason: str, retry_after: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+    def outcome(self, client: str, name: str, ok: bool) -> None:
+        """Count a failure against the client and the name; a success clears the name's count."""
+        if ok:
+            self.cleared(f"name:{name}")
+        else:
+            self.failed(f"client:{client}")
+            self.failed(f"name:{name}")
 
 
 class PartnerAuth:
@@ -90,10 +108,7 @@ class PartnerAuth:
 
     def check(self, user: str, secret: str, client: str, stored_hash: Callable[[str], str | None]) -> None:
         """Raise SignInRefused unless ``secret`` is ``user``'s current secret."""
-        for key in (f"client:{client}", f"name:{user}"):
-            wait = self.throttle.wait(key)
-            if wait > 0:
-                raise SignInRefused("too many failed sign-ins; try later", math.ceil(wait))
+        self.throttle.admit(client, user)
         stored = stored_hash(user)
         if stored is not None:
             key = self._key(user, secret, stored)
@@ -102,11 +117,9 @@ class PartnerAuth:
             if until is not None and until >= time.monotonic():
                 return
         ok = verify_secret(secret, stored if stored is not None else dummy_hash()) and stored is not None
+        self.throttle.outcome(client, user, ok)
         if not ok:
-            self.throttle.failed(f"client:{client}")
-            self.throttle.failed(f"name:{user}")
             raise SignInRefused("unknown partner or wrong secret")
-        self.throttle.cleared(f"name:{user}")
         with self._lock:
             if len(self._ok) > 10_000:
                 self._ok.clear()

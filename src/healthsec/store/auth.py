@@ -82,6 +82,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+_UNKNOWN_HASH = hashlib.sha256(secrets.token_bytes(32)).hexdigest()  # compared when a token id is unknown
+
+
 def _row_to_info(row: Any) -> TokenInfo:
     m = row._mapping
     created = _utc(m["created_at"])
@@ -198,7 +201,9 @@ class AuthStore:
         t = schema_auth.api_tokens
         with self.engine.connect() as conn:
             row = conn.execute(select(t).where(t.c.id == token_id)).first()
-        if row is None or not hmac.compare_digest(row._mapping["secret_hash"], _hash(secret)):
+        # equal work for unknown ids: the secret is hashed and compared either way
+        stored = row._mapping["secret_hash"] if row is not None else _UNKNOWN_HASH
+        if not hmac.compare_digest(stored, _hash(secret)) or row is None:
             return None
         info = _row_to_info(row)
         return info if info.active(now) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +56,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 (its WAL and shared-memory files take the same mode) in a 0700 folder
+    (new folders only: an existing one is the operator's choice)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def open_engine(url: str) -> Engine:
     """Create an engine and check that the database answers; raise StoreError with one clear line."""
     full = normalise_url(url)
@@ -65,12 +75,14 @@ def open_engine(url: str) -> Engine:
 
             if full != normalise_url(default_db_url()):  # a typo must not create directories
                 raise StoreError(f"cannot open database {path}: directory {path.parent} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True)  # the embedded default's data directory
+        if str(path) not in ("", ":memory:"):
+            _private_file(path)  # the embedded default's data directory is made here, 0700
     try:
         connect_args: dict[str, Any] = {}
         if full.startswith("postgresql"):
             connect_args["connect_timeout"] = 5
-        engine = create_engine(full, connect_args=connect_args, pool_pre_ping=True)
+        # hide_parameters: an error's text never carries bound values (token hashes, filters, PHI)
+        engine = create_engine(full, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect() as conn:

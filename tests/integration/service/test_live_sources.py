@@ -17,6 +17,7 @@ from healthsec.api import create_app
 from healthsec.config import load_settings
 from healthsec.ingest.hl7.mllp import frame
 from healthsec.store import Store
+from healthsec.store.auth import AuthStore
 
 pytestmark = pytest.mark.integration
 
@@ -46,20 +47,32 @@ def test_live_sources_feed_the_store_and_report_health(tmp_path: Path) -> None:
         dicom_listen="127.0.0.1:0",
     )
     org = store.for_org("icu-org")
+    auth = AuthStore(store.engine)
+    auth.create_org("icu-org")
+    _, token = auth.create_token("icu-org", "auditor", "status-reader")
+    reader = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(settings, store=store)) as client:
-        health = client.get("/healthz").json()
+        assert client.get("/healthz").json() == {"status": "ok"}  # up/down only, no details
+        assert client.get("/api/v1/status").status_code == 401  # the details need a token
+        health = client.get("/api/v1/status", headers=reader).json()
         live = health["live_sources"]
         assert set(live) == {"mqtt", "hl7", "dicom"}
         # MQTT: two good readings and one malformed message
-        _wait(lambda: client.get("/healthz").json()["live_sources"]["mqtt"]["up"], 10, "the MQTT subscriber")
+        _wait(
+            lambda: client.get("/api/v1/status", headers=reader).json()["live_sources"]["mqtt"]["up"],
+            10,
+            "the MQTT subscriber",
+        )
         time.sleep(0.5)  # the subscription is acknowledged just after "up"
-        for i, payload in enumerate([{"hr": 72, "spo2": 97}, {"hr": 180, "spo2": 85}, "not json"]):
+        # the malformed message names a (fake) patient in its topic and its value: neither may be shown
+        for i, payload in enumerate([{"hr": 72, "spo2": 97}, {"hr": 180, "spo2": 85}, "'DOE^JANE MRN0042"]):
             body = (
                 payload.encode()
                 if isinstance(payload, str)
                 else orjson.dumps({**payload, "ts": 1_764_324_000 + i})
             )
-            mqtt_publish.single(f"{topic}/monitor-7/telemetry", body, qos=1, hostname="127.0.0.1", port=1883)
+            device = "monitor-7" if i < 2 else "DOE-JANE-MRN0042"
+            mqtt_publish.single(f"{topic}/{device}/telemetry", body, qos=1, hostname="127.0.0.1", port=1883)
         # HL7 over MLLP: one message, acknowledged
         with socket.create_connection(("127.0.0.1", live["hl7"]["port"]), timeout=5) as sock:
             sock.sendall(frame(HL7.format(n=1)))
@@ -80,9 +93,13 @@ def test_live_sources_feed_the_store_and_report_health(tmp_path: Path) -> None:
         assert all("text" not in e.fields for e in hl7_events)  # the raw message (PHI) is never stored
         readings = sorted(org.events.iter("reading"), key=lambda e: e.ts)
         assert [r.metrics["hr"] for r in readings] == [72.0, 180.0]  # type: ignore[union-attr]
-        status = client.get("/healthz").json()["live_sources"]
+        status = client.get("/api/v1/status", headers=reader).json()["live_sources"]
         assert status["mqtt"]["errors"] == 1
-        assert "not JSON" in status["mqtt"]["last_error"]
+        assert status["mqtt"]["last_error"] == "not JSON"
+        for route, headers in (("/healthz", {}), ("/api/v1/status", reader), ("/metrics", {})):
+            text = client.get(route, headers=headers).text
+            assert "JANE" not in text.upper()
+            assert "MRN0042" not in text
         metrics = client.get("/metrics").text
         assert 'healthsec_events_in_total{role="api",source="mqtt"} 2.0' in metrics
         assert 'healthsec_errors_total{kind="mqtt_input",role="api"} 1.0' in metrics

@@ -278,7 +278,9 @@ def test_api_to_nats_to_worker(cfg: NatsConfig, pg: Store) -> None:
         db=PG_URL, bus="nats", nats_stream=cfg.stream, nats_subject=cfg.prefix, nats_durable=cfg.durable
     )
     with TestClient(create_app(settings)) as client:
-        assert client.get("/healthz").json()["checks"]["bus"] == "ok"
+        assert client.get("/healthz").json() == {"status": "ok"}
+        status = client.get("/api/v1/status", headers=tenant.headers("auditor")).json()
+        assert status["checks"]["bus"] == "ok"
         events = [flow(i, "api") for i in range(1200)]  # three bus messages (500 per message)
         r = client.post("/api/v1/events", json={"events": events}, headers=tenant.headers("sensor"))
         assert r.status_code == 202

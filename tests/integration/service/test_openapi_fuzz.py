@@ -1,4 +1,5 @@
-"""Property-based API test (schemathesis) against the OpenAPI document: no server error, responses conform."""
+"""Property-based API test (schemathesis) against the OpenAPI document with every check: no server error,
+responses conform to the schema (status, content type, headers, body), 405s name the allowed methods."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from service_helpers import make_tenant, seed
 
 from healthsec.api import create_app
+from healthsec.api.auth import TokenGate
 from healthsec.config import load_settings
+from healthsec.share.taxii_auth import Throttle
 from healthsec.store import Store
+
+MAX_EXAMPLES = 15  # per operation: bounded so the suite stays fast
+# Not yet passing (issue 18 item 14, docs/service.md): the data-acceptance checks still find requests the
+# document allows and the server refuses (and the reverse: pydantic's lax parsing accepts "5" for 5)
+EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 
 
 def _build(tmp: Path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
@@ -25,20 +29,28 @@ def _build(tmp: Path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
     make_tenant(store, "fuzz-b")
     seed(store, tenant.org)
     app = create_app(load_settings(db="sqlite:///unused.db"), store=store)
+    # the checks send many requests without or with a wrong token from one address: no back-off here
+    # (test_hardening.py tests it), or every later request of the run would get 429
+    app.state.token_gate = TokenGate(Throttle(free=10**9))
     return schemathesis.openapi.from_asgi("/openapi.json", app), tenant.headers("admin")
 
 
 _TMP = Path(__import__("tempfile").mkdtemp(prefix="healthsec-fuzz-"))
 schema, ADMIN = _build(_TMP)
+TRIED: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> object:
+    yield
+    checks = f"all checks but {len(EXCLUDED)}" if EXCLUDED else "every check"
+    print(f"\nschemathesis: {len(TRIED)} cases over {len(set(TRIED))} operations, {checks}")
 
 
 @pytest.mark.integration
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_errors(case: schemathesis.Case) -> None:
-    case.headers = {**(case.headers or {}), **ADMIN}
-    response = case.call()
+    TRIED.append(case.operation.label)
+    response = case.call_and_validate(headers=ADMIN, excluded_checks=EXCLUDED)
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
-    case.validate_response(
-        response, checks=(status_code_conformance, content_type_conformance, response_schema_conformance)
-    )

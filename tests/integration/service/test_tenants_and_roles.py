@@ -74,6 +74,8 @@ COVERED = {
     # threat intelligence (tests/unit/intel/test_api.py: another organisation sees no match)
     ("GET", "/api/v1/intel/advisories/{advisory_id}"),
     ("GET", "/api/v1/intel/matches"),
+    # service status: dependencies and live sources, no organisation's data
+    ("GET", "/api/v1/status"),
 }
 
 
@@ -112,8 +114,10 @@ def test_tenant_isolation_on_every_route(world: World) -> None:
     put = {"organisation": "General Hospital", "secret": "s" * 20}
     assert c.put("/api/v1/partners/general", json=put, headers=b.headers("admin")).status_code == 200
     assert c.get("/api/v1/partners", headers=admin_a).json()["items"] == []
-    partners_b = c.get("/api/v1/partners", headers=b.headers("partner")).json()["items"]
+    partners_b = c.get("/api/v1/partners", headers=b.headers("admin")).json()["items"]
     assert [p["name"] for p in partners_b] == ["general"]
+    # a partner token sees only the partner record its name names (none here; tests/.../test_hardening)
+    assert c.get("/api/v1/partners", headers=b.headers("partner")).json()["items"] == []
     assert "secret" not in partners_b[0]
     assert partners_b[0]["has_secret"] is True
 
@@ -319,7 +323,8 @@ def test_malformed_and_oversized_bodies(world: World) -> None:
 
 def test_health_and_metrics(world: World) -> None:
     c = world.client
-    health = c.get("/healthz").json()
+    assert c.get("/healthz").json() == {"status": "ok"}
+    health = c.get("/api/v1/status", headers=world.a.headers("auditor")).json()
     assert health["status"] == "ok"
     assert health["checks"]["db"] == "ok"
     c.post("/api/v1/events", json={"events": [flow(i) for i in range(10)]}, headers=world.a.headers("sensor"))
