@@ -87,6 +87,15 @@ class _Slot:
     detail: str = ""
 
 
+class _NoHistory:
+    def between(self, start: datetime, end: datetime) -> Iterable[Event]:
+        del start, end
+        return ()
+
+
+_NO_HISTORY = _NoHistory()
+
+
 class Engine:
     """Stateful per organisation: detectors, the learning clock, the correlator and the risk model."""
 
@@ -138,6 +147,34 @@ class Engine:
     def detector(self, name: str) -> AlertingDetector | None:
         """The running instance of a registered detector, if it could be built."""
         return next((s.detector for s in self._slots if s.spec.name == name), None)
+
+    def prime(self, baseline: Sequence[Event] = (), prepared: Sequence[str] = ()) -> None:
+        """File mode: end the learning period now instead of after ``learning`` of event time.
+
+        Every learning detector is fitted on ``baseline`` (the events of its kinds; none given: it runs
+        unfitted, i.e. its content rules only, as ``healthsec scan hl7`` without ``--baseline`` does), except
+        the ``prepared`` ones, whose instances arrived fitted (a baseline file loaded by the command).
+        """
+        for slot in self._slots:
+            if slot.spec.needs != "learning" or slot.detector is None or slot.fitted:
+                continue
+            mine = [e for e in baseline if e.kind in slot.spec.kinds]
+            if mine and slot.spec.name not in prepared:
+                slot.detector.fit(mine)
+            slot.fitted = True
+
+    def scan(self, events: Sequence[Event]) -> StepResult:
+        """File mode: run ``events`` (one file or one chunk of it, in the order given) as one step.
+
+        Unlike :meth:`process` there is no learning clock (call :meth:`prime` first) and no bucketing:
+        a file is detected as the command read it, so its alerts do not depend on the hour boundaries.
+        """
+        if not events:
+            return StepResult()
+        start = bucket_of(min(e.ts for e in events))
+        if self.learning_start is None:
+            self.learning_start = start
+        return self.process(start, events, _NO_HISTORY, max(e.ts for e in events) + timedelta(microseconds=1))
 
     @property
     def learning_end(self) -> datetime | None:
