@@ -93,11 +93,13 @@ class Pipeline:
 
     # ---- restart -----------------------------------------------------------------------------
     def _restore(self) -> None:
-        """Rebuild the engine from the store: learning start, fitted baselines, windows, incidents."""
+        """Rebuild the engine from the store: learning start, learnt baselines (loaded as stored; a
+        detector that cannot save its state refits from the stored learning period), windows, incidents."""
         st = self.state.get()
         if st.cursor is None or st.learning_start is None:
             return
         self.engine.learning_start = st.learning_start
+        self.engine.load_baselines(self.state.baselines())  # learnt once, kept: no refit on a restart
         start = max(st.learning_start, bucket_of(st.cursor - WARM_UP))
         while start < st.cursor:  # replay recent events so windows are as the last owner left them
             end = min(start + BUCKET, st.cursor)
@@ -150,6 +152,8 @@ class Pipeline:
 
     def _step(self, start: datetime, end: datetime, events: list[Event], result: PipelineResult) -> None:
         step = self.engine.process(start, events, self._history, end)
+        if step.baselines:
+            self.state.save_baselines((n, v, st) for n, (v, st) in step.baselines.items())
         if step.failures:
             self.state.add_dead_letters((f.detector, f.event_id, f.reason) for f in step.failures)
             result.detector_failures.extend(
