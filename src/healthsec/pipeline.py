@@ -86,6 +86,8 @@ class Pipeline:
         self.on_incidents = on_incidents
         self.event_clock = event_clock  # cases open at the batch's event time (demo, replay analysis)
         self.settings = settings
+        lateness = getattr(settings, "detection_lateness_s", 0.0) if settings is not None else 0.0
+        self.lateness = timedelta(seconds=float(lateness))
         self.state = detection(store)
         self._history = _History(store)
         if resume:
@@ -132,8 +134,10 @@ class Pipeline:
             if first is None:
                 return result
             start = bucket_of(first)
-        # closed hours only; with ``final`` also what the open hour holds so far (the rest comes later)
-        stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts)
+        # closed hours only: an hour closes once the newest event is ``detection_lateness_s`` past its end
+        # (sources that deliver out of order get that long); with ``final`` also what the open hour holds
+        # so far (the rest comes later)
+        stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts - self.lateness)
         while start < stop:
             end = min(bucket_of(start) + BUCKET, stop)
             events = list(self._history.between(start, end))

@@ -198,3 +198,30 @@ def test_a_baseline_of_another_version_is_refitted_not_loaded(store: Store) -> N
     engine = _learning_engine(6)
     assert engine.load_baselines(detection(store).baselines()) == []
     assert engine.load_baselines({"port-learner": ("1", {"nonsense": 1})}) == []  # refused: refit instead
+
+
+def test_allowed_lateness_keeps_an_hour_open_for_late_events(store: Store) -> None:
+    from healthsec.config import Settings
+
+    def f(i: str, minutes: int, port: int = 443) -> Flow:
+        return Flow(
+            id=i,
+            ts=T0 + timedelta(minutes=minutes),
+            source="t",
+            src_ip="10.0.0.5",
+            dst_ip="10.0.0.9",
+            dst_port=port,
+        )
+
+    def detected(lateness: float, org: str) -> set[str]:
+        s = store.for_org(org)
+        pipe = Pipeline(_engine(), s, settings=Settings(detection_lateness_s=lateness))
+        for batch in ([f("a", 10, 104), f("b", 65)], [f("late", 50, 104)], [f("c", 140)]):
+            pipe.accept(batch)
+            pipe.advance()
+        return {a.id for a in s.alerts.list(limit=100)}
+
+    # without lateness hour 0 closes when 01:05 arrives: the 00:50 event is stored but never detected
+    assert "al-port-rule-late" not in detected(0.0, store.org + "-l0")
+    # ten minutes of allowed lateness: hour 0 waits for 01:10 of event time, so the late event counts
+    assert "al-port-rule-late" in detected(600.0, store.org + "-l10")
