@@ -43,3 +43,27 @@ class AlertingDetector(Protocol):
     def fit(self, events: Iterable[Event]) -> None: ...
 
     def detect(self, events: Sequence[Event]) -> list[Alert]: ...
+
+
+class CombinedDetector:
+    """One registered detector made of parts that read the same events (a merge, not a second path).
+
+    Each part keeps its own rules; its alerts are named ``<name>.<part>`` (the part labelled ``""``:
+    ``<name>``) so an analyst still sees which checks fired, and the conformance kit accepts them as
+    this detector's.
+    """
+
+    def __init__(self, name: str, version: str, parts: dict[str, AlertingDetector]) -> None:
+        self.name = name
+        self.version = version
+        self.parts = parts
+        for label, part in parts.items():
+            part.name = f"{name}.{label}" if label else name
+
+    def fit(self, events: Iterable[Event]) -> None:
+        seen = list(events)
+        for part in self.parts.values():
+            part.fit(seen)
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        return [a for part in self.parts.values() for a in part.detect(events)]
