@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -67,3 +67,23 @@ class CombinedDetector:
 
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         return [a for part in self.parts.values() for a in part.detect(events)]
+
+
+class KnownPairsBaseline:
+    """The baseline of a detector that learns known pairs (account, source), (host, peer): saved as JSON.
+
+    The engine stores it when the learning period ends and a restarted worker loads it (``to_dict`` /
+    ``load_dict``, as the HL7 and DICOM baselines), instead of refitting.
+    """
+
+    name: str
+    version: str
+    _known: set[tuple[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detector": self.name, "version": self.version, "known": sorted(self._known)}
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+        self._known = {(str(a), str(b)) for a, b in data["known"]}

@@ -9,12 +9,12 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
+from healthsec.detect.base import KnownPairsBaseline
 from healthsec.model import Alert, Asset, Entity, EntityKind, EntityRole, Event, Flow, Severity, stable_id
 
 FEATURES = (
@@ -321,7 +321,7 @@ def _techniques(top: str, flows: Sequence[Flow], zones: Mapping[str, str]) -> tu
     return ()
 
 
-class BeaconDetector:
+class BeaconDetector(KnownPairsBaseline):
     """Command-and-control beaconing: regular connections from one host to an external peer it never used.
 
     For each (source, external destination) pair unseen in the baseline, inter-arrival times of the
@@ -352,15 +352,6 @@ class BeaconDetector:
 
     def fit(self, events: Iterable[Event]) -> None:
         self._known = {(f.src_ip or "", f.dst_ip or "") for f in events if isinstance(f, Flow)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The learnt baseline (the known pairs) as JSON-ready data; the engine stores it, never pickled."""
-        return {"detector": self.name, "version": self.version, "known": sorted(self._known)}
-
-    def load_dict(self, data: Mapping[str, Any]) -> None:
-        if data.get("detector") != self.name:
-            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
-        self._known = {(str(a), str(b)) for a, b in data["known"]}
 
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         touched: set[tuple[str, str]] = set()

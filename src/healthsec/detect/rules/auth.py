@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
+from healthsec.detect.base import KnownPairsBaseline
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, LogRecord, Severity, stable_id
 
 FAILED, SUCCESS = 4625, 4624
@@ -146,7 +146,7 @@ class BruteForceDetector:
         )
 
 
-class LogonNoveltyDetector:
+class LogonNoveltyDetector(KnownPairsBaseline):
     """Network logons by an account from a source it never used, spreading to several hosts.
 
     Learns (account, source address) pairs of successful network logons (4624, logon type 3/10) from
@@ -174,15 +174,6 @@ class LogonNoveltyDetector:
 
     def fit(self, events: Iterable[Event]) -> None:
         self._known = {p for e in events if (p := self._pair(e))}
-
-    def to_dict(self) -> dict[str, Any]:
-        """The learnt baseline (the known pairs) as JSON-ready data; the engine stores it, never pickled."""
-        return {"detector": self.name, "version": self.version, "known": sorted(self._known)}
-
-    def load_dict(self, data: Mapping[str, Any]) -> None:
-        if data.get("detector") != self.name:
-            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
-        self._known = {(str(a), str(b)) for a, b in data["known"]}
 
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         touched: set[tuple[str, str]] = set()
