@@ -202,6 +202,12 @@ class Settings(BaseSettings):
     detection_idle_s: float = Field(
         default=2.0, gt=0, description="seconds without new events before the last open hour is detected"
     )
+    detection_lateness_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=24 * 3600,
+        description="event time an hour stays open after a later event arrived (allowed lateness of sources)",
+    )
     # --- console (the web pages at /) ---
     console_idle_minutes: int = Field(
         default=30, ge=1, le=24 * 60, description="a console session without a request ends after this"

@@ -21,7 +21,7 @@ the other detectors and events go on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -77,6 +77,8 @@ class StepResult:
     raised_at: dict[str, datetime] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
     failures: list[DetectorFailure] = field(default_factory=list)
+    # baselines learnt in this step: detector -> (version, JSON state), for the store to keep
+    baselines: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +87,24 @@ class _Slot:
     detector: AlertingDetector | None = None
     fitted: bool = False
     detail: str = ""
+    loaded: bool = False  # the baseline came from the store (not refitted)
+
+
+def baseline_state(detector: object) -> dict[str, Any] | None:
+    """A fitted detector's baseline as JSON-ready data, if it can give one (``to_dict``/``load_dict``)."""
+    if not (hasattr(detector, "to_dict") and hasattr(detector, "load_dict")):
+        return None
+    state = detector.to_dict()
+    return dict(state) if isinstance(state, Mapping) else None
+
+
+class _NoHistory:
+    def between(self, start: datetime, end: datetime) -> Iterable[Event]:
+        del start, end
+        return ()
+
+
+_NO_HISTORY = _NoHistory()
 
 
 class Engine:
@@ -139,6 +159,34 @@ class Engine:
         """The running instance of a registered detector, if it could be built."""
         return next((s.detector for s in self._slots if s.spec.name == name), None)
 
+    def prime(self, baseline: Sequence[Event] = (), prepared: Sequence[str] = ()) -> None:
+        """File mode: end the learning period now instead of after ``learning`` of event time.
+
+        Every learning detector is fitted on ``baseline`` (the events of its kinds; none given: it runs
+        unfitted, i.e. its content rules only, as ``healthsec scan hl7`` without ``--baseline`` does), except
+        the ``prepared`` ones, whose instances arrived fitted (a baseline file loaded by the command).
+        """
+        for slot in self._slots:
+            if slot.spec.needs != "learning" or slot.detector is None or slot.fitted:
+                continue
+            mine = [e for e in baseline if e.kind in slot.spec.kinds]
+            if mine and slot.spec.name not in prepared:
+                slot.detector.fit(mine)
+            slot.fitted = True
+
+    def scan(self, events: Sequence[Event]) -> StepResult:
+        """File mode: run ``events`` (one file or one chunk of it, in the order given) as one step.
+
+        Unlike :meth:`process` there is no learning clock (call :meth:`prime` first) and no bucketing:
+        a file is detected as the command read it, so its alerts do not depend on the hour boundaries.
+        """
+        if not events:
+            return StepResult()
+        start = bucket_of(min(e.ts for e in events))
+        if self.learning_start is None:
+            self.learning_start = start
+        return self.process(start, events, _NO_HISTORY, max(e.ts for e in events) + timedelta(microseconds=1))
+
     @property
     def learning_end(self) -> datetime | None:
         return None if self.learning_start is None else self.learning_start + self.learning
@@ -163,7 +211,8 @@ class Engine:
                     DetectorStatus(s.name, s.version, s.needs, "learning", progress=self._learning_progress())
                 )
             else:
-                out.append(DetectorStatus(s.name, s.version, s.needs, "running"))
+                detail = "baseline loaded from the store" if slot.loaded else ""
+                out.append(DetectorStatus(s.name, s.version, s.needs, "running", detail))
         out.extend(
             DetectorStatus(s.name, s.version, s.needs, "disabled by configuration") for s in self.disabled
         )
@@ -187,8 +236,8 @@ class Engine:
         if self.learning_start is None:
             self.learning_start = bucket_of(start)
         end = start + BUCKET if end is None else end
-        self._finish_learning(start, history)
         result = StepResult()
+        result.baselines = self._finish_learning(start, history)
         if events:
             seen = {e.id: e.ts for e in events}
             for slot in self._slots:
@@ -206,23 +255,55 @@ class Engine:
         self.cursor = end
         return result
 
-    def _finish_learning(self, start: datetime, history: EventHistory) -> None:
+    def _finish_learning(
+        self, start: datetime, history: EventHistory
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
         end = self.learning_end
         pending = [s for s in self._slots if s.spec.needs == "learning" and not s.fitted and s.detector]
         if end is None or start < end or not pending:
-            return
+            return {}
         assert self.learning_start is not None
         baseline = list(history.between(self.learning_start, end))
+        learnt = {}
         for slot in pending:
             assert slot.detector is not None
             kinds = slot.spec.kinds
             try:
                 slot.detector.fit([e for e in baseline if e.kind in kinds])
                 slot.fitted = True
+                state = baseline_state(slot.detector)
+                if state is not None:
+                    learnt[slot.spec.name] = (slot.spec.version, state)
             except Exception as exc:  # a detector that cannot learn is reported, the rest go on
                 slot.detail = f"learning failed: {type(exc).__name__}: {exc}"
                 slot.detector = None
                 log.warning("detector %s could not fit its baseline (%s)", slot.spec.name, type(exc).__name__)
+        return learnt
+
+    def load_baselines(self, stored: Mapping[str, tuple[str, Mapping[str, Any]]]) -> list[str]:
+        """Give learning detectors the baselines a previous owner learnt (no refit); return the loaded.
+
+        A baseline of another detector version, or one the detector refuses, is ignored: that detector
+        refits from the stored learning period as before.
+        """
+        loaded = []
+        for slot in self._slots:
+            got = stored.get(slot.spec.name)
+            if slot.spec.needs != "learning" or slot.detector is None or slot.fitted or got is None:
+                continue
+            version, state = got
+            if version != slot.spec.version or not hasattr(slot.detector, "load_dict"):
+                continue
+            try:
+                slot.detector.load_dict(state)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning(
+                    "stored baseline of %s refused (%s); refitting", slot.spec.name, type(exc).__name__
+                )
+                continue
+            slot.fitted = slot.loaded = True
+            loaded.append(slot.spec.name)
+        return loaded
 
     def _detect(self, slot: _Slot, events: Sequence[Event], failures: list[DetectorFailure]) -> list[Alert]:
         assert slot.detector is not None

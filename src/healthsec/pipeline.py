@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from healthsec.model import Alert, Event, Incident, ParseError
 from healthsec.store import Store
 
 if TYPE_CHECKING:
+    from healthsec.detect.base import AlertingDetector
     from healthsec.detect.registry import DetectorSpec
     from healthsec.model import Asset
 
@@ -85,6 +86,8 @@ class Pipeline:
         self.on_incidents = on_incidents
         self.event_clock = event_clock  # cases open at the batch's event time (demo, replay analysis)
         self.settings = settings
+        lateness = getattr(settings, "detection_lateness_s", 0.0) if settings is not None else 0.0
+        self.lateness = timedelta(seconds=float(lateness))
         self.state = detection(store)
         self._history = _History(store)
         if resume:
@@ -92,11 +95,13 @@ class Pipeline:
 
     # ---- restart -----------------------------------------------------------------------------
     def _restore(self) -> None:
-        """Rebuild the engine from the store: learning start, fitted baselines, windows, incidents."""
+        """Rebuild the engine from the store: learning start, learnt baselines (loaded as stored; a
+        detector that cannot save its state refits from the stored learning period), windows, incidents."""
         st = self.state.get()
         if st.cursor is None or st.learning_start is None:
             return
         self.engine.learning_start = st.learning_start
+        self.engine.load_baselines(self.state.baselines())  # learnt once, kept: no refit on a restart
         start = max(st.learning_start, bucket_of(st.cursor - WARM_UP))
         while start < st.cursor:  # replay recent events so windows are as the last owner left them
             end = min(start + BUCKET, st.cursor)
@@ -129,8 +134,10 @@ class Pipeline:
             if first is None:
                 return result
             start = bucket_of(first)
-        # closed hours only; with ``final`` also what the open hour holds so far (the rest comes later)
-        stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts)
+        # closed hours only: an hour closes once the newest event is ``detection_lateness_s`` past its end
+        # (sources that deliver out of order get that long); with ``final`` also what the open hour holds
+        # so far (the rest comes later)
+        stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts - self.lateness)
         while start < stop:
             end = min(bucket_of(start) + BUCKET, stop)
             events = list(self._history.between(start, end))
@@ -149,6 +156,8 @@ class Pipeline:
 
     def _step(self, start: datetime, end: datetime, events: list[Event], result: PipelineResult) -> None:
         step = self.engine.process(start, events, self._history, end)
+        if step.baselines:
+            self.state.save_baselines((n, v, st) for n, (v, st) in step.baselines.items())
         if step.failures:
             self.state.add_dead_letters((f.detector, f.event_id, f.reason) for f in step.failures)
             result.detector_failures.extend(
@@ -409,3 +418,86 @@ def build_engine(
         patient_authority=s.patient_id_authority,
     )
     return Engine(run, ctx, learning=timedelta(hours=s.learning_hours), kb=load_attack(), disabled=off)
+
+
+# ---- file mode: the CLI's scan and detect commands ----------------------------------------------
+_KB: list[Any] = []
+
+
+def attack_kb() -> Any:
+    """The pinned ATT&CK knowledge base, parsed once per process (about 1.7 s)."""
+    if not _KB:
+        from healthsec.ingest.attack_data import load_attack
+
+        _KB.append(load_attack())
+    return _KB[0]
+
+
+def _given(detector: AlertingDetector) -> Callable[[Any], AlertingDetector]:
+    def factory(_: Any) -> AlertingDetector:
+        return detector
+
+    return factory
+
+
+class DetectorChoiceError(ValueError):
+    """A detector named for a file command is unknown, reads other events, or cannot run."""
+
+
+def file_engine(
+    names: Sequence[str],
+    kinds: Iterable[str],
+    *,
+    settings: Settings | None = None,
+    prepared: Mapping[str, AlertingDetector] | None = None,
+    baseline: Sequence[Event] = (),
+    assets: Sequence[Asset] = (),
+    sigma_rules: object | None = None,
+) -> Engine:
+    """The engine a file command runs (``detect logs|flows|telemetry``, ``scan hl7|dicom|fhir``).
+
+    ``names`` restricts the registry (plus the settings' plugins) to the detectors the command runs; each
+    must read one of ``kinds`` (the events the file holds). ``prepared`` hands over instances the command
+    built itself (a model loaded from ``--model``, a baseline loaded from a file, a care context read from
+    ``--directory``); learning detectors are fitted on ``baseline`` at once (none: they run unfitted, i.e.
+    their content rules only). Alerts are ATT&CK-enriched and correlated as in the service.
+    """
+    from healthsec.config import load_patient_key
+    from healthsec.detect.registry import DetectorContext, Profile
+
+    s = settings or load_settings()
+    specs = registered_specs(s)
+    try:
+        run, _ = Profile(tuple(names), (), specs).resolve()
+    except ValueError as exc:
+        raise DetectorChoiceError(str(exc)) from None
+    wanted = set(kinds)
+    ready = dict(prepared or {})
+    chosen = []
+    for spec in run:
+        if not spec.kinds & wanted:
+            raise DetectorChoiceError(
+                f"detector {spec.name} reads {', '.join(sorted(spec.kinds))} events, "
+                f"this input holds {', '.join(sorted(wanted))}"
+            )
+        det = ready.get(spec.name)
+        if det is not None:
+            spec = dataclasses.replace(spec, factory=_given(det), model_factory=_given(det))
+        elif spec.needs == "model":
+            raise DetectorChoiceError(f"detector {spec.name} needs a trained model (--model)")
+        chosen.append(spec)
+    ctx = DetectorContext(
+        assets=tuple(assets),
+        sigma_rules=sigma_rules,
+        phi_key=load_patient_key(s),
+        patient_authority=s.patient_id_authority,
+    )
+    engine = Engine(chosen, ctx, kb=attack_kb())
+    for spec in chosen:
+        if spec.needs == "model" and spec.model_kind:
+            engine.set_model(spec.model_kind, ready[spec.name])
+    missing = [st for st in engine.status() if st.state == "unavailable"]
+    if missing:
+        raise DetectorChoiceError("; ".join(f"detector {st.name}: {st.detail}" for st in missing))
+    engine.prime(baseline, prepared=list(ready))
+    return engine

@@ -15,11 +15,14 @@ import typer
 
 from healthsec.commands.groups import (
     DbOption,
+    DetectorsOption,
     StatusLine,
     console,
     detect_app,
     fail,
+    file_engine,
     listen_app,
+    report_failures,
     scan_app,
     stop_on_sigterm,
     train_app,
@@ -115,6 +118,7 @@ def scan_fhir(
     tz: Annotated[str, typer.Option("--tz", help="Hospital time zone for working hours.")] = "UTC",
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save events and alerts.")] = True,
+    detectors: DetectorsOption = None,
 ) -> None:
     """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
     snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
@@ -150,9 +154,13 @@ def scan_fhir(
     items = list(AuditEventFileSource(paths).read())
     events: list[Event] = [e for e in items if not isinstance(e, ParseError)]
     errors = [e for e in items if isinstance(e, ParseError)]
-    alerts = detector.detect(events)
+    step = file_engine(detectors, "clinical.access", {"access"}, prepared={"clinical.access": detector}).scan(
+        events
+    )
+    alerts = step.alerts
     console.print(f"AuditEvents: {len(events)} accepted, {len(errors)} rejected; alerts: {len(alerts)}")
     _print_errors(errors)
+    report_failures(step.failures)
     _print_alerts(alerts)
     if store:
         _store(db, events, alerts)
@@ -340,9 +348,12 @@ def detect_telemetry(
     fmt: FormatOption = "ton-iot",
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save alerts and their readings.")] = True,
+    detectors: DetectorsOption = None,
 ) -> None:
-    """Score telemetry with a trained model: predictions CSV (file, record, score, is_attack, predicted)."""
-    from healthsec.detect.clinical.telemetry_model import alerts_from_predictions, class_name
+    """Score telemetry with a trained model: predictions CSV (file, record, score, is_attack, predicted);
+    alerts from the engine (the model's flagged readings, plus any other --detectors)."""
+    from healthsec.detect.clinical.telemetry_model import FORMAT_VERSION, class_name
+    from healthsec.detect.ml.artefact_detectors import ScoredReadings
     from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
 
     if fmt not in FORMATS:
@@ -412,7 +423,11 @@ def detect_telemetry(
             f"{fp / (fp + tn) if fp + tn else float('nan'):.3f}"
         )
     if store:
-        alerts = alerts_from_predictions(good, pred)
+        scored = ScoredReadings(good, pred, str(FORMAT_VERSION))
+        engine = file_engine(detectors, scored.name, {"reading"}, prepared={scored.name: scored})
+        step = engine.scan(good)
+        report_failures(step.failures)
+        alerts = step.alerts
         flagged = {e for a in alerts for e in a.evidence}
         _store(db, [g for g in good if g.id in flagged], alerts)
         console.print(f"stored {len(alerts)} alert(s)")

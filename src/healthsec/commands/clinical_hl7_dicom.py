@@ -15,10 +15,13 @@ from rich.table import Table
 
 from healthsec.commands.groups import (
     DbOption,
+    DetectorsOption,
     StatusLine,
     console,
     fail,
+    file_engine,
     listen_app,
+    report_failures,
     scan_app,
     stop_on_sigterm,
 )
@@ -164,6 +167,7 @@ def scan_hl7(
     db: DbOption = None,
     store: StoreOption = True,
     as_json: JsonOption = False,
+    detectors: DetectorsOption = None,
 ) -> None:
     """Parse HL7 v2 files and captures and detect malformed, oversized and injected messages, unknown
     senders, unseen message types, floods, bulk queries and ACK anomalies. Without --baseline only the
@@ -176,7 +180,8 @@ def scan_hl7(
     items = _hl7_items(paths)
     events = sorted((i for i in items if isinstance(i, ClinicalMessage)), key=lambda e: e.ts)
     errors = [i for i in items if isinstance(i, ParseError)]
-    alerts = det.detect(events)
+    step = file_engine(detectors, "hl7", {"clinical"}, prepared={"hl7": det}).scan(events)
+    alerts = step.alerts
     types: dict[str, int] = {}
     for e in events:
         types[e.message_type] = types.get(e.message_type, 0) + 1
@@ -187,6 +192,7 @@ def scan_hl7(
         highlight=False,
     )
     _print_errors(errors)
+    report_failures(step.failures)
     _print_alerts(alerts, as_json)
     if store:
         _save(db, events, alerts)
@@ -293,17 +299,19 @@ def scan_dicom(
     db: DbOption = None,
     store: StoreOption = True,
     as_json: JsonOption = False,
+    detectors: DetectorsOption = None,
 ) -> None:
     """Inspect DICOM files: executables in the 128-byte preamble (PE/DICOM polyglot, CVE-2019-11687),
     truncated files, lying element lengths, missing file meta. Non-DICOM files are listed as errors."""
-    from healthsec.detect.clinical.dicom import DicomDetector
     from healthsec.ingest.dicom import DicomFileSource
 
     _check_paths(paths)
+    engine = file_engine(detectors, "dicom", {"clinical"})
     items = list(DicomFileSource(paths).read())
     events = [i for i in items if isinstance(i, ClinicalMessage)]
     errors = [i for i in items if isinstance(i, ParseError)]
-    alerts = DicomDetector(phi_key=_phi_key(), local_authority=_authority()).detect(events)
+    step = engine.scan(events)
+    alerts = step.alerts
     flagged = {e for a in alerts for e in a.evidence}
     console.print(
         f"{len(events)} DICOM files inspected; {len(flagged)} with findings; {len(errors)} not DICOM or "
@@ -311,6 +319,7 @@ def scan_dicom(
         highlight=False,
     )
     _print_errors(errors)
+    report_failures(step.failures)
     _print_alerts(alerts, as_json)
     if store:
         _save(db, events, alerts)

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsec.commands.groups import DbOption, detect_app, expand_globs, train_app
+from healthsec.commands.groups import (
+    DbOption,
+    DetectorsOption,
+    detect_app,
+    expand_globs,
+    file_engine,
+    report_failures,
+    train_app,
+)
 from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.model import Asset, Criticality, stable_id
 
@@ -156,11 +164,14 @@ def detect_flows(
         bool,
         typer.Option("--online", help="Add the streaming part (Half-Space Trees over flows in file order)."),
     ] = False,
+    detectors: DetectorsOption = None,
 ) -> None:
-    """Score flows with a trained model: predictions CSV in input order, alerts into the store."""
+    """Score flows with a trained model: predictions CSV in input order; alerts from the engine (the
+    model's flagged flows, plus any other --detectors) into the store."""
     import numpy as np
 
     from healthsec.app import open_store
+    from healthsec.detect.ml.artefact_detectors import ScoredFlowTable
     from healthsec.detect.ml.ensemble import FlowEnsemble
     from healthsec.detect.ml.features import SchemaError
     from healthsec.detect.ml.unsupervised import UnsafeModelError
@@ -216,9 +227,12 @@ def detect_flows(
             scored_files += 1
             flagged += len(rows)
             by_pred.update(pred.predicted[i] for i in rows)
-            if store is not None and rows:
-                flows = [f for f in flows_from_table(t, indices=rows)]
-                stored += store.alerts.add_many(ens.alerts(flows, t.frame, pred, rows))
+            if store is not None and (rows or detectors):
+                flows = list(flows_from_table(t))
+                scored = ScoredFlowTable(ens, t.frame, pred, [f.id for f in flows])
+                step = file_engine(detectors, ens.name, {"flow"}, prepared={ens.name: scored}).scan(flows)
+                report_failures(step.failures)
+                stored += store.alerts.add_many(step.alerts)
     summary = ", ".join(f"{k} {v:,}" for k, v in by_pred.most_common())
     typer.echo(
         f"scored {total:,} flows from {scored_files} file(s); flagged {flagged:,} ({summary})",

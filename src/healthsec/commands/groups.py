@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from healthsec.engine import DetectorFailure, Engine
 
 # Lines are never wrapped at the terminal width (soft wrap): a message, a skipped-record line or a path
 # stays one line that can be grepped, whatever COLUMNS is; tables still fit the width.
@@ -72,3 +76,36 @@ def expand_globs(paths: list[Path] | None) -> list[Path]:
             raise fail(f"no file matches {text}")
         out.extend(Path(m) for m in matches)
     return out
+
+
+DetectorsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--detectors",
+        help="Registered detector to run over this input (repeatable; `healthsec detectors list` names them; "
+        "default: this command's own detector).",
+    ),
+]
+
+
+def file_engine(names: list[str] | None, default: str, kinds: set[str], **kwargs: Any) -> Engine:
+    """The engine a file command runs (see :func:`healthsec.pipeline.file_engine`); a bad choice fails."""
+    from healthsec.config import ConfigError
+    from healthsec.pipeline import DetectorChoiceError
+    from healthsec.pipeline import file_engine as build
+
+    try:
+        return build(names or [default], kinds, **kwargs)
+    except (DetectorChoiceError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+
+
+def report_failures(failures: Sequence[DetectorFailure]) -> None:
+    """Events a detector raised on (the others went on): one line each, at most ten."""
+    for f in failures[:10]:
+        err_console.print(
+            f"[yellow]detector failed[/] {f.detector} on event {f.event_id}: {f.reason}",
+            highlight=False,
+        )
+    if len(failures) > 10:
+        err_console.print(f"[yellow]... and {len(failures) - 10} more detector failure(s)[/]")

@@ -6,17 +6,29 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from healthsec.commands.groups import DbOption, console, detect_app, expand_globs, fail
+from healthsec.commands.groups import (
+    DbOption,
+    DetectorsOption,
+    console,
+    detect_app,
+    expand_globs,
+    fail,
+    file_engine,
+    report_failures,
+)
 from healthsec.config import env_var
 from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator, validate_rules
 from healthsec.ingest.logs import FORMATS, LogFileSource
 from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
 from healthsec.model import Alert, LogRecord, ParseError
+
+if TYPE_CHECKING:
+    from healthsec.engine import DetectorFailure
 
 RULES_ENV = "HEALTHSEC_SIGMA_RULES"
 CHUNK = 50_000  # records per evaluation batch: large batches share the field index across more events
@@ -115,16 +127,20 @@ def detect_logs(
     fmt: Annotated[str, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = "auto",
     store: Annotated[bool, typer.Option("--store/--no-store", help="Also save alerts and events.")] = True,
     db: DbOption = None,
+    detectors: DetectorsOption = None,
 ) -> None:
-    """Run Sigma rules over log files; alerts go to --out (JSON lines) and into the store."""
+    """Run Sigma rules (or other --detectors) over log files through the engine; alerts go to --out
+    (JSON lines) and into the store."""
     if fmt not in FORMATS:
         raise fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
     paths = expand_globs(paths)
     for p in paths:
         if not p.exists():
             raise fail(f"log file not found: {p}")
-    detector = SigmaDetector(_load(rules))
+    names = detectors or ["sigma"]
+    engine = file_engine(names, "sigma", {"log"}, sigma_rules=_load(rules) if "sigma" in names else None)
     errors: list[ParseError] = []
+    failures: list[DetectorFailure] = []
     total = 0
     by_rule: Counter[str] = Counter()
     levels: Counter[str] = Counter()
@@ -142,7 +158,9 @@ def detect_logs(
         with out.open("wb") as fh:
             for chunk in _chunks(paths, fmt, errors):
                 total += len(chunk)
-                alerts = detector.detect(chunk)
+                step = engine.scan(chunk)
+                failures.extend(step.failures)
+                alerts = step.alerts
                 by_id = {r.id: r for r in chunk}
                 for a in alerts:
                     fh.write(orjson.dumps(alert_json(a, by_id.get(a.evidence[0]))) + b"\n")
@@ -161,6 +179,7 @@ def detect_logs(
         console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False, soft_wrap=True)
     if len(errors) > 10:
         console.print(f"[yellow]... and {len(errors) - 10} more parse error(s)[/]")
+    report_failures(failures)
     if total == 0:  # a run that read nothing must not look like a clean run to a script
         raise fail(f"no {fmt} record could be read from {', '.join(str(p) for p in paths)}")
     summary = ", ".join(f"{n} {lvl}" for lvl, n in levels.most_common())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,3 +43,47 @@ class AlertingDetector(Protocol):
     def fit(self, events: Iterable[Event]) -> None: ...
 
     def detect(self, events: Sequence[Event]) -> list[Alert]: ...
+
+
+class CombinedDetector:
+    """One registered detector made of parts that read the same events (a merge, not a second path).
+
+    Each part keeps its own rules; its alerts are named ``<name>.<part>`` (the part labelled ``""``:
+    ``<name>``) so an analyst still sees which checks fired, and the conformance kit accepts them as
+    this detector's.
+    """
+
+    def __init__(self, name: str, version: str, parts: dict[str, AlertingDetector]) -> None:
+        self.name = name
+        self.version = version
+        self.parts = parts
+        for label, part in parts.items():
+            part.name = f"{name}.{label}" if label else name
+
+    def fit(self, events: Iterable[Event]) -> None:
+        seen = list(events)
+        for part in self.parts.values():
+            part.fit(seen)
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        return [a for part in self.parts.values() for a in part.detect(events)]
+
+
+class KnownPairsBaseline:
+    """The baseline of a detector that learns known pairs (account, source), (host, peer): saved as JSON.
+
+    The engine stores it when the learning period ends and a restarted worker loads it (``to_dict`` /
+    ``load_dict``, as the HL7 and DICOM baselines), instead of refitting.
+    """
+
+    name: str
+    version: str
+    _known: set[tuple[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detector": self.name, "version": self.version, "known": sorted(self._known)}
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+        self._known = {(str(a), str(b)) for a, b in data["known"]}

@@ -112,12 +112,6 @@ def _access(ctx: DetectorContext) -> AlertingDetector:
     return AccessDetector(ctx.care_context, ctx.phi_key, local_authority=ctx.patient_authority)
 
 
-def _telemetry_integrity(_: DetectorContext) -> AlertingDetector:
-    from healthsec.detect.clinical.baseline import TelemetryIntegrityDetector
-
-    return TelemetryIntegrityDetector()
-
-
 def _dicom_misuse(_: DetectorContext) -> AlertingDetector:
     from healthsec.detect.clinical.baseline import DicomMisuseDetector
 
@@ -136,10 +130,20 @@ def _dicom(ctx: DetectorContext) -> AlertingDetector:
     return DicomDetector(phi_key=ctx.phi_key, local_authority=ctx.patient_authority)
 
 
-def _telemetry_baseline(_: DetectorContext) -> AlertingDetector:
+def _telemetry(_: DetectorContext) -> AlertingDetector:
+    """Device telemetry, one detector: the integrity checks (foreign publisher, frozen or replayed vitals,
+    learnt per-device mean and spread, plausibility) and the behavioural baseline's floods, gaps and
+    physiology. The baseline's learnt [min, max] ranges stay off: too tight for a day's drift (290 false
+    alerts on one simulated benign day); the integrity part's 6-sd test covers values instead."""
+    from healthsec.detect.base import CombinedDetector
+    from healthsec.detect.clinical.baseline import TelemetryIntegrityDetector
     from healthsec.detect.clinical.telemetry import TelemetryBaselineDetector
 
-    return TelemetryBaselineDetector()
+    parts: dict[str, AlertingDetector] = {
+        "": TelemetryIntegrityDetector(),  # its alerts are the detector's own: clinical.telemetry
+        "baseline": TelemetryBaselineDetector(range_z=float("inf")),
+    }
+    return CombinedDetector("clinical.telemetry", "2.0", parts)
 
 
 def _model(kind: str) -> Callable[[Any], AlertingDetector]:
@@ -188,14 +192,6 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         _access,
     ),
     DetectorSpec(
-        "iomt-telemetry",
-        "1.0",
-        frozenset({"reading", "flow"}),
-        "learning",
-        "device readings: physiology, learnt ranges, frozen values, foreign senders",
-        _telemetry_integrity,
-    ),
-    DetectorSpec(
         "dicom-misuse",
         "1.0",
         frozenset({"clinical"}),
@@ -221,14 +217,12 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "clinical.telemetry",
-        "1.0",
+        "2.0",
         frozenset({"reading"}),
         "learning",
-        "device telemetry: learnt ranges, floods and gaps, physiological plausibility",
-        _telemetry_baseline,
-        # not in the default profile: 290 false alerts on one simulated benign day (its learnt ranges are
-        # too tight for a day's drift); iomt-telemetry covers readings by default
-        default=False,
+        "device telemetry: foreign publishers, frozen or replayed vitals, learnt per-device spread, floods, "
+        "gaps and physiological plausibility",
+        _telemetry,
     ),
     DetectorSpec(
         "flow-ensemble",

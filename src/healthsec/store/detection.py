@@ -1,4 +1,4 @@
-"""Detection state per organisation (learning start, cursor, lease) and detector dead letters."""
+"""Detection state per organisation (learning start, cursor, lease), learnt baselines, dead letters."""
 
 from __future__ import annotations
 
@@ -49,6 +49,18 @@ detector_dead_letters = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False, default=1),
     Index("ix_dead_letters_org_detector", "org", "detector"),
+)
+
+# The learnt state of each learning detector (JSON, never pickled), written when its learning period
+# ends: a worker that restarts or takes over loads it instead of refitting.
+detector_baselines = Table(
+    "detector_baselines",
+    metadata,
+    Column("org", String(64), primary_key=True),
+    Column("detector", String(128), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("learnt_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -151,6 +163,38 @@ class DetectionRepository:
     def reset(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(detection_state).where(detection_state.c.org == self.org))
+            conn.execute(delete(detector_baselines).where(detector_baselines.c.org == self.org))
+
+    # ---- learnt baselines ----------------------------------------------------------------------
+    def save_baselines(self, items: Iterable[tuple[str, str, dict[str, object]]]) -> int:
+        """Store (detector, version, JSON state) learnt for this organisation; a newer one replaces it."""
+        rows = [
+            {"org": self.org, "detector": d, "version": v, "state": st, "learnt_at": datetime.now(UTC)}
+            for d, v, st in items
+        ]
+        if not rows:
+            return 0
+        t = detector_baselines
+        ins = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(t)
+        with self.engine.begin() as conn:
+            conn.execute(
+                ins.values(rows).on_conflict_do_update(
+                    index_elements=["org", "detector"],
+                    set_={
+                        "version": ins.excluded.version,
+                        "state": ins.excluded.state,
+                        "learnt_at": ins.excluded.learnt_at,
+                    },
+                )
+            )
+        return len(rows)
+
+    def baselines(self) -> dict[str, tuple[str, dict[str, object]]]:
+        """detector -> (version, state) of every baseline stored for this organisation."""
+        t = detector_baselines
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.detector, t.c.version, t.c.state).where(t.c.org == self.org))
+            return {r.detector: (r.version, dict(r.state)) for r in rows}
 
     def orgs_behind(self) -> list[str]:
         """Organisations whose stored events run past their detection cursor (work to do)."""

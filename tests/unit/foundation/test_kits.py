@@ -1,4 +1,4 @@
-"""Every foundation detector and the simulator source pass the conformance kits; broken adapters do not."""
+"""The conformance kits reject broken adapters (every registered one passes: test_registry_kits.py)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from healthsec.detect.registry import DetectorContext, instantiate
 from healthsec.ingest import IterableSource
 from healthsec.model import Alert, Event, Flow, ParseError, Severity
 from healthsec.sim import simulate
 from healthsec.testing.kits import ConformanceError, check_detector, check_source
-
-
-@pytest.fixture(scope="module")
-def days() -> tuple[list[Event], list[Event], list]:  # type: ignore[type-arg]
-    base = simulate(9, day=0, campaigns=())
-    day = simulate(9, day=1, hospital=base.hospital)
-    return base.events, day.events, day.assets
-
-
-@pytest.mark.parametrize("index", range(8))
-def test_foundation_detectors_conform(days, index: int) -> None:  # type: ignore[no-untyped-def]
-    baseline, events, assets = days
-    ctx = DetectorContext(assets=tuple(assets), seed=9)
-    name = instantiate(ctx)[index].name
-    alerts = check_detector(lambda: instantiate(ctx)[index], baseline, events)
-    assert alerts, f"{name} raised nothing on an attacked day"
 
 
 class Forgetful:

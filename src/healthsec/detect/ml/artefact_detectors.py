@@ -195,3 +195,66 @@ FACTORIES: dict[str, Callable[[LoadedModel], AlertingDetector]] = {
 def detector_for(loaded: LoadedModel) -> AlertingDetector:
     """The AlertingDetector of any loaded artefact, by its kind."""
     return FACTORIES[loaded.kind](loaded)
+
+
+class ScoredFlowTable:
+    """File mode (``healthsec detect flows``): one table's predictions, made once, as the engine's detector.
+
+    The scoring use case predicts every row of a flow table in one vectorised call (it also writes the
+    per-row predictions file); this detector turns the flagged rows among the events the engine hands it
+    into the ensemble's alerts, so the file is not scored twice and the alerts go through the engine
+    (ATT&CK enrichment, correlation) like every other detection.
+    """
+
+    def __init__(self, ensemble: Any, frame: Any, prediction: Any, flow_ids: Sequence[str]) -> None:
+        self.ensemble = ensemble
+        self.frame = frame
+        self.prediction = prediction
+        self.name: str = ensemble.name
+        self.version: str = ensemble.version
+        self._row = {fid: i for i, fid in enumerate(flow_ids)}
+
+    def fit(self, events: Iterable[Event]) -> None:
+        """Nothing to learn: the ensemble was trained by ``healthsec train flows``."""
+        del events
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        flagged = self.prediction.is_attack
+        pairs = [
+            (e, self._row[e.id])
+            for e in events
+            if isinstance(e, Flow) and e.id in self._row and flagged[self._row[e.id]]
+        ]
+        if not pairs:
+            return []
+        alerts: list[Alert] = self.ensemble.alerts(
+            [f for f, _ in pairs], self.frame, self.prediction, [i for _, i in pairs]
+        )
+        return alerts
+
+
+class ScoredReadings:
+    """File mode (``healthsec detect telemetry``): the classifier's predictions of one file, made once by
+    the scoring use case, as the engine's ``clinical.telemetry-model`` detector (see ScoredFlowTable)."""
+
+    name = "clinical.telemetry-model"
+
+    def __init__(self, readings: Sequence[DeviceReading], prediction: Any, version: str) -> None:
+        self.readings = list(readings)
+        self.prediction = prediction
+        self.version = version
+        self._row = {r.id: i for i, r in enumerate(self.readings)}
+
+    def fit(self, events: Iterable[Event]) -> None:
+        """Nothing to learn: the classifier was trained by ``healthsec train telemetry``."""
+        del events
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        from healthsec.detect.clinical.telemetry_model import Predictions, alerts_from_predictions
+
+        rows = [self._row[e.id] for e in events if e.id in self._row]
+        if not rows:
+            return []
+        p = self.prediction
+        sub = Predictions(p.score[rows], p.is_attack[rows], [p.predicted[i] for i in rows])
+        return alerts_from_predictions([self.readings[i] for i in rows], sub, detector=self.name)

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.ensemble import IsolationForest
 
+from healthsec.detect.base import KnownPairsBaseline
 from healthsec.model import Alert, Asset, Entity, EntityKind, EntityRole, Event, Flow, Severity, stable_id
 
 FEATURES = (
@@ -320,7 +321,7 @@ def _techniques(top: str, flows: Sequence[Flow], zones: Mapping[str, str]) -> tu
     return ()
 
 
-class BeaconDetector:
+class BeaconDetector(KnownPairsBaseline):
     """Command-and-control beaconing: regular connections from one host to an external peer it never used.
 
     For each (source, external destination) pair unseen in the baseline, inter-arrival times of the

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+from healthsec.detect.base import KnownPairsBaseline
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, LogRecord, Severity, stable_id
 
 FAILED, SUCCESS = 4625, 4624
@@ -145,7 +146,7 @@ class BruteForceDetector:
         )
 
 
-class LogonNoveltyDetector:
+class LogonNoveltyDetector(KnownPairsBaseline):
     """Network logons by an account from a source it never used, spreading to several hosts.
 
     Learns (account, source address) pairs of successful network logons (4624, logon type 3/10) from

@@ -1,0 +1,222 @@
+"""Every registered detector passes ``check_detector``; every ingest source passes ``check_source``.
+
+Parametrised over the registry and over the ingest package, so a detector or a source added later is
+checked (or fails the completeness test below) without anyone remembering to add a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import json
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthsec.detect.registry import BY_NAME, REGISTRY, DetectorContext
+from healthsec.model import Event
+from healthsec.model.care import CareContext
+from healthsec.sim import simulate
+from healthsec.testing import artefacts as synth
+from healthsec.testing.kits import check_detector, check_source
+
+SIGMA = """
+title: svchost started by services (kit)
+id: 5d8b1e1c-0000-4000-8000-000000000001
+status: test
+level: low
+tags: [attack.execution, attack.t1569.002]
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\\\\svchost.exe', ParentImage|endswith: '\\\\services.exe'}
+  condition: sel
+"""
+
+
+@pytest.fixture(scope="module")
+def days() -> tuple[list[Event], list[Event], Any]:
+    base = simulate(9, day=0, campaigns=())
+    day = simulate(9, day=1, hospital=base.hospital)
+    return base.events, day.events, day.assets
+
+
+def _model_case(kind: str) -> tuple[Any, list[Event], list[Event]]:
+    from datetime import timedelta
+
+    from healthsec.detect.artefacts_load import load_artefact
+    from healthsec.model import Flow
+
+    files = {"flows": synth.flow_files, "devices": synth.device_files, "telemetry": synth.telemetry_files}[
+        kind
+    ]()
+    loaded = load_artefact(dataclasses.replace(synth.artefact_of(kind, files), version=1), files)
+    if kind == "telemetry":
+        return loaded, [], synth.readings(30, 6, attack_every=3)[0]
+    if kind == "flows":
+        flows = synth.flows_of(synth.flow_frame(200, 11))
+        odd = [
+            dataclasses.replace(f, id=f"odd{i}", features={**f.features, "src_bytes": 1e9})
+            for i, f in enumerate(flows[:5])
+        ]
+        return loaded, [], flows + odd
+    events: list[Event] = []
+    for k, (device, minutes) in enumerate((("infusion-pump", 0), ("monitor", 60))):
+        cap = synth.device_capture(device, 7 + k, n=25, seed=9)
+        events += [
+            Flow(
+                id=f"{device}-{i}",
+                ts=synth.T0 + timedelta(minutes=minutes, seconds=i),
+                source="synthetic",
+                src_ip="10.2.0.5",
+                dst_ip="10.0.1.1",
+                application="TLS",
+                features={**row, "requested_server_name": cap.server_names[i]},
+            )
+            for i, row in enumerate(cap.frame.to_dicts())
+        ]
+    return loaded, [], events
+
+
+@pytest.mark.parametrize("name", [s.name for s in REGISTRY])
+def test_every_registered_detector_conforms(days: tuple[list[Event], list[Event], Any], name: str) -> None:
+    from healthsec.detect.rules.sigma import parse_rules
+
+    spec = BY_NAME[name]
+    make: Callable[[], Any]
+    if spec.needs == "model":
+        assert spec.model_kind is not None and spec.model_factory is not None
+        loaded, baseline, events = _model_case(spec.model_kind)
+        factory = spec.model_factory
+
+        def make() -> Any:
+            return factory(loaded)
+
+        # the device detector remembers a host's first identity: one batch per identity
+        if spec.model_kind == "devices":
+            first = make()
+            assert first.detect(events[:25]) == []
+            assert first.detect(events[25:]), "ml.device-identity raised nothing on a swapped device"
+            return
+    else:
+        base, day, assets = days
+        ctx = DetectorContext(
+            assets=tuple(assets),
+            sigma_rules=parse_rules([("kit.yml", SIGMA)]),
+            care_context=CareContext(),
+            phi_key=b"k" * 32,
+            seed=9,
+        )
+        assert spec.factory is not None
+        factory_ctx = spec.factory
+
+        def make() -> Any:
+            return factory_ctx(ctx)
+
+        baseline = [e for e in base if e.kind in spec.kinds]
+        events = [e for e in day if e.kind in spec.kinds]
+    assert events, f"no test events of kinds {sorted(spec.kinds)} for {name}"
+    alerts = check_detector(make, baseline, events)
+    assert alerts or name in QUIET, f"{name} raised nothing on an attacked day"
+
+
+# Detectors the simulated attack day gives no reason to alert (their own tests cover what they catch).
+QUIET = {"hl7"}
+
+
+def _source_cases(shared: Path, tmp: Path) -> dict[str, Callable[[], Any]]:
+    from healthsec.ingest import IterableSource
+    from healthsec.ingest.dicom import DicomFileSource
+    from healthsec.ingest.fhir import AuditEventFileSource
+    from healthsec.ingest.flows import FlowFileSource
+    from healthsec.ingest.hl7 import HL7FileSource, HL7PcapSource
+    from healthsec.ingest.logs import LogFileSource
+    from healthsec.ingest.telemetry import TelemetryCsvSource
+
+    flows = tmp / "flows.csv"
+    flows.write_text("dur,bytes,proto,label\n1,10,tcp,benign\n2,20\n3,30,udp,attack\n")
+    audit = tmp / "audit.ndjson"
+    from tests.unit.clinical_fhir.test_fhir_auditevent import audit as audit_event
+
+    audit.write_text(json.dumps(audit_event()) + "\nnot json\n")
+    telemetry = tmp / "fridge.csv"
+    telemetry.write_text(
+        "ts,date,time,fridge_temperature,temp_condition,label,type\n"
+        "1554189300,31-Mar-19,  12:35:00 ,9.0,high,0,normal\n"
+        "1554189301,31-Mar-19,  12:35:01 ,x,high,0,normal\n"
+    )
+    hl7 = shared / "hl7v2-fhir-samples-cdc" / "examples" / "CA"
+    return {
+        "IterableSource": lambda: IterableSource("sim", simulate(9, day=1).events[:200]),
+        "FlowFileSource": lambda: FlowFileSource(str(flows), "csv", "label"),
+        "LogFileSource": lambda: LogFileSource(
+            shared
+            / "otrf-security-datasets"
+            / "datasets"
+            / "atomic"
+            / "windows"
+            / "credential_access"
+            / "host"
+            / "empire_mimikatz_logonpasswords.zip",
+            fmt="auto",
+            name="logs",
+        ),
+        "HL7FileSource": lambda: HL7FileSource([hl7]),
+        "HL7PcapSource": lambda: HL7PcapSource(
+            sorted((shared / "protocol-pcaps-ndpi" / "pcap").glob("hl7*.pcap"))
+        ),
+        "DicomFileSource": lambda: DicomFileSource(
+            [shared / "dicom-samples" / "pydicom_test_files" / "CT_small.dcm", audit]
+        ),
+        "AuditEventFileSource": lambda: AuditEventFileSource([audit]),
+        "TelemetryCsvSource": lambda: TelemetryCsvSource(telemetry, "ton-iot"),
+    }
+
+
+# Sources that read a live feed (a broker), checked by their integration tests against a real one.
+LIVE = {"MqttTelemetrySource"}
+
+
+def _source_classes() -> set[str]:
+    import healthsec.ingest as ingest
+
+    found = set()
+    for mod in pkgutil.walk_packages(ingest.__path__, "healthsec.ingest."):
+        module = importlib.import_module(mod.name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                cls.__module__ == mod.name
+                and callable(getattr(cls, "read", None))
+                and cls_name.endswith("Source")
+                and cls_name != "Source"  # the protocol itself
+            ):
+                found.add(cls_name)
+    return found
+
+
+def test_every_ingest_source_is_checked(shared_data: Path, tmp_path: Path) -> None:
+    missing = _source_classes() - set(_source_cases(shared_data, tmp_path)) - LIVE
+    assert not missing, f"sources without a conformance case: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "IterableSource",
+        "FlowFileSource",
+        "LogFileSource",
+        "HL7FileSource",
+        "HL7PcapSource",
+        "DicomFileSource",
+        "AuditEventFileSource",
+        "TelemetryCsvSource",
+    ],
+)
+def test_every_ingest_source_conforms(shared_data: Path, tmp_path: Path, name: str) -> None:
+    events, errors = check_source(_source_cases(shared_data, tmp_path)[name])
+    assert events, f"{name} read no event"
+    if name in {"FlowFileSource", "AuditEventFileSource", "DicomFileSource", "TelemetryCsvSource"}:
+        assert errors, f"{name}: the malformed record was not reported as a parse error"
