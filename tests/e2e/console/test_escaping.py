@@ -93,3 +93,60 @@ def test_hostile_hl7_log_and_alert_text_is_shown_literally(page: object, console
         assert page.locator("main img, main script").count() == 0, path  # type: ignore[attr-defined]
     assert SCRIPT in (page.text_content("#alert-rows") or "")  # type: ignore[attr-defined]
     # the page fixture fails the test if any dialog opened
+
+
+def test_hostile_stix_from_a_partner_is_shown_literally(page: object, console: ConsoleWorld) -> None:
+    """A partner's STIX report and indicator whose fields hold markup, imported through the one import use
+    case (and a second bundle that is quarantined): the sharing page shows the text, nothing runs."""
+    from healthsec.services.share_sync import Quarantined, import_stix
+
+    org = console.b
+    store = console.org_store(org)
+    stamp = "2026-11-30T09:00:00.000Z"
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--6b1b5a3c-3f0e-4b7e-9a43-0c1c1f0f8a11",
+        "created": stamp,
+        "modified": stamp,
+        "name": ONERROR,
+        "description": SCRIPT,
+        "pattern": "[ipv4-addr:value = '203.0.113.5']",
+        "pattern_type": "stix",
+        "valid_from": stamp,
+    }
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": "report--0d5b4b0e-8a8f-4e55-a7f4-7c2f6d1b2c33",
+        "created": stamp,
+        "modified": stamp,
+        "name": f"report {SCRIPT}",
+        "description": ONERROR,
+        "published": stamp,
+        "object_refs": [indicator["id"]],
+    }
+    good = {
+        "type": "bundle",
+        "id": "bundle--3e0f5c1e-2b7a-4d8e-9f10-1a2b3c4d5e6f",
+        "objects": [indicator, report],
+    }
+    bad = {"type": "bundle", "id": "bundle--nope", "objects": [{"type": "report", "name": SCRIPT}]}
+    source = f"partner-x{ONERROR}"
+    assert import_stix(store, orjson_dumps(good), source=source, actor="test").added == 2
+    with pytest.raises(Quarantined):
+        import_stix(store, orjson_dumps(bad), source=source, actor="test")
+    sign_in(page, org.tokens["analyst"], next_path="/sharing")
+    main = page.text_content("main") or ""  # type: ignore[attr-defined]
+    assert source in main  # the partner-given name, as text, in "Received" and the quarantine list
+    assert page.locator("main img, main script").count() == 0  # type: ignore[attr-defined]
+    for path in ("/intel", "/incidents?status=all", "/audit"):
+        page.goto(path)  # type: ignore[attr-defined]
+        assert page.locator("main img, main script").count() == 0, path  # type: ignore[attr-defined]
+    # the page fixture fails the test if any dialog opened
+
+
+def orjson_dumps(obj: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(obj)
