@@ -286,6 +286,7 @@ def create_app(
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
     )
+    app.state.deps = deps  # a lost database met in a middleware answers 503 too (security.CatchAll)
     security.install(app, settings.max_body_bytes)  # auth before any body, limits, headers, quiet errors
     security.document(app, ingest.EVENT_COMPONENTS)  # the per-kind event schemas, strings' limits
     app.add_middleware(LimitAndMeasure, metrics=metrics)

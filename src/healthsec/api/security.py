@@ -223,6 +223,17 @@ class CatchAll(_HttpOnly):
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
+            from healthsec.api.unavailable import is_bus_error
+            from healthsec.bus.worker import is_transient
+
+            # a lost database or broker met outside a route (e.g. the token check) is a 503 "retry" too
+            deps = getattr(getattr(scope.get("app"), "state", None), "deps", None)
+            if deps is not None and (is_bus_error(exc) or is_transient(exc)):
+                (deps.bus if is_bus_error(exc) else deps.db).lost(exc)
+                if not watch.started:
+                    what = "message bus" if is_bus_error(exc) else "database"
+                    await deps.unavailable(what)(scope, receive, send)
+                return
             log.error("unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path"))
             if not watch.started:
                 await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)

@@ -40,11 +40,14 @@ def install(app: FastAPI) -> None:
         app.include_router(importlib.import_module(f"healthsec.web.pages.{name}").router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ConsoleHeaders)
+    # the API's own answers (installed earlier by api.security: 422 without the input, 405 with Allow)
+    api_validation = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)
+    api_http = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
 
     @app.exception_handler(RequestValidationError)
     async def _form_errors(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith(NOT_CONSOLE):
-            return await request_validation_exception_handler(request, exc)
+            return await api_validation(request, exc)  # type: ignore[no-any-return]
         problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         return error_page(request, 422, "Not accepted", problems or "the request is malformed")
 
@@ -52,4 +55,4 @@ def install(app: FastAPI) -> None:
     async def _pages_for_people(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not request.url.path.startswith(NOT_CONSOLE):
             return error_page(request, 404, "Not found", "There is no page at this address.")
-        return await http_exception_handler(request, exc)
+        return await api_http(request, exc)  # type: ignore[no-any-return]

@@ -37,7 +37,7 @@ class ConsoleHeaders:
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0] not in dict(HEADERS)]
                 headers.extend(HEADERS)
-                if not static:
+                if not static and b"cache-control" not in {k.lower() for k, _ in headers}:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)

@@ -170,7 +170,10 @@ def test_broker_outage_answers_503_after_the_publish_deadline(
             r = _post(client, sensor, "d")
             assert r.status_code == 503, r.text
             assert r.headers["Retry-After"] == "3"
-            assert client.get("/healthz").json()["checks"]["bus"] == "reconnecting"
+            assert (
+                client.get("/api/v1/status", headers=tenant.headers("admin")).json()["checks"]["bus"]
+                == "reconnecting"
+            )
             broker.start()  # same port and store directory: the stream and its messages are back
             deadline = time.monotonic() + 20
             while (r := _post(client, sensor, "d")).status_code != 202 and time.monotonic() < deadline:
