@@ -85,8 +85,13 @@ def test_five_demo_playbooks_on_demo_data(tmp_path: Path) -> None:
         for r in engine.on_incidents([inc]):
             assert r["status"] == "done", r["error"]
             campaigns = {alert_campaign(run.result.alerts[a], run.attack_day.labels) for a in inc.alert_ids}
-            assert campaigns == {r["playbook"]}  # each playbook fired on its own campaign only
-            aware[r["playbook"]] = (r["case_id"], at)
+            # each playbook fired on its own campaign only; since the benign day has look-alikes, an
+            # incident may also hold a false alert (campaign None) that correlation joined to it
+            # (a playbook may also fire on an incident of false alerts only, e.g. the research export's
+            # VIP accesses: it must never fire on another campaign's incident)
+            assert campaigns - {None} in (set(), {r["playbook"]})
+            if campaigns - {None}:
+                aware[r["playbook"]] = (r["case_id"], at)
     assert set(aware) == {
         "ransomware",
         "pacs_exfiltration",
