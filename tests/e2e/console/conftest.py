@@ -1,4 +1,9 @@
-"""Browser fixtures: one served app (uvicorn on a loopback port, PostgreSQL) and one Chromium per session.
+"""Browser fixtures: one served app (uvicorn on a loopback port, PostgreSQL) and one Chromium per test module.
+
+Chromium is module-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the
+main thread while it is open, so later tests that call ``asyncio.run`` (the NATS and listener integration
+tests) would fail in a whole-suite run. (pytest keeps "package" fixtures of a folder without
+``__init__.py`` to the end of the session, so package scope does not help.)
 
 ``console`` gives the base URL, the store and two organisations (``a`` and ``b``) with a token per role;
 ``page`` is a fresh browser context (no cookies) per test; ``sign_in(page, token)`` (console_helpers) signs
@@ -77,7 +82,7 @@ def console() -> Iterator[ConsoleWorld]:
         store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
