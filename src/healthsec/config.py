@@ -136,6 +136,19 @@ class Settings(BaseSettings):
     containment_nac_url: str | None = Field(default=None, description="firewall/NAC API the plans address")
     containment_ldap_base_dn: str | None = Field(default=None, description="where staff accounts live")
     containment_proxy_url: str | None = Field(default=None, description="healthsec clinical proxy admin URL")
+    containment_live: tuple[Literal["nftables", "ldap", "nac-http", "clinical-proxy-http"], ...] = Field(
+        default=(), description="adapters that run an approved plan (else dry-run: the plan is only recorded)"
+    )
+    containment_nft_table: str = Field(
+        default="inet healthsec", pattern=r"^(ip|ip6|inet|bridge|netdev) [A-Za-z0-9_]{1,32}$"
+    )
+    containment_nft_set: str = Field(default="blocklist", pattern=r"^[A-Za-z0-9_]{1,32}$")
+    containment_http_token_file: Path | None = Field(
+        default=None, description="bearer token for the NAC / clinical proxy API"
+    )
+    containment_ldap_url: str | None = Field(default=None, pattern=r"^ldaps?://[^\s/?#]+/?$")
+    containment_ldap_bind_dn: str | None = None
+    containment_ldap_password_file: Path | None = Field(default=None, description="the bind DN's password")
     sharing_secret_file: Path | None = Field(
         default=None, description="file with the sharing community secret (without it TAXII serves nothing)"
     )
@@ -218,6 +231,25 @@ class Settings(BaseSettings):
     console_poll_s: float = Field(
         default=5.0, ge=0.5, le=600, description="how often open console pages fetch new incidents/alerts"
     )
+
+    @model_validator(mode="after")
+    def _live_containment_is_configured(self) -> Settings:
+        """A live adapter needs where it acts (no placeholder ever reaches a network)."""
+        needs = {
+            "nac-http": ("containment_nac_url",),
+            "clinical-proxy-http": ("containment_proxy_url",),
+            "ldap": (
+                "containment_ldap_url",
+                "containment_ldap_base_dn",
+                "containment_ldap_bind_dn",
+                "containment_ldap_password_file",
+            ),
+        }
+        for adapter in self.containment_live:
+            missing = [k for k in needs.get(adapter, ()) if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"containment_live {adapter} needs {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _bus_is_not_a_door(self) -> Settings:

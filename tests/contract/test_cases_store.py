@@ -13,7 +13,8 @@ from healthsec.model.assets import Criticality
 from healthsec.respond.playbook import builtin, load_text
 from healthsec.services.breach import clock_rows, draft, mark_met, refresh, start_clocks
 from healthsec.services.cases import CaseError, CaseService, ResponseConfig
-from healthsec.services.playbooks import PlaybookEngine, decide, rollback
+from healthsec.services.containment import decide, rollback
+from healthsec.services.playbooks import PlaybookEngine
 from healthsec.store import Store
 from healthsec.store.cases import cases
 

@@ -242,8 +242,8 @@ def breach_draft(
 
 @router.post("/containment/{request_id}/approve")
 def approve(request: Request, principal: Triager, request_id: str) -> dict[str, Any]:
-    """A person approves a containment request (dry-run adapters: the plan is recorded, nothing changes)."""
-    from healthsec.services.playbooks import decide
+    """A person approves a containment request (dry-run: the plan is recorded; a live adapter runs it)."""
+    from healthsec.services.containment import decide
 
     svc = _svc(request, principal)
     return dict(_call(lambda: decide(svc, request_id, principal.actor, approve=True)))
@@ -251,7 +251,7 @@ def approve(request: Request, principal: Triager, request_id: str) -> dict[str, 
 
 @router.post("/containment/{request_id}/reject")
 def reject(request: Request, principal: Triager, request_id: str, body: DecisionIn) -> dict[str, Any]:
-    from healthsec.services.playbooks import decide
+    from healthsec.services.containment import decide
 
     svc = _svc(request, principal)
     return dict(_call(lambda: decide(svc, request_id, principal.actor, approve=False, reason=body.reason)))
@@ -259,8 +259,8 @@ def reject(request: Request, principal: Triager, request_id: str, body: Decision
 
 @router.post("/containment/{request_id}/rollback")
 def rollback(request: Request, principal: Triager, request_id: str, body: DecisionIn) -> dict[str, Any]:
-    """Undo an approved containment (records who and why; returns the rollback commands)."""
-    from healthsec.services.playbooks import rollback as undo
+    """Undo an approved containment (records who and why; a live adapter undoes what it did)."""
+    from healthsec.services.containment import rollback as undo
 
     svc = _svc(request, principal)
     return dict(_call(lambda: undo(svc, request_id, principal.actor, body.reason)))

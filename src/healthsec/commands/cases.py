@@ -224,13 +224,15 @@ def close(
 
 @cases_app.command("approve")
 def approve(request_id: str, actor: ActorOption = None, db: DbOption = None) -> None:
-    """Approve a containment request (adapters are dry-run: the plan is recorded, nothing changes)."""
-    from healthsec.services.playbooks import decide
+    """Approve a containment request: dry-run records the plan; a live adapter (containment_live) runs it."""
+    from healthsec.services.containment import decide
 
     body = with_service(db, lambda s: decide(s, request_id, _actor(actor), approve=True))
     console.print(f"approved {request_id}: {body['result']}", highlight=False, soft_wrap=True)
     for line in body["commands"]:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
+    if body.get("execution"):
+        console.print(f"  -> {body['execution']['output']}", highlight=False, soft_wrap=True)
 
 
 @cases_app.command("reject")
@@ -241,7 +243,7 @@ def reject(
     db: DbOption = None,
 ) -> None:
     """Reject a containment request (a reason is required)."""
-    from healthsec.services.playbooks import decide
+    from healthsec.services.containment import decide
 
     with_service(db, lambda s: decide(s, request_id, _actor(actor), approve=False, reason=reason))
     console.print(f"rejected {request_id}", highlight=False)
@@ -254,11 +256,16 @@ def rollback(
     actor: ActorOption = None,
     db: DbOption = None,
 ) -> None:
-    """Undo an approved containment: prints the rollback commands and records who and why."""
-    from healthsec.services.playbooks import rollback as undo
+    """Undo an approved containment (through its live adapter if it ran live); records who and why."""
+    from healthsec.services.containment import rollback as undo
 
     body = with_service(db, lambda s: undo(s, request_id, _actor(actor), reason))
-    console.print(f"rolled back {request_id} (dry-run: a person runs the commands below)", highlight=False)
+    how = (
+        f"undone live through {body['adapter']}"
+        if body.get("rollback_execution")
+        else "dry-run: a person runs the commands below"
+    )
+    console.print(f"rolled back {request_id} ({how})", highlight=False)
     for line in body["rollback"]:
         console.print(f"  {line}", highlight=False, soft_wrap=True)
 

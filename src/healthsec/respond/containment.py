@@ -2,7 +2,8 @@
 
 Block an address (an nftables set element), disable an account (an LDAP modify in LDIF), isolate a host,
 quarantine a DICOM AE title or an HL7 sender (the HTTP call to a firewall/NAC API or the healthsec
-clinical proxy). Nothing here touches a network: :func:`plan` is pure, and the approval rule
+clinical proxy). Nothing here touches a network: :func:`plan` is pure (``respond/executors.py`` runs an
+approved plan when a site turns a live adapter on), and the approval rule
 (:func:`approval_needed`) makes every action on a patient-connected or life-sustaining asset wait for a
 person whatever the playbook says.
 """
@@ -47,6 +48,8 @@ class ContainmentConfig:
     def from_settings(cls, settings: Any) -> ContainmentConfig:
         base = cls()
         return cls(
+            nft_family_table=settings.containment_nft_table,
+            nft_set=settings.containment_nft_set,
             ldap_base_dn=settings.containment_ldap_base_dn or base.ldap_base_dn,
             nac_url=(settings.containment_nac_url or base.nac_url).rstrip("/"),
             clinical_proxy_url=(settings.containment_proxy_url or base.clinical_proxy_url).rstrip("/"),
@@ -63,6 +66,8 @@ class ContainmentPlan:
     commands: tuple[str, ...]
     rollback: tuple[str, ...]
     http: dict[str, Any] | None = None
+    rollback_http: dict[str, Any] | None = None
+    ldap: dict[str, Any] | None = None  # {"dn", "modify": {attr: [op, values]}, "rollback": {...}}
     dry_run: bool = True
     notes: tuple[str, ...] = field(default=())
 
@@ -74,6 +79,8 @@ class ContainmentPlan:
             "commands": list(self.commands),
             "rollback": list(self.rollback),
             "http": self.http,
+            "rollback_http": self.rollback_http,
+            "ldap": self.ldap,
             "dry_run": self.dry_run,
             "notes": list(self.notes),
         }
@@ -105,6 +112,7 @@ def plan(action: str, target: str, cfg: ContainmentConfig | None = None) -> Cont
             str(ip),
             "nftables",
             (
+                f"nft add table {cfg.nft_family_table}",
                 f"nft add set {cfg.nft_family_table} {cfg.nft_set} {{ type {kind}; flags interval; }}",
                 f"nft {elem}",
             ),
@@ -122,17 +130,26 @@ def plan(action: str, target: str, cfg: ContainmentConfig | None = None) -> Cont
                 "pwdAccountLockedTime: 000001010000Z\n-",
             ),
             (f"dn: {dn}\nchangetype: modify\ndelete: pwdAccountLockedTime\n-",),
+            ldap={
+                "dn": dn,
+                "modify": {"pwdAccountLockedTime": ["replace", ["000001010000Z"]]},
+                "rollback": {"pwdAccountLockedTime": ["delete", []]},
+            },
             notes=("Active Directory: set userAccountControl bit 0x2 (ACCOUNTDISABLE) instead",),
         )
     if action == "isolate_host":
         call, text = _http("POST", f"{cfg.nac_url}/quarantine", {"host": target, "profile": "isolate"})
-        undo = _http("DELETE", f"{cfg.nac_url}/quarantine/{target}", {})[1]
-        return ContainmentPlan(action, target, "nac-http", (text,), (undo,), http=call)
+        undo, undo_text = _http("DELETE", f"{cfg.nac_url}/quarantine/{target}", {})
+        return ContainmentPlan(
+            action, target, "nac-http", (text,), (undo_text,), http=call, rollback_http=undo
+        )
     if action in ("quarantine_dicom_ae", "quarantine_hl7_sender"):
         what = "dicom/ae" if action == "quarantine_dicom_ae" else "hl7/sender"
         call, text = _http("POST", f"{cfg.clinical_proxy_url}/deny/{what}", {"id": target})
-        undo = _http("DELETE", f"{cfg.clinical_proxy_url}/deny/{what}/{target}", {})[1]
-        return ContainmentPlan(action, target, "clinical-proxy-http", (text,), (undo,), http=call)
+        undo, undo_text = _http("DELETE", f"{cfg.clinical_proxy_url}/deny/{what}/{target}", {})
+        return ContainmentPlan(
+            action, target, "clinical-proxy-http", (text,), (undo_text,), http=call, rollback_http=undo
+        )
     raise ValueError(f"unknown containment action {action!r}")
 
 

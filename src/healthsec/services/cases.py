@@ -8,10 +8,12 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from healthsec.model import EntityKind, Incident, Severity
 from healthsec.model.common import stable_id
+from healthsec.respond.executors import LiveConfig
 from healthsec.store import Store
 from healthsec.store.cases import CaseRepository, CaseTx, cases
 
@@ -41,6 +43,8 @@ class ResponseConfig:
     tz: str | None = None
     channels: tuple[str, ...] = ()  # outbox channels for case events: webhook, email, apprise
     max_attempts: int = 8
+    live: LiveConfig = field(default_factory=LiveConfig)  # containment adapters that act (default: none)
+    sharing_key_file: Path | None = None  # playbook `share` steps (else $HEALTHSEC_SHARING_KEY)
 
     @classmethod
     def from_settings(cls, settings: Any, org: str | None = None) -> ResponseConfig:
@@ -62,6 +66,9 @@ class ResponseConfig:
             tz=settings.breach_tz,
             channels=channels,
             max_attempts=settings.notify_max_attempts,
+            # live adapters act for the server's own organisation only (its firewall, directory, NAC)
+            live=LiveConfig.from_settings(settings) if org == settings.org else LiveConfig(),
+            sharing_key_file=settings.sharing_secret_file,
         )
 
 

@@ -4,7 +4,8 @@ Every step runs inside the database transaction that records it as done, so a re
 the last recorded step and never repeats one. A failing step leaves the run ``failed`` with its error,
 and the case gets the error and the list of remaining steps. A playbook that would (re)trigger itself
 through case updates is stopped by loop protection (its name already in the chain, or the chain too
-deep). Containment steps only ever plan (dry-run) and wait for a person where the approval rule says so.
+deep). Containment steps plan (dry-run) and wait for a person where the approval rule says so; an
+approved plan runs only through an adapter the site turned live (``respond/executors.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from healthsec.model import Asset, Incident, Severity
@@ -20,10 +21,10 @@ from healthsec.model.common import stable_id
 from healthsec.respond.containment import ContainmentConfig, approval_needed, plan
 from healthsec.respond.playbook import IncidentContext, Playbook, parse_duration
 from healthsec.services.cases import CaseService
+from healthsec.services.containment import decide
 from healthsec.store.cases import CaseTx
 
 MAX_CHAIN = 3
-DRY_RUN = "dry-run: nothing was changed; a person runs the commands below (or a live adapter is configured)"
 ACTOR = "playbook"
 _ZONE_CATEGORIES = {"ehr": "health", "imaging": "health", "devices": "clinical_device"}
 _ROLE_CATEGORIES = {"pacs": "imaging", "pacs_viewer": "imaging", "modality": "imaging"}
@@ -201,6 +202,8 @@ class PlaybookEngine:
             except Exception as exc:  # a failing step must be visible on the case, never silently done
                 self._failed(book, run_id, idx, params, case_id, exc, base)
                 return repo.run(run_id) or {}
+            if step.kind == "contain":  # `approval: auto` on an asset that is not patient-connected
+                self._run_auto(output, actor)
             if step.kind == "update_case" and case_id and output.get("changed"):
                 self._cascade(case_id, (*chain, book.name))  # only a real change can trigger others
         with repo.tx() as tx:
@@ -214,6 +217,22 @@ class PlaybookEngine:
                 }
             )
         return repo.run(run_id) or {}
+
+    def _run_auto(self, output: dict[str, Any], actor: str) -> None:
+        """Run the requests the approval rule let through without a person, when their adapter is live.
+
+        A failure is recorded on the request and the case (`cases approve` runs it again); the playbook
+        goes on. Dry-run adapters: nothing to do, the plan stays recorded as approved."""
+        for req in output.get("requests", []):
+            if req["status"] != "approved":
+                continue
+            entry = self.cases.repo.entry(req["request"])
+            if entry is None or not self.cases.config.live.is_live(entry["body"]["adapter"]):
+                continue
+            try:
+                decide(self.cases, req["request"], actor, approve=True)
+            except ValueError:
+                continue  # recorded on the request and the case timeline by _run_live
 
     def _failed(
         self,
@@ -405,9 +424,11 @@ class PlaybookEngine:
         case_id: str | None,
     ) -> dict[str, Any]:
         from healthsec.services.enrich import share_incident
+        from healthsec.share.keys import load_keys
 
         self._need_case(case_id)
-        return share_incident(self.store, ctx.subject, p["partner"], p["tlp"], self.keys)
+        keys = self.keys or load_keys(self.cases.config.sharing_key_file)  # settings' file, else the env
+        return share_incident(self.store, ctx.subject, p["partner"], p["tlp"], keys)
 
     def _contain(
         self,
@@ -462,64 +483,6 @@ class PlaybookEngine:
         if not requests:
             return {"requests": [], "note": f"no {p['target']} in the incident"}
         return {"requests": requests}
-
-
-def rollback(svc: CaseService, request_id: str, actor: str, reason: str) -> dict[str, Any]:
-    """Record that an approved containment is undone; returns the request with its rollback commands."""
-    entry = svc.repo.entry(request_id)
-    if entry is None or entry["kind"] != "containment":
-        raise ValueError(f"no containment request {request_id}")
-    body = dict(entry["body"])
-    if body["status"] != "approved":
-        raise ValueError(
-            f"containment request {request_id} is {body['status']}; only an approved one is undone"
-        )
-    if not body.get("rollback"):
-        raise ValueError(f"containment request {request_id} has no rollback")
-    if not reason.strip():
-        raise ValueError(f"containment request {request_id}: a rollback needs a reason")
-    now = svc.clock()
-    body.update(
-        status="rolled_back", rolled_back_by=actor, rolled_back_at=now.isoformat(), rollback_reason=reason
-    )
-    with svc.repo.tx() as tx:
-        tx.update_entry(request_id, body)
-        tx.timeline(entry["case_id"], now, actor, "containment.rolled_back", entry=request_id)
-    return body
-
-
-def decide(
-    svc: CaseService, request_id: str, actor: str, *, approve: bool, reason: str = ""
-) -> dict[str, Any]:
-    """A person approves or rejects a containment request. Adapters are dry-run: approval records the
-    decision and the exact plan; nothing on the network changes until a live adapter is configured."""
-    entry = svc.repo.entry(request_id)
-    if entry is None or entry["kind"] != "containment":
-        raise ValueError(f"no containment request {request_id}")
-    body = dict(entry["body"])
-    if body["status"] not in ("awaiting_approval",):
-        raise ValueError(f"containment request {request_id} is {body['status']}, not awaiting approval")
-    if not approve and not reason.strip():
-        raise ValueError(f"containment request {request_id}: a rejection needs a reason")
-    now = svc.clock()
-    body.update(
-        status="approved" if approve else "rejected",
-        decided_by=actor,
-        decided_at=now.astimezone(UTC).isoformat(),
-        reason=reason or None,
-        executed=False,
-        result=DRY_RUN if approve else None,
-    )
-    with svc.repo.tx() as tx:
-        tx.update_entry(request_id, body)
-        tx.timeline(
-            entry["case_id"],
-            now,
-            actor,
-            "containment.approved" if approve else "containment.rejected",
-            entry=request_id,
-        )
-    return body
 
 
 def on_incidents(

@@ -219,8 +219,8 @@ async def decide(
     console: Changer, request: Request, case_id: str, request_id: str, decision: str
 ) -> Response:
     """A person approves or rejects a dry-run containment request (patient-connected: always a person)."""
-    from healthsec.services.playbooks import decide as use_case
-    from healthsec.services.playbooks import rollback
+    from healthsec.services.containment import decide as use_case
+    from healthsec.services.containment import rollback
 
     f, svc = await _posted(console, request)
     call(lambda: svc.entry_of(case_id, request_id, "containment"))
