@@ -112,13 +112,17 @@ def _ldap(body: dict[str, Any], live: LiveConfig, undo: bool) -> dict[str, Any]:
     password = _secret(live.ldap_password_file, "containment_ldap_password_file")
     record = {"input": {"dn": spec["dn"], "changes": changes}}
     try:
-        server = ldap3.Server(live.ldap_url or "", connect_timeout=live.timeout_s, get_info=ldap3.NONE)
+        server = ldap3.Server(live.ldap_url or "", connect_timeout=int(live.timeout_s), get_info=ldap3.NONE)
         with ldap3.Connection(
-            server, user=live.ldap_bind_dn, password=password, auto_bind=True, receive_timeout=live.timeout_s
+            server,
+            user=live.ldap_bind_dn,
+            password=password,
+            auto_bind=True,
+            receive_timeout=int(live.timeout_s),
         ) as conn:
             conn.modify(spec["dn"], mods)
             result = dict(conn.result)
-    except LDAPException as exc:
+    except (LDAPException, OSError) as exc:
         raise ExecutionFailed(f"ldap: {type(exc).__name__}: {str(exc)[:_OUT]}") from None
     code, desc = result.get("result"), result.get("description")
     if code == 0:
@@ -135,6 +139,10 @@ def _http(body: dict[str, Any], live: LiveConfig, request_id: str, undo: bool) -
     if not call:
         raise ExecutionFailed(
             f"{body['adapter']}: the request was planned before live adapters; plan it again"
+        )
+    if "<" in call["url"]:
+        raise ExecutionFailed(
+            f"{body['adapter']}: the plan addresses a placeholder ({call['url']}); plan it again"
         )
     headers = {"Idempotency-Key": f"{request_id}{':rollback' if undo else ''}"}
     token = _secret(live.http_token_file, "containment_http_token_file")

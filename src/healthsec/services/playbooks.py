@@ -467,6 +467,7 @@ class PlaybookEngine:
                 "status": "awaiting_approval" if needed else "approved",
                 "ready_at": now.isoformat(),
                 "decided_by": None if needed else f"{ACTOR}:{book.name}",
+                "executed": False,  # a live adapter sets it when it ran the plan
             }
             tx.add_entry(rid, cid, "containment", now, f"{ACTOR}:{book.name}", body)
             tx.timeline(
