@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,8 +330,10 @@ steps:
 """
 
 
-def test_share_step_leaves_only_through_the_exit_door(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from healthsec.privacy.pseudonymise import SharingKeys
+def test_share_step_leaves_only_through_the_exit_door(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from healthsec.config import Settings
 
     inc = _insider(store)
     svc = _svc(store)
@@ -338,7 +341,11 @@ def test_share_step_leaves_only_through_the_exit_door(store: Store, monkeypatch:
     (run,) = PlaybookEngine(svc, [load_text(SHARING)]).on_incidents([inc])
     assert run["status"] == "failed"  # no community key: nothing leaves, the case says why
     assert "step 2 (share) failed: KeyMissing" in run["error"]
-    engine = PlaybookEngine(svc, [load_text(SHARING)], keys=SharingKeys.from_secret(b"k" * 32))
+    key = tmp_path / "sharing.key"
+    key.write_text("ab" * 32 + "\n")  # the settings' sharing_secret_file, as TAXII and `share` read it
+    settings = Settings(db="unused.db", org=store.org, sharing_secret_file=key)
+    svc.config = ResponseConfig.from_settings(settings, store.org)
+    engine = PlaybookEngine(svc, [load_text(SHARING)])
     (run,) = engine.on_incidents([inc])
     assert run["status"] == "done"
     out = cases(store).steps(run["id"])[1]["output"]
