@@ -94,7 +94,8 @@ SHOWN = {
 }
 
 
-def _render(role: Role) -> str:
+def _render(role: Role, live: tuple[str, ...] = (), shown: dict | None = None) -> str:
+    shown = shown or SHOWN
     return templates.get_template("case.html").render(
         nav=NAV,
         viewer=_Viewer(role=role),
@@ -103,13 +104,14 @@ def _render(role: Role) -> str:
         poll_s=5.0,
         active="cases",
         title="t",
-        case=SHOWN,
+        case=shown,
+        live=list(live),
         statuses=["open", "investigating", "contained"],
         severities=["info", "low", "medium", "high", "critical"],
         observable_kinds=["ip"],
         task_states=["open", "done", "cancelled"],
         all_regimes=["gdpr", "nis2", "hipaa"],
-        **case_view(SHOWN),
+        **case_view(shown),
     )
 
 
@@ -125,3 +127,21 @@ def test_read_only_viewer_gets_no_form() -> None:
     html = _render(Role.AUDITOR)
     main = html[html.index("<main") :]
     assert "<form" not in main and "/drafts/" not in main
+
+
+def test_live_adapters_say_so_and_a_failed_run_can_be_run_again() -> None:
+    assert "Exact action (dry-run)" in _render(Role.ANALYST)
+    failed = {**SHOWN["containment"][1], "executed": False, "execution_error": "nac-http: POST answered 503"}
+    ran = {
+        **SHOWN["containment"][1],
+        "id": "c4",
+        "executed": True,
+        "execution": {"actor": "dr-house", "output": "ok"},
+    }
+    shown = {**SHOWN, "containment": [SHOWN["containment"][0], failed, ran]}
+    html = _render(Role.ANALYST, live=("nac-http",), shown=shown)
+    assert "Live adapters here: nac-http" in html and "Exact action (runs live when approved)" in html
+    assert "not executed: nac-http: POST answered 503" in html
+    assert "executed live by dr-house" in html
+    assert html.count("Run isolate host now") == 1  # only the one that did not run
+    assert "Run isolate host now" not in _render(Role.AUDITOR, live=("nac-http",), shown=shown)

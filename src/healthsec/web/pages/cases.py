@@ -117,6 +117,7 @@ def case_page(console: Signed, case_id: str) -> HTMLResponse:
         observable_kinds=OBSERVABLE_KINDS,
         task_states=TASK_STATES,
         all_regimes=REGIMES,
+        live=sorted(svc.config.live.adapters),  # adapters that run an approved plan (else dry-run)
         **case_view(shown),
     )
 
@@ -218,7 +219,8 @@ async def clock_met(console: Changer, request: Request, case_id: str, obligation
 async def decide(
     console: Changer, request: Request, case_id: str, request_id: str, decision: str
 ) -> Response:
-    """A person approves or rejects a dry-run containment request (patient-connected: always a person)."""
+    """A person approves or rejects a containment request (patient-connected: always a person); a live
+    adapter runs the approved plan, and approving one that did not run yet runs it again."""
     from healthsec.services.containment import decide as use_case
     from healthsec.services.containment import rollback
 
