@@ -245,6 +245,9 @@ class Settings(BaseSettings):
                 "containment_ldap_password_file",
             ),
         }
+        ldap = urlsplit(self.containment_ldap_url or "ldaps://x")
+        if ldap.scheme == "ldap" and not nats_url_is_loopback(f"nats://{ldap.hostname}"):
+            raise ValueError("containment_ldap_url beyond this host must be ldaps:// (the bind password)")
         for adapter in self.containment_live:
             missing = [k for k in needs.get(adapter, ()) if getattr(self, k) is None]
             if missing:

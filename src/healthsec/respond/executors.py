@@ -19,6 +19,7 @@ first 500 characters of what the other side answered).
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,10 @@ def _ldap(body: dict[str, Any], live: LiveConfig, undo: bool) -> dict[str, Any]:
     password = _secret(live.ldap_password_file, "containment_ldap_password_file")
     record = {"input": {"dn": spec["dn"], "changes": changes}}
     try:
-        server = ldap3.Server(live.ldap_url or "", connect_timeout=int(live.timeout_s), get_info=ldap3.NONE)
+        tls = ldap3.Tls(validate=ssl.CERT_REQUIRED)  # ldap3's default would not check the certificate
+        server = ldap3.Server(
+            live.ldap_url or "", connect_timeout=int(live.timeout_s), get_info=ldap3.NONE, tls=tls
+        )
         with ldap3.Connection(
             server,
             user=live.ldap_bind_dn,

@@ -259,6 +259,8 @@ def test_live_adapter_without_its_address_is_refused(tmp_path: Path) -> None:
             containment_ldap_base_dn="ou=staff,dc=x",
             containment_ldap_bind_dn="cn=admin,dc=x",
         )
+    with pytest.raises(ConfigError, match="must be ldaps://"):
+        load_settings(containment_ldap_url="ldap://dc1.hospital.example")
     with pytest.raises(ConfigError, match="containment_nft_table"):
         load_settings(containment_nft_table="inet x; flush ruleset")
 
