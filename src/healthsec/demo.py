@@ -81,7 +81,13 @@ def run_demo(
 
     # the service's engine and default profile: the benign day is the learning period
     engine = build_engine(store, settings, assets=day.assets)
+    from healthsec.config import load_settings
     from healthsec.services.playbooks import on_incidents
+
+    def dry_run(store: Store, incidents: Any, hook_settings: Any, now: Any) -> Any:
+        """Simulated addresses and accounts: the demo's containment never runs live, whatever is set."""
+        quiet = (hook_settings or load_settings()).model_copy(update={"containment_live": ()})
+        return on_incidents(store, incidents, quiet, now)
 
     pipeline = Pipeline(
         engine,
@@ -89,7 +95,7 @@ def run_demo(
         resume=False,
         event_clock=True,
         settings=settings,
-        on_incidents=on_incidents if playbooks else None,  # the campaigns' playbooks open cases
+        on_incidents=dry_run if playbooks else None,  # the campaigns' playbooks open cases
     )
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(
