@@ -56,6 +56,15 @@ class DemoRun:
         }
 
 
+def dry_run_playbooks(store: Store, incidents: Any, settings: Any, now: Any) -> Any:
+    """The playbook hook of the demo: simulated addresses and accounts never reach a live adapter."""
+    from healthsec.config import load_settings
+    from healthsec.services.playbooks import on_incidents
+
+    quiet = (settings or load_settings()).model_copy(update={"containment_live": ()})
+    return on_incidents(store, incidents, quiet, now)
+
+
 def run_demo(
     seed: int,
     store: Store,
@@ -81,21 +90,13 @@ def run_demo(
 
     # the service's engine and default profile: the benign day is the learning period
     engine = build_engine(store, settings, assets=day.assets)
-    from healthsec.config import load_settings
-    from healthsec.services.playbooks import on_incidents
-
-    def dry_run(store: Store, incidents: Any, hook_settings: Any, now: Any) -> Any:
-        """Simulated addresses and accounts: the demo's containment never runs live, whatever is set."""
-        quiet = (hook_settings or load_settings()).model_copy(update={"containment_live": ()})
-        return on_incidents(store, incidents, quiet, now)
-
     pipeline = Pipeline(
         engine,
         store,
         resume=False,
         event_clock=True,
         settings=settings,
-        on_incidents=dry_run if playbooks else None,  # the campaigns' playbooks open cases
+        on_incidents=dry_run_playbooks if playbooks else None,  # the campaigns' playbooks open cases
     )
     result = pipeline.run(IterableSource("sim", events), progress=progress)
     evaluation = evaluate(

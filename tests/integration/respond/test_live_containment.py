@@ -121,8 +121,8 @@ def nac() -> Iterator[NAC]:
     server.server.server_close()
 
 
-def _store(tmp_path: Path) -> Store:
-    store = Store.open(str(tmp_path / "live.db"), "north")
+def _store(tmp_path: Path, name: str = "live.db") -> Store:
+    store = Store.open(str(tmp_path / name), "north")
     store.assets.upsert_many(
         [
             Asset(id="ws-011", name="ws-011", role="workstation", zone="clinical"),
@@ -383,3 +383,25 @@ def test_live_ldap_disables_and_reenables_an_account(tmp_path: Path, slapd: tupl
     assert pw_file.read_text() not in json.dumps(body)
     undone = rollback(svc, req["id"], "dpo-anna", "HR cleared the access")
     assert undone["status"] == "rolled_back" and _locked(url, pw_file) == []
+
+
+def test_the_demo_never_acts_live(tmp_path: Path, nac: NAC) -> None:
+    from healthsec.demo import dry_run_playbooks
+    from healthsec.services.playbooks import on_incidents
+
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "live_test.yaml").write_text(BOOK)
+    live = load_settings(
+        org="north", playbook_dirs=[str(books)], containment_live=["nac-http"], containment_nac_url=nac.url
+    )
+    store = _store(tmp_path)
+    inc = store.incidents.get("inc-1")
+    assert inc is not None
+    dry_run_playbooks(store, [inc], live, T0)
+    assert nac.calls == []  # the demo's hook: the auto isolation stays a recorded plan
+    store.close()
+    store = _store(tmp_path, "service.db")  # the same incident in a fresh store: the service's hook acts
+    on_incidents(store, [inc], live, T0)
+    assert [c["body"]["host"] for c in nac.calls] == ["ws-011"]
+    store.close()
