@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from healthsec.model import Asset
 from healthsec.model.assets import Criticality
@@ -139,14 +140,16 @@ def plan(action: str, target: str, cfg: ContainmentConfig | None = None) -> Cont
         )
     if action == "isolate_host":
         call, text = _http("POST", f"{cfg.nac_url}/quarantine", {"host": target, "profile": "isolate"})
-        undo, undo_text = _http("DELETE", f"{cfg.nac_url}/quarantine/{target}", {})
+        undo, undo_text = _http("DELETE", f"{cfg.nac_url}/quarantine/{quote(target, safe='')}", {})
         return ContainmentPlan(
             action, target, "nac-http", (text,), (undo_text,), http=call, rollback_http=undo
         )
     if action in ("quarantine_dicom_ae", "quarantine_hl7_sender"):
         what = "dicom/ae" if action == "quarantine_dicom_ae" else "hl7/sender"
         call, text = _http("POST", f"{cfg.clinical_proxy_url}/deny/{what}", {"id": target})
-        undo, undo_text = _http("DELETE", f"{cfg.clinical_proxy_url}/deny/{what}/{target}", {})
+        undo, undo_text = _http(
+            "DELETE", f"{cfg.clinical_proxy_url}/deny/{what}/{quote(target, safe='')}", {}
+        )
         return ContainmentPlan(
             action, target, "clinical-proxy-http", (text,), (undo_text,), http=call, rollback_http=undo
         )

@@ -124,3 +124,16 @@ def test_dry_run_plans_say_exactly_what_they_would_do() -> None:
         plan("block_address", "not-an-ip")
     with pytest.raises(ValueError, match="characters no adapter accepts"):
         plan("disable_account", "x; rm -rf /")
+
+
+def test_a_target_cannot_change_the_path_of_a_rollback_call() -> None:
+    from healthsec.respond.containment import plan
+
+    assert plan("isolate_host", "ws/../admin").rollback == (
+        "DELETE <nac-api-url>/quarantine/ws%2F..%2Fadmin {}",
+    )
+    assert plan("quarantine_hl7_sender", "LAB SYS").rollback_http == {
+        "method": "DELETE",
+        "url": "<healthsec-proxy-url>/deny/hl7/sender/LAB%20SYS",
+        "json": {},
+    }
