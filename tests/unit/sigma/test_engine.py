@@ -235,3 +235,36 @@ def test_attack_tags_include_v19_tactics() -> None:
     )
     assert techniques == ("T1685.001", "T1112")
     assert tactics == ("TA0005", "TA0112")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text", "expected"),
+    [
+        ("sekurlsa::", "Invoke SeKuRlSa::LogonPasswords", True),  # ASCII: case folded in the automaton
+        ("sekurlsa::", "sekurlsa:", False),
+        ("ÄRZTE", "liste der ärzte", True),  # non-ASCII keyword: searched in lower-cased text
+    ],
+)
+def test_keyword_search_over_a_large_batch_folds_case_like_a_small_one(
+    keyword: str, text: str, expected: bool
+) -> None:
+    """Above the shared-index size the joined record text is searched with ASCII case folded in the
+    automaton (not lower-cased first); the decisions must be those of the small-batch path."""
+    detection = f"    keywords:\n        - '{keyword}'\n    condition: keywords"
+    rs = parse_rules([("k.yml", rule(detection, "    product: windows"))])
+    assert not rs.problems
+    engine = SigmaEngine(rs.rules)
+    payloads = [f"benign {i}" for i in range(600)]
+    payloads[5] = text
+    records = [
+        rec(
+            {"Payload": p, "Count": i, "Flag": i % 2 == 0},
+            channel="Windows PowerShell",
+            event_id=800,
+            n=i + 1,
+        )
+        for i, p in enumerate(payloads)
+    ]
+    big = [h.index for h in engine.match(records)]
+    small = [i for i, r in enumerate(records) if engine.match([r])]
+    assert big == small == ([5] if expected else [])

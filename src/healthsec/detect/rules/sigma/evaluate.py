@@ -57,11 +57,12 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 class Column:
     """One field over a batch: a code per event into the distinct values (code -1 = missing)."""
 
-    __slots__ = ("_low", "_low_series", "_series", "codes", "uniques")
+    __slots__ = ("_low", "_low_series", "_series", "codes", "distinct", "uniques")
 
     def __init__(self, values: list[str | None], *, distinct: bool = False) -> None:
         """``distinct``: the values are all present and (nearly) all different, as the joined text of
         whole records is; they are taken as they are instead of being hashed to find repeats."""
+        self.distinct = distinct
         if distinct:
             self.codes: npt.NDArray[np.intp] = np.arange(len(values), dtype=np.intp)
             self.uniques: list[str] = values  # type: ignore[assignment]
@@ -92,6 +93,21 @@ class Column:
         if self._low_series is None:
             self._low_series = pl.Series(self.texts(False), dtype=pl.String)
         return self._low_series
+
+    def searchable(self, patterns: Sequence[str], cased: bool) -> tuple[pl.Series, bool]:
+        """The series to search for ``patterns`` and whether to fold ASCII case while searching.
+
+        In the joined text of whole records (keyword searches, ``distinct``), lower-cased ASCII
+        patterns are searched in the text as it is, folding ASCII case in the Aho-Corasick automaton:
+        that skips lower-casing every record (measured: keyword rules 1.11x faster). Fields keep the
+        lower-cased values, which their other tests need anyway (folding was slower there).
+        Non-ASCII patterns always search lower-cased text.
+        """
+        if cased:
+            return self.series(True), False
+        if self.distinct and self._low_series is None and all(p.isascii() for p in patterns):
+            return self.series(True), True
+        return self.series(False), False
 
     def spread(self, per_unique: Bools, missing: bool) -> Bools:
         """Per-distinct-value results to per-event results (missing values get ``missing``)."""
@@ -134,10 +150,11 @@ class Batch:
         # building the automaton costs about as much as scanning a few hundred values per pattern
         if patterns and len(col.uniques) >= _INDEX_MIN:
             index = {}
-            rows = col.series(cased).str.extract_many(patterns, overlapping=True).to_list()
-            for i, row in enumerate(rows):
+            series, fold = col.searchable(patterns, cased)
+            rows = series.str.extract_many(patterns, overlapping=True, ascii_case_insensitive=fold)
+            for i, row in enumerate(rows.to_list()):
                 if row:
-                    for pat in set(row):
+                    for pat in set(row if not fold else (p.lower() for p in row)):
                         index.setdefault(pat, []).append(i)
         self._found[key] = index
         return index
@@ -162,7 +179,9 @@ class Batch:
                 if derive is not None:
                     values = [as_text(derive(r)) for r in self.records]
                 else:
-                    values = [as_text(r.get(key)) for r in self.records]
+                    raw = [r.get(key) for r in self.records]
+                    # strings and None (nearly every value) are their own text; as_text for the rest
+                    values = [v if v is None or v.__class__ is str else as_text(v) for v in raw]
             col = Column(values)
             self._columns[name] = col
         return col
@@ -276,7 +295,8 @@ def _match_values(col: Column, atom: Atom) -> Bools:
     if kind in ("eq", "contains", "startswith", "endswith"):
         vals = [str(v) for v in atom.values]
         if kind == "contains" and n * len(vals) >= _VECTOR_MIN and all(vals):
-            res = col.series(atom.cased).str.contains_any(vals)
+            series, fold = col.searchable(vals, atom.cased)
+            res = series.str.contains_any(vals, ascii_case_insensitive=fold)
             return res.fill_null(False).to_numpy().astype(np.bool_, copy=False)
         texts = col.texts(atom.cased)
         if kind == "eq":
