@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 from sqlalchemy.engine import Connection
 
-from healthsec.model.common import ASSET_KINDS
+from healthsec.model.common import ASSET_KINDS, Severity
 from healthsec.store import schema
 
 _BATCH = 500
@@ -35,7 +35,7 @@ def entity_rows(org: str, bodies: Iterable[Mapping[str, Any]]) -> list[dict[str,
                         "value": value,
                         "detector": body["detector"],
                         "title": body["title"],
-                        "severity": int(body["severity"]),
+                        "severity": int(Severity.parse(body["severity"])),
                     }
                 )
     return rows
