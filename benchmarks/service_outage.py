@@ -20,10 +20,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -259,8 +258,7 @@ def run_outage(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@dataclass
-class KillResult:
+class KillResult(NamedTuple):
     held: int  # events the killed worker had fetched and not acknowledged
     taken: float | None  # seconds from the kill until another worker had stored them all
     attempts: int
