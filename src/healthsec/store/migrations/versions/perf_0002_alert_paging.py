@@ -1,6 +1,7 @@
 """Alert reads at scale: (org, ts, id) indexes for keyset pages, and alert_entities for risk per asset.
 
-The table is filled from the stored alerts' bodies, 1,000 alerts at a time.
+The table is filled from the stored alerts' bodies: by one INSERT .. SELECT on PostgreSQL (its lower()
+folds what Python's would for host names and IPs), 1,000 alerts at a time through Python on SQLite.
 """
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ _alerts = sa.table(
 
 
 def upgrade() -> None:
+    from healthsec.model.common import ASSET_KINDS
     from healthsec.store.alert_entities import write_entities
 
     op.create_index("ix_alerts_org_ts_id", "alerts", ["org", "ts", "id"])
@@ -33,6 +35,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_alert_entities_org_value", "alert_entities", ["org", "value"])
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":  # one statement in the database: minutes faster on big stores
+        conn.exec_driver_sql(
+            "INSERT INTO alert_entities (org, alert_id, value, detector, title, severity) "
+            "SELECT a.org, a.id, lower(e->>'value'), a.detector, a.title, a.severity "
+            "FROM alerts a CROSS JOIN LATERAL json_array_elements(a.body->'entities') e "
+            "WHERE e->>'kind' = ANY(%(kinds)s) AND coalesce(e->>'value', '') <> '' "
+            "ON CONFLICT DO NOTHING",
+            {"kinds": sorted(k.value for k in ASSET_KINDS)},
+        )
+        return
     last = ("", "")
     while True:
         rows = conn.execute(
