@@ -19,11 +19,15 @@ from healthsec.store.vulns import profiles, vulns
 T = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 ASSETS = [
     Asset(id="as-1", name="pacs-1", role="pacs", zone="imaging", ip="10.0.0.1", criticality=Criticality(4)),
-    Asset(id="as-2", name="ws-2", role="workstation", zone="admin", ip="10.0.0.2", criticality=Criticality(1)),
+    Asset(
+        id="as-2", name="ws-2", role="workstation", zone="admin", ip="10.0.0.2", criticality=Criticality(1)
+    ),
 ]
 
 
-def alert(i: int, *ents: Entity, detector: str = "d", severity: Severity = Severity.LOW, **kw: object) -> Alert:
+def alert(
+    i: int, *ents: Entity, detector: str = "d", severity: Severity = Severity.LOW, **kw: object
+) -> Alert:
     a = Alert(
         id=f"a{i:03d}",
         ts=T + timedelta(seconds=i // 2),  # pairs share a time: the id breaks the tie
