@@ -61,6 +61,11 @@ def seed(store: Store) -> float:
     store.assets.upsert_many(assets)
     rng = random.Random(7)
     for start_i in range(0, INCIDENTS, 500):
+        end = min(INCIDENTS, start_i + 500)
+        if store.incidents.get(f"in-{end - 1}") is not None:  # stored by an interrupted run
+            for _ in range(start_i, end):
+                rng.randrange(50), rng.randrange(5)  # the same draws as when it was seeded
+            continue
         alerts: list[Alert] = []
         incidents: list[Incident] = []
         for i in range(start_i, min(INCIDENTS, start_i + 500)):

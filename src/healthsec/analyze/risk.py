@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from healthsec.analyze.inventory import exposure
 from healthsec.analyze.vulns import exploit_likelihood
-from healthsec.model import Alert, Asset, Criticality, EntityKind, Incident, Severity
+from healthsec.model import Alert, Asset, Criticality, Incident, Severity
 from healthsec.model.assets import AssetProfile
+from healthsec.model.common import ASSET_KINDS
 from healthsec.model.vulns import Vulnerability
 
 # Impact per clinical criticality class (0..1). Life-sustaining and patient-monitoring devices rank highest.
@@ -149,6 +150,8 @@ class RiskModel:
     profiles: dict[str, AssetProfile] = field(default_factory=dict)
     vulns: dict[str, dict[str, Vulnerability]] = field(default_factory=lambda: defaultdict(dict))
     alerts: dict[str, dict[str, Alert]] = field(default_factory=lambda: defaultdict(dict))
+    # alerts already counted by the store: asset id -> (detector, title) -> (how many, worst severity)
+    alert_kinds: dict[str, dict[tuple[str, str], tuple[int, Severity]]] = field(default_factory=dict)
     weights: RiskWeights = field(default_factory=RiskWeights)
     _by_key: dict[str, str] = field(default_factory=dict)
     _cache: dict[str, AssetRisk] = field(default_factory=dict)
@@ -186,6 +189,11 @@ class RiskModel:
         """The asset an entity value (IP, host name, device id, asset id) names, if any."""
         return self._by_key.get(value.lower())
 
+    @property
+    def asset_keys(self) -> dict[str, str]:
+        """Every lowercased asset key (id, name, IP) with the asset it names (as :meth:`asset_for` reads)."""
+        return dict(self._by_key)
+
     def add_vulns(self, vulns: Iterable[Vulnerability]) -> set[str]:
         """A new or updated finding changes the risk of its asset only; return the changed assets."""
         changed = set()
@@ -200,11 +208,29 @@ class RiskModel:
         changed = set()
         for alert in alerts:
             for ent in alert.entities:
-                if ent.kind in (EntityKind.IP, EntityKind.HOST, EntityKind.DEVICE, EntityKind.AE_TITLE):
+                if ent.kind in ASSET_KINDS:
                     aid = self.asset_for(ent.value)
                     if aid is not None:
                         self.alerts[aid][alert.id] = alert
                         changed.add(aid)
+        self._invalidate(changed)
+        return changed
+
+    def add_alert_kinds(self, kinds: Mapping[str, Mapping[tuple[str, str], tuple[int, int]]]) -> set[str]:
+        """Stored alerts as the store counts them per asset: (detector, title) -> (how many, worst severity).
+
+        The same figures as :meth:`add_alerts` over those alerts, without reading them; an alert given both
+        ways would count twice, so live alerts (``on_alert``) must be newer than the counts.
+        """
+        changed = set()
+        for aid, groups in kinds.items():
+            if aid not in self.assets:
+                continue
+            mine = self.alert_kinds.setdefault(aid, {})
+            for key, (n, sev) in groups.items():
+                had_n, had_sev = mine.get(key, (0, Severity.INFO))
+                mine[key] = (had_n + n, max(had_sev, Severity(sev)))
+            changed.add(aid)
         self._invalidate(changed)
         return changed
 
@@ -233,12 +259,12 @@ class RiskModel:
             lfactors.append(Factor("vulnerability", p, None, why))
         lfactors.extend(exposure_factors(asset, profile))
         # repeated alerts of one kind are one piece of evidence (counted), not independent chances
-        kinds: dict[tuple[str, str], list[Alert]] = defaultdict(list)
+        kinds = dict(self.alert_kinds.get(asset_id, {}))
         for alert in self.alerts.get(asset_id, {}).values():
-            kinds[(alert.detector, alert.title)].append(alert)
-        for (_det, title), group in sorted(kinds.items()):
-            sev = max(a.severity for a in group)
-            times = f"{len(group)} x " if len(group) > 1 else ""
+            n, worst = kinds.get((alert.detector, alert.title), (0, Severity.INFO))
+            kinds[(alert.detector, alert.title)] = (n + 1, max(worst, alert.severity))
+        for (_det, title), (n, sev) in sorted(kinds.items()):
+            times = f"{n} x " if n > 1 else ""
             lfactors.append(
                 Factor("alert", ALERT_LIKELIHOOD[sev], None, f"{times}{sev.label} alert: {title}")
             )

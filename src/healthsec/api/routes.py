@@ -48,6 +48,9 @@ class Page(BaseModel):
     offset: int
     next_offset: int | None
     total: int | None = None
+    next_after: str | None = Field(
+        default=None, description="keyset lists: pass as after= for the next page (None on the last)"
+    )
 
 
 class StatusUpdate(Body):
@@ -181,8 +184,16 @@ def list_alerts(
         str | None, Query(pattern="^(true_positive|false_positive|untriaged)$", description="triage state")
     ] = None,
     total: Annotated[bool, Query(description="also count every match (one more query)")] = False,
+    after: Annotated[
+        str | None,
+        Query(max_length=128, description="the previous page's next_after: the page starts after that alert"),
+    ] = None,
 ) -> Response:
-    """Alerts of the caller's organisation, oldest first, filtered and paged."""
+    """Alerts of the caller's organisation, oldest first, filtered and paged.
+
+    Page with ``after`` (the previous page's ``next_after``), which stays fast however deep the list is;
+    ``offset`` reads and drops every alert before the page.
+    """
     flt = alert_use.AlertFilter(
         detector=detector,
         min_severity=None if min_severity is None else Severity(min_severity),
@@ -193,20 +204,24 @@ def list_alerts(
         incident_id=incident_id,
         verdict=verdict,
     )
+    store = org_store(request, principal)
     with answering():
-        page = alert_use.list_alert_bodies(
-            org_store(request, principal), flt, limit=limit, offset=offset, with_total=total
-        )
-    # The hot read under load: the stored bodies are already the codec's dicts, so they are sent as they
-    # are instead of rebuilt into Alerts and back.
-    body = {
-        "items": page.items,
+        if total:
+            page = alert_use.list_alert_bodies(
+                store, flt, limit=limit, offset=offset, with_total=True, after=after
+            )
+            raw = [orjson.dumps(b).decode() for b in page.items]
+        else:  # the hot read under load: the stored JSON text is spliced in, never parsed nor rebuilt
+            raw, page = alert_use.alert_page_json(store, flt, limit=limit, offset=offset, after=after)
+    rest = {
         "limit": page.limit,
         "offset": page.offset,
         "next_offset": page.next_offset,
         "total": page.total,
+        "next_after": page.next_after,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    body = b'{"items":[' + ",".join(raw).encode() + b"]," + orjson.dumps(rest)[1:]
+    return Response(body, media_type="application/json")
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"], responses=NOT_FOUND)

@@ -63,6 +63,10 @@ class EntityKind(StrEnum):
     FILE = "file"
 
 
+ASSET_KINDS = frozenset({EntityKind.IP, EntityKind.HOST, EntityKind.DEVICE, EntityKind.AE_TITLE})
+"""The entity kinds that can name an inventoried asset (risk per asset reads these)."""
+
+
 class EntityRole(StrEnum):
     """Whether the entity acted (source, actor) or was acted upon (target)."""
 

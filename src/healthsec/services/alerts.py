@@ -116,6 +116,17 @@ def _matcher(store: Store, flt: AlertFilter) -> Any:
     return match
 
 
+def _start(store: Store, after: str | None) -> tuple[datetime, str] | None:
+    from healthsec.store.triage import alert_queries
+
+    if after is None:
+        return None
+    key = alert_queries(store).position(after)
+    if key is None:
+        raise Invalid(f"after: no alert {after!r} (pass the next_after of the previous page)")
+    return key
+
+
 def list_alert_bodies(
     store: Store,
     flt: AlertFilter | None = None,
@@ -123,8 +134,15 @@ def list_alert_bodies(
     limit: int = 100,
     offset: int = 0,
     with_total: bool = False,
+    after: str | None = None,
+    newest_first: bool = False,
 ) -> Page[dict[str, Any]]:
-    """Alerts as the stored codec dicts, oldest first: the fast read the API sends as it is."""
+    """Alerts as the stored codec dicts, oldest first (or newest first): the fast read the API sends as it is.
+
+    ``after`` is the previous page's ``next_after`` (its last alert's id): the page starts right after that
+    alert through the (org, ts, id) index, as fast deep in the list as at its start; ``offset`` skips from
+    there. ``total`` (asked for) counts every match, not only those after the key.
+    """
     from healthsec.store.triage import alert_queries
 
     flt = flt or AlertFilter()
@@ -134,21 +152,79 @@ def list_alert_bodies(
     except ValueError as exc:
         raise Invalid(str(exc)) from None
     q = alert_queries(store)
+    key = _start(store, after)
     if not flt.needs_scan:
-        items = q.bodies(flt.sql(), limit=limit, offset=offset)
-        return Page(items, limit, offset, q.count(flt.sql()) if with_total else None)
+        items = q.bodies(flt.sql(), limit=limit, offset=offset, after=key, newest_first=newest_first)
+        total = q.count(flt.sql()) if with_total else None
+        return Page(items, limit, offset, total, _next_after(items, limit))
     match = _matcher(store, flt)
     found: list[dict[str, Any]] = []
-    total = 0
-    for body in q.iter_bodies(flt.sql()):
+    seen = 0
+    for body in q.iter_bodies(flt.sql(), after=key, newest_first=newest_first):
         if not match(body):
             continue
-        if offset <= total < offset + limit:
+        if offset <= seen < offset + limit:
             found.append(body)
-        total += 1
+        seen += 1
         if not with_total and len(found) == limit:
             break
-    return Page(found, limit, offset, total if with_total else None)
+    if with_total and key is not None:  # the total counts every match, those before the key too
+        seen = sum(1 for b in q.iter_bodies(flt.sql()) if match(b))
+    return Page(found, limit, offset, seen if with_total else None, _next_after(found, limit))
+
+
+def count_alerts(store: Store, flt: AlertFilter | None = None, *, at_most: int | None = None) -> int:
+    """How many alerts match; with ``at_most``, counting stops there (a list shows "10,000+")."""
+    from healthsec.store.triage import alert_queries
+
+    flt = flt or AlertFilter()
+    q = alert_queries(store)
+    if not flt.needs_scan:
+        return q.count(flt.sql(), at_most=at_most)
+    match = _matcher(store, flt)
+    n = 0
+    for body in q.iter_bodies(flt.sql()):
+        n += 1 if match(body) else 0
+        if at_most is not None and n >= at_most:
+            break
+    return n
+
+
+def _next_after(items: list[dict[str, Any]], limit: int) -> str | None:
+    return str(items[-1]["id"]) if items and len(items) == limit else None
+
+
+def alert_page_json(
+    store: Store,
+    flt: AlertFilter | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+    after: str | None = None,
+) -> tuple[list[str], Page[str]]:
+    """The API's hot read: a page's bodies as the stored JSON text, spliced into the answer unparsed.
+
+    Filters that read bodies (asset, technique, verdict) and offsets go through
+    :func:`list_alert_bodies`; the answer is the same.
+    """
+    import orjson
+
+    from healthsec.store.triage import alert_queries
+
+    flt = flt or AlertFilter()
+    if flt.needs_scan or offset:
+        page = list_alert_bodies(store, flt, limit=limit, offset=offset, after=after)
+        raw = [orjson.dumps(b).decode() for b in page.items]
+        return raw, Page(raw, limit, offset, None, page.next_after)
+    check_paging(limit, offset)
+    try:
+        _check(flt)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    rows = alert_queries(store).raw_bodies(flt.sql(), limit=limit, after=_start(store, after))
+    last = rows[-1][1] if rows and len(rows) == limit else None
+    texts = [text for text, _ in rows]
+    return texts, Page(texts, limit, offset, None, last)
 
 
 def list_alerts(
@@ -158,10 +234,15 @@ def list_alerts(
     limit: int = 100,
     offset: int = 0,
     with_total: bool = False,
+    after: str | None = None,
+    newest_first: bool = False,
 ) -> Page[Alert]:
-    """Alerts, oldest first, filtered and paged (see :class:`AlertFilter`)."""
-    page = list_alert_bodies(store, flt, limit=limit, offset=offset, with_total=with_total)
-    return Page([alert_from_dict(b) for b in page.items], page.limit, page.offset, page.total)
+    """Alerts, oldest first (or newest first), filtered and paged (see :func:`list_alert_bodies`)."""
+    page = list_alert_bodies(
+        store, flt, limit=limit, offset=offset, with_total=with_total, after=after, newest_first=newest_first
+    )
+    items = [alert_from_dict(b) for b in page.items]
+    return Page(items, page.limit, page.offset, page.total, page.next_after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +261,15 @@ def alert_rows(
     limit: int = 100,
     offset: int = 0,
     with_total: bool = False,
+    after: str | None = None,
+    newest_first: bool = False,
 ) -> Page[AlertRow]:
     """Like :func:`list_alerts`, each alert with its incident and current verdict (for an analyst's list)."""
     from healthsec.store.triage import alert_queries, feedback
 
-    page = list_alerts(store, flt, limit=limit, offset=offset, with_total=with_total)
+    page = list_alerts(
+        store, flt, limit=limit, offset=offset, with_total=with_total, after=after, newest_first=newest_first
+    )
     ids = [a.id for a in page.items]
     labels = feedback(store).latest(ids)
     links = alert_queries(store).incident_of(ids)
@@ -192,7 +277,7 @@ def alert_rows(
         AlertRow(a, links.get(a.id), label.verdict if (label := labels.get(a.id)) else None)
         for a in page.items
     ]
-    return Page(rows, page.limit, page.offset, page.total)
+    return Page(rows, page.limit, page.offset, page.total, page.next_after)
 
 
 def get_alert(store: Store, alert_id: str) -> AlertDetail:

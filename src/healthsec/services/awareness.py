@@ -55,9 +55,9 @@ def detection_minutes(store: Store, inc: Incident) -> float | None:
 def gather(
     svc: CaseService, since: datetime | None, until: datetime | None, community: Sequence[Path] = ()
 ) -> AwarenessData:
-    from healthsec.analyze.risk import RiskModel
     from healthsec.services.breach import clock_rows
-    from healthsec.store.vulns import ProfileRepository, VulnRepository
+    from healthsec.services.risk import risk_model
+    from healthsec.store.vulns import VulnRepository
 
     store = svc.store
     until = (until or datetime.now(UTC)).astimezone(UTC)
@@ -86,9 +86,7 @@ def gather(
             )
     assets = store.assets.list()
     vulns = VulnRepository(store.engine, store.org).list()
-    model = RiskModel.build(
-        assets, ProfileRepository(store.engine, store.org).list(), vulns, store.alerts.all()
-    )
+    model = risk_model(store)
     top = []
     for r in model.ranking(10):
         safety = next((f.value for f in r.impact_factors if f.name == "patient_safety"), 0.0)

@@ -44,12 +44,16 @@ class Refused(ServiceError):
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list; ``total`` is None when it was not asked for (counting costs a query)."""
+    """One page of a list; ``total`` is None when it was not asked for (counting costs a query).
+
+    ``next_after`` (keyset lists): the key to ask the next page with (``after=``), None on the last page.
+    """
 
     items: list[T]
     limit: int
     offset: int
     total: int | None = None
+    next_after: str | None = None
 
     @property
     def next_offset(self) -> int | None:

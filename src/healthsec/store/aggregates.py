@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +64,41 @@ class Aggregates:
             for h, n in conn.execute(stmt):
                 ts = h if isinstance(h, datetime) else datetime.fromisoformat(str(h))
                 out[hour_floor(ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts)] = int(n)
+        return out
+
+    def alert_kinds_by_asset(
+        self, keys: Mapping[str, str]
+    ) -> dict[str, dict[tuple[str, str], tuple[int, int]]]:
+        """Per asset: its alerts by (detector, title) -> (how many, worst severity), counted by the database.
+
+        ``keys`` maps each lowercased asset key (id, name, IP) to its asset id. The figures are those of
+        ``RiskModel.add_alerts`` over every stored alert: an alert naming two keys of one asset counts once.
+        """
+        t = schema.alert_entities
+        stmt = (
+            select(t.c.value, t.c.detector, t.c.title, func.count(), func.max(t.c.severity))
+            .where(t.c.org == self.org)
+            .group_by(t.c.value, t.c.detector, t.c.title)
+        )
+        if len(keys) <= 1000:
+            stmt = stmt.where(t.c.value.in_(list(keys)))
+        out: dict[str, dict[tuple[str, str], tuple[int, int]]] = {}
+        shared: dict[tuple[str, str, str], list[str]] = {}  # (asset, detector, title) -> its values
+        with self.engine.connect() as conn:
+            for value, det, title, n, sev in conn.execute(stmt):
+                aid = keys.get(value)
+                if aid is None:
+                    continue
+                shared.setdefault((aid, det, title), []).append(value)
+                had_n, had_sev = out.setdefault(aid, {}).get((det, title), (0, 0))
+                out[aid][(det, title)] = (had_n + int(n), max(had_sev, int(sev)))
+            for (aid, det, title), values in shared.items():
+                if len(values) > 1:  # one alert may name several of them: count alerts, not rows
+                    distinct = select(func.count(func.distinct(t.c.alert_id))).where(
+                        t.c.org == self.org, t.c.detector == det, t.c.title == title, t.c.value.in_(values)
+                    )
+                    worst = out[aid][(det, title)][1]
+                    out[aid][(det, title)] = (int(conn.execute(distinct).scalar_one()), worst)
         return out
 
     def event_times(self, ids: Sequence[str]) -> dict[str, datetime]:

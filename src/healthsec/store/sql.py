@@ -24,6 +24,7 @@ from healthsec.model.codec import (
     to_dict,
 )
 from healthsec.store import schema
+from healthsec.store.alert_entities import write_entities
 from healthsec.store.errors import StoreError
 
 DEFAULT_ORG = "local"
@@ -284,6 +285,7 @@ class AlertRepository:
                     i for (i,) in conn.execute(select(t.c.id).where(t.c.org == self.org, t.c.id.in_(chunk)))
                 }
             _upsert(conn, t, rows, ("org", "id"), keep=("incident_id",))
+            write_entities(conn, self.org, [r["body"] for r in rows], known)
             return len(set(ids) - known)
 
     def count(self) -> int:

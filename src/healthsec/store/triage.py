@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Engine, Select, Text, cast, func, literal, select, tuple_
 
+from healthsec.model.common import parse_utc
 from healthsec.model.triage import ActivityKind, AlertFeedback, IncidentActivity, Verdict
 from healthsec.store import schema, schema_triage
 from healthsec.store.sql import Store
@@ -54,27 +55,70 @@ class AlertQueries:
             stmt = stmt.where(t.c.incident_id == f.incident_id)
         return stmt
 
-    def count(self, f: AlertSql) -> int:
-        stmt = self._where(select(func.count()).select_from(schema.alerts), f)
+    def count(self, f: AlertSql, *, at_most: int | None = None) -> int:
+        """How many alerts match; with ``at_most``, counting stops there (a bounded read on a big store)."""
+        if at_most is None:
+            stmt = self._where(select(func.count()).select_from(schema.alerts), f)
+        else:
+            capped = self._where(select(schema.alerts.c.id), f).limit(at_most).subquery()
+            stmt = select(func.count()).select_from(capped)
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def bodies(self, f: AlertSql, *, limit: int, offset: int) -> list[dict[str, Any]]:
-        """One page of stored alert bodies (the codec's dicts), oldest first."""
+    def position(self, alert_id: str) -> tuple[datetime, str] | None:
+        """An alert's place in the list's (time, id) order: the key a keyset page starts after."""
         t = schema.alerts
-        stmt = self._where(select(t.c.body), f).order_by(t.c.ts, t.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.ts, t.c.id).where(t.c.org == self.org, t.c.id == alert_id)).first()
+        return None if row is None else (row[0], row[1])
+
+    def _page(
+        self, stmt: Select[Any], f: AlertSql, after: tuple[datetime, str] | None, newest_first: bool
+    ) -> Select[Any]:
+        t = schema.alerts
+        stmt = self._where(stmt, f)
+        if after is not None:
+            key, at = tuple_(t.c.ts, t.c.id), tuple_(literal(after[0], t.c.ts.type), literal(after[1]))
+            stmt = stmt.where(key < at if newest_first else key > at)
+        return stmt.order_by(*((t.c.ts.desc(), t.c.id.desc()) if newest_first else (t.c.ts, t.c.id)))
+
+    def bodies(
+        self,
+        f: AlertSql,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[datetime, str] | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One page of stored alert bodies (the codec's dicts), oldest first (or newest first).
+
+        ``after`` is the (time, id) of the previous page's last alert: the page starts there through the
+        (org, ts, id) index, however deep, where an offset would read and drop every row before it.
+        """
+        stmt = self._page(select(schema.alerts.c.body), f, after, newest_first).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [body for (body,) in conn.execute(stmt)]
 
-    def iter_bodies(self, f: AlertSql) -> Iterator[dict[str, Any]]:
-        """Every matching body, oldest first, read in pages (for filters the database cannot answer)."""
-        offset = 0
+    def raw_bodies(
+        self, f: AlertSql, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """One page of (body as its stored JSON text, id), oldest first: the API sends them unparsed."""
+        t = schema.alerts
+        stmt = self._page(select(cast(t.c.body, Text), t.c.id), f, after, False).limit(limit)
+        with self.engine.connect() as conn:
+            return [(body, i) for body, i in conn.execute(stmt)]
+
+    def iter_bodies(
+        self, f: AlertSql, *, after: tuple[datetime, str] | None = None, newest_first: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching body in order, read in keyset pages (for filters the database cannot answer)."""
         while True:
-            page = self.bodies(f, limit=_BATCH, offset=offset)
+            page = self.bodies(f, limit=_BATCH, after=after, newest_first=newest_first)
             yield from page
             if len(page) < _BATCH:
                 return
-            offset += _BATCH
+            after = (parse_utc(page[-1]["ts"]), page[-1]["id"])
 
     def incident_of(self, alert_ids: Iterable[str]) -> dict[str, str | None]:
         """Each known alert id with the incident it belongs to (None: not correlated yet)."""

@@ -36,6 +36,9 @@ When = Annotated[str | None, Query(max_length=40)]
 VerdictQ = Annotated[str | None, Query(pattern="^(|true_positive|false_positive|untriaged)$")]
 
 
+COUNT_UP_TO = 10_000  # the list says "10,000+" beyond: counting every alert of a big store costs seconds
+
+
 def _listing(
     console: Signed,
     detector: Text = None,
@@ -45,9 +48,14 @@ def _listing(
     since: When = None,
     until: When = None,
     verdict: VerdictQ = None,
-    offset: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
+    after: Annotated[str | None, Query(max_length=128)] = None,
+    before: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, Any]:
-    """The list's query (from the URL) and its page of alerts, newest first (no offset: the newest page)."""
+    """The list's query (from the URL) and its page of alerts, newest first.
+
+    Keyset pages: ``after`` (an alert id) shows the older alerts that follow it, ``before`` the newer ones
+    that precede it; neither: the newest page (the one that follows live).
+    """
     flt = alert_use.AlertFilter(
         detector=(detector or "").strip() or None,
         min_severity=None if (level := severity_field(min_severity)) is None else Severity(level),
@@ -57,10 +65,22 @@ def _listing(
         until=_when(until, "until"),
         verdict=verdict or None,
     )
-    if offset is None:  # newest first: start on the last page
-        total = alert_use.list_alert_bodies(console.store, flt, limit=1, with_total=True).total or 0
-        offset = max(0, total - PAGE)
-    page = alert_use.alert_rows(console.store, flt, limit=PAGE, offset=offset, with_total=True)
+    store = console.store
+    rows: list[alert_use.AlertRow] = []
+    older: str | None = None
+    if after:
+        page = alert_use.alert_rows(store, flt, limit=PAGE, after=after, newest_first=True)
+        rows, older = page.items, page.next_after
+    elif before:  # the PAGE alerts just newer than it (time order), shown newest first
+        up = alert_use.alert_rows(store, flt, limit=PAGE + 1, after=before)
+        if len(up.items) > PAGE:
+            rows = list(reversed(up.items[:PAGE]))
+            older = rows[-1].alert.id
+    newest = not after and not rows
+    if newest:  # no key, or nothing newer than a full page: the newest page, which follows live
+        page = alert_use.alert_rows(store, flt, limit=PAGE, newest_first=True)
+        rows, older = page.items, page.next_after
+    shown = alert_use.count_alerts(store, flt, at_most=COUNT_UP_TO + 1)
     f = {
         "detector": detector or "",
         "min_severity": level,
@@ -71,7 +91,17 @@ def _listing(
         "verdict": verdict or "",
     }
     qs = urlencode({k: ("" if v is None else v) for k, v in f.items()})
-    return {"page": page, "rows": list(reversed(page.items)), "f": f, "qs": qs, "offset": offset}
+    return {
+        "rows": rows,
+        "f": f,
+        "qs": qs,
+        "total": shown,
+        "total_label": f"{COUNT_UP_TO:,}+" if shown > COUNT_UP_TO else f"{shown:,}",
+        "newest": newest,
+        "older": older,
+        "newer": rows[0].alert.id if rows and not newest else None,
+        "here": urlencode({"after": after} if after else {"before": before} if before and not newest else {}),
+    }
 
 
 Listing = Annotated[dict[str, Any], Depends(_listing)]
