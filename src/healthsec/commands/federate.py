@@ -187,6 +187,9 @@ def join(
     ] = 3.0,
     no_dp: Annotated[bool, typer.Option("--no-dp", help="Train without record-level DP.")] = False,
     clip: Annotated[float, typer.Option("--clip", help="Per-example gradient clipping norm.")] = 1.0,
+    dp_batch: Annotated[
+        int, typer.Option("--dp-batch", help="Expected DP-SGD batch (learning rate scaled with it).")
+    ] = 1024,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to keep retrying the coordinator.")] = 60.0,
     insecure: InsecureOption = False,
     register: RegisterOption = True,
@@ -204,6 +207,8 @@ def join(
 
     if not insecure and certs is None:
         raise fail("--certs is required (or --insecure, loopback only)")
+    if dp_batch < 1 or clip <= 0:
+        raise fail(f"--dp-batch must be >= 1 and --clip > 0 (got {dp_batch}, {clip})")
     if insecure and address.rpartition(":")[0].strip("[]") not in ("127.0.0.1", "localhost", "::1"):
         raise fail("--insecure connects to loopback only")
     try:
@@ -215,7 +220,7 @@ def join(
             address,
             rows,
             sch,
-            Privacy(epsilon=None if no_dp else epsilon, clip=clip),
+            Privacy(epsilon=None if no_dp else epsilon, clip=clip, batch=dp_batch),
             out,
             insecure,
             wait,

@@ -46,7 +46,7 @@ def _csv(path: Path, n: int, seed: int) -> None:
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=60)
+    return subprocess.run([*CLI, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=180)
 
 
 def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_path: Path) -> None:
