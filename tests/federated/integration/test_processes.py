@@ -98,7 +98,7 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
     members = {name: member(name) for name in ("m1", "m2", "m3", "m4")}
     try:
         # kill m3 once it has its round-2 training instruction: it is then inside round 2
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # generous: the shared CI machine runs at load 20-30
         # (counted on the JSON log line: Flower's own console handler prints each message a second time)
         while (tmp_path / "m3.err").read_text().count('"message": "Received: train message') < 2:
             assert time.monotonic() < deadline and members["m3"].poll() is None
