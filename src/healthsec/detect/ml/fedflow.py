@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from healthsec.detect.ml.features import F64, FeatureSchema, frame_from_flows
+from healthsec.detect.ml.features import F64, FeatureSchema, flow_entities, frame_from_flows
 from healthsec.detect.ml.fedmodels import (
     AUTOENCODER,
     CLASSIFIER,
@@ -25,7 +25,7 @@ from healthsec.detect.ml.fedmodels import (
     forward,
     shapes,
 )
-from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, Flow, Severity, stable_id
+from healthsec.model import Alert, Event, Flow, Severity, stable_id
 
 FORMAT = "healthsec-federated-v1"
 KIND = "flows-federated"
@@ -125,11 +125,6 @@ class FederatedFlowModel:
         alerts = []
         for i in np.flatnonzero(prob >= 0.5):
             flow, p = flows[int(i)], float(prob[i])
-            ents: list[Entity] = []
-            if flow.src_ip:
-                ents.append(Entity(EntityKind.IP, flow.src_ip, EntityRole.ACTOR))
-            if flow.dst_ip:
-                ents.append(Entity(EntityKind.IP, flow.dst_ip, EntityRole.TARGET))
             feats: dict[str, float | str | None] = {"attack_probability": round(p, 4)}
             if err is not None:
                 feats["reconstruction_error"] = round(float(err[i]), 4)
@@ -147,7 +142,7 @@ class FederatedFlowModel:
                         f" probability of {p:.2f}."
                     ),
                     evidence=(flow.id,),
-                    entities=tuple(ents),
+                    entities=flow_entities(flow),
                     techniques=(),
                     tactics=(),
                     features=feats,
