@@ -15,13 +15,12 @@ import pytest
 from healthsec.detect.artefacts_load import ArtefactRefused, load_artefact
 from healthsec.detect.ml.artefact_detectors import detector_for
 from healthsec.detect.ml.features import FeatureSchema
-from healthsec.detect.ml.fedmodels import AUTOENCODER, CLASSIFIER, TrainConfig, init_params, train_local
-from healthsec.federated.artefact import ArtefactError, FedSpec, check_candidate, write_artefact
+from healthsec.federated.artefact import ArtefactError, check_candidate
 from healthsec.services.models import promote_model
 from healthsec.services.train import register_trained
 from healthsec.store import Store
 from healthsec.store.models import ModelWatcher, models
-from healthsec.testing.artefacts import flow_frame, flows_of
+from healthsec.testing.artefacts import federated_files, flow_frame, flows_of
 
 PROVENANCE = {"rounds": 3, "members": ["h0", "h1", "h2"], "member_epsilon": 2.98, "aggregation": "fedavg"}
 
@@ -29,18 +28,11 @@ PROVENANCE = {"rounds": 3, "members": ["h0", "h1", "h2"], "member_epsilon": 2.98
 @pytest.fixture(scope="module")
 def candidate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FeatureSchema]:
     """A global model as `federate join` writes it: attack = a flow with unusually many source bytes."""
-    frame = flow_frame(600, 2)
-    schema = FeatureSchema.fit(frame, ["service"])
-    x = schema.scaled(frame)
-    y = (frame["src_bytes"].to_numpy() > np.quantile(frame["src_bytes"].to_numpy(), 0.8)).astype(float)
-    spec = FedSpec(dim=x.shape[1])
-    rng = np.random.default_rng(0)
-    cfg = TrainConfig(epochs=30, batch=64, lr=1.0)
-    params = train_local(CLASSIFIER, init_params(CLASSIFIER, spec.dim, 32), x, y, cfg, rng)
-    params += train_local(AUTOENCODER, init_params(AUTOENCODER, spec.dim, 16), x[y == 0], None, cfg, rng)
     out = tmp_path_factory.mktemp("fed") / "cand"
-    write_artefact(out, params, spec, schema, PROVENANCE)
-    return out, schema
+    out.mkdir()
+    for name, data in federated_files().items():
+        (out / name).write_bytes(data)
+    return out, FeatureSchema.fit(flow_frame(600, 2), ["service"])
 
 
 @pytest.fixture
