@@ -1,16 +1,25 @@
-"""``healthsec federate certs|schema|serve|join|promote``: train flow models across hospitals, data stays."""
+"""``healthsec federate certs|schema|serve|join``: train flow models across hospitals, data stays.
+
+The global model a member receives is registered in its model store (kind ``flows-federated``);
+promoting it is the member's own decision: ``healthsec models promote flows-federated N``.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthsec.commands.groups import fail
+from healthsec.commands.groups import DbOption, fail
+from healthsec.commands.models import RegisterOption
 from healthsec.config import hand_down
+
+if TYPE_CHECKING:
+    from healthsec.detect.ml.features import FeatureSchema
+    from healthsec.federated.client import MemberData
 
 hand_down({"FLWR_TELEMETRY_ENABLED": "0"})  # before Flower is ever imported, in this process and children
 
@@ -178,11 +187,17 @@ def join(
     ] = 3.0,
     no_dp: Annotated[bool, typer.Option("--no-dp", help="Train without record-level DP.")] = False,
     clip: Annotated[float, typer.Option("--clip", help="Per-example gradient clipping norm.")] = 1.0,
+    dp_batch: Annotated[
+        int, typer.Option("--dp-batch", help="Expected DP-SGD batch (learning rate scaled with it).")
+    ] = 1024,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to keep retrying the coordinator.")] = 60.0,
     insecure: InsecureOption = False,
+    register: RegisterOption = True,
+    db: DbOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Take part in a federation with this hospital's data; the global model comes back as a candidate."""
+    """Take part in a federation with this hospital's data; the global model comes back as a candidate
+    in this member's model store (promote it with `healthsec models promote flows-federated N`)."""
     _logging(verbose)
     import grpc
 
@@ -192,6 +207,8 @@ def join(
 
     if not insecure and certs is None:
         raise fail("--certs is required (or --insecure, loopback only)")
+    if dp_batch < 1 or clip <= 0:
+        raise fail(f"--dp-batch must be >= 1 and --clip > 0 (got {dp_batch}, {clip})")
     if insecure and address.rpartition(":")[0].strip("[]") not in ("127.0.0.1", "localhost", "::1"):
         raise fail("--insecure connects to loopback only")
     try:
@@ -203,7 +220,7 @@ def join(
             address,
             rows,
             sch,
-            Privacy(epsilon=None if no_dp else epsilon, clip=clip),
+            Privacy(epsilon=None if no_dp else epsilon, clip=clip, batch=dp_batch),
             out,
             insecure,
             wait,
@@ -219,42 +236,35 @@ def join(
         f"member {name}: {len(client.epsilons)} rounds trained on {len(rows.x)} rows;"
         f" epsilon per round: {eps}"
     )
-    if client.candidate:
-        typer.echo(
-            f"candidate global model in {out}; to use it: "
-            f"healthsec federate promote {out} --schema {schema} --to MODEL_DIR"
-        )
-    else:
+    if not client.candidate:
         typer.echo(f"member {name}: no global model received")
         raise typer.Exit(2)
+    typer.echo(f"candidate global model in {out}")
+    _register(client.candidate, sch, rows, data, name, register=register, db=db)
 
 
-@federate_app.command("promote")
-def promote(
-    candidate: Annotated[Path, typer.Argument(help="Candidate directory written by `federate join`.")],
-    schema: SchemaOption,
-    to: Annotated[Path, typer.Option("--to", help="This member's model directory for the federated model.")],
-    by: Annotated[str, typer.Option("--by", help="Who decides (recorded).")] = "operator",
-) -> None:
-    """Adopt a federated global model: refused unless its feature schema is this member's own."""
-    from healthsec.federated.artefact import ArtefactError
-    from healthsec.federated.artefact import promote as do_promote
-    from healthsec.federated.run import SetupError, load_schema
+def _register(
+    candidate: Path, sch: FeatureSchema, rows: MemberData, data: list[Path], name: str, *, register: bool,
+    db: str | None,
+) -> None:  # fmt: skip
+    """Record the candidate in this member's model store, after checking its schema is the member's."""
+    from healthsec.commands.models import register_trained_cli
+    from healthsec.federated.artefact import ArtefactError, check_candidate
+    from healthsec.federated.run import member_metrics
 
+    if not register:
+        return
     try:
-        dest = do_promote(candidate, load_schema(schema), to, by)
-    except (ArtefactError, SetupError) as exc:
+        meta = check_candidate(candidate, sch)
+    except ArtefactError as exc:
         raise fail(str(exc)) from exc
-    meta = json.loads((dest / "metadata.json").read_text())
-    prov = meta["provenance"]
-    typer.echo(
-        f"promoted to {dest}: {prov.get('rounds')} rounds, members {', '.join(prov.get('members', []))},"
-        f" this member's epsilon {_eps(prov.get('member_epsilon'))}"
-    )
-
-
-def _eps(value: object) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "not recorded (no record-level DP)"
+    register_trained_cli(
+        db, "flows-federated", candidate, data, register=True, promote=False,
+        metrics=member_metrics(candidate, rows),
+        evaluation=f"member {name}'s own {len(rows.x)} rows, which it trained on (not a held-out test)",
+        provenance={"trained_by": "healthsec federate join", "federation": dict(meta["provenance"])},
+    )  # fmt: skip
+    typer.echo("this member decides: healthsec models promote flows-federated VERSION")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ models_app = typer.Typer(
 )
 
 OutputFormat = Annotated[str, typer.Option("--format", help="table or json.")]
-KindArg = Annotated[str, typer.Argument(help="Model kind: flows, devices or telemetry.")]
+KindArg = Annotated[str, typer.Argument(help="Model kind: flows, flows-federated, devices or telemetry.")]
 VersionArg = Annotated[int, typer.Argument(help="Version number (see `healthsec models list`).")]
 # Options the `healthsec train ...` commands add (one shared definition).
 RegisterOption = Annotated[
@@ -165,10 +165,18 @@ def models_retire(kind: KindArg, version: VersionArg, db: DbOption = None) -> No
 
 
 def register_trained_cli(
-    db: str | None, kind: str, model_dir: Path, inputs: Sequence[str | Path], *, register: bool, promote: bool
+    db: str | None,
+    kind: str,
+    model_dir: Path,
+    inputs: Sequence[str | Path],
+    *,
+    register: bool,
+    promote: bool,
+    **details: Any,
 ) -> None:
-    """What every ``healthsec train <kind>`` does after writing its model directory: record it in the
-    store as a candidate (and promote it with ``--promote``), then print its kind and version."""
+    """What every ``healthsec train <kind>`` (and ``federate join``) does after writing its model
+    directory: record it in the store as a candidate (and promote it with ``--promote``), then print its
+    kind and version. ``details``: metrics, evaluation, provenance (see ``register_trained``)."""
     if not register:
         if promote:
             raise fail("--promote needs the model registered (drop --no-register)")
@@ -180,7 +188,7 @@ def register_trained_cli(
     from healthsec.store import StoreError
 
     try:
-        stored = register_trained(open_store(db), kind, model_dir, inputs, promote=promote)
+        stored = register_trained(open_store(db), kind, model_dir, inputs, promote=promote, **details)
     except (ArtefactRefused, ModelDirError, StoreError, ValueError) as exc:
         raise fail(f"model written to {model_dir} but not registered: {exc}") from None
     typer.echo(

@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "flows": ("flow-ensemble", 1, ("schema.json", "ensemble.json")),
     "devices": ("device-identifier", 1, ("devices.json", "capture_rf.skops")),
     "telemetry": ("telemetry-classifier", 2, ("meta.json", "model.txt")),
+    "flows-federated": ("federated-flow-model", 1, ("schema.json", "model.npz", "metadata.json")),
 }
 # The files each kind writes (a model directory reused for another training may hold stale others).
 _FILES: dict[str, tuple[str, ...]] = {
@@ -36,6 +37,7 @@ _FILES: dict[str, tuple[str, ...]] = {
     ),
     "devices": ("devices.json", "capture_rf.skops", "flow_rf.skops", "model_card.json"),
     "telemetry": ("meta.json", "model.txt", "types.txt", "model_card.json"),
+    "flows-federated": ("schema.json", "model.npz", "metadata.json"),
 }
 
 
@@ -104,7 +106,7 @@ def describe(kind: str, files: Mapping[str, bytes]) -> tuple[str, tuple[str, ...
 
 def _features(kind: str, files: Mapping[str, bytes], label: str) -> tuple[str, ...]:
     try:
-        if kind == "flows":
+        if kind in ("flows", "flows-federated"):
             schema = _json(files, "schema.json", label)
             return (*map(str, schema["numeric"]), *map(str, schema["categorical"]))
         if kind == "devices":
@@ -189,6 +191,10 @@ def _build(kind: str, files: Mapping[str, bytes], label: str) -> Any:
             from healthsec.detect.ml.ensemble import FlowEnsemble
 
             return FlowEnsemble.from_artifacts(files)
+        if kind == "flows-federated":
+            from healthsec.detect.ml.fedflow import FederatedFlowModel
+
+            return FederatedFlowModel.from_artifacts(files)
         if kind == "devices":
             from healthsec.detect.ml.devices import FLOW_STATS, DeviceIdentifier
 

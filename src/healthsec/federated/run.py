@@ -182,3 +182,28 @@ def join(
         max_wait_time=wait,
     )
     return client
+
+
+def member_metrics(candidate: Path, rows: MemberData) -> dict[str, float]:
+    """The global model on this member's own rows (the rows it trained on: not a held-out test).
+
+    Balanced accuracy and macro-F1 at probability 0.5, ROC-AUC of the classifier and of the
+    autoencoder's reconstruction error; a figure that needs both classes is left out when one is absent.
+    """
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+    from healthsec.detect.ml.fedflow import FederatedFlowModel
+    from healthsec.federated.artefact import FILES
+
+    model = FederatedFlowModel.from_artifacts({n: (candidate / n).read_bytes() for n in FILES})
+    prob, err = model.score(rows.x)
+    y = rows.y.astype(bool)
+    out = {
+        "balanced_accuracy": float(balanced_accuracy_score(y, prob >= 0.5)),
+        "macro_f1": float(f1_score(y, prob >= 0.5, average="macro")),
+    }
+    if 0 < y.sum() < len(y):
+        out["roc_auc"] = float(roc_auc_score(y, prob))
+        if err is not None:
+            out["autoencoder_roc_auc"] = float(roc_auc_score(y, err))
+    return out

@@ -18,8 +18,14 @@ from typing import Any
 from healthsec.model.common import ensure_utc
 
 SCHEMA_VERSION = 1
-# File suffix -> the safe format it holds. Nothing else is ever stored or loaded.
-SAFE_FORMATS: dict[str, str] = {".json": "json", ".txt": "lightgbm-text", ".skops": "skops"}
+# File suffix -> the safe format it holds. Nothing else is ever stored or loaded. numpy's .npz is read
+# with allow_pickle=False only (plain numeric arrays: the federated model's weights).
+SAFE_FORMATS: dict[str, str] = {
+    ".json": "json",
+    ".txt": "lightgbm-text",
+    ".skops": "skops",
+    ".npz": "numpy-npz",
+}
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -47,7 +53,9 @@ def format_of(file_name: str) -> str:
     for suffix, fmt in SAFE_FORMATS.items():
         if file_name.endswith(suffix) and _FILE.match(file_name):
             return fmt
-    raise ArtefactError(f"file {file_name!r} is not a safe model format (json, LightGBM text, skops)")
+    raise ArtefactError(
+        f"file {file_name!r} is not a safe model format (json, LightGBM text, skops, numpy npz)"
+    )
 
 
 def fingerprint(digests: Iterable[str]) -> str:

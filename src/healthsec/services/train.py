@@ -103,8 +103,13 @@ def register_trained(
     *,
     promote: bool = False,
     actor: str = "cli",
+    metrics: Mapping[str, float] | None = None,
+    evaluation: str | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> ModelArtefact:
-    """Store the model directory ``healthsec train <kind>`` just wrote as a candidate (and promote it).
+    """Store the model directory ``healthsec train <kind>`` (or ``healthsec federate join``) just wrote as
+    a candidate (and promote it). ``metrics``/``evaluation`` default to the model card's;
+    ``provenance`` is added to the artefact's (federated: rounds, members, epsilon).
 
     Raises ArtefactRefused when the directory is not a complete model of that kind; ModelDirError
     when it holds no model files.
@@ -113,7 +118,9 @@ def register_trained(
     from healthsec.services.models import promote_model
 
     files = {n: b for n, b in load_model_dir(model_dir, ()).items() if belongs_to(kind, n)}
-    artefact = build_artefact(kind, files, inputs)
+    artefact = build_artefact(
+        kind, files, inputs, metrics=metrics, evaluation=evaluation, provenance=provenance
+    )
     repo = models(store)
     stored = repo.add(artefact, files)
     store.audit.record(actor, "model.register", stored.id, kind=kind, version=stored.version)

@@ -83,6 +83,32 @@ def flow_files(seed: int = 2) -> dict[str, bytes]:
     return FlowEnsemble.train(flow_frame(600, seed), ["service"], None, fpr=0.05, seed=0).to_artifacts()
 
 
+def federated_files(seed: int = 2) -> dict[str, bytes]:
+    """A federated global model (kind flows-federated) as `federate join` writes it; attack = a flow with
+    unusually many source bytes (top fifth)."""
+    import tempfile
+    from pathlib import Path
+
+    from healthsec.detect.ml.features import FeatureSchema
+    from healthsec.detect.ml.fedmodels import AUTOENCODER, CLASSIFIER, TrainConfig, init_params, train_local
+    from healthsec.federated.artefact import FedSpec, write_artefact
+
+    frame = flow_frame(600, seed)
+    schema = FeatureSchema.fit(frame, ["service"])
+    x = schema.scaled(frame)
+    src = frame["src_bytes"].to_numpy()
+    y = (src > np.quantile(src, 0.8)).astype(float)
+    spec = FedSpec(dim=x.shape[1])
+    rng = np.random.default_rng(0)
+    cfg = TrainConfig(epochs=30, batch=64, lr=1.0)
+    params = train_local(CLASSIFIER, init_params(CLASSIFIER, spec.dim, 32), x, y, cfg, rng)
+    params += train_local(AUTOENCODER, init_params(AUTOENCODER, spec.dim, 16), x[y == 0], None, cfg, rng)
+    provenance = {"rounds": 3, "members": ["h0", "h1", "h2"], "member_epsilon": 2.98, "aggregation": "fedavg"}
+    with tempfile.TemporaryDirectory() as tmp:
+        write_artefact(tmp, params, spec, schema, provenance)
+        return {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir())}
+
+
 DEVICES = (("infusion-pump", 2575, 300.0), ("monitor", 104, 1200.0))
 
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from healthsec.detect.ml.features import FeatureSchema
-from healthsec.federated.artefact import ArtefactError, FedSpec, promote, read_artefact, write_artefact
+from healthsec.federated.artefact import (
+    ArtefactError,
+    FedSpec,
+    check_candidate,
+    read_artefact,
+    write_artefact,
+)
 from healthsec.federated.client import HospitalClient, RefusedError
 from healthsec.federated.pki import PkiError, check_member, create_consortium, revoke, revoked_serials
 
@@ -49,7 +55,7 @@ def test_artefact_round_trip_and_tamper(tmp_path: Path, schema: FeatureSchema) -
     cand, spec = _artefact(tmp_path, schema)
     params, spec2, schema2, meta = read_artefact(cand)
     assert spec2 == spec and schema2.to_dict() == schema.to_dict()
-    assert meta["provenance"]["rounds"] == 3 and meta["promoted"] is False
+    assert meta["provenance"]["rounds"] == 3
     assert all(np.all(p == 0.5) for p in params)
     data = bytearray((cand / "model.npz").read_bytes())
     data[-30] ^= 0xFF
@@ -58,16 +64,13 @@ def test_artefact_round_trip_and_tamper(tmp_path: Path, schema: FeatureSchema) -
         read_artefact(cand)
 
 
-def test_promote_refuses_a_foreign_schema(tmp_path: Path, schema: FeatureSchema) -> None:
+def test_a_candidate_with_a_foreign_schema_is_refused(tmp_path: Path, schema: FeatureSchema) -> None:
     cand, _ = _artefact(tmp_path, schema)
     frame, _ = flows(300, 5)
     other = FeatureSchema.fit(frame.drop("f3"), ["proto"])
     with pytest.raises(ArtefactError, match="differs from this member's"):
-        promote(cand, other, tmp_path / "model", "me")
-    assert not (tmp_path / "model").exists()
-    dest = promote(cand, schema, tmp_path / "model", "dr-ops")
-    _, _, _, meta = read_artefact(dest)
-    assert meta["promoted"] is True and meta["promoted_by"] == "dr-ops"
+        check_candidate(cand, other)
+    assert check_candidate(cand, schema)["provenance"]["members"] == ["a", "b"]
 
 
 def test_member_refuses_a_global_model_with_another_schema(schema: FeatureSchema) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from healthsec.detect.ml.features import FeatureSchema
 from healthsec.federated import secagg
+from healthsec.federated.artefact import FedSpec
+from healthsec.federated.client import HospitalClient, Privacy
 from healthsec.federated.privacy import calibrate, spent
+
+from .conftest import member_data
 
 
 def _setup(n: int) -> tuple[list, bytes]:
@@ -68,3 +73,16 @@ def test_calibrated_noise_spends_the_target_epsilon() -> None:
     assert spent(parts[:1], sigma, 1e-5) < spent(parts, sigma, 1e-5)
     with pytest.raises(ValueError, match="positive"):
         calibrate(0.0, 1e-5, parts)
+
+
+def test_dp_members_train_with_their_own_batch_and_account_for_it(schema: FeatureSchema) -> None:
+    spec = FedSpec(dim=len(schema.dense_names))
+    data = member_data(schema, 1, n=4000)
+    dp = HospitalClient(name="h", data=data, schema=schema, privacy=Privacy(3.0, batch=1024))
+    recipe = dp._recipe(spec)
+    assert (recipe.batch, recipe.clip) == (1024, 1.0)
+    assert recipe.lr == pytest.approx(spec.train.lr * 1024 / spec.train.batch)
+    # the accountant is told the rate and steps the member really trains with
+    assert dp._parts(spec, recipe, 1)[0] == (1024 / 4000, round(2 * 4000 / 1024))
+    plain = HospitalClient(name="p", data=data, schema=schema, privacy=Privacy(None))
+    assert plain._recipe(spec) == spec.train  # without DP the coordinator's recipe, unclipped

@@ -178,4 +178,4 @@ def test_every_registered_detector_names_its_kinds_and_needs() -> None:
         assert spec.kinds and spec.kinds <= set(EVENT_TYPES), spec.name
         assert (spec.factory is not None) != (spec.needs == "model"), spec.name
         if spec.needs == "model":
-            assert spec.model_kind in {"flows", "devices", "telemetry"}
+            assert spec.model_kind in {"flows", "flows-federated", "devices", "telemetry"}

@@ -50,13 +50,16 @@ def _model_case(kind: str) -> tuple[Any, list[Event], list[Event]]:
     from healthsec.detect.artefacts_load import load_artefact
     from healthsec.model import Flow
 
-    files = {"flows": synth.flow_files, "devices": synth.device_files, "telemetry": synth.telemetry_files}[
-        kind
-    ]()
+    files = {
+        "flows": synth.flow_files,
+        "flows-federated": synth.federated_files,
+        "devices": synth.device_files,
+        "telemetry": synth.telemetry_files,
+    }[kind]()
     loaded = load_artefact(dataclasses.replace(synth.artefact_of(kind, files), version=1), files)
     if kind == "telemetry":
         return loaded, [], synth.readings(30, 6, attack_every=3)[0]
-    if kind == "flows":
+    if kind in ("flows", "flows-federated"):
         flows = synth.flows_of(synth.flow_frame(200, 11))
         odd = [
             dataclasses.replace(f, id=f"odd{i}", features={**f.features, "src_bytes": 1e9})

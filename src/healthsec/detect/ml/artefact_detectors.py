@@ -1,4 +1,4 @@
-"""AlertingDetectors built from loaded model artefacts (flows, devices, telemetry), for the registry.
+"""AlertingDetectors built from loaded model artefacts (flows, flows-federated, devices, telemetry).
 
 Each factory takes a ``LoadedModel`` (see ``healthsec.detect.artefacts_load``) and returns an object
 with ``name``, ``version``, ``fit`` and ``detect``. The version names the artefact in service
@@ -187,6 +187,7 @@ def telemetry_model_detector(loaded: LoadedModel) -> AlertingDetector:
 
 FACTORIES: dict[str, Callable[[LoadedModel], AlertingDetector]] = {
     "flows": flow_model_detector,
+    "flows-federated": flow_model_detector,  # FederatedFlowModel: name flow-federated, same protocol
     "devices": device_model_detector,
     "telemetry": telemetry_model_detector,
 }

@@ -13,11 +13,11 @@ import orjson
 import polars as pl
 
 from healthsec.detect.ml.explain import contribution_sentence, deviation_sentence
-from healthsec.detect.ml.features import F64, FeatureSchema, frame_from_flows
+from healthsec.detect.ml.features import F64, FeatureSchema, flow_entities, frame_from_flows
 from healthsec.detect.ml.streaming import StreamingFlowDetector
 from healthsec.detect.ml.supervised import SupervisedFlowModel
 from healthsec.detect.ml.unsupervised import UnsupervisedFlowModel
-from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, Flow, Severity, stable_id
+from healthsec.model import Alert, Event, Flow, Severity, stable_id
 
 VERSION = "1.0"
 # Attack category -> ATT&CK technique it supports (coarse: categories are data-set families).
@@ -289,11 +289,6 @@ class FlowEnsemble:
         for flow, i, text in zip(flows, rows, texts, strict=True):
             score = float(pred.score[i])
             category = pred.predicted[i]
-            ents: list[Entity] = []
-            if flow.src_ip:
-                ents.append(Entity(EntityKind.IP, flow.src_ip, EntityRole.ACTOR))
-            if flow.dst_ip:
-                ents.append(Entity(EntityKind.IP, flow.dst_ip, EntityRole.TARGET))
             feats: dict[str, float | str | None] = {
                 f"evidence_{k}": round(float(v[i]), 4) for k, v in pred.evidence.items()
             }
@@ -309,7 +304,7 @@ class FlowEnsemble:
                     severity=_severity(score, pred.fired[i]),
                     explanation=text,
                     evidence=(flow.id,),
-                    entities=tuple(ents),
+                    entities=flow_entities(flow),
                     techniques=TECHNIQUES.get(category, ()),
                     tactics=(),
                     features=feats,

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from healthsec.model import Flow
+from healthsec.model import Entity, EntityKind, EntityRole, Flow
 
 F64 = npt.NDArray[np.float64]
 MAX_ONEHOT = 64  # categories kept per text column for the dense (unsupervised) encoding; rarer ones share one
@@ -184,3 +184,13 @@ def _num(v: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if np.isfinite(x) else None
+
+
+def flow_entities(flow: Flow) -> tuple[Entity, ...]:
+    """A flagged flow's entities: its source address as the actor, its destination as the target."""
+    ents: list[Entity] = []
+    if flow.src_ip:
+        ents.append(Entity(EntityKind.IP, flow.src_ip, EntityRole.ACTOR))
+    if flow.dst_ip:
+        ents.append(Entity(EntityKind.IP, flow.dst_ip, EntityRole.TARGET))
+    return tuple(ents)

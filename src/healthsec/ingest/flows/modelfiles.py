@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-SAFE_SUFFIXES = (".json", ".txt", ".skops")
+SAFE_SUFFIXES = (".json", ".txt", ".skops", ".npz")  # .npz: read with allow_pickle=False only
 
 
 class ModelDirError(ValueError):
