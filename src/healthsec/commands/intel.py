@@ -306,6 +306,9 @@ def train_tagger(
             help="ATT&CK Enterprise STIX bundle: its procedure examples become extra training text."
         ),
     ] = None,
+    context: Annotated[
+        float, typer.Option(help="Weight of the neighbouring sentences' words (0: each sentence alone).")
+    ] = 0.0,
     fmt: FormatOption = "table",
 ) -> None:
     """Train the tagger on TRAM split by report: evaluated on ``holdout`` reports, trained on the rest."""
@@ -330,7 +333,9 @@ def train_tagger(
         except (AttackDataError, BuildError) as exc:
             raise fail(f"{attack}: {exc}") from None
     train_set, test_set = split_by_report(reports, holdout) if holdout else (reports, [])
-    tagger = train(train_set, classes, embeddings=embeddings, attack=examples)
+    if context < 0:
+        raise fail(f"--context must be 0 or more, not {context}")
+    tagger = train(train_set, classes, embeddings=embeddings, attack=examples, context=context)
     scores: dict[str, Any] = {}
     if test_set:
         from healthsec.ingest.intel.embed import embed
