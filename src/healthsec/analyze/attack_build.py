@@ -34,13 +34,16 @@ def _external_id(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _clean_text(text: str) -> str:
+    text = re.sub(r"\(Citation:[^)]*\)", "", text)
+    return re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text).strip()
+
+
 def _first_sentence(text: str | None, limit: int = 240) -> str:
     """Keep descriptions short so the shipped copy stays small; citations and links are dropped."""
     if not text:
         return ""
-    text = re.sub(r"\(Citation:[^)]*\)", "", text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
-    text = text.strip().split("\n", 1)[0]
+    text = _clean_text(text).split("\n", 1)[0]
     end = text.find(". ")
     if 0 < end < limit:
         return text[: end + 1]
@@ -274,12 +277,6 @@ def merge(
     }
 
 
-def _clean_text(text: str) -> str:
-    text = re.sub(r"\(Citation:[^)]*\)", "", text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
-    return re.sub(r"</?code>", "", text).strip()
-
-
 def procedure_examples(bundle: Mapping[str, Any]) -> list[tuple[str, str]]:
     """ATT&CK's own labelled text, as ``(text, technique id)`` pairs: every procedure example (the
     description of a group / software / campaign ``uses`` relationship to a technique) and every
@@ -300,7 +297,7 @@ def procedure_examples(bundle: Mapping[str, Any]) -> list[tuple[str, str]]:
         if r.get("type") != "relationship" or r.get("relationship_type") != "uses" or not _active(r):
             continue
         tid = tids.get(str(r.get("target_ref")))
-        text = _clean_text(str(r.get("description") or ""))
+        text = re.sub(r"</?code>", "", _clean_text(str(r.get("description") or "")))
         if tid and text:
             out.append((text, tid))
     return out
