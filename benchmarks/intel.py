@@ -119,7 +119,7 @@ def bench_tag(embeddings: bool) -> None:
 
     from healthsec.analyze.text_attack import label_matrix, micro_f1, set_f1
     from healthsec.ingest.intel.tram import load_tram, split_by_report
-    from healthsec.services.intel_text import evaluate, train_tagger
+    from healthsec.services.intel_text import attack_examples, evaluate, train_tagger
 
     reports, classes = load_tram(DATA / "tram-attack-annotations")
     train, test = split_by_report(reports, 31)
@@ -159,6 +159,20 @@ def bench_tag(embeddings: bool) -> None:
         f"  ours: TF-IDF sublinear + LR, report threshold 0.3   report F1 {s['report_f1']:.3f}  "
         f"sentence micro-F1 {s['sentence_micro_f1']:.3f}  fit {fit:.0f} s"
     )
+    bundle = DATA / "mitre-attack-stix" / "enterprise-attack-v18.1-stix2.0-reassembled.json.gz"
+    examples = attack_examples(bundle, classes)
+    for label, kw in (
+        ("+ ATT&CK procedure examples", {"attack": examples}),
+        ("+ ATT&CK examples + context 0.5", {"attack": examples, "context": 0.5}),
+    ):
+        t = time.perf_counter()
+        more = train_tagger(train, classes, report_threshold=0.3, **kw)
+        fit = time.perf_counter() - t
+        s = evaluate(more, test)
+        print(
+            f"  ours {label} ({len(examples)} rows), report threshold 0.3   report F1 {s['report_f1']:.3f}  "
+            f"sentence micro-F1 {s['sentence_micro_f1']:.3f}  fit {fit:.0f} s"
+        )
     test_sents = [x for r in test for x in r.sentences]
     t = time.perf_counter()
     ours.sentence_proba(test_sents)

@@ -125,3 +125,43 @@ def test_tag_and_iocs(tmp_path: Path) -> None:
         ("ipv4", "10.1.2.3"),
         ("domain", "evil.example.com"),
     }
+
+
+def test_train_tagger_with_attack_examples_and_context(tmp_path: Path) -> None:
+    data = tmp_path / "tram"
+    data.mkdir()
+    (data / "classes.txt").write_text("T1059.003\nT1027\n")
+    body = "title: A\nurl: http://x\nThey ran cmd.exe /c dir. The weather was mild. Nothing else."
+    start = body.index("They")
+    for i in range(6):
+        doc = {
+            "signal": body,
+            "asets": [{"type": "Windows Command Shell (T1059.003)", "annots": [[start, start + 10]]}],
+        }
+        (data / f"r{i}.mjson").write_text(json.dumps(doc))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "report", "objects": []}')
+    args = ["intel", "train-tagger", "--data", str(data), "--out", str(tmp_path / "m"), "--holdout", "2"]
+    code, out = _run(*args, "--attack", str(bad))
+    assert code == 1 and "bad.json" in out and "not a STIX bundle" in out
+    code, out = _run(*args, "--context", "-1")
+    assert code == 1 and "--context" in out
+    bundle = tmp_path / "attack.json"
+    pattern = {
+        "type": "attack-pattern",
+        "id": "attack-pattern--1",
+        "name": "Obfuscated Files or Information",
+        "external_references": [{"source_name": "mitre-attack", "external_id": "T1027"}],
+    }
+    uses = {
+        "type": "relationship",
+        "relationship_type": "uses",
+        "source_ref": "malware--1",
+        "target_ref": "attack-pattern--1",
+        "description": "The payload was obfuscated with XOR encoding.",
+    }
+    bundle.write_text(json.dumps({"type": "bundle", "objects": [pattern, uses, uses]}))
+    code, out = _run(*args, "--attack", str(bundle), "--context", "0.3", "--format", "json")
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "m" / "tagger.json").read_text())
+    assert manifest["context"] == 0.3 and "xor" in manifest["vocabulary"]

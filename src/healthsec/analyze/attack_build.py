@@ -34,13 +34,16 @@ def _external_id(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _clean_text(text: str) -> str:
+    text = re.sub(r"\(Citation:[^)]*\)", "", text)
+    return re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text).strip()
+
+
 def _first_sentence(text: str | None, limit: int = 240) -> str:
     """Keep descriptions short so the shipped copy stays small; citations and links are dropped."""
     if not text:
         return ""
-    text = re.sub(r"\(Citation:[^)]*\)", "", text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
-    text = text.strip().split("\n", 1)[0]
+    text = _clean_text(text).split("\n", 1)[0]
     end = text.find(". ")
     if 0 < end < limit:
         return text[: end + 1]
@@ -272,3 +275,29 @@ def merge(
         "domains": {name: part for name, part in sorted(by_domain.items())},
         "healthcare_actors": actors,
     }
+
+
+def procedure_examples(bundle: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """ATT&CK's own labelled text, as ``(text, technique id)`` pairs: every procedure example (the
+    description of a group / software / campaign ``uses`` relationship to a technique) and every
+    technique's name. Citations and links are dropped; revoked or deprecated objects are left out.
+    Training material for the text tagger (``healthsec intel train-tagger --attack``)."""
+    objects = bundle.get("objects")
+    if bundle.get("type") != "bundle" or not isinstance(objects, list):
+        raise BuildError("not a STIX bundle (no 'type': 'bundle' with an 'objects' list)")
+    tids: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
+    for obj in objects:
+        if obj.get("type") == "attack-pattern" and _active(obj):
+            tid = _external_id(obj)
+            if tid:
+                tids[str(obj["id"])] = tid
+                out.append((str(obj.get("name", "")), tid))
+    for r in objects:
+        if r.get("type") != "relationship" or r.get("relationship_type") != "uses" or not _active(r):
+            continue
+        tid = tids.get(str(r.get("target_ref")))
+        text = re.sub(r"</?code>", "", _clean_text(str(r.get("description") or "")))
+        if tid and text:
+            out.append((text, tid))
+    return out

@@ -66,6 +66,7 @@ class TextTagger:
     threshold: float = 0.5
     report_threshold: float = 0.5
     ngram_max: int = 2
+    context: float = 0.0  # weight of the neighbouring sentences' features (0: each sentence alone)
     emb_coef: np.ndarray | None = None  # (classes, dim) of a classifier on sentence embeddings
     emb_intercept: np.ndarray | None = None
     emb_weight: float = 0.0  # blend: (1 - w) * tfidf + w * embedding probabilities
@@ -91,7 +92,7 @@ class TextTagger:
         """Per-sentence probabilities, shape (sentences, classes)."""
         if not sentences:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = self._vectorizer().transform(sentences)
+        x = with_context(self._vectorizer().transform(sentences), [len(sentences)], self.context)
         p = _sigmoid(x @ self.coef.T + self.intercept)
         if self.emb_coef is not None and embeddings is not None and self.emb_weight > 0:
             q = _sigmoid(embeddings @ self.emb_coef.T + self.emb_intercept)
@@ -125,6 +126,7 @@ class TextTagger:
             "threshold": self.threshold,
             "report_threshold": self.report_threshold,
             "ngram_max": self.ngram_max,
+            "context": self.context,
             "emb_weight": self.emb_weight,
             "embedder": self.embedder,
             "meta": self.meta,
@@ -142,7 +144,9 @@ class TextTagger:
             raise ValueError(f"not a healthsec text tagger (format {manifest.get('format')!r})")
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        if arrays["coef"].shape != (len(manifest["classes"]), len(manifest["vocabulary"])):
+        context = float(manifest.get("context") or 0.0)
+        width = len(manifest["vocabulary"]) * (2 if context > 0 else 1)
+        if arrays["coef"].shape != (len(manifest["classes"]), width):
             raise ValueError("tagger arrays do not fit its class list and vocabulary")
         return cls(
             classes=list(manifest["classes"]),
@@ -153,6 +157,7 @@ class TextTagger:
             threshold=float(manifest["threshold"]),
             report_threshold=float(manifest["report_threshold"]),
             ngram_max=int(manifest["ngram_max"]),
+            context=context,
             emb_coef=arrays.get("emb_coef"),
             emb_intercept=arrays.get("emb_intercept"),
             emb_weight=float(manifest.get("emb_weight") or 0.0),
@@ -161,13 +166,38 @@ class TextTagger:
         )
 
 
+def with_context(x: Any, lengths: Sequence[int], weight: float) -> Any:
+    """Sentence features beside ``weight`` x the sum of the previous and next sentences' features of the
+    same document (``lengths``: sentences per document, in row order). A technique is often named in
+    the sentence after the one that describes it ("... a scheduled task. This gave them persistence.")."""
+    if weight <= 0:
+        return x
+    import scipy.sparse as sp
+
+    x = sp.csr_matrix(x)
+    n = x.shape[0]
+    first = np.cumsum([0, *lengths[:-1]]).astype(int)
+    last = np.cumsum(lengths).astype(int) - 1
+    has_prev = np.ones(n, dtype=np.float32)
+    has_prev[first[first < n]] = 0
+    has_next = np.ones(n, dtype=np.float32)
+    has_next[last[(last >= 0) & (last < n)]] = 0
+    empty = sp.csr_matrix((1, x.shape[1]), dtype=x.dtype)
+    prev = sp.vstack([empty, x[:-1]]) if n > 1 else sp.csr_matrix(x.shape, dtype=x.dtype)
+    nxt = sp.vstack([x[1:], empty]) if n > 1 else sp.csr_matrix(x.shape, dtype=x.dtype)
+    around = sp.diags(has_prev) @ prev + sp.diags(has_next) @ nxt
+    return sp.hstack([x, weight * around], format="csr", dtype=np.float32)
+
+
 def _sigmoid(z: Any) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
     out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
     return out
 
 
-def _fit_ovr(x: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def _fit_ovr(
+    x: Any, y: np.ndarray, c: float, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One binary logistic regression per class (balanced weights); a class with no positive example
     gets a large negative intercept."""
     from sklearn.linear_model import LogisticRegression
@@ -180,7 +210,7 @@ def _fit_ovr(x: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
             inters.append(-10.0 if yj.max() == 0 else 10.0)
             continue
         lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
-        lr.fit(x, yj)
+        lr.fit(x, yj, sample_weight=weights)
         coefs.append(lr.coef_[0])
         inters.append(float(lr.intercept_[0]))
     return np.asarray(coefs, dtype=np.float32), np.asarray(inters, dtype=np.float32)
@@ -208,14 +238,24 @@ def fit_tagger(
     ngram_max: int = 2,
     threshold: float = 0.5,
     report_threshold: float = 0.5,
+    lengths: Sequence[int] | None = None,
+    context: float = 0.0,
+    extra: Sequence[tuple[str, str]] = (),
+    extra_weight: float = 1.0,
     embeddings: np.ndarray | None = None,
     emb_weight: float = 0.0,
     emb_c: float = 1.0,
     embedder: str | None = None,
 ) -> TextTagger:
-    """TF-IDF word 1..``ngram_max``-grams (sublinear tf) + one-vs-rest logistic regression per class."""
+    """TF-IDF word 1..``ngram_max``-grams (sublinear tf) + one-vs-rest logistic regression per class.
+
+    ``lengths``: sentences per document in order (for ``context``, the neighbours' feature weight);
+    ``extra``: more labelled ``(text, class)`` rows without neighbours, e.g. ATT&CK's procedure
+    examples, weighted ``extra_weight`` each."""
+    import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    extra = [(t, k) for t, k in extra if k in set(classes)]
     vec = TfidfVectorizer(
         ngram_range=(1, ngram_max),
         sublinear_tf=True,
@@ -223,9 +263,18 @@ def fit_tagger(
         max_features=max_features,
         dtype=np.float32,
     )
-    x = vec.fit_transform(sentences)
+    vec.fit([*sentences, *(t for t, _ in extra)])
+    x = with_context(vec.transform(sentences), list(lengths or [len(sentences)]), context)
     y = label_matrix(labels, classes)
-    coef, inter = _fit_ovr(x, y, c)
+    weights = None
+    if extra:
+        x_extra = vec.transform([t for t, _ in extra])
+        if context > 0:
+            x_extra = sp.hstack([x_extra, sp.csr_matrix(x_extra.shape, dtype=np.float32)], format="csr")
+        x = sp.vstack([x, x_extra], format="csr")
+        y = np.vstack([y, label_matrix([[k] for _, k in extra], classes)])
+        weights = np.r_[np.ones(len(sentences)), np.full(len(extra), extra_weight)]
+    coef, inter = _fit_ovr(x, y, c, weights)
     vocab = [""] * len(vec.vocabulary_)
     for term, i in vec.vocabulary_.items():
         vocab[i] = term
@@ -238,9 +287,10 @@ def fit_tagger(
         threshold=threshold,
         report_threshold=report_threshold,
         ngram_max=ngram_max,
+        context=context,
     )
     if embeddings is not None and emb_weight > 0:
-        tagger.emb_coef, tagger.emb_intercept = _fit_ovr(embeddings, y, emb_c)
+        tagger.emb_coef, tagger.emb_intercept = _fit_ovr(embeddings, label_matrix(labels, classes), emb_c)
         tagger.emb_weight = emb_weight
         tagger.embedder = embedder
     return tagger

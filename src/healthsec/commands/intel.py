@@ -300,6 +300,15 @@ def train_tagger(
     embeddings: Annotated[
         bool, typer.Option("--embeddings/--no-embeddings", help="Blend in all-MiniLM-L6-v2 embeddings.")
     ] = False,
+    attack: Annotated[
+        Path | None,
+        typer.Option(
+            help="ATT&CK Enterprise STIX bundle: its procedure examples become extra training text."
+        ),
+    ] = None,
+    context: Annotated[
+        float, typer.Option(help="Weight of the neighbouring sentences' words (0: each sentence alone).")
+    ] = 0.0,
     fmt: FormatOption = "table",
 ) -> None:
     """Train the tagger on TRAM split by report: evaluated on ``holdout`` reports, trained on the rest."""
@@ -313,8 +322,20 @@ def train_tagger(
         reports, classes = load_tram(data)
     except (OSError, KeyError, ValueError) as exc:
         raise fail(f"{data}: cannot read TRAM data ({exc})") from None
+    examples: list[tuple[str, str]] = []
+    if attack is not None:
+        from healthsec.analyze.attack_build import BuildError
+        from healthsec.ingest.attack_data import AttackDataError
+        from healthsec.services.intel_text import attack_examples
+
+        try:
+            examples = attack_examples(attack, classes)
+        except (AttackDataError, BuildError) as exc:
+            raise fail(f"{attack}: {exc}") from None
     train_set, test_set = split_by_report(reports, holdout) if holdout else (reports, [])
-    tagger = train(train_set, classes, embeddings=embeddings)
+    if context < 0:
+        raise fail(f"--context must be 0 or more, not {context}")
+    tagger = train(train_set, classes, embeddings=embeddings, attack=examples, context=context)
     scores: dict[str, Any] = {}
     if test_set:
         from healthsec.ingest.intel.embed import embed

@@ -196,8 +196,30 @@ def evaluate(tagger: TextTagger, reports: list[Any], embed_fn: Any = None) -> di
     }
 
 
+def attack_examples(bundle_path: Path, classes: list[str]) -> list[tuple[str, str]]:
+    """ATT&CK's procedure examples and technique names from an Enterprise STIX bundle (.json or .gz),
+    mapped onto the tagger's classes (a sub-technique outside them counts as its parent)."""
+    from healthsec.analyze.attack_build import procedure_examples
+    from healthsec.ingest.attack_data import read_json
+    from healthsec.ingest.intel.tram import collapse
+
+    known = frozenset(classes)
+    out = []
+    for text, tid in procedure_examples(read_json(bundle_path)):
+        cls = collapse(tid, known)
+        if cls is not None:
+            out.append((text, cls))
+    return out
+
+
 def train_tagger(
-    reports: list[Any], classes: list[str], *, embeddings: bool = False, emb_weight: float = 0.5, **kw: Any
+    reports: list[Any],
+    classes: list[str],
+    *,
+    embeddings: bool = False,
+    emb_weight: float = 0.5,
+    attack: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    **kw: Any,
 ) -> TextTagger:
     kw.setdefault("report_threshold", REPORT_THRESHOLD)
     sentences = [s for r in reports for s in r.sentences]
@@ -212,6 +234,8 @@ def train_tagger(
         sentences,
         labels,
         classes,
+        lengths=[len(r.sentences) for r in reports],
+        extra=attack,
         embeddings=emb,
         emb_weight=emb_weight if emb is not None else 0.0,
         embedder=embedder,
