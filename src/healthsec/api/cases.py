@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, Field
 
 from healthsec.api.auth import ERROR_RESPONSES, Principal, Reader, Triager, org_store
-from healthsec.api.security import Body
+from healthsec.api.security import Body, Timestamp
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -306,11 +305,11 @@ Residents = Annotated[str, Field(pattern=r"^[A-Za-z]{2}=[0-9]{1,9}$")]
 )
 def deadlines(
     principal: Reader,
-    aware_at: Annotated[datetime, Query(description="ISO 8601 with offset")],
+    aware_at: Annotated[Timestamp, Query(description="ISO 8601 with offset")],
     jurisdiction: Annotated[list[Jurisdiction], Query(min_length=1, max_length=30)],
     individuals: Annotated[int | None, Query(ge=0, le=10**10)] = None,
     residents: Annotated[list[Residents] | None, Query(max_length=60, description="STATE=COUNT")] = None,
-    notified_at: Annotated[datetime | None, Query()] = None,
+    notified_at: Annotated[Timestamp | None, Query()] = None,
     ongoing: bool = False,
 ) -> list[dict[str, str | None]]:
     """What-if clocks for stated facts (nothing stored): regime, obligation, due (UTC), basis."""
@@ -341,8 +340,8 @@ def deadlines(
 def awareness(
     request: Request,
     principal: Reader,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
 ) -> HTMLResponse:
     """The risk-awareness report of the caller's organisation for a period (self-contained HTML)."""
     from healthsec.respond.awareness import render_html
