@@ -462,7 +462,7 @@ def _allowed_csaf() -> tuple[type[BaseException], ...]:
 
 
 def targets() -> list[Target]:
-    """Every fuzzed parser (``syslog``: the log files' RFC 3164/5424 reader; ``syslog-receiver``: the live one)."""
+    """Every fuzzed parser (``syslog`` reads log files, ``syslog-receiver`` is the live receiver)."""
     return [
         Target("hl7-file", _hl7_seeds, _run_hl7),
         Target("hl7-mllp", _mllp_seeds, _run_mllp),
