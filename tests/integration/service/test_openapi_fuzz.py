@@ -78,5 +78,7 @@ def _report() -> object:
 def test_api_never_errors(case: schemathesis.Case) -> None:
     TRIED.append(case.operation.label)
     excluded = EXCLUDED if case.operation.label in DATA_CHECKS_OPEN else []
-    response = case.call_and_validate(headers=ADMIN, excluded_checks=excluded)
+    # a 10,000-event batch is detected in-process before the answer: 10 s (the default) is not enough
+    # on the shared CI machine (a read timeout, not a finding)
+    response = case.call_and_validate(headers=ADMIN, excluded_checks=excluded, timeout=120)
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
