@@ -57,13 +57,18 @@ def incident_report(request: Request, principal: Reader) -> HTMLResponse:
     return HTMLResponse(render_report(summary, incidents, alerts, title=f"incident report - {principal.org}"))
 
 
+#: services.share.partner_url_problem as a pattern the document publishes and the model enforces: https to
+#: a host name or address, plain http only to this machine
+PARTNER_URL = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.[0-9.]*|\[::1\]))(:[0-9]{1,5})?(/[!-~]*)?$"
+
+
 class PartnerIn(Body):
     single_line = frozenset({"organisation", "secret", "url"})
     organisation: str = Field(min_length=1, max_length=256)
     secret: str | None = Field(
         default=None, min_length=16, max_length=256, description="their TAXII password"
     )
-    url: str | None = Field(default=None, max_length=512)
+    url: str | None = Field(default=None, max_length=512, pattern=PARTNER_URL)
     policy: dict[str, Any] | None = None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -11,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime, Field
 
 from healthsec.api.auth import ERROR_RESPONSES, Principal, Reader, Triager, org_store
-from healthsec.api.security import Body
+from healthsec.api.security import Body, Timestamp
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -295,14 +294,22 @@ def run_playbooks(request: Request, principal: Triager, body: RunIn) -> dict[str
     return {"runs": [{k: r[k] for k in keys} for r in runs]}
 
 
-@router.get("/deadlines")
+# the forms respond.clocks.regime_of reads, as patterns the document publishes and the route enforces
+Jurisdiction = Annotated[str, Field(pattern=r"^([Ee][Uu](:[A-Za-z]{2})?|[Uu][Ss])$")]
+Residents = Annotated[str, Field(pattern=r"^[A-Za-z]{2}=[0-9]{1,9}$")]
+
+
+@router.get(
+    "/deadlines",
+    responses={409: {"description": "The stated facts contradict each other (residents over individuals)"}},
+)
 def deadlines(
     principal: Reader,
-    aware_at: Annotated[datetime, Query(description="ISO 8601 with offset")],
-    jurisdiction: Annotated[list[str], Query(min_length=1)],
-    individuals: Annotated[int | None, Query(ge=0)] = None,
-    residents: Annotated[list[str] | None, Query(description="STATE=COUNT")] = None,
-    notified_at: Annotated[datetime | None, Query()] = None,
+    aware_at: Annotated[Timestamp, Query(description="ISO 8601 with offset")],
+    jurisdiction: Annotated[list[Jurisdiction], Query(min_length=1, max_length=30)],
+    individuals: Annotated[int | None, Query(ge=0, le=10**10)] = None,
+    residents: Annotated[list[Residents] | None, Query(max_length=60, description="STATE=COUNT")] = None,
+    notified_at: Annotated[Timestamp | None, Query()] = None,
     ongoing: bool = False,
 ) -> list[dict[str, str | None]]:
     """What-if clocks for stated facts (nothing stored): regime, obligation, due (UTC), basis."""
@@ -310,11 +317,11 @@ def deadlines(
 
     del principal
     counts: dict[str, int] = {}
-    for r in residents or []:
+    for r in residents or []:  # the pattern held: "XX=<digits>"
         state, _, n = r.partition("=")
-        if not state or not n.isdigit():
-            raise HTTPException(422, detail=f"residents {r!r}: use STATE=COUNT")
         counts[state.upper()] = counts.get(state.upper(), 0) + int(n)
+    if individuals is not None and sum(counts.values()) > individuals:
+        raise HTTPException(409, detail="the residents listed exceed the individuals affected")
     try:
         facts = BreachFacts(
             aware_at=aware_at,
@@ -333,8 +340,8 @@ def deadlines(
 def awareness(
     request: Request,
     principal: Reader,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
 ) -> HTMLResponse:
     """The risk-awareness report of the caller's organisation for a period (self-contained HTML)."""
     from healthsec.respond.awareness import render_html

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from healthsec.api.auth import (
     ERROR_RESPONSES,
@@ -21,7 +21,7 @@ from healthsec.api.auth import (
     require,
 )
 from healthsec.api.errors import NOT_FOUND, REFUSED, answering
-from healthsec.api.security import Body
+from healthsec.api.security import Body, Timestamp
 from healthsec.model import IncidentStatus, Severity
 from healthsec.model.codec import to_dict
 from healthsec.model.triage import Verdict
@@ -79,8 +79,15 @@ class CommentIn(Body):
 
 class MergeIn(Body):
     incident_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
-        min_length=2, max_length=100
+        min_length=2, max_length=100, json_schema_extra={"uniqueItems": True}
     )
+
+    @field_validator("incident_ids")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("each incident id once")
+        return ids
 
 
 class SplitIn(Body):
@@ -175,8 +182,8 @@ def list_alerts(
     offset: Offset = 0,
     min_severity: Annotated[int | None, Query(ge=0, le=4)] = None,
     detector: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     incident_id: Annotated[str | None, Query(max_length=128)] = None,
     asset: Annotated[str | None, Query(max_length=256, description="asset id, name or IP")] = None,
     technique: Annotated[str | None, Query(max_length=32, description="ATT&CK id; T1059 takes subs")] = None,

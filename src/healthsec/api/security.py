@@ -11,13 +11,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, field_validator
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -309,6 +310,19 @@ class Body(BaseModel):
             raise ValueError(f"{'.'.join(map(str, where))}: {reason}" if where else reason)
         return value
 
+
+#: an RFC 3339 date-time as the document's ``format: date-time`` says (pydantic alone also reads "0.5" or
+#: "1700000000" as a Unix time, which the document refuses); the offset may be left out (read as UTC)
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?")
+
+
+def _date_time(value: Any) -> Any:
+    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time such as 2026-01-01T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_date_time)]
 
 #: what the document says of every string parameter, and of body strings (free text keeps \t \n \r)
 ONE_LINE = "^[^\\x00-\\x1f\\x7f]*$"

@@ -482,7 +482,8 @@ def create_taxii_router(
                 if size > cfg.max_content_length:
                     raise TaxiiError(413, "Payload Too Large", f"more than {cfg.max_content_length} bytes")
                 chunks.append(chunk)
-        except TaxiiError as exc:
+        except TaxiiError as exc:  # the body was not read to its end: close, or the server drains it
+            exc.headers["Connection"] = "close"
             return exc.response()
         raw = b"".join(chunks)
         return await run_in_threadpool(guarded(lambda: svc.add_objects(sh, cid, raw, who)))

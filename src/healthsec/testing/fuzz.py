@@ -226,6 +226,35 @@ def _telemetry_csv_seeds(data: Path) -> list[bytes]:
     return [_lines(data / "ton-iot-telemetry" / "Train_Test_IoT_Thermostat.csv.gz", 12)]
 
 
+_NETFLOW_SEEDS = (  # v5, v9 and IPFIX export packets: templates with data, templates alone, data alone
+    "netflow5_test_juniper_mx80.dat",
+    "netflow5_test_invalid02.dat",
+    "netflow9_test_valid01.dat",
+    "netflow9_test_streamcore_tpl_data256.dat",
+    "netflow9_test_0length_fields_tpl_data.dat",
+    "netflow9_test_cisco_asa_1_tpl.dat",
+    "netflow9_test_cisco_asa_1_data.dat",
+    "netflow9_test_h3c_netstream_varstring_tpl3281.dat",
+    "ipfix_test_ixia_tpldata256.dat",
+    "ipfix_test_mikrotik_tpl.dat",
+    "ipfix_test_mikrotik_data258.dat",
+    "ipfix.dat",
+)
+
+
+def _netflow_seeds(data: Path) -> list[bytes]:
+    folder = data / "netflow-ipfix-captures" / "logstash-codec-netflow-dat"
+    return [(folder / n).read_bytes() for n in _NETFLOW_SEEDS if (folder / n).exists()]
+
+
+def _syslog_receiver_seeds(data: Path) -> list[bytes]:
+    """What a TCP peer sends: newline-framed and RFC 6587 octet-counted messages (RFC 5424 and 3164)."""
+    lines = b"\n".join(_syslog_seeds(data)).splitlines()[:12]
+    rfc5424 = b'<165>1 2026-01-01T10:00:00.5+01:00 pacs01 dicomd 42 STORE [ex@32473 aet="CT1" n="3"] stored'
+    counted = b"".join(b"%d %s" % (len(m), m) for m in (rfc5424, *lines[:3]))
+    return [b"\n".join(lines) + b"\n", rfc5424 + b"\n", counted]
+
+
 # ---- runners ------------------------------------------------------------------------------------------
 def _run_hl7(raw: bytes, scratch: Path) -> object:
     from healthsec.ingest.hl7.files import HL7FileSource
@@ -377,6 +406,43 @@ def _run_telemetry_csv(raw: bytes, scratch: Path) -> object:
     return drain(TelemetryCsvSource(_write(scratch, "in.csv", raw), "ton-iot").read())
 
 
+def _run_netflow(raw: bytes, scratch: Path) -> object:
+    """One exporter sends the bytes twice (a template in the first packet decodes the second's data)."""
+    from healthsec.ingest.siem.netflow import NetflowDecoder
+
+    decoder = NetflowDecoder("fuzz", max_held=4)
+    out = decoder.feed(raw, "192.0.2.1", locator="udp:192.0.2.1", record=1, received=NOW)
+    out += decoder.feed(raw, "192.0.2.1", locator="udp:192.0.2.1", record=2, received=NOW)
+    return len(out) + len(decoder.flush())
+
+
+def _run_syslog_receiver(raw: bytes, scratch: Path) -> object:
+    """The live receiver: the bytes as one UDP datagram, then as a TCP stream (both framings)."""
+    import asyncio
+
+    from healthsec.ingest.siem.listeners import SyslogListener
+
+    got: list[object] = []
+    listener = SyslogListener("127.0.0.1", 0, got.append, got.append, max_size=16 * 1024)
+    listener._message(raw[: listener.max_size], "udp:192.0.2.1")
+
+    class Writer:  # the part of asyncio.StreamWriter the receiver uses
+        def get_extra_info(self, name: str) -> object:
+            return ("192.0.2.1", 514) if name == "peername" else None
+
+        def close(self) -> None:
+            pass
+
+    async def stream() -> None:
+        reader = asyncio.StreamReader(limit=listener.max_size)
+        reader.feed_data(raw)
+        reader.feed_eof()
+        await listener._tcp(reader, Writer())  # type: ignore[arg-type]
+
+    asyncio.run(stream())
+    return len(got)
+
+
 def _allowed_stix() -> tuple[type[BaseException], ...]:
     from healthsec.share.stix_import import BundleRejected
 
@@ -396,7 +462,7 @@ def _allowed_csaf() -> tuple[type[BaseException], ...]:
 
 
 def targets() -> list[Target]:
-    """Every fuzzed parser (syslog is the log reader's RFC 3164/5424 path; NetFlow is not on main yet)."""
+    """Every fuzzed parser (``syslog`` reads log files, ``syslog-receiver`` is the live receiver)."""
     return [
         Target("hl7-file", _hl7_seeds, _run_hl7),
         Target("hl7-mllp", _mllp_seeds, _run_mllp),
@@ -416,6 +482,8 @@ def targets() -> list[Target]:
         Target("fhir-bundles", _fhir_bundle_seeds, _run_fhir_bundles, json_seeds=True),
         Target("mqtt-payload", _mqtt_seeds, _run_mqtt, json_seeds=True),
         Target("telemetry-csv", _telemetry_csv_seeds, _run_telemetry_csv),
+        Target("netflow", _netflow_seeds, _run_netflow),
+        Target("syslog-receiver", _syslog_receiver_seeds, _run_syslog_receiver),
     ]
 
 

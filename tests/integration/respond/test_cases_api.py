@@ -149,7 +149,11 @@ def test_what_if_deadlines(client: tuple[TestClient, dict[str, dict[str, str]]])
         "/api/v1/deadlines?aware_at=2026-12-31T22:00%2B01:00&jurisdiction=mars", headers=h["north-auditor"]
     )
     assert bad.status_code == 422
-    assert "unknown jurisdiction 'mars'" in bad.text
+    assert bad.json()["detail"][0]["loc"] == ["query", "jurisdiction", 0]  # the published pattern
+    over = c.get(
+        f"/api/v1/deadlines?{q.replace('individuals=700', 'individuals=500')}", headers=h["north-auditor"]
+    )
+    assert over.status_code == 409  # 600 residents of 500 individuals: the facts contradict each other
 
 
 def test_another_organisation_reaches_none_of_a_case(

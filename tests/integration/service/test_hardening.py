@@ -7,15 +7,12 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from service_helpers import World, flow, make_tenant
-from starlette.types import Message, Receive, Scope, Send
 
 from healthsec.api import create_app
 from healthsec.api.app import _sharing_keys
@@ -25,43 +22,9 @@ from healthsec.share.taxii_serve import BackgroundServer
 from healthsec.store import Store
 from healthsec.store import auth as auth_module
 from healthsec.store.auth import AuthStore
+from healthsec.testing.hostile_http import MB, Consumed, chunked_send
 
 pytestmark = pytest.mark.integration
-MB = 1024 * 1024
-
-
-class Consumed:
-    """Outermost ASGI wrapper: counts the body bytes the application took from the server."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.bytes = app, 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def counted() -> Message:
-            message = await receive()
-            self.bytes += len(message.get("body", b""))
-            return message
-
-        await self.app(scope, counted, send)
-
-
-def _chunked_put(url: str, headers: dict[str, str], total: int) -> tuple[int | None, int]:
-    """PUT ``total`` bytes with chunked framing (a generator, no Content-Length); return (status or None
-    when the server closed the connection first, bytes the client produced)."""
-    produced = 0
-
-    def body() -> Iterator[bytes]:
-        nonlocal produced
-        chunk = b"[" * MB
-        while produced < total:
-            produced += len(chunk)
-            yield chunk
-
-    try:
-        response = httpx.put(url, content=body(), headers=headers, timeout=30)
-    except httpx.TransportError:  # the server answered and closed while we were still sending
-        return None, produced
-    return response.status_code, produced
 
 
 # (1) a chunked 200 MB body is never buffered: anonymous 401 before any byte, authenticated 413 at the limit
@@ -71,11 +34,11 @@ def test_chunked_bodies_are_refused_without_buffering(tmp_path: Path) -> None:
     limit = 1 * MB
     app = Consumed(create_app(load_settings(db="sqlite:///unused.db", max_body_bytes=limit), store=store))
     with BackgroundServer(app) as url:  # type: ignore[arg-type]
-        status, produced = _chunked_put(f"{url}/api/v1/assets", {}, 200 * MB)
+        status, produced = chunked_send("PUT", f"{url}/api/v1/assets", {}, 200 * MB)
         assert status in (401, None)
         assert app.bytes == 0  # the token is checked before the body is read at all
         assert produced < 64 * MB  # the client was stopped long before 200 MB
-        status, produced = _chunked_put(f"{url}/api/v1/assets", tenant.headers("analyst"), 200 * MB)
+        status, produced = chunked_send("PUT", f"{url}/api/v1/assets", tenant.headers("analyst"), 200 * MB)
         assert status in (413, None)
         assert app.bytes <= limit + MB  # read up to the limit (plus the chunk that crossed it), no more
         assert produced < 64 * MB

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.config import SchemathesisConfig
+from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from service_helpers import make_tenant, seed
 
@@ -18,9 +20,30 @@ from healthsec.share.taxii_auth import Throttle
 from healthsec.store import Store
 
 MAX_EXAMPLES = 15  # per operation: bounded so the suite stays fast
-# Not yet passing (issue 18 item 14, docs/service.md): the data-acceptance checks still find requests the
-# document allows and the server refuses (and the reverse: pydantic's lax parsing accepts "5" for 5)
+# MISSED (docs/service.md): where the document is not yet exact, the two data checks are left out; every
+# other check runs there too. What the last run with them found on each:
+_FHIR = "no published body schema (a FHIR AuditEvent or Bundle, answered with an OperationOutcome)"
+_UNKNOWN_PARAMS = "unknown query parameters are ignored, not refused"
+DATA_CHECKS_OPEN = {
+    "POST /api/v1/fhir": _FHIR,
+    "POST /api/v1/fhir/AuditEvent": _FHIR,
+    "POST /api/v1/events": "lax parsing: false is accepted for an integer field (a clinical event's size)",
+    "GET /api/v1/alerts": "since equal to until is refused, which the document does not say",
+    "GET /api/v1/audit": _UNKNOWN_PARAMS,
+    "GET /api/v1/detectors/dead-letters": _UNKNOWN_PARAMS,
+    "PUT /api/v1/partners/{name}": "the policy object's schema is not published (the server checks it)",
+}
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
+# 413 (more events than a batch may hold: the document's maxItems) is a refusal too
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+            }
+        }
+    }
+)
 
 
 def _build(tmp: Path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
@@ -32,7 +55,7 @@ def _build(tmp: Path) -> tuple[schemathesis.schemas.BaseSchema, dict[str, str]]:
     # the checks send many requests without or with a wrong token from one address: no back-off here
     # (test_hardening.py tests it), or every later request of the run would get 429
     app.state.token_gate = TokenGate(Throttle(free=10**9))
-    return schemathesis.openapi.from_asgi("/openapi.json", app), tenant.headers("admin")
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG), tenant.headers("admin")
 
 
 _TMP = Path(__import__("tempfile").mkdtemp(prefix="healthsec-fuzz-"))
@@ -43,8 +66,10 @@ TRIED: list[str] = []
 @pytest.fixture(scope="module", autouse=True)
 def _report() -> object:
     yield
-    checks = f"all checks but {len(EXCLUDED)}" if EXCLUDED else "every check"
-    print(f"\nschemathesis: {len(TRIED)} cases over {len(set(TRIED))} operations, {checks}")
+    print(
+        f"\nschemathesis: {len(TRIED)} cases over {len(set(TRIED))} operations, every check "
+        f"(positive/negative data checks on all but {len(DATA_CHECKS_OPEN)})"
+    )
 
 
 @pytest.mark.integration
@@ -52,5 +77,8 @@ def _report() -> object:
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_errors(case: schemathesis.Case) -> None:
     TRIED.append(case.operation.label)
-    response = case.call_and_validate(headers=ADMIN, excluded_checks=EXCLUDED)
+    excluded = EXCLUDED if case.operation.label in DATA_CHECKS_OPEN else []
+    # a 10,000-event batch is detected in-process before the answer: 10 s (the default) is not enough
+    # on the shared CI machine (a read timeout, not a finding)
+    response = case.call_and_validate(headers=ADMIN, excluded_checks=excluded, timeout=120)
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])

@@ -17,6 +17,7 @@ from healthsec.share.taxii_serve import BackgroundServer
 from healthsec.share.taxii_server import TaxiiConfig, create_taxii_app
 from healthsec.store import Store
 from healthsec.store.sharing import Sharing
+from healthsec.testing.hostile_http import MB, Consumed, chunked_send
 
 Taxii = Any  # the fixture object from conftest.py
 SECRET = "correct horse battery staple"
@@ -66,6 +67,28 @@ def test_impossible_modified_fails_alone_and_versions_compare_as_times(taxii: Ta
     same = _post(url, _indicator(4, "2026-05-01T00:00:00.5Z")).json()  # the same time: the same version
     assert same["success_count"] == 1
     assert taxii.sharing.objects.count(taxii.inbox) == 3
+
+
+# (1) add-objects authenticates before it reads any body byte, and counts a chunked body as it arrives
+def test_add_objects_refuses_chunked_bodies_without_buffering(tmp_path: Path) -> None:
+    store = Store.open(str(tmp_path / "chunked.db"), "general-hospital")
+    sh = Sharing.of(store)
+    inbox = sh.collections.create("Partner submissions", alias="inbox")["id"]
+    sh.partners.add("stmary", "St Mary Hospital", secret=SECRET, policy={"max_tlp": "amber"})
+    sh.partners.grant("stmary", inbox, read=True, write=True)
+    app = Consumed(create_taxii_app(lambda: store, config=TaxiiConfig(max_content_length=MB), keys=KEYS))
+    headers = {"Accept": TAXII, "Content-Type": TAXII}
+    with BackgroundServer(app) as url:  # type: ignore[arg-type]
+        objects = f"{url}/taxii2/api/collections/{inbox}/objects/"
+        status, produced = chunked_send("POST", objects, headers, 200 * MB)
+        assert status in (401, None)
+        assert app.bytes == 0  # anonymous: refused before a single body byte was read
+        assert produced < 64 * MB
+        status, produced = chunked_send("POST", objects, headers, 200 * MB, auth=("stmary", SECRET))
+        assert status in (413, None)
+        assert app.bytes <= 2 * MB  # read up to the limit (plus the chunk that crossed it), no more
+        assert produced < 64 * MB
+    store.close()
 
 
 # (5) a status resource is readable by its submitter only

@@ -6,6 +6,8 @@ import struct
 import tracemalloc
 from pathlib import Path
 
+import orjson
+
 from healthsec.ingest.hl7.pcap import HL7PcapSource
 from healthsec.ingest.telemetry.csv_source import TelemetryCsvSource
 from healthsec.model import DeviceReading, ParseError
@@ -56,3 +58,45 @@ def test_dicom_deferred_element_that_cannot_convert_is_reported_not_raised() -> 
     ds._dict[tag] = RawDataElement(tag, "\x44\x08", 4, None, 0, False, True)  # deferred, unknown VR
     problems = _checked(ds, b"")
     assert any("(1D00,4610) cannot be decoded" in p for p in problems)
+
+
+def test_fhir_directory_with_wrongly_shaped_fields_names_the_resource(tmp_path: Path) -> None:
+    """Fuzzing found `AttributeError: 'list' object has no attribute 'get'` (a PractitionerRole whose
+    ``code`` holds a list or null where a CodeableConcept goes); ints where lists go raised TypeError."""
+    from healthsec.ingest.fhir.bundles import load_directory
+
+    lines = [
+        {
+            "resourceType": "PractitionerRole",
+            "id": "r1",
+            "practitioner": {"reference": "Practitioner/p1"},
+            "code": [["nurse"], None, {"coding": "x"}, {"coding": [7]}],
+        },
+        {"resourceType": "Patient", "id": "pt1", "name": 5, "meta": {"security": 3}},
+        {"resourceType": "Practitioner", "id": "p1", "identifier": {"value": "1"}, "name": [None]},
+        {
+            "resourceType": "Encounter",
+            "id": "e1",
+            "subject": {"reference": "Patient/pt1"},
+            "participant": [None, 4, {"individual": {"reference": "Practitioner/p1"}}],
+        },
+        {"resourceType": "CareTeam", "id": "c1", "subject": {"reference": "Patient/pt1"}, "participant": "x"},
+        {"resourceType": "Bundle", "entry": 5},
+    ]
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    (folder / "directory.ndjson").write_text("\n".join(orjson.dumps(x).decode() for x in lines) + "\n")
+    directory = load_directory([folder])
+    assert directory.patients == ["pt1"] and directory.practitioners == ["Practitioner/p1"]
+    assert directory.context.care == {"Practitioner/p1": frozenset({"pt1"})}  # the well-formed link kept
+    reasons = [e.reason for e in directory.errors]
+    for named in (
+        "PractitionerRole/r1: 'code'",
+        "Patient/pt1: 'name'",
+        "Patient/pt1: 'meta.security'",
+        "Practitioner/p1: 'identifier'",
+        "Encounter/e1: 'participant'",
+        "CareTeam/c1: 'participant'",
+        "Bundle: 'entry'",
+    ):
+        assert any(r.startswith(named) for r in reasons), (named, reasons)

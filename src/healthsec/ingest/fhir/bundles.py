@@ -66,7 +66,12 @@ def _resources(path: Path, errors: list[ParseError]) -> Iterator[Mapping[str, An
             errors.append(ParseError(SOURCE, str(path), f"not JSON ({exc.msg})", lineno if ndjson else None))
             continue
         if isinstance(obj, Mapping) and obj.get("resourceType") == "Bundle":
-            for entry in obj.get("entry") or []:
+            entries = obj.get("entry") or []
+            if not isinstance(entries, list):
+                where = lineno if ndjson else None
+                errors.append(ParseError(SOURCE, str(path), "Bundle: 'entry' is not a list", where))
+                continue
+            for entry in entries:
                 res = entry.get("resource") if isinstance(entry, Mapping) else None
                 if isinstance(res, Mapping):
                     yield res
@@ -74,9 +79,30 @@ def _resources(path: Path, errors: list[ParseError]) -> Iterator[Mapping[str, An
             yield obj
 
 
-def _family(resource: Mapping[str, Any]) -> str | None:
-    for name in resource.get("name") or []:
-        if isinstance(name, Mapping) and name.get("family"):
+class _Shapes:
+    """Reads a resource's list fields as lists of objects; a field of another shape (a number, a string,
+    items that are not objects: what a hostile or broken export holds) is one ParseError naming the
+    resource and the field, and the well-formed items are still used."""
+
+    def __init__(self, path: Path, errors: list[ParseError]) -> None:
+        self.path, self.errors = path, errors
+
+    def objects(self, res: Mapping[str, Any], key: str, value: Any = None) -> list[Mapping[str, Any]]:
+        value = res.get(key) if value is None else value
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else []
+        good = [v for v in items if isinstance(v, Mapping)]
+        if len(good) != len(items) or not isinstance(value, list):
+            name = f"{res.get('resourceType')}/{str(res.get('id') or '?')[:64]}"
+            why = "is not a list" if not isinstance(value, list) else "holds items that are not objects"
+            self.errors.append(ParseError(SOURCE, str(self.path), f"{name}: '{key}' {why}"))
+        return good
+
+
+def _family(resource: Mapping[str, Any], shapes: _Shapes) -> str | None:
+    for name in shapes.objects(resource, "name"):
+        if name.get("family"):
             return normalise_surname(str(name["family"]))
     return None
 
@@ -86,10 +112,11 @@ def _family(resource: Mapping[str, Any]) -> str | None:
 _RESTRICTED = {"R", "V", "CELEB", "EMPL", "VIP", "TBOO"}
 
 
-def _restricted(resource: Mapping[str, Any]) -> bool:
+def _restricted(resource: Mapping[str, Any], shapes: _Shapes) -> bool:
     meta = resource.get("meta")
     labels = meta.get("security") if isinstance(meta, Mapping) else None
-    return any(isinstance(c, Mapping) and str(c.get("code", "")).upper() in _RESTRICTED for c in labels or [])
+    codes = shapes.objects(resource, "meta.security", labels)
+    return any(str(c.get("code", "")).upper() in _RESTRICTED for c in codes)
 
 
 def _ref(value: Any) -> str | None:
@@ -132,22 +159,23 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
     for path in _files(paths):
         if not _wanted(path):
             continue
+        shapes = _Shapes(path, errors)
         for res in _resources(path, errors):
             rtype = res.get("resourceType")
             rid = str(res.get("id") or "")
             if rtype == "Patient" and rid:
-                patients[rid] = _family(res)
-                if _restricted(res):
+                patients[rid] = _family(res, shapes)
+                if _restricted(res, shapes):
                     vips.add(rid)
             elif rtype == "Practitioner" and rid:
-                pract_family[f"Practitioner/{rid}"] = _family(res)
-                for ident in res.get("identifier") or []:
-                    if isinstance(ident, Mapping) and ident.get("value"):
+                pract_family[f"Practitioner/{rid}"] = _family(res, shapes)
+                for ident in shapes.objects(res, "identifier"):
+                    if ident.get("value"):
                         npi_to_id[f"{ident.get('system', '')}|{ident['value']}"] = f"Practitioner/{rid}"
             elif rtype == "PractitionerRole":
                 who = _ref(res.get("practitioner"))
-                for concept in res.get("code") or []:
-                    codings = concept.get("coding") or [] if isinstance(concept, Mapping) else []
+                for concept in shapes.objects(res, "code"):
+                    codings = shapes.objects(res, "code.coding", concept.get("coding"))
                     label = concept.get("text") or (codings[0].get("display") if codings else None)
                     if who and label:
                         role_by_npi[who] = str(label)
@@ -158,10 +186,10 @@ def load_directory(paths: Sequence[str | Path]) -> Directory:
                     continue
                 if rtype == "Encounter":
                     encounters += 1
-                    people = [_ref(p.get("individual")) for p in res.get("participant") or []]
+                    people = [_ref(p.get("individual")) for p in shapes.objects(res, "participant")]
                 else:
                     care_teams += 1
-                    people = [_ref(p.get("member")) for p in res.get("participant") or []]
+                    people = [_ref(p.get("member")) for p in shapes.objects(res, "participant")]
                 links += [(who, pid) for who in people if who]
     care: dict[str, set[str]] = defaultdict(set)
     for who, pid in links:
