@@ -104,7 +104,8 @@ def test_listen_hl7_acks_nacks_and_counts(shared_data: Path, tmp_path: Path) -> 
         proc.kill()
     assert ack_code_of(good) == "AA" and ack_code_of(bad) == "AR"
     assert "messages=2 AA=1 AE=0 AR=1" in out, out + err
-    assert "ALERT medium hl7.malformed" in out
+    # alerts come from the engine behind the listener once its learning period is over (default one
+    # day): tests/integration/engine/test_listeners.py runs it with a short one
 
 
 def test_listen_dicom_logs_operations(shared_data: Path, tmp_path: Path) -> None:
