@@ -90,6 +90,7 @@ def test_listen_mqtt_learns_then_alerts_through_the_engine(
 
     monkeypatch.setenv("HEALTHSEC_LEARNING_HOURS", "0.04")
     monkeypatch.setenv("HEALTHSEC_DETECTION_IDLE_S", "0.5")
+    monkeypatch.setenv("HEALTHSEC_DETECTORS", '["clinical.telemetry"]')  # no SigmaHQ compile (minutes on CI)
     topic = f"hstest/{uuid.uuid4().hex}/mon-9/telemetry"
     db = tmp_path / "hs.db"
     result: dict[str, object] = {}
@@ -149,7 +150,7 @@ def test_listen_mqtt_learns_then_alerts_through_the_engine(
     ref_db = tmp_path / "ref.db"
     ref = Store.open(str(ref_db))
     try:
-        engine = Detection(ref, load_settings(db=str(ref_db)), owner="ref")
+        engine = Detection(ref, load_settings(db=str(ref_db)), owner="ref")  # the same env settings
         for batch in ([e for e in readings if e.ts < split], [e for e in readings if e.ts >= split]):
             engine.accept(ref.org, batch)
             engine.tick(final=True)

@@ -1,7 +1,9 @@
 """The live MLLP and DICOM listeners detect through the one engine, not through detectors of their own.
 
 A real client (python-hl7's MLLP client, a pynetdicom association) talks to `healthsec listen hl7|dicom`
-run as a user runs it, with the default detector profile and a learning period of a fraction of a second.
+run as a user runs it, with the registry's clinical detectors (the default profile minus the host-log
+and flow ones: compiling the SigmaHQ set takes minutes on a loaded CI machine and reads no clinical
+event) and a learning period of a fraction of a second.
 The client sends a first batch, falls quiet (the engine runs the open hour), then sends the attack. The
 same stored events, handed to a fresh in-process engine in the same two batches, give exactly the
 alerts the listener's run stored: the listener adds none and loses none.
@@ -9,6 +11,7 @@ alerts the listener's run stored: the listener adds none and loses none.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -28,7 +31,12 @@ from healthsec.pipeline import Detection
 from healthsec.store import Store
 
 pytestmark = pytest.mark.integration
-ENGINE = {"HEALTHSEC_LEARNING_HOURS": "0.0001", "HEALTHSEC_DETECTION_IDLE_S": "0.5"}
+CLINICAL = ("hl7", "dicom", "clinical.access", "clinical.telemetry")
+ENGINE = {
+    "HEALTHSEC_LEARNING_HOURS": "0.0001",
+    "HEALTHSEC_DETECTION_IDLE_S": "0.5",
+    "HEALTHSEC_DETECTORS": json.dumps(CLINICAL),
+}
 QUIET = 3.0  # longer than detection_idle_s: the engine runs the first batch before the attack arrives
 
 
@@ -62,7 +70,7 @@ def _same_alerts_in_process(db: Path, split: datetime, tmp_path: Path) -> tuple[
     finally:
         live.close()
     ref_db = tmp_path / "ref.db"
-    settings = load_settings(db=str(ref_db), learning_hours=0.0001, detection_idle_s=0.5)
+    settings = load_settings(db=str(ref_db), learning_hours=0.0001, detection_idle_s=0.5, detectors=CLINICAL)
     ref = Store.open(str(ref_db))
     try:
         engine = Detection(ref, settings, owner="ref")
