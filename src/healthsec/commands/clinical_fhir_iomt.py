@@ -186,6 +186,7 @@ def listen_mqtt(
     each device's baseline over the learning period (learning_hours), then alerts on spoofed, altered,
     implausible or flooding readings (a promoted telemetry model too). Prints live counts; Ctrl-C stops."""
     import asyncio
+    import socket
 
     from healthsec.commands.live_ingest import LiveIngest
     from healthsec.ingest.telemetry import MqttTelemetrySource
@@ -200,6 +201,10 @@ def listen_mqtt(
         max_messages=max_messages,
         idle_timeout=idle_timeout,
     )
+    try:  # an unreachable broker fails in seconds, before the engine and its rules are loaded
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise fail(f"MQTT broker mqtt://{host}:{port}: cannot connect ({exc.strerror or exc})") from None
     ingest = LiveIngest(db, keep=store)
     counts = {"readings": 0, "errors": 0, "alerts": 0}
     unreachable: list[str] = []

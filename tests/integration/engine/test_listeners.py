@@ -34,10 +34,10 @@ pytestmark = pytest.mark.integration
 CLINICAL = ("hl7", "dicom", "clinical.access", "clinical.telemetry")
 ENGINE = {
     "HEALTHSEC_LEARNING_HOURS": "0.0001",
-    "HEALTHSEC_DETECTION_IDLE_S": "0.5",
+    "HEALTHSEC_DETECTION_IDLE_S": "2",  # one association's events stay one step on a loaded machine
     "HEALTHSEC_DETECTORS": json.dumps(CLINICAL),
 }
-QUIET = 3.0  # longer than detection_idle_s: the engine runs the first batch before the attack arrives
+QUIET = 5.0  # longer than detection_idle_s: the engine runs the first batch before the attack arrives
 
 
 def _listen(args: list[str], db: Path) -> tuple[subprocess.Popen[str], int]:
@@ -70,7 +70,7 @@ def _same_alerts_in_process(db: Path, split: datetime, tmp_path: Path) -> tuple[
     finally:
         live.close()
     ref_db = tmp_path / "ref.db"
-    settings = load_settings(db=str(ref_db), learning_hours=0.0001, detection_idle_s=0.5, detectors=CLINICAL)
+    settings = load_settings(db=str(ref_db), learning_hours=0.0001, detection_idle_s=2, detectors=CLINICAL)
     ref = Store.open(str(ref_db))
     try:
         engine = Detection(ref, settings, owner="ref")
