@@ -366,7 +366,7 @@ class DicomMisuseDetector:
 
     def fit(self, events: Iterable[Event]) -> None:
         for e in events:
-            if isinstance(e, ClinicalMessage) and e.protocol == "dicom":
+            if isinstance(e, ClinicalMessage) and e.protocol == "dicom" and e.message_type != "FILE":
                 if e.sender:
                     self._callers.add(e.sender)
                     if e.message_type == "C-FIND" and self._wildcard(e):
@@ -400,8 +400,8 @@ class DicomMisuseDetector:
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         touched: set[tuple[str, datetime]] = set()
         for e in events:
-            if not isinstance(e, ClinicalMessage) or e.protocol != "dicom":
-                continue
+            if not isinstance(e, ClinicalMessage) or e.protocol != "dicom" or e.message_type == "FILE":
+                continue  # network operations only: an inspected file has no caller (``scan dicom``)
             why = None
             if e.message_type == "C-FIND" and self._wildcard(e) and e.sender not in self._wildcard_callers:
                 why = "wildcard patient query"
