@@ -142,7 +142,8 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 240  # several API processes import slowly on a loaded machine
+    # several API processes import (and compile the SigmaHQ set) slowly on a loaded machine
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''!r}")

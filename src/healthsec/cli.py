@@ -103,7 +103,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 # Modules of healthsec.commands that are helpers, not command providers.
-NOT_COMMANDS = frozenset({"groups", "adapter"})
+NOT_COMMANDS = frozenset({"groups", "adapter", "live_ingest"})  # helpers of the command modules
 
 _loaded: set[str] = set()
 _added_groups: set[str] = set()

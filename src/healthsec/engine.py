@@ -211,7 +211,9 @@ class Engine:
                     DetectorStatus(s.name, s.version, s.needs, "learning", progress=self._learning_progress())
                 )
             else:
-                detail = "baseline loaded from the store" if slot.loaded else ""
+                detail = (
+                    "baseline loaded from the store" if slot.loaded else getattr(slot.detector, "detail", "")
+                )
                 out.append(DetectorStatus(s.name, s.version, s.needs, "running", detail))
         out.extend(
             DetectorStatus(s.name, s.version, s.needs, "disabled by configuration") for s in self.disabled

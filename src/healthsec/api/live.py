@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,16 @@ class LiveSources:
         self.states[name] = SourceState(name)
         return self.states[name]
 
+    def attach(self, name: str) -> tuple[Callable[[Event], None], Callable[[ParseError], None]]:
+        """Register a source its caller runs (``healthsec listen hl7|dicom|mqtt``, with its own options):
+        its events and errors take the same checks, buffer and sink as the configured ones. Call
+        :meth:`start_flusher` once the sources are attached."""
+        self._state(name).up = True
+        return (lambda e: self._event(name, e)), (lambda e: self._error(name, e))
+
+    def start_flusher(self) -> None:
+        self._tasks.append(asyncio.create_task(self._flusher()))
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
@@ -107,7 +117,7 @@ class LiveSources:
         if s.netflow_listen:
             await self._start_udp("netflow", s.netflow_listen, 2055)
         if self.states:
-            self._tasks.append(asyncio.create_task(self._flusher()))
+            self.start_flusher()
 
     def _start_mqtt(self, url: str, topics: Sequence[str]) -> None:
         from healthsec.ingest.telemetry.mqtt import MqttTelemetrySource

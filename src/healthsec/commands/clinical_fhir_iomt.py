@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import secrets
-import time
 from collections.abc import Sequence
 from datetime import tzinfo
 from pathlib import Path
@@ -171,25 +171,27 @@ def listen_mqtt(
     host: Annotated[str, typer.Option(help="MQTT broker address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="MQTT broker port.")] = 1883,
     topic: Annotated[list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")] = None,
-    learn: Annotated[int, typer.Option(help="Readings to learn the baseline from before alerting.")] = 200,
     max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
     username: Annotated[
         str | None, typer.Option(help=f"MQTT user (password from ${MQTT_PASSWORD_ENV}).")
     ] = None,
-    model_dir: Annotated[
-        Path | None, typer.Option("--model", help="Also score with a model from `healthsec train telemetry`.")
-    ] = None,
     db: DbOption = None,
-    store: Annotated[bool, typer.Option("--store/--no-store", help="Save readings and alerts.")] = True,
+    store: Annotated[
+        bool, typer.Option("--store/--no-store", help="Keep readings and alerts (else a scratch database).")
+    ] = True,
+    status_every: Annotated[float, typer.Option(help="Seconds between status lines.")] = 1.0,
 ) -> None:
-    """Subscribe to IoMT telemetry, learn each device's baseline, then alert on spoofed, altered,
-    implausible or flooding readings. Prints live counts; Ctrl-C stops."""
-    from healthsec.detect.clinical.telemetry import TelemetryBaselineDetector
+    """Subscribe to IoMT telemetry and hand the readings to the service's ingestion: the engine learns
+    each device's baseline over the learning period (learning_hours), then alerts on spoofed, altered,
+    implausible or flooding readings (a promoted telemetry model too). Prints live counts; Ctrl-C stops."""
+    import asyncio
+    import socket
+
+    from healthsec.commands.live_ingest import LiveIngest
     from healthsec.ingest.telemetry import MqttTelemetrySource
 
     topics = topic or ["healthsec/#"]
-    model = _load_model(model_dir) if model_dir else None
     source = MqttTelemetrySource(
         host,
         port,
@@ -199,63 +201,73 @@ def listen_mqtt(
         max_messages=max_messages,
         idle_timeout=idle_timeout,
     )
-    detector = TelemetryBaselineDetector()
-    readings = errors = learnt = 0
-    alerts: dict[str, Alert] = {}
-    batch: list[DeviceReading] = []
-    context: list[DeviceReading] = []
-    last_flush = time.monotonic()
-    console.print(f"listening on mqtt://{host}:{port} topics {', '.join(topics)} (learning {learn} readings)")
+    try:  # an unreachable broker fails in seconds, before the engine and its rules are loaded
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise fail(f"MQTT broker mqtt://{host}:{port}: cannot connect ({exc.strerror or exc})") from None
+    ingest = LiveIngest(db, keep=store)
+    counts = {"readings": 0, "errors": 0, "alerts": 0}
+    unreachable: list[str] = []
+    console.print(f"listening on mqtt://{host}:{port} topics {', '.join(topics)}")
 
-    def flush() -> None:
-        nonlocal last_flush
-        if not batch:
-            return
-        found = detector.detect(batch)
-        if model is not None:
-            from healthsec.detect.clinical.telemetry_model import alerts_from_predictions
+    def show(alert: Alert) -> None:
+        counts["alerts"] += 1
+        console.print(
+            f"[bold red]ALERT[/] {alert.severity.label} {alert.title}: {alert.explanation}", highlight=False
+        )
 
-            found += alerts_from_predictions(batch, model.predict(batch, context))
-            context[:] = model.history([*context, *batch])  # the next batch's readings keep their history
-        new = [a for a in found if a.id not in alerts]
-        for a in new:
-            alerts[a.id] = a
-            console.print(
-                f"[bold red]ALERT[/] {a.severity.label} {a.title}: {a.explanation}", highlight=False
+    async def run() -> None:
+        await ingest.start()
+        on_event, on_error = ingest.attach("mqtt")
+        ingest.begin()
+
+        def pump() -> None:
+            for item in source.read():
+                if (
+                    isinstance(item, ParseError)
+                    and not counts["readings"]
+                    and not counts["errors"]
+                    and item.record is None
+                ):
+                    unreachable.append(item.reason)  # no connection or subscription: not a bad record
+                    return
+                if isinstance(item, ParseError):
+                    counts["errors"] += 1
+                    on_error(item)
+                    console.print(f"[yellow]skipped[/] {item.describe()}", highlight=False)
+                elif isinstance(item, DeviceReading):
+                    counts["readings"] += 1
+                    on_event(item)
+
+        reading = asyncio.ensure_future(asyncio.to_thread(pump))
+        status = StatusLine()
+
+        def line() -> str:
+            return (
+                f"readings {counts['readings']}, parse errors {counts['errors']}, alerts {counts['alerts']}"
             )
-        if store:
-            _store(db, batch, new)
-        batch.clear()
-        last_flush = time.monotonic()
-        status.show(f"readings {readings} (learnt {learnt}), parse errors {errors}, alerts {len(alerts)}")
 
-    status = StatusLine()
+        try:
+            await ingest.watch(line, status.show, show, duration=None, every=status_every, until=reading)
+        finally:
+            source.stop()
+            with contextlib.suppress(Exception):
+                await reading
+            await ingest.stop()
+            for a in ingest.new_alerts():
+                show(a)
+
     stop_on_sigterm()
     try:
-        for item in source.read():
-            if isinstance(item, ParseError) and readings == 0 and errors == 0 and item.record is None:
-                # no connection or no subscription: the broker is unreachable, not a bad record
-                raise fail(f"MQTT broker mqtt://{host}:{port}: {item.reason}")
-            if isinstance(item, ParseError):
-                errors += 1
-                console.print(f"[yellow]skipped[/] {item.describe()}", highlight=False)
-                continue
-            if not isinstance(item, DeviceReading):
-                continue
-            readings += 1
-            if learnt < learn:
-                detector.learn_one(item)
-                learnt += 1
-                if learnt == learn:
-                    console.print(f"baseline learnt from {learnt} readings; alerting from now on")
-                continue
-            batch.append(item)
-            if len(batch) >= 100 or time.monotonic() - last_flush > 1.0:
-                flush()
-    except KeyboardInterrupt:
-        source.stop()
-    flush()
-    console.print(f"stopped: readings {readings}, parse errors {errors}, alerts {len(alerts)}")
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    finally:
+        ingest.close()
+    if unreachable:
+        raise fail(f"MQTT broker mqtt://{host}:{port}: {unreachable[0]}")
+    console.print(
+        f"stopped: readings {counts['readings']}, parse errors {counts['errors']}, alerts {counts['alerts']}"
+    )
 
 
 # ------------------------------------------------------------------------------------------ telemetry models

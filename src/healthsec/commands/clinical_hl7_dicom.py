@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -222,7 +221,9 @@ def listen_hl7(
     status_every: EveryOption = 5.0,
 ) -> None:
     """Run an MLLP listener in the foreground with live counts: a tap that acknowledges (AA, or AE/AR for
-    malformed input) or an inline proxy in front of an interface engine."""
+    malformed input) or an inline proxy in front of an interface engine. Messages go to the service's
+    ingestion: the engine (or, with bus = "nats", the workers) detects them."""
+    from healthsec.commands.live_ingest import LiveIngest
     from healthsec.detect.clinical.hl7 import HL7Detector
     from healthsec.ingest.hl7 import HL7Listener
 
@@ -241,56 +242,64 @@ def listen_hl7(
         block = Severity.parse(block_at) if block_at else None
     except KeyError:
         raise fail(f"--block-at {block_at!r}: use info, low, medium, high or critical") from None
-    det = _hl7_detector(baseline, load_baseline, None)
-    assert isinstance(det, HL7Detector)
-    det.max_size = max_size
-    pending_events: list[Event] = []
-    pending_alerts: list[Alert] = []
-
-    def on_alert(alert: Alert) -> None:
-        pending_alerts.append(alert)
-        _live_alert(alert)
-
-    listener = HL7Listener(
-        host=host,
-        port=port,
-        mode=listen_mode,
-        upstream=up,
-        detectors=[det],
-        block_at=block,
-        send_acks=not no_ack,
-        idle_timeout=idle_timeout,
-        max_size=max_size,
-        on_event=pending_events.append,
-        on_alert=on_alert,
-        on_error=lambda e: console.print(f"[yellow]input error[/] {e.describe()}", highlight=False),
-    )
+    det: HL7Detector | None = None
+    if block is not None:  # the proxy's inline policy must answer before forwarding: its own detector
+        found = _hl7_detector(baseline, load_baseline, None)
+        assert isinstance(found, HL7Detector)
+        det = found
+        det.max_size = max_size
+    elif baseline or load_baseline:
+        raise fail(
+            "--baseline/--load-baseline set the proxy's --block-at policy; the engine behind the listener "
+            "learns its own baseline (learning_hours)"
+        )
+    ingest = LiveIngest(db, keep=store)
 
     async def run() -> None:
+        await ingest.start()
+        on_event, on_error = ingest.attach("hl7")
+
+        def error(e: ParseError) -> None:
+            on_error(e)
+            console.print(f"[yellow]input error[/] {e.describe()}", highlight=False)
+
+        listener = HL7Listener(
+            host=host,
+            port=port,
+            mode=listen_mode,
+            upstream=up,
+            detectors=[det] if det is not None else [],
+            block_at=block,
+            send_acks=not no_ack,
+            idle_timeout=idle_timeout,
+            max_size=max_size,
+            on_event=on_event,
+            on_error=error,
+        )
         bound = await listener.start()
+        ingest.begin()
         target = f" -> {up[0]}:{up[1]}" if up else ""
         console.print(
             f"listening for MLLP on {host}:{bound} ({mode}{target}); Ctrl-C to stop", highlight=False
         )
-        started = time.monotonic()
         status = StatusLine()
         try:
-            while duration is None or time.monotonic() - started < duration:
-                await asyncio.sleep(min(status_every, duration or status_every))
-                status.show(listener.stats.line())
-                if store and (pending_events or pending_alerts):
-                    _save(db, pending_events[:], pending_alerts[:])
-                pending_events.clear()
-                pending_alerts.clear()
+            await ingest.watch(
+                listener.stats.line, status.show, _live_alert, duration=duration, every=status_every
+            )
         finally:
             await listener.stop()
+            await ingest.stop()
+            for a in ingest.new_alerts():
+                _live_alert(a)
+            console.print(f"stopped: {listener.stats.line()}", highlight=False)
 
     stop_on_sigterm()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    if store and (pending_events or pending_alerts):
-        _save(db, pending_events, pending_alerts)
-    console.print(f"stopped: {listener.stats.line()}", highlight=False)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    finally:
+        ingest.close()
 
 
 # ---------------------------------------------------------------------------------------------- DICOM
@@ -336,19 +345,15 @@ def listen_dicom(
         list[str] | None,
         typer.Option("--move-dest", help="Known C-MOVE destination AET=HOST:PORT (repeatable)."),
     ] = None,
-    load_baseline: LoadOption = None,
-    save_baseline: Annotated[
-        Path | None,
-        typer.Option("--save-baseline", help="Learn a baseline from this run's traffic; write JSON."),
-    ] = None,
     db: DbOption = None,
     store: StoreOption = True,
     duration: DurationOption = None,
     status_every: EveryOption = 5.0,
 ) -> None:
     """Run the DICOM monitoring SCP (or, with --upstream, a proxy in front of a PACS) in the foreground,
-    logging associations and C-ECHO/C-STORE/C-FIND/C-MOVE/C-GET with live counts."""
-    from healthsec.detect.clinical.dicom import DicomDetector
+    logging associations and C-ECHO/C-STORE/C-FIND/C-MOVE/C-GET with live counts. Events go to the
+    service's ingestion: the engine (or, with bus = "nats", the workers) detects them."""
+    from healthsec.commands.live_ingest import LiveIngest
     from healthsec.ingest.dicom import DicomMonitor
 
     up: tuple[str, int, str] | None = None
@@ -364,62 +369,49 @@ def listen_dicom(
         if not aet or not h or not p.isdigit():
             raise fail(f"--move-dest {item!r}: expected AET=HOST:PORT")
         dests[aet] = (h, int(p))
-    det = DicomDetector(phi_key=_phi_key(), local_authority=_authority())
-    if load_baseline:
+    ingest = LiveIngest(db, keep=store)
+
+    async def run() -> None:
+        await ingest.start()
+        on_event, on_error = ingest.attach("dicom")
+
+        def error(e: ParseError) -> None:
+            on_error(e)
+            console.print(f"[yellow]input error[/] {e.describe()}", highlight=False)
+
+        mon = DicomMonitor(
+            host=host,
+            port=port,
+            ae_title=ae_title,
+            upstream=up,
+            move_destinations=dests,
+            on_event=on_event,
+            on_error=error,
+        )
+        bound = mon.start()
+        ingest.begin()
+        target = f" -> {up[2]}@{up[0]}:{up[1]}" if up else ""
+        console.print(
+            f"DICOM {ae_title} listening on {host}:{bound}{target}; Ctrl-C to stop", highlight=False
+        )
+        status = StatusLine()
         try:
-            det.load_dict(orjson.loads(load_baseline.read_bytes()))
-        except (OSError, ValueError, KeyError) as exc:
-            raise fail(f"{load_baseline}: not a usable DICOM baseline ({exc})") from None
-    pending_events: list[Event] = []
-    pending_alerts: list[Alert] = []
-    seen: list[Event] = []
+            await ingest.watch(
+                mon.stats.line, status.show, _live_alert, duration=duration, every=status_every
+            )
+        finally:
+            mon.stop()
+            await ingest.stop()
+            for a in ingest.new_alerts():
+                _live_alert(a)
+            console.print(f"stopped: {mon.stats.line()}", highlight=False)
 
-    def on_alert(alert: Alert) -> None:
-        pending_alerts.append(alert)
-        _live_alert(alert)
-
-    def on_event(ev: Event) -> None:
-        pending_events.append(ev)
-        if save_baseline:
-            seen.append(ev)
-
-    mon = DicomMonitor(
-        host=host,
-        port=port,
-        ae_title=ae_title,
-        upstream=up,
-        move_destinations=dests,
-        detectors=[det],
-        on_event=on_event,
-        on_alert=on_alert,
-        on_error=lambda e: console.print(f"[yellow]input error[/] {e.describe()}", highlight=False),
-    )
-    bound = mon.start()
-    target = f" -> {up[2]}@{up[0]}:{up[1]}" if up else ""
-    console.print(f"DICOM {ae_title} listening on {host}:{bound}{target}; Ctrl-C to stop", highlight=False)
-    started = time.monotonic()
-    status = StatusLine()
     stop_on_sigterm()
     try:
-        while duration is None or time.monotonic() - started < duration:
-            time.sleep(min(status_every, duration or status_every))
-            status.show(mon.stats.line())
-            if store and (pending_events or pending_alerts):
-                batch_e, batch_a = pending_events[:], pending_alerts[:]
-                del pending_events[: len(batch_e)], pending_alerts[: len(batch_a)]
-                _save(db, batch_e, batch_a)
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
     finally:
-        mon.stop()
-    if store and (pending_events or pending_alerts):
-        _save(db, pending_events, pending_alerts)
-    console.print(f"stopped: {mon.stats.line()}", highlight=False)
-    if save_baseline:
-        learnt = DicomDetector()
-        learnt.fit(seen)
-        save_baseline.write_bytes(orjson.dumps(learnt.to_dict(), option=orjson.OPT_INDENT_2))
-        console.print(f"baseline of {len(learnt.aes)} AE titles written to {save_baseline}", highlight=False)
+        ingest.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -57,6 +57,7 @@ class CombinedDetector:
         self.name = name
         self.version = version
         self.parts = parts
+        self.detail = ""  # what ``healthsec detectors list`` says beside "running" (a part missing, say)
         for label, part in parts.items():
             part.name = f"{name}.{label}" if label else name
 
@@ -67,6 +68,22 @@ class CombinedDetector:
 
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         return [a for part in self.parts.values() for a in part.detect(events)]
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """Every part's learnt baseline (``None`` when a part cannot save its own: it is refitted)."""
+        states = {label: getattr(part, "to_dict", lambda: None)() for label, part in self.parts.items()}
+        if any(not isinstance(st, Mapping) for st in states.values()):
+            return None
+        return {"detector": self.name, "version": self.version, "parts": states}
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+        parts = data["parts"]
+        if set(parts) != set(self.parts):
+            raise ValueError(f"baseline parts {sorted(parts)} are not {sorted(self.parts)}")
+        for label, part in self.parts.items():
+            part.load_dict(parts[label])  # type: ignore[attr-defined]
 
 
 class KnownPairsBaseline:

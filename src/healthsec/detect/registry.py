@@ -96,26 +96,28 @@ def _sigma(ctx: DetectorContext) -> AlertingDetector:
     return SigmaDetector(ctx.sigma_rules)
 
 
-def _care(ctx: DetectorContext) -> AlertingDetector:
+def _access(ctx: DetectorContext) -> AlertingDetector:
+    """EHR access, one detector: the care-relationship check over the HL7 ADT feed (and a FHIR directory
+    when loaded; what only the demo ran as ``ehr-care-relationship``) runs everywhere; the FHIR
+    AuditEvent analytics (rates, hours, exports, VIP and same-surname reads) join once a care context
+    and the pseudonym key are loaded."""
+    from healthsec.detect.base import CombinedDetector
+    from healthsec.detect.clinical.access import AccessDetector
     from healthsec.detect.clinical.baseline import CareRelationshipDetector
 
-    return CareRelationshipDetector(
-        patient_key=ctx.phi_key, local_authority=ctx.patient_authority, context=ctx.care_context
+    parts: dict[str, AlertingDetector] = {}
+    if ctx.care_context is not None and ctx.phi_key is not None:
+        parts[""] = AccessDetector(ctx.care_context, ctx.phi_key, local_authority=ctx.patient_authority)
+    parts["care-relationship"] = CareRelationshipDetector(
+        patient_key=ctx.phi_key,
+        local_authority=ctx.patient_authority,
+        context=ctx.care_context,
+        defer_to_context="" in parts,
     )
-
-
-def _access(ctx: DetectorContext) -> AlertingDetector:
-    from healthsec.detect.clinical.access import AccessDetector
-
-    if ctx.care_context is None or ctx.phi_key is None:
-        raise Unavailable("no care context (FHIR Encounter/CareTeam data) and pseudonym key loaded")
-    return AccessDetector(ctx.care_context, ctx.phi_key, local_authority=ctx.patient_authority)
-
-
-def _dicom_misuse(_: DetectorContext) -> AlertingDetector:
-    from healthsec.detect.clinical.baseline import DicomMisuseDetector
-
-    return DicomMisuseDetector()
+    combined = CombinedDetector("clinical.access", "2.0", parts)
+    if "" not in parts:
+        combined.detail = "care relationships from HL7 ADT only: no FHIR care context and pseudonym key"
+    return combined
 
 
 def _hl7(ctx: DetectorContext) -> AlertingDetector:
@@ -125,9 +127,18 @@ def _hl7(ctx: DetectorContext) -> AlertingDetector:
 
 
 def _dicom(ctx: DetectorContext) -> AlertingDetector:
+    """DICOM, one detector: file and association checks per AE (``DicomDetector``) and the PACS-misuse
+    part that only the demo ran as ``dicom-misuse`` (wildcard enumeration, retrievals to destinations never
+    seen, unknown callers, summarised per caller and hour; alerts ``dicom.misuse``)."""
+    from healthsec.detect.base import CombinedDetector
+    from healthsec.detect.clinical.baseline import DicomMisuseDetector
     from healthsec.detect.clinical.dicom import DicomDetector
 
-    return DicomDetector(phi_key=ctx.phi_key, local_authority=ctx.patient_authority)
+    parts: dict[str, AlertingDetector] = {
+        "": DicomDetector(phi_key=ctx.phi_key, local_authority=ctx.patient_authority),
+        "misuse": DicomMisuseDetector(),
+    }
+    return CombinedDetector("dicom", "2.0", parts)
 
 
 def _telemetry(_: DetectorContext) -> AlertingDetector:
@@ -176,28 +187,13 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec("flow-beacon", "1.0", _FLOW, "learning", "regular outbound beacons", _flow_beacon),
     DetectorSpec(
-        "ehr-care-relationship",
-        "1.0",
+        "clinical.access",
+        "2.0",
         frozenset({"access", "clinical"}),
         "learning",
-        "record reads outside the reader's care relationships, VIP and bulk reads",
-        _care,
-    ),
-    DetectorSpec(
-        "clinical.access",
-        "1.0",
-        frozenset({"access"}),
-        "learning",
-        "FHIR AuditEvent access analytics against care teams and per-user baselines",
+        "EHR access: reads outside care relationships (HL7 ADT, FHIR care teams), VIP and same-surname "
+        "reads, per-user and per-role volumes, off-hours bulk reads, mass exports",
         _access,
-    ),
-    DetectorSpec(
-        "dicom-misuse",
-        "1.0",
-        frozenset({"clinical"}),
-        "learning",
-        "unknown DICOM callers, new move destinations and bulk retrievals",
-        _dicom_misuse,
     ),
     DetectorSpec(
         "hl7",
@@ -209,10 +205,11 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     ),
     DetectorSpec(
         "dicom",
-        "1.0",
+        "2.0",
         frozenset({"clinical"}),
         "learning",
-        "DICOM: polyglot and malformed files, unknown AEs, wildcard queries, bulk retrievals",
+        "DICOM: polyglot and malformed files, unknown AEs, wildcard queries, bulk retrievals, retrievals to "
+        "destinations never seen",
         _dicom,
     ),
     DetectorSpec(

@@ -71,7 +71,8 @@ def _start(args: list[str], db: Path) -> tuple[subprocess.Popen[str], int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        # the listener's engine with the clinical detectors only (the SigmaHQ compile takes minutes on CI)
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HEALTHSEC_DETECTORS": '["hl7", "dicom"]'},
     )
     assert proc.stdout is not None
     for _ in range(20):
@@ -104,7 +105,8 @@ def test_listen_hl7_acks_nacks_and_counts(shared_data: Path, tmp_path: Path) -> 
         proc.kill()
     assert ack_code_of(good) == "AA" and ack_code_of(bad) == "AR"
     assert "messages=2 AA=1 AE=0 AR=1" in out, out + err
-    assert "ALERT medium hl7.malformed" in out
+    # alerts come from the engine behind the listener once its learning period is over (default one
+    # day): tests/integration/engine/test_listeners.py runs it with a short one
 
 
 def test_listen_dicom_logs_operations(shared_data: Path, tmp_path: Path) -> None:

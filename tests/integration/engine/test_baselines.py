@@ -16,9 +16,15 @@ from collections.abc import Iterator
 import pytest
 
 from healthsec.config import load_settings
+from healthsec.detect.clinical.baseline import (
+    CareRelationshipDetector,
+    DicomMisuseDetector,
+    TelemetryIntegrityDetector,
+)
 from healthsec.detect.clinical.dicom import DicomDetector
 from healthsec.detect.clinical.hl7 import HL7Detector
-from healthsec.detect.ml.netflow_baseline import BeaconDetector
+from healthsec.detect.clinical.telemetry import TelemetryBaselineDetector
+from healthsec.detect.ml.netflow_baseline import BeaconDetector, FlowAnomalyDetector
 from healthsec.detect.rules.auth import LogonNoveltyDetector
 from healthsec.pipeline import Detection
 from healthsec.sim import simulate
@@ -27,7 +33,27 @@ from healthsec.store.detection import detection
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 PG_URL = os.environ.get("HEALTHSEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-PERSISTED = ("auth-lateral-logon", "flow-beacon", "hl7", "dicom")
+# every learning detector of the default profile (clinical.access runs its ADT care-relationship part here)
+PERSISTED = (
+    "auth-lateral-logon",
+    "flow-iforest",
+    "flow-beacon",
+    "clinical.access",
+    "clinical.telemetry",
+    "hl7",
+    "dicom",
+)
+FITTED = (
+    LogonNoveltyDetector,
+    FlowAnomalyDetector,
+    BeaconDetector,
+    CareRelationshipDetector,
+    TelemetryIntegrityDetector,
+    TelemetryBaselineDetector,
+    HL7Detector,
+    DicomDetector,
+    DicomMisuseDetector,
+)
 
 
 @pytest.fixture
@@ -42,30 +68,46 @@ def _detection(store: Store, owner: str) -> Detection:
     return Detection(store, settings, owner=owner)
 
 
-def test_a_restarted_worker_loads_the_stored_baselines(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def days() -> tuple[list[object], int]:
     base = simulate(5, day=0, campaigns=())
     day = simulate(5, day=1, hospital=base.hospital)
-    events = sorted(base.events + day.events, key=lambda e: (e.ts, e.id))
-    cut = len(base.events) + len(day.events) // 2
+    return sorted(base.events + day.events, key=lambda e: (e.ts, e.id)), len(base.events)
 
-    reference = store.for_org(store.org + "-ref")
-    one = _detection(reference, "ref")
-    one.accept(reference.org, events)
-    one.tick(final=True)
-    expected = {a.id for a in reference.alerts.list(limit=100_000)}
+
+@pytest.fixture(scope="module")
+def expected(days: tuple[list[object], int]) -> set[str]:
+    """The alerts of one uninterrupted run."""
+    events, _ = days
+    ref = Store.open(PG_URL, f"bl-ref-{uuid.uuid4().hex[:10]}")
+    try:
+        one = _detection(ref, "ref")
+        one.accept(ref.org, events)  # type: ignore[arg-type]
+        one.tick(final=True)
+        return {a.id for a in ref.alerts.list(limit=100_000)}
+    finally:
+        ref.close()
+
+
+def test_a_restarted_worker_loads_the_stored_baselines(
+    store: Store, monkeypatch: pytest.MonkeyPatch, days: tuple[list[object], int], expected: set[str]
+) -> None:
+    events, learning = days
+    cut = learning + (len(events) - learning) // 2  # in the middle of the attack day
 
     first = _detection(store, "w1")
     first.accept(store.org, events[:cut])
     first.tick()
     stored = detection(store).baselines()
-    assert set(stored) == set(PERSISTED), "every persistable learning detector stored its baseline"
+    status = {s["name"]: (s["state"], s["detail"]) for s in detection(store).get().status or []}
+    assert set(stored) == set(PERSISTED), status  # every learning detector stored its baseline
     assert all(isinstance(state, dict) and state for _, state in stored.values())
     first.release()  # the worker stops (a killed one's lease lapses; the next owner does the same)
 
     def no_refit(self: object, events: object) -> None:
         raise AssertionError("refitted instead of loading the stored baseline")
 
-    for cls in (LogonNoveltyDetector, BeaconDetector, HL7Detector, DicomDetector):
+    for cls in FITTED:
         monkeypatch.setattr(cls, "fit", no_refit)
     second = _detection(store, "w2")
     second.accept(store.org, events[cut:])
@@ -76,3 +118,24 @@ def test_a_restarted_worker_loads_the_stored_baselines(store: Store, monkeypatch
         assert status[name]["detail"] == "baseline loaded from the store"
     assert {a.id for a in store.alerts.list(limit=100_000)} == expected
     assert expected, "the attack day raised alerts"
+
+
+def test_a_worker_killed_while_learning_resumes_without_loss(
+    store: Store, days: tuple[list[object], int], expected: set[str]
+) -> None:
+    events, learning = days
+    cut = learning // 2  # half-way through the learning day: nothing learnt yet
+    first = _detection(store, "w1")
+    first.accept(store.org, events[:cut])  # type: ignore[arg-type]
+    first.tick()
+    assert detection(store).baselines() == {}, "baselines are learnt once, when the learning period ends"
+    status = {s["name"]: s for s in detection(store).get().status or []}
+    assert status["flow-iforest"]["state"] == "learning"
+    del first  # killed: no release; the next owner takes over when the lease lapses
+    detection(store).release("w1")  # (what the lapse of detection_lease_s does, without the wait)
+
+    second = _detection(store, "w2")
+    second.accept(store.org, events[cut:])  # type: ignore[arg-type]
+    second.tick(final=True)
+    assert set(detection(store).baselines()) == set(PERSISTED)
+    assert {a.id for a in store.alerts.list(limit=100_000)} == expected

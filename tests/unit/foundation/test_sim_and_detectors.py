@@ -43,9 +43,9 @@ def test_each_detector_fires_on_its_campaign_and_stays_quiet_on_benign(days) -> 
         "auth-bruteforce": "credential_bruteforce",
         "auth-lateral-logon": "ransomware",
         "host-rules": "ransomware",
-        "ehr-care-relationship": "insider_snooping",
+        "clinical.access": "insider_snooping",  # its care-relationship part (no FHIR context here)
         "clinical.telemetry": "device_spoofing",
-        "dicom-misuse": "pacs_exfiltration",
+        "dicom": "pacs_exfiltration",  # its misuse part
     }
     benign_next_day = simulate(5, day=2, campaigns=(), hospital=base.hospital)
     quiet_detectors = [

@@ -3,12 +3,14 @@ reads, mass $export and access-rate bursts against the user's own and their role
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from healthsec.model import Alert, Entity, EntityKind, EntityRole, Event, RecordAccess, Severity, stable_id
 from healthsec.model.care import CareContext
@@ -99,6 +101,28 @@ class AccessDetector:
                 by_role[roles[user]].extend(counts.values())
         self._role_stats = {role: _Stats.of(c) for role, c in by_role.items()}
         self._user_hours = {u: frozenset(h) for u, h in hours.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The learnt per-user and per-role hourly volumes and usual hours, as JSON."""
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "users": {u: list(dataclasses.astuple(st)) for u, st in sorted(self._user_stats.items())},
+            "roles": {r: list(dataclasses.astuple(st)) for r, st in sorted(self._role_stats.items())},
+            "hours": {u: sorted(h) for u, h in sorted(self._user_hours.items())},
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+
+        def stats(v: Sequence[float]) -> _Stats:
+            n, mean, std, p95 = v
+            return _Stats(int(n), float(mean), float(std), float(p95))
+
+        self._user_stats = {str(u): stats(v) for u, v in data["users"].items()}
+        self._role_stats = {str(r): stats(v) for r, v in data["roles"].items()}
+        self._user_hours = {str(u): frozenset(int(x) for x in h) for u, h in data["hours"].items()}
 
     # ---------------------------------------------------------------- detection
     def detect(self, events: Sequence[Event]) -> list[Alert]:

@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from healthsec.model import (
     Alert,
@@ -22,6 +23,11 @@ from healthsec.model import (
 )
 from healthsec.model.care import CareContext
 from healthsec.privacy.pseudonymise import patient_pseudonym
+
+
+def _check(name: str, data: Mapping[str, Any]) -> None:
+    if data.get("detector") != name:
+        raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {name!r}")
 
 
 def _bucket(ts: datetime, minutes: int) -> datetime:
@@ -54,7 +60,11 @@ class CareRelationshipDetector:
         patient_key: bytes | None = None,
         local_authority: str | None = None,
         context: CareContext | None = None,
+        defer_to_context: bool = False,
     ) -> None:
+        # beside the FHIR access analytics (one ``clinical.access`` detector): leave the users the care
+        # context knows, and VIP records, to them, so one read is not flagged twice
+        self.defer_to_context = defer_to_context
         self.min_accesses = min_accesses
         self.window = window_minutes
         self.patient_key = patient_key
@@ -98,6 +108,12 @@ class CareRelationshipDetector:
         ward = self._ward_of_patient.get(pid)
         return ward is not None and ward in self._user_wards.get(a.user, ())
 
+    def _deferred(self, a: RecordAccess) -> bool:
+        ctx = self.context
+        if not self.defer_to_context or ctx is None:
+            return False
+        return ctx.knows_user(ctx.canonical_user(a.user)) or a.patient_id in ctx.vip_patients
+
     def _is_vip(self, patient_id: str | None) -> bool:
         if patient_id in self._vip:
             return True
@@ -108,12 +124,36 @@ class CareRelationshipDetector:
             if isinstance(e, ClinicalMessage):
                 self._learn_adt(e)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the ADT feed taught (care teams, wards, VIP flags) as JSON; patients appear as the
+        pseudonymised ids the events carry."""
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "team": {p: sorted(u) for p, u in sorted(self._team.items())},
+            "ward_of_patient": dict(sorted(self._ward_of_patient.items())),
+            "vip": sorted(self._vip),
+            "user_wards": {u: sorted(w) for u, w in sorted(self._user_wards.items())},
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        _check(self.name, data)
+        self._team = defaultdict(set, {str(p): set(u) for p, u in data["team"].items()})
+        self._ward_of_patient = {str(p): str(w) for p, w in data["ward_of_patient"].items()}
+        self._vip = set(data["vip"])
+        self._user_wards = defaultdict(set, {str(u): set(w) for u, w in data["user_wards"].items()})
+
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         touched: set[tuple[str, datetime]] = set()
         for e in events:
             if isinstance(e, ClinicalMessage):
                 self._learn_adt(e)
-            elif isinstance(e, RecordAccess) and e.patient_id and not self._related(e):
+            elif (
+                isinstance(e, RecordAccess)
+                and e.patient_id
+                and not self._deferred(e)
+                and not self._related(e)
+            ):
                 key = (e.user, _bucket(e.ts, self.window))
                 self._open[key].append(e)
                 touched.add(key)
@@ -206,6 +246,24 @@ class TelemetryIntegrityDetector:
                 continue
             sd = statistics.pstdev(vs) if len(vs) > 1 else 0.0
             self._stats[key] = (statistics.fmean(vs), sd, min(vs), max(vs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "ips": {d: sorted(ips) for d, ips in sorted(self._ips.items())},
+            "stats": [[d, k, *st] for (d, k), st in sorted(self._stats.items())],
+            "counters": sorted([d, k] for d, k in self._counters),
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        _check(self.name, data)
+        self._ips = defaultdict(set, {str(d): set(ips) for d, ips in data["ips"].items()})
+        self._stats = {
+            (str(d), str(k)): (float(m), float(sd), float(lo), float(hi))
+            for d, k, m, sd, lo, hi in data["stats"]
+        }
+        self._counters = {(str(d), str(k)) for d, k in data["counters"]}
 
     def _findings(self, r: DeviceReading) -> list[str]:
         out = []
@@ -308,13 +366,28 @@ class DicomMisuseDetector:
 
     def fit(self, events: Iterable[Event]) -> None:
         for e in events:
-            if isinstance(e, ClinicalMessage) and e.protocol == "dicom":
+            if isinstance(e, ClinicalMessage) and e.protocol == "dicom" and e.message_type != "FILE":
                 if e.sender:
                     self._callers.add(e.sender)
                     if e.message_type == "C-FIND" and self._wildcard(e):
                         self._wildcard_callers.add(e.sender)
                 if e.message_type in ("C-MOVE", "C-GET") and e.fields.get("move_destination"):
                     self._destinations.add(str(e.fields["move_destination"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "destinations": sorted(self._destinations),
+            "callers": sorted(self._callers),
+            "wildcard_callers": sorted(self._wildcard_callers),
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        _check(self.name, data)
+        self._destinations = set(data["destinations"])
+        self._callers = set(data["callers"])
+        self._wildcard_callers = set(data["wildcard_callers"])
 
     @staticmethod
     def _wildcard(m: ClinicalMessage) -> bool:
@@ -327,8 +400,8 @@ class DicomMisuseDetector:
     def detect(self, events: Sequence[Event]) -> list[Alert]:
         touched: set[tuple[str, datetime]] = set()
         for e in events:
-            if not isinstance(e, ClinicalMessage) or e.protocol != "dicom":
-                continue
+            if not isinstance(e, ClinicalMessage) or e.protocol != "dicom" or e.message_type == "FILE":
+                continue  # network operations only: an inspected file has no caller (``scan dicom``)
             why = None
             if e.message_type == "C-FIND" and self._wildcard(e) and e.sender not in self._wildcard_callers:
                 why = "wildcard patient query"

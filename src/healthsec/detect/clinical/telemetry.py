@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from healthsec.detect.clinical import telemetry_physio
 from healthsec.model import Alert, DeviceReading, Entity, EntityKind, EntityRole, Event, Severity, stable_id
@@ -55,6 +56,21 @@ class _Running:
     def std(self) -> float:
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
 
+    def to_list(self) -> list[float | None]:
+        """JSON-ready ``[n, mean, m2, lo, hi]`` (an empty running value's infinite bounds as null)."""
+        return [self.n, self.mean, self.m2, *(v if math.isfinite(v) else None for v in (self.lo, self.hi))]
+
+    @classmethod
+    def from_list(cls, v: Sequence[float | None]) -> _Running:
+        n, mean, m2, lo, hi = v
+        return cls(
+            int(n or 0),
+            float(mean or 0.0),
+            float(m2 or 0.0),
+            math.inf if lo is None else float(lo),
+            -math.inf if hi is None else float(hi),
+        )
+
 
 @dataclass(slots=True)
 class _Device:
@@ -98,6 +114,34 @@ class TelemetryBaselineDetector:
         readings = sorted((e for e in events if isinstance(e, DeviceReading)), key=lambda e: (e.ts, e.id))
         for reading in readings:
             self._learn(reading)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The learnt per-device baselines as JSON (saved when the learning period ends)."""
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "devices": {
+                d: {
+                    "metrics": {k: r.to_list() for k, r in sorted(dev.metrics.items())},
+                    "log_gap": dev.log_gap.to_list(),
+                    "last_ts": dev.last_ts.isoformat() if dev.last_ts else None,
+                }
+                for d, dev in sorted(self._devices.items())
+            },
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+        devices = {}
+        for d, dev in data["devices"].items():
+            metrics: dict[str, _Running] = defaultdict(_Running)
+            metrics.update({k: _Running.from_list(v) for k, v in dev["metrics"].items()})
+            last = dev.get("last_ts")
+            devices[str(d)] = _Device(
+                metrics, _Running.from_list(dev["log_gap"]), datetime.fromisoformat(last) if last else None
+            )
+        self._devices = devices
 
     def learn_one(self, event: Event, gate: float | None = None) -> None:
         if not isinstance(event, DeviceReading):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import math
+import zipfile
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -191,6 +194,53 @@ class FlowAnomalyDetector:
         self._model = IsolationForest(n_estimators=200, random_state=self.seed).fit(x)
         scores = -self._model.score_samples(x)
         self._threshold = float(np.quantile(scores, 1.0 - self.fpr))
+        self._state = _Window()
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """The fitted baseline without pickle: the site context as JSON and the Isolation Forest as a
+        skops file (base64), loaded back through the trusted-types check of ``safe_loads``."""
+        if self._model is None:
+            return None
+        import skops.io as sio
+
+        return {
+            "detector": self.name,
+            "version": self.version,
+            "features": list(FEATURES),
+            "n": self._n,
+            "threshold": self._threshold,
+            "service": [[*k, c] for k, c in sorted(self._service.items())],
+            "peer": sorted([k, c] for k, c in self._peer.items()),
+            "bytes_stats": [[*k, m, sd] for k, (m, sd) in sorted(self._bytes_stats.items())],
+            "median": self._median.tolist(),
+            "scale": self._scale.tolist(),
+            "iforest_skops": base64.b64encode(
+                sio.dumps(self._model, compression=zipfile.ZIP_DEFLATED)
+            ).decode("ascii"),
+        }
+
+    def load_dict(self, data: Mapping[str, Any]) -> None:
+        from healthsec.detect.ml.unsupervised import safe_loads
+
+        if data.get("detector") != self.name:
+            raise ValueError(f"baseline is for detector {data.get('detector')!r}, not {self.name!r}")
+        if list(data["features"]) != list(FEATURES):
+            raise ValueError(f"baseline features {data['features']} are not {list(FEATURES)}")
+        model = safe_loads(base64.b64decode(data["iforest_skops"]), f"{self.name} baseline")
+        if not isinstance(model, IsolationForest):
+            raise ValueError(f"{self.name} baseline holds a {type(model).__name__}, not an Isolation Forest")
+        self._model = model
+        self._n = int(data["n"])
+        self._threshold = float(data["threshold"])
+        self._service = Counter(
+            {(str(a), str(b), int(p), str(pr)): int(c) for a, b, p, pr, c in data["service"]}
+        )
+        self._peer = Counter({str(k): int(c) for k, c in data["peer"]})
+        self._bytes_stats = {
+            (str(a), str(b), int(p)): (float(m), float(sd)) for a, b, p, m, sd in data["bytes_stats"]
+        }
+        self._median = np.asarray(data["median"], dtype=np.float64)
+        self._scale = np.asarray(data["scale"], dtype=np.float64)
         self._state = _Window()
 
     def score_many(self, events: Sequence[Event]) -> npt.NDArray[np.float64]:

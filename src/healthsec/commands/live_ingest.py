@@ -1,0 +1,137 @@
+"""``healthsec listen hl7|dicom|mqtt``: a listener in the foreground feeds the service's ingestion.
+
+The listener (with the options only the foreground command has: proxy mode, upstream, topics…) hands
+every event to :class:`~healthsec.api.live.LiveSources`, the buffer that ``healthsec serve`` uses for
+its configured sources, and from there to the same sink: with ``bus = "nats"`` the JetStream stream that
+``healthsec worker`` consumes, otherwise the in-process :class:`~healthsec.pipeline.Detection` over the
+store. Either way the one engine detects (registry and default profile, learning period, stored
+baselines, ATT&CK enrichment, correlation, playbooks); no detector runs inside the listener, except the
+HL7 proxy's ``--block-at`` policy, which must answer before a message is forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from healthsec.model import Alert, Event, ParseError
+
+
+class LiveIngest:
+    """One foreground listener's way into the service (see the module docstring)."""
+
+    def __init__(self, db: str | None, *, keep: bool = True) -> None:
+        from healthsec.app import open_store
+        from healthsec.config import load_settings
+
+        self.settings = load_settings()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not keep:  # --no-store: detect in a scratch database, discarded at exit
+            self._tmp = tempfile.TemporaryDirectory(prefix="healthsec-listen-")
+            db = str(Path(self._tmp.name) / "listen.db")
+        self.store = open_store(db, settings=self.settings)
+        self.sink: Any = None
+        self.live: Any = None
+        self._nats: Any = None
+        self._idle: asyncio.Task[None] | None = None
+        self._seen = self.store.alerts.count()
+
+    async def start(self) -> None:
+        """Build the sink ``serve`` would build from the same settings, and the live-source buffer."""
+        from healthsec.api.app import _flush_when_idle, _owner
+        from healthsec.api.ingest import MemorySink, NatsSink
+        from healthsec.api.live import LiveSources
+        from healthsec.bus.metrics import ServiceMetrics
+
+        metrics = ServiceMetrics("listen")
+        if self.settings.bus == "nats":
+            from healthsec.app import nats_config
+            from healthsec.bus.nats import connect
+
+            cfg = nats_config(self.settings)
+            nc, js = await connect(cfg, name="healthsec-listen")
+            self._nats = nc
+            self.sink = NatsSink(js, cfg)
+        else:
+            from healthsec.pipeline import Detection
+            from healthsec.services.playbooks import on_incidents
+
+            detection = Detection(
+                self.store,
+                self.settings,
+                owner=_owner("listen"),
+                metrics=metrics,
+                role="listen",
+                on_incidents=on_incidents,
+            )
+            self.sink = MemorySink(detection)
+            self._idle = asyncio.create_task(_flush_when_idle(self.sink, self.settings.detection_idle_s))
+        self.live = LiveSources(self.settings, self.sink, metrics)
+
+    def attach(self, name: str) -> tuple[Callable[[Event], None], Callable[[ParseError], None]]:
+        """Callbacks for the listener: events and input errors go through the live-source checks."""
+        assert self.live is not None, "start() first"
+        return self.live.attach(name)
+
+    def begin(self) -> None:
+        self.live.start_flusher()
+
+    async def watch(
+        self,
+        line: Callable[[], str],
+        show: Callable[[str], None],
+        alert: Callable[[Alert], None],
+        *,
+        duration: float | None,
+        every: float,
+        until: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Show the status line every ``every`` s and each alert the engine stores, for ``duration`` s
+        (``None``: until interrupted) or until ``until`` is done."""
+        started = time.monotonic()
+        while duration is None or time.monotonic() - started < duration:
+            step = min(every, duration or every)
+            if until is not None:
+                await asyncio.wait({until}, timeout=step)
+            else:
+                await asyncio.sleep(step)
+            show(line())
+            for a in self.new_alerts():
+                alert(a)
+            if until is not None and until.done():
+                return
+
+    def new_alerts(self) -> list[Alert]:
+        """Alerts stored since the last call (by the engine here, or by the workers on the bus)."""
+        total = self.store.alerts.count()
+        if total <= self._seen:
+            return []
+        fresh = self.store.alerts.list(offset=self._seen, limit=total - self._seen)
+        self._seen = total
+        return fresh
+
+    async def stop(self) -> None:
+        """Hand over what is buffered, detect the open hour (in process), release and close."""
+        if self.live is not None:
+            await self.live.stop()
+        if self._idle is not None:
+            self._idle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle
+        if self.sink is not None and hasattr(self.sink, "flush"):
+            await self.sink.flush()
+            self.sink.detection.release()
+        if self._nats is not None:
+            from healthsec.bus.nats import close
+
+            await close(self._nats)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
