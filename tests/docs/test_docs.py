@@ -46,7 +46,7 @@ def test_report_what_is_not_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of the page checkouts, beside the shared data: ``../shared/data`` resolves as in the docs."""
+    """The folder of the page checkouts beside the shared data: ``../shared/data`` resolves as in the docs."""
     base = tmp_path_factory.mktemp("docs")
     shared = ROOT.parent / "shared"
     (base / "shared").symlink_to(
@@ -87,7 +87,8 @@ def test_documented_block(block: Block, scratch: Path) -> None:
     )
     output = res.stdout + res.stderr
     codes = [int(c) for c in rc_file.read_text().split()] or [res.returncode]
-    assert codes == block.exit_codes, f"{block.id} exited {codes} (want {block.exit_codes}):\n{output[-3000:]}"
+    want = block.exit_codes
+    assert codes == want, f"{block.id} exited {codes} (want {want}):\n{output[-3000:]}"
     for pattern in block.expect:
         assert re.search(pattern, output, re.MULTILINE), (
             f"{block.id}: no match for {pattern!r} in:\n{output[-3000:]}"

@@ -39,6 +39,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def clip(text: str, width: int) -> str:
+    """At most ``width`` characters, cut at a space with an ellipsis: never in the middle of a word."""
+    import textwrap
+
+    return textwrap.shorten(text, width, placeholder=" …")
+
+
 def stop_on_sigterm() -> None:
     """Make SIGTERM stop a foreground command the way Ctrl-C does (its final summary included)."""
     import signal
