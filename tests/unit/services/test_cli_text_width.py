@@ -4,12 +4,15 @@ summaries end with an ellipsis after a whole word."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
+import sys
 
+import pytest
 from usecase_helpers import alert
 
 from healthsec.commands import clinical_hl7_dicom
-from healthsec.commands.groups import clip, console
+from healthsec.commands.groups import clip, console, progress
 
 EXPLANATION = (
     "HL7 ORM^O01 from LAB-SYSTEM-WARD-SEVEN to PHARMACY carries an order for patient pseudonym "
@@ -38,3 +41,23 @@ def test_scan_table_wraps_explanations_at_80_columns() -> None:
     assert max(len(line) for line in text.splitlines()) <= 80, text
     cells = " ".join(re.findall(r"│([^│]*)│\s*$", text, re.MULTILINE))  # the explanation column
     assert " ".join(cells.split()) == " ".join(EXPLANATION.split()), text  # every word whole, in order
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_shows_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run shows rich's bar on stderr when it is a terminal; a pipe or a file sees nothing."""
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    with progress("reading captures", total=3) as advance:
+        advance(3)
+    assert piped.getvalue() == ""
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with progress("reading captures") as advance:
+        advance(0, total=4)
+        advance(2)
+    assert "reading captures" in tty.getvalue()
