@@ -2,8 +2,9 @@
 is compared in substance with the page's ``<!-- expect: ... -->`` annotations (see docs_blocks.py).
 
 Each page starts from an empty embedded store (its own HOME) and its blocks run in page order in one
-scratch directory, so a page may build on its own earlier blocks (the order it states) but never on
-another page's. The scratch checkout links the repository's ``src``, ``tests``, ``benchmarks`` and
+scratch directory, as one terminal session (exported and plain shell variables carry over), so a page
+may build on its own earlier blocks (the order it states) but never on another page's.
+The scratch checkout links the repository's ``src``, ``tests``, ``benchmarks`` and
 ``docs`` so that the fixtures the pages name (``tests/docs/fixtures/...``) resolve as in a clone."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from docs_blocks import Block, all_blocks
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = all_blocks(ROOT)
 RUN = [b for b in BLOCKS if b.runs]
+SAVED = r"^declare -[-x] [A-Za-z][A-Za-z0-9_]*="  # the session's own variables, not bash's
+SHELLS = r"^declare -[-x] (BASH|SHELL|SHLVL|PWD|OLDPWD|PPID|UID|EUID|HOST|MACHTYPE|OSTYPE|IFS|OPT|PS4|TERM|_)"
 LINKED = ("src", "tests", "benchmarks", "docs", "pyproject.toml", "README.md")
 
 
@@ -76,12 +79,17 @@ def test_documented_block(block: Block, scratch: Path) -> None:
         "HOME": str(cwd / "home"),  # the embedded default store lives under HOME: empty per page
         "COLUMNS": "100",
     }
-    rc_file = cwd / ".exit-codes"
+    rc_file, env_file = cwd / ".exit-codes", cwd / ".variables"
     rc_file.write_text("")
+    # a page is one terminal session: variables a block sets (INC=...) are there for the next block
+    keep = (
+        f"[ -f {env_file} ] && . {env_file}\n"
+        f"trap \"declare -p | grep -E '{SAVED}' | grep -vE '{SHELLS}' > {env_file}\" EXIT\n"
+    )
     if block.lang == "bash":
-        script = "set -e\n" + block.text + f"\nprintf '0 ' >> {rc_file}\n"
+        script = keep + "set -e\n" + block.text + f"\nprintf '0 ' >> {rc_file}\n"
     else:
-        script = "".join(f"{cmd}\nprintf '%s ' $? >> {rc_file}\n" for cmd in block.commands)
+        script = keep + "".join(f"{cmd}\nprintf '%s ' $? >> {rc_file}\n" for cmd in block.commands)
     res = subprocess.run(
         ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
