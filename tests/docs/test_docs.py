@@ -91,7 +91,7 @@ def test_documented_block(block: Block, scratch: Path) -> None:
     else:
         script = keep + "".join(f"{cmd}\nprintf '%s ' $? >> {rc_file}\n" for cmd in block.commands)
     res = subprocess.run(
-        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=1200, check=False
     )
     output = res.stdout + res.stderr
     codes = [int(c) for c in rc_file.read_text().split()] or [res.returncode]
