@@ -222,7 +222,7 @@ def join(
     if client.candidate:
         typer.echo(
             f"candidate global model in {out}; to use it: "
-            f"healthsec federate promote {out} --schema {schema} --to MODEL_DIR"
+            f"healthsec federate promote {out} --schema {schema} --model MODEL_DIR"
         )
     else:
         typer.echo(f"member {name}: no global model received")
@@ -233,7 +233,14 @@ def join(
 def promote(
     candidate: Annotated[Path, typer.Argument(help="Candidate directory written by `federate join`.")],
     schema: SchemaOption,
-    to: Annotated[Path, typer.Option("--to", help="This member's model directory for the federated model.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            "--to",
+            help="This member's model directory for the federated model (--to: the old name).",
+        ),
+    ],
     by: Annotated[str, typer.Option("--by", help="Who decides (recorded).")] = "operator",
 ) -> None:
     """Adopt a federated global model: refused unless its feature schema is this member's own."""

@@ -129,7 +129,7 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
         assert (tmp_path / f"cand-{n}" / "metadata.json").exists()
     assert (tmp_path / "global" / "model.npz").exists()
     r = _run(
-        ["federate", "promote", "cand-m1", "--schema", "schema.json", "--to", "model", "--by", "ops"],
+        ["federate", "promote", "cand-m1", "--schema", "schema.json", "--model", "model", "--by", "ops"],
         tmp_path,
     )
     assert r.returncode == 0, r.stderr
