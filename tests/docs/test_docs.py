@@ -69,6 +69,7 @@ def page_dir(scratch: Path, block: Block) -> Path:
     return cwd
 
 
+@pytest.mark.timeout(1500)  # a block may run the demo: minutes on a loaded 2-core machine
 @pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
 def test_documented_block(block: Block, scratch: Path) -> None:
     cwd = page_dir(scratch, block)
