@@ -1,11 +1,13 @@
 """Command blocks of README.md and docs/*.md, with the markers that say how the docs harness runs them.
 
-A fenced ```bash block is run as it stands (every command must exit 0). A ```console block (``$ `` prompts
-followed by output) is run when an HTML comment right before it says ``<!-- docs-test: run -->``. Markers:
+A fenced ```bash block is run as it stands (every command must exit 0). A ```console block, or a plain ```
+block holding ``$ `` prompts followed by output, is a session: its ``$ `` commands run one after the other
+(the last one's exit code counts). Every block runs unless marked skip. Markers:
 
 - ``<!-- docs-test: skip REASON -->``: not run (REASON: ``service`` needs a running service, ``slow``,
   ``installs`` changes the environment, or any words); counted and reported.
-- ``<!-- docs-test: run [exit=N] -->``: run a console block; its commands must end with exit code N (0).
+- ``<!-- docs-test: run [exit=N|exit=A,B,...] -->``: the session's last command must exit with N (the
+  others with 0), or each command with its own code (default: every command exits 0).
 - ``<!-- expect: REGEX -->`` after a block (repeatable): the block's output must match REGEX (Python
   syntax, multi-line); use it for counts, columns, keys and figures within their stated noise.
 """
@@ -55,12 +57,16 @@ class Block:
 
     @property
     def runs(self) -> bool:
-        return self.mark == "run" or (self.lang == "bash" and self.mark != "skip")
+        return self.mark != "skip"
 
     @property
-    def exit_code(self) -> int:
-        m = re.search(r"exit=(\d+)", self.detail)
-        return int(m.group(1)) if m else 0
+    def exit_codes(self) -> list[int]:
+        """What each command must exit with: ``exit=N`` is the last command's code (the others 0),
+        ``exit=A,B,...`` one code per command."""
+        n = max(len(self.commands), 1) if self.lang == "console" else 1
+        m = re.search(r"exit=([\d,]+)", self.detail)
+        codes = [int(c) for c in m.group(1).split(",")] if m else [0]
+        return codes if len(codes) == n else [0] * (n - 1) + [codes[-1]]
 
 
 def blocks(path: Path, root: Path) -> list[Block]:
@@ -78,8 +84,11 @@ def blocks(path: Path, root: Path) -> list[Block]:
         j = i + 1
         while j < len(lines) and not lines[j].startswith("```"):
             j += 1
+        body = lines[start + 1 : j]
+        if lang == "" and any(line.startswith("$ ") for line in body):
+            lang = "console"
         if lang in ("bash", "console"):
-            block = Block(page, start + 1, lang, "\n".join(lines[start + 1 : j]))
+            block = Block(page, start + 1, lang, "\n".join(body))
             k = start - 1
             while k >= 0 and not lines[k].strip():
                 k -= 1

@@ -16,6 +16,7 @@ from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
     StatusLine,
+    clip,
     console,
     fail,
     file_engine,
@@ -112,14 +113,16 @@ def _print_alerts(alerts: Sequence[Alert], as_json: bool) -> None:
         return
     table = Table("severity", "rule", "techniques", "explanation", show_lines=False)
     for a in sorted(alerts, key=lambda a: (-a.severity, a.detector)):
-        table.add_row(a.severity.label, a.detector, ",".join(a.techniques), a.explanation[:160])
+        table.add_row(
+            a.severity.label, a.detector, ",".join(a.techniques), a.explanation
+        )  # rich wraps at spaces
     console.print(table)
 
 
 def _live_alert(alert: Alert) -> None:
     console.print(
         f"[bold red]ALERT[/] {alert.severity.label} {alert.detector} [{','.join(alert.techniques)}] "
-        f"{alert.explanation[:200]}",
+        f"{clip(alert.explanation, 200)}",
         highlight=False,
     )
 

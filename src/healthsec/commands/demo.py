@@ -8,11 +8,10 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from healthsec.app import open_store
-from healthsec.commands.groups import DbOption, console, fail
+from healthsec.commands.groups import DbOption, console, fail, progress
 from healthsec.model.codec import to_dict
 from healthsec.respond.report import render_report
 from healthsec.store import StoreError
@@ -41,21 +40,9 @@ def demo(
     except StoreError as exc:
         raise fail(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("simulating and learning the baseline", total=None)
+    with progress("simulating, learning the baseline and detecting") as advance:
         run = run_demo(
-            seed,
-            store,
-            campaigns=campaign,
-            progress=lambda n: bar.advance(task, n),
-            on_total=lambda total: bar.update(task, total=total, description="detecting"),
+            seed, store, campaigns=campaign, progress=advance, on_total=lambda n: advance(0, total=n)
         )
     summary = run.summary()
     alerts = sorted(run.result.alerts.values(), key=lambda a: (a.ts, a.id))

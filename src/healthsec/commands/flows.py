@@ -6,6 +6,7 @@ import csv
 import os
 import platform
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from healthsec.commands.groups import (
     detect_app,
     expand_globs,
     file_engine,
+    progress,
     report_failures,
     train_app,
 )
@@ -244,6 +246,19 @@ def detect_flows(
         raise _fail(f"{failed} file(s) could not be scored (see above)")
 
 
+def _read_or_error(path: Path, advance: Callable[[int], None]) -> Any:
+    """One capture read, or the error that names it (the caller reports it and goes on)."""
+    from healthsec.ingest.flows import FlowFormatError
+    from healthsec.ingest.flows.pcap import read_capture
+
+    try:
+        return read_capture(path)
+    except FlowFormatError as exc:
+        return exc
+    finally:
+        advance(1)
+
+
 def _device_label(path: Path, root: Path) -> str:
     rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
     return rel.parts[0] if len(rel.parts) > 1 else path.parent.name
@@ -270,7 +285,6 @@ def train_devices(
     from healthsec.detect.ml.devices import DeviceIdentifier
     from healthsec.ingest.flows import FlowFormatError
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
-    from healthsec.ingest.flows.pcap import read_capture
 
     paths = expand_globs(paths)
     mapping: dict[str, str] = {}
@@ -285,11 +299,11 @@ def train_devices(
     except re.error as exc:
         raise _fail(f"--trial-pattern is not a regular expression: {exc}") from exc
     caps, devs, skipped, trials = [], [], [], []
-    for p in paths:
-        try:
-            cap = read_capture(p)
-        except FlowFormatError as exc:
-            skipped.append(str(exc))
+    with progress("reading captures", total=len(paths)) as advance:
+        read = [_read_or_error(p, advance) for p in paths]
+    for p, cap in zip(paths, read, strict=True):
+        if isinstance(cap, FlowFormatError):
+            skipped.append(str(cap))
             continue
         dev = (
             next((d for f, d in mapping.items() if str(p).endswith(f)), None)
@@ -354,7 +368,6 @@ def identify(
     from healthsec.detect.ml.unsupervised import UnsafeModelError
     from healthsec.ingest.flows import FlowFormatError
     from healthsec.ingest.flows.modelfiles import ModelDirError, load_model_dir
-    from healthsec.ingest.flows.pcap import read_capture
 
     paths = expand_globs(paths)
     try:
@@ -367,19 +380,19 @@ def identify(
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "device", "confidence", "flows", "reason", "host"])
-        for p in paths:
-            try:
-                cap = read_capture(p)
-            except FlowFormatError as exc:
-                w.writerow([str(p), UNKNOWN, "", 0, f"unreadable: {exc}"])
-                counts["unreadable"] += 1
-                continue
-            device, conf, why = ident.identify(cap)
-            w.writerow([str(p), device, f"{conf:.3f}", cap.frame.height, why, cap.host or ""])
-            if device != UNKNOWN:
-                assets.append(_device_asset(cap, device))
-            fh.flush()
-            counts[device] += 1
+        with progress("identifying captures", total=len(paths)) as advance:
+            for p in paths:
+                cap = _read_or_error(p, advance)
+                if isinstance(cap, FlowFormatError):
+                    w.writerow([str(p), UNKNOWN, "", 0, f"unreadable: {cap}"])
+                    counts["unreadable"] += 1
+                    continue
+                device, conf, why = ident.identify(cap)
+                w.writerow([str(p), device, f"{conf:.3f}", cap.frame.height, why, cap.host or ""])
+                if device != UNKNOWN:
+                    assets.append(_device_asset(cap, device))
+                fh.flush()
+                counts[device] += 1
     typer.echo(
         f"identified {len(paths)} capture(s): " + ", ".join(f"{k} {v}" for k, v in counts.most_common()),
     )

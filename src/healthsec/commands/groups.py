@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,6 +38,36 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line (never wrapped, whatever the terminal width) and return the Exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def clip(text: str, width: int) -> str:
+    """At most ``width`` characters, cut at a space with an ellipsis: never in the middle of a word."""
+    import textwrap
+
+    return textwrap.shorten(text, width, placeholder=" …")
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A progress bar for a long run, on stderr and only on a terminal (pipes, files and scripts see
+    nothing); yields ``advance(n, total=None)`` (a total learnt late is given once known)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield lambda n, total=None: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n, total=None: bar.update(task, advance=n, total=total or bar.tasks[0].total)
 
 
 def stop_on_sigterm() -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from healthsec.commands.groups import DbOption, console, fail
+from healthsec.commands.groups import DbOption, clip, console, fail
 
 intel_app = typer.Typer(
     help="Threat intelligence in: CSAF advisories, KEV, EPSS, matching to assets, ATT&CK tagging of text.",
@@ -289,7 +289,7 @@ def tag(
     for t in out.techniques:
         console.print(f"[bold]{t}[/] {out.scores[t]:.2f}", highlight=False)
         for s in out.evidence[t]:
-            console.print(f"    “{s[:200]}”", highlight=False, soft_wrap=True)
+            console.print(f"    “{clip(s, 200)}”", highlight=False, soft_wrap=True)
 
 
 @intel_app.command("train-tagger")
@@ -375,7 +375,9 @@ def iocs(
         _emit(found)
         return
     for i in found:
-        console.print(f"{i['type']:7} {i['value']}  — {i['context'][:160]}", highlight=False, soft_wrap=True)
+        console.print(
+            f"{i['type']:7} {i['value']}  — {clip(i['context'], 160)}", highlight=False, soft_wrap=True
+        )
 
 
 def register(app: typer.Typer) -> None:

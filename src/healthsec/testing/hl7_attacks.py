@@ -226,7 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--attack", action="append", choices=sorted(ATTACKS), help="default: all")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    carriers = split_messages(args.carrier.read_text(encoding="utf-8", errors="replace"))
+    try:
+        carriers = split_messages(args.carrier.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        parser.error(f"{args.carrier}: cannot read ({exc.strerror})")
     if not carriers:
         parser.error(f"{args.carrier}: no HL7 message")
     rng = random.Random(args.seed)

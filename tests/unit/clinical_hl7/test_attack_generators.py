@@ -29,3 +29,14 @@ def test_generator_commands_write_files(shared_data: Path, tmp_path: Path) -> No
     ct = shared_data / "dicom-samples" / "pydicom_test_files" / "CT_small.dcm"
     assert dicom_attacks.main([str(tmp_path / "d"), str(ct), "--attack", "pe-polyglot"]) == 0
     assert (tmp_path / "d" / "CT_small.pe-polyglot.dcm").read_bytes()[:2] == b"MZ"
+
+
+def test_generator_names_a_missing_carrier_in_one_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The documented generator given a path that is not there: one error line and exit 2, no traceback."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        hl7_attacks.main([str(tmp_path / "out.hl7"), str(tmp_path / "missing.hl7")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing.hl7: cannot read (No such file or directory)" in err and "Traceback" not in err
