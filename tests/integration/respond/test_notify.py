@@ -99,7 +99,7 @@ def _case_with_messages(tmp_path: Path, channels: tuple[str, ...]) -> Store:
     alert = Alert(
         id="al-1",
         ts=NOW,
-        detector="ehr-care-relationship",
+        detector="clinical.access.care-relationship",
         detector_version="1",
         title="t",
         score=1.0,
