@@ -47,7 +47,7 @@ def _insider(store: Store, n_patients: int = 3) -> Incident:
     alert = Alert(
         id="al-insider",
         ts=T0,
-        detector="ehr-care-relationship",
+        detector="clinical.access.care-relationship",
         detector_version="1",
         title="reads without care relationship",
         score=0.9,
@@ -240,7 +240,7 @@ def test_clock_met_late_and_warnings_before_expiry(store: Store) -> None:
 RESUMABLE = """\
 name: resumable
 trigger:
-  detectors: [ehr-care-relationship]
+  detectors: [clinical.access.care-relationship]
 steps:
   - kind: open_case
     start_clocks: false
@@ -299,7 +299,7 @@ def test_loop_protection_stops_a_playbook_that_triggers_itself(store: Store) -> 
     inc = _insider(store)
     svc = _svc(store)
     opener = load_text(
-        "name: opener\ntrigger:\n  detectors: [ehr-care-relationship]\nsteps:\n"
+        "name: opener\ntrigger:\n  detectors: [clinical.access.care-relationship]\nsteps:\n"
         "  - kind: open_case\n    start_clocks: false\n  - kind: update_case\n    status: investigating\n"
     )
     engine = PlaybookEngine(
@@ -320,7 +320,7 @@ def test_loop_protection_stops_a_playbook_that_triggers_itself(store: Store) -> 
 SHARING = """\
 name: sharing
 trigger:
-  detectors: [ehr-care-relationship]
+  detectors: [clinical.access.care-relationship]
 steps:
   - kind: open_case
     start_clocks: false
@@ -407,7 +407,7 @@ def test_a_target_no_adapter_accepts_is_refused_on_the_case_and_the_others_go_on
     alert = Alert(
         id="al-x",
         ts=T0,
-        detector="ehr-care-relationship",
+        detector="clinical.access.care-relationship",
         detector_version="1",
         title="t",
         score=1.0,
@@ -429,7 +429,7 @@ def test_a_target_no_adapter_accepts_is_refused_on_the_case_and_the_others_go_on
     store.incidents.upsert_many([inc])
     svc = _svc(store)
     book = load_text(
-        "name: lock\ntrigger:\n  detectors: [ehr-care-relationship]\nsteps:\n  - kind: open_case\n"
+        "name: lock\ntrigger:\n  detectors: [clinical.access.care-relationship]\nsteps:\n  - kind: open_case\n"
         "    start_clocks: false\n  - kind: contain\n    action: disable_account\n    target: actor_account\n"
     )
     (run,) = PlaybookEngine(svc, [book]).on_incidents([inc])
