@@ -429,7 +429,8 @@ def test_a_target_no_adapter_accepts_is_refused_on_the_case_and_the_others_go_on
     store.incidents.upsert_many([inc])
     svc = _svc(store)
     book = load_text(
-        "name: lock\ntrigger:\n  detectors: [clinical.access.care-relationship]\nsteps:\n  - kind: open_case\n"
+        "name: lock\ntrigger:\n  detectors: [clinical.access.care-relationship]\nsteps:\n"
+        "  - kind: open_case\n"
         "    start_clocks: false\n  - kind: contain\n    action: disable_account\n    target: actor_account\n"
     )
     (run,) = PlaybookEngine(svc, [book]).on_incidents([inc])
