@@ -271,8 +271,8 @@ def _nft_usable() -> bool:
     return subprocess.run(["nft", "list", "tables"], capture_output=True).returncode == 0
 
 
-@pytest.mark.skipif(not _nft_usable(), reason="needs the nft command and root (.ci/run installs nftables)")
 def test_live_nftables_in_a_throwaway_table(tmp_path: Path) -> None:
+    assert _nft_usable(), "needs the nft command and root (.ci/run installs nftables)"
     table = f"hs_test_{uuid.uuid4().hex[:8]}"
     try:
         svc, reqs = _run(
@@ -317,7 +317,7 @@ def slapd(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A real OpenLDAP server on a free loopback port with one staff account, stopped by its pid."""
     binary = shutil.which("slapd") or ("/usr/sbin/slapd" if Path("/usr/sbin/slapd").exists() else None)
     if binary is None or not Path("/usr/lib/ldap").is_dir():
-        pytest.skip("needs OpenLDAP's slapd (.ci/run installs slapd)")
+        pytest.fail("needs OpenLDAP's slapd (.ci/run installs slapd)")
     import ldap3
 
     d = tmp_path / "slapd"
