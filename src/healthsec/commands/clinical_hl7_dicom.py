@@ -15,7 +15,6 @@ from rich.table import Table
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
-    StatusLine,
     clip,
     console,
     fail,
@@ -285,17 +284,9 @@ def listen_hl7(
         console.print(
             f"listening for MLLP on {host}:{bound} ({mode}{target}); Ctrl-C to stop", highlight=False
         )
-        status = StatusLine()
-        try:
-            await ingest.watch(
-                listener.stats.line, status.show, _live_alert, duration=duration, every=status_every
-            )
-        finally:
-            await listener.stop()
-            await ingest.stop()
-            for a in ingest.new_alerts():
-                _live_alert(a)
-            console.print(f"stopped: {listener.stats.line()}", highlight=False)
+        await ingest.run_until_stopped(
+            listener.stats.line, listener.stop, _live_alert, duration=duration, every=status_every
+        )
 
     stop_on_sigterm()
     try:
@@ -397,17 +388,9 @@ def listen_dicom(
         console.print(
             f"DICOM {ae_title} listening on {host}:{bound}{target}; Ctrl-C to stop", highlight=False
         )
-        status = StatusLine()
-        try:
-            await ingest.watch(
-                mon.stats.line, status.show, _live_alert, duration=duration, every=status_every
-            )
-        finally:
-            mon.stop()
-            await ingest.stop()
-            for a in ingest.new_alerts():
-                _live_alert(a)
-            console.print(f"stopped: {mon.stats.line()}", highlight=False)
+        await ingest.run_until_stopped(
+            mon.stats.line, mon.stop, _live_alert, duration=duration, every=status_every
+        )
 
     stop_on_sigterm()
     try:

@@ -106,6 +106,32 @@ class LiveIngest:
             if until is not None and until.done():
                 return
 
+    async def run_until_stopped(
+        self,
+        line: Callable[[], str],
+        stop_source: Callable[[], Any],
+        alert: Callable[[Alert], None],
+        *,
+        duration: float | None,
+        every: float,
+    ) -> None:
+        """Show status and alerts (``watch``) until ``duration`` or an interrupt, then stop the source
+        (``stop_source`` may be a coroutine function), hand over what is buffered, show the last alerts
+        and the summary line: the shutdown every foreground listener shares."""
+        from healthsec.commands.groups import StatusLine, console
+
+        status = StatusLine()
+        try:
+            await self.watch(line, status.show, alert, duration=duration, every=every)
+        finally:
+            stopped = stop_source()
+            if asyncio.iscoroutine(stopped):
+                await stopped
+            await self.stop()
+            for a in self.new_alerts():
+                alert(a)
+            console.print(f"stopped: {line()}", highlight=False)
+
     def new_alerts(self) -> list[Alert]:
         """Alerts stored since the last call (by the engine here, or by the workers on the bus)."""
         total = self.store.alerts.count()
