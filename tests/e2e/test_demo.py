@@ -10,13 +10,14 @@ from pathlib import Path
 from healthsec.sim import CAMPAIGNS
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "healthsec.cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -24,6 +25,7 @@ def test_demo_detects_every_campaign_and_is_idempotent(tmp_path: Path) -> None:
     out, db = tmp_path / "out", tmp_path / "demo.db"
     first = run("demo", "--seed", "7", "--out", str(out), "--db", str(db))
     assert first.returncode == 0, first.stderr
+    assert "no SigmaHQ rules found" not in first.stderr  # run from the checkout: the SigmaHQ set is found
     summary = json.loads((out / "summary.json").read_text())
     assert {c["name"] for c in summary["campaigns"]} == set(CAMPAIGNS)
     assert all(c["detected"] for c in summary["campaigns"]), summary["campaigns"]
@@ -47,6 +49,12 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     res = run("demo", "--out", str(tmp_path), "--db", "postgresql://u@127.0.0.1:1/x")
     assert res.returncode == 1
     assert "cannot open database" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_demo_says_when_the_sigmahq_rules_are_not_found(tmp_path: Path) -> None:
+    # run from a folder with no ../shared/data beside it: the demo would quietly raise fewer alerts
+    res = run("demo", "--out", str(tmp_path / "o"), "--db", "postgresql://u@127.0.0.1:1/x", cwd=tmp_path)
+    assert "no SigmaHQ rules found" in res.stderr and "HEALTHSEC_SHARED_DATA" in res.stderr
 
 
 def test_help_lists_the_demo() -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from healthsec.app import open_store
-from healthsec.commands.groups import DbOption, console, fail, progress
+from healthsec.commands.groups import DbOption, console, err_console, fail, progress
 from healthsec.model.codec import to_dict
 from healthsec.respond.report import render_report
 from healthsec.store import StoreError
@@ -35,6 +35,18 @@ def demo(
     unknown = sorted(set(campaign or ()) - set(CAMPAIGNS))
     if unknown:
         raise fail(f"unknown campaign(s) {', '.join(unknown)}; known: {', '.join(CAMPAIGNS)}")
+    from healthsec.config import load_settings
+    from healthsec.pipeline import default_sigma_paths
+
+    settings = load_settings()
+    if settings.sigma_rules is None and not default_sigma_paths(settings):
+        # the figures in the README need the SigmaHQ set; without it the host logs meet built-in rules only
+        err_console.print(
+            "[yellow]note:[/] no SigmaHQ rules found (shared_data is "
+            f"{settings.shared_data or 'not set and ../shared/data is not beside this directory'}): "
+            "host logs are checked by the built-in rules only; set HEALTHSEC_SHARED_DATA",
+            highlight=False,
+        )
     try:
         store = open_store(db)
     except StoreError as exc:
