@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -58,14 +59,19 @@ def _provenance(d: Mapping[str, Any] | None) -> Provenance | None:
     )
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def event_from_dict(d: Mapping[str, Any]) -> Event:
     """Rebuild an event from :func:`to_dict` output; unknown kinds and fields are errors."""
     kind = d.get("kind")
     cls = EVENT_TYPES.get(str(kind))
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    extra = set(d) - names - {"kind"}
+    names = _field_names(cls)
+    extra = d.keys() - names - {"kind"}
     if extra:
         raise ValueError(f"unknown fields for {kind} event: {sorted(extra)}")
     kwargs = {k: v for k, v in d.items() if k in names}
