@@ -257,6 +257,22 @@ class Engine:
         self.cursor = end
         return result
 
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Hand the events of the next buckets to detectors that can work ahead (``prepare``).
+
+        Only stateless per-record work is done ahead (Sigma matching); what each bucket raises is
+        unchanged. An empty sequence drops the look-ahead.
+        """
+        for slot in self._slots:
+            ahead = getattr(slot.detector, "prepare", None)
+            if ahead is None or (slot.spec.needs == "learning" and not slot.fitted):
+                continue
+            try:
+                ahead(events)
+            except Exception as exc:  # the bucket-by-bucket path still runs (and records failures)
+                log.warning("look-ahead of %s failed (%s)", slot.spec.name, type(exc).__name__)
+                ahead(())
+
     def _finish_learning(
         self, start: datetime, history: EventHistory
     ) -> dict[str, tuple[str, dict[str, Any]]]:

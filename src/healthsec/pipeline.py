@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,6 +55,22 @@ class _History:
 
     def between(self, start: datetime, end: datetime) -> Iterable[Event]:
         return self.store.events.between(start, end)
+
+
+LOOKAHEAD_EVENTS = 50_000  # events read and matched ahead at most (about; a chunk is whole hours)
+LOOKAHEAD_HOURS = 48
+
+
+def _by_bucket(events: Sequence[Event]) -> Iterator[list[Event]]:
+    """Events sorted by time, split into their hours (hours without events yield nothing)."""
+    run: list[Event] = []
+    for e in events:
+        if run and bucket_of(e.ts) != bucket_of(run[0].ts):
+            yield run
+            run = []
+        run.append(e)
+    if run:
+        yield run
 
 
 class Pipeline:
@@ -138,17 +154,28 @@ class Pipeline:
         # (sources that deliver out of order get that long); with ``final`` also what the open hour holds
         # so far (the rest comes later)
         stop = st.max_ts + timedelta(microseconds=1) if final else bucket_of(st.max_ts - self.lateness)
-        while start < stop:
-            end = min(bucket_of(start) + BUCKET, stop)
-            events = list(self._history.between(start, end))
-            if not events:  # jump over hours without events (a stray timestamp must not cost a step an hour)
-                nxt = self.store.events.first_ts(end)
-                if nxt is None or nxt >= stop:
-                    break
-                start = bucket_of(nxt)
-                continue
-            self._step(start, end, events, result)
-            start = end
+        hours = 1  # look-ahead span: grows while chunks stay small, shrinks when they get large
+        try:
+            while start < stop:
+                span_end = min(bucket_of(start) + hours * BUCKET, stop)
+                chunk = list(self._history.between(start, span_end))
+                if not chunk:  # jump over hours without events (a stray timestamp must not cost a step)
+                    nxt = self.store.events.first_ts(span_end)
+                    if nxt is None or nxt >= stop:
+                        break
+                    start = bucket_of(nxt)
+                    continue
+                if len(chunk) < LOOKAHEAD_EVENTS // 2:
+                    hours = min(hours * 2, LOOKAHEAD_HOURS)
+                elif len(chunk) > LOOKAHEAD_EVENTS:
+                    hours = max(hours // 2, 1)
+                self.engine.prepare(chunk)  # several buckets matched as one batch (same alerts)
+                for events in _by_bucket(chunk):
+                    bucket = bucket_of(events[0].ts)
+                    self._step(max(start, bucket), min(bucket + BUCKET, span_end), events, result)
+                start = span_end
+        finally:
+            self.engine.prepare(())
         return result
 
     def _first_ts(self) -> datetime | None:

@@ -112,3 +112,45 @@ def test_raw_clinical_text_is_dropped_before_storage() -> None:
     assert stripped.fields == {"segments": 3}  # type: ignore[union-attr]
     flow = Flow(id="f", ts=T, source="t", src_ip="10.0.0.1", dst_ip="10.0.0.2")
     assert without_raw_text(flow) is flow
+
+
+class LooksAhead(EveryFlowFrom):
+    """Records what the pipeline hands ahead, and which buckets it is then asked to detect."""
+
+    def __init__(self, ip: str) -> None:
+        super().__init__(ip)
+        self.ahead: list[int] = []
+        self.steps: list[int] = []
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        self.ahead.append(len(events))
+
+    def detect(self, events: Sequence[Event]) -> list[Alert]:
+        self.steps.append(len(events))
+        return super().detect(events)
+
+
+def test_buckets_are_read_ahead_in_chunks_and_detected_hour_by_hour(tmp_path: Path) -> None:
+    # 10 hours of flows, one every 10 minutes: chunks of several hours go to prepare(), detection stays
+    # hour by hour, and the alerts are those of a detector that never sees the look-ahead
+    flows = [
+        Flow(
+            id=f"f{i}",
+            ts=T + timedelta(minutes=10 * i),
+            source="t",
+            src_ip=f"10.0.0.{i % 3}",
+            dst_ip="10.9.9.9",
+        )
+        for i in range(60)
+    ]
+    ahead, plain = LooksAhead("10.0.0.1"), EveryFlowFrom("10.0.0.1")
+    runs = []
+    for det, name in ((ahead, "a.db"), (plain, "b.db")):
+        pipe = Pipeline(
+            Engine([spec_for(det)], DetectorContext()), Store.open(str(tmp_path / name)), resume=False
+        )
+        runs.append(pipe.run(IterableSource("t", flows)))
+    assert ahead.steps == [6] * 10  # one detect per hour
+    assert sum(ahead.ahead) == 60 and max(ahead.ahead) > 6  # read ahead several hours at once
+    assert ahead.ahead[-1] == 0  # and the look-ahead is dropped when the run ends
+    assert sorted(runs[0].alerts) == sorted(runs[1].alerts) and len(runs[0].alerts) == 20

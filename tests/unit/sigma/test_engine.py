@@ -268,3 +268,14 @@ def test_keyword_search_over_a_large_batch_folds_case_like_a_small_one(
     big = [h.index for h in engine.match(records)]
     small = [i for i, r in enumerate(records) if engine.match([r])]
     assert big == small == ([5] if expected else [])
+
+
+def test_matching_ahead_gives_the_alerts_of_matching_bucket_by_bucket() -> None:
+    det = SigmaDetector.from_texts([("r.yml", rule(one("CommandLine|contains: 'mimi'")))])
+    recs = [rec({"CommandLine": "run mimi" if n % 3 == 0 else "dir", "User": "a"}, n=n) for n in range(12)]
+    plain = det.detect(recs[:6]) + det.detect(recs[6:])
+    det.prepare(recs[:9])  # the last three records were not seen ahead: matched as before
+    ahead = det.detect(recs[:6]) + det.detect(recs[6:])
+    assert ahead == plain and len(plain) == 4
+    det.prepare([])
+    assert det.detect(recs[:6]) == plain[:2]

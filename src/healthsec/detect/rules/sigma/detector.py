@@ -75,6 +75,22 @@ class SigmaDetector:
 
     def __post_init__(self) -> None:
         self.engine = SigmaEngine(self.ruleset.rules)
+        # record id -> its (rule, matched fields), in match order: see prepare()
+        self._ahead: dict[str, list[tuple[CompiledRule, dict[str, str]]]] = {}
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Match the records of several buckets in one batch before they are detected bucket by bucket.
+
+        A rule's decision on a record does not depend on the other records of the batch, but every
+        batch costs a fixed evaluation per rule: a bucket of 70 records took 24 times the time per record
+        of one batch of 2,200. :meth:`hits` takes the decisions from here for records seen ahead, so the
+        alerts are the same; each call replaces the previous look-ahead (memory stays bounded).
+        """
+        records = [e for e in events if isinstance(e, LogRecord)]
+        ahead: dict[str, list[tuple[CompiledRule, dict[str, str]]]] = {r.id: [] for r in records}
+        for h in self.engine.match(records):
+            ahead[records[h.index].id].append((h.rule, dict(h.matched)))
+        self._ahead = ahead
 
     @classmethod
     def from_texts(cls, sources: Iterable[tuple[str, str]]) -> SigmaDetector:
@@ -86,6 +102,11 @@ class SigmaDetector:
 
     def hits(self, events: Sequence[Event]) -> tuple[list[LogRecord], list[Hit]]:
         records = [e for e in events if isinstance(e, LogRecord)]
+        ahead = self._ahead
+        if records and all(r.id in ahead for r in records):
+            return records, [
+                Hit(rule, i, matched) for i, r in enumerate(records) for rule, matched in ahead[r.id]
+            ]
         return records, self.engine.match(records)
 
     def detect(self, events: Sequence[Event]) -> list[Alert]:
