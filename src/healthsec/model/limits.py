@@ -53,11 +53,32 @@ def text_problems(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tu
     return out
 
 
-def event_problems(event: Any) -> list[tuple[tuple[str | int, ...], str]]:
+# what a control character other than tab, newline and carriage return looks like in orjson's output
+# (escaped as \u00XX, \b or \f; DEL as itself); a backslash before a 'b' or 'f' only costs the full check
+_ESCAPED_CONTROL = re.compile(rb"\\u00[01]|\\[bf]|\x7f")
+
+
+def _surely_clean(raw: Mapping[str, Any]) -> bool:
+    """True when the JSON form of ``raw`` holds no control character a text field refuses (one scan of
+    the encoded record instead of a walk over every string: the walk was 75 % of validating an event)."""
+    import orjson
+
+    try:
+        encoded = orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+    return _ESCAPED_CONTROL.search(encoded) is None
+
+
+def event_problems(
+    event: Any, raw: Mapping[str, Any] | None = None
+) -> list[tuple[tuple[str | int, ...], str]]:
     """Why an event cannot be accepted: (field path, reason) per problem; empty when it is fine.
 
     ``id`` and ``source`` respect :data:`EVENT_LIMITS` and hold no control character at all; every other
     string holds none but tab, newline and carriage return (PostgreSQL refuses NUL in text and JSON).
+    ``raw``: the JSON record the event was read from; when its encoding shows no refused control
+    character, the strings are not walked one by one (same answer, a fraction of the time).
     """
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for name, limit in EVENT_LIMITS.items():
@@ -68,6 +89,8 @@ def event_problems(event: Any) -> list[tuple[tuple[str | int, ...], str]]:
             reason = control_character(value)
             if reason is not None:
                 problems.append(((name,), reason))
+    if raw is not None and _surely_clean(raw):
+        return problems
     if is_dataclass(event):
         for f in fields(event):
             if f.name not in EVENT_LIMITS:

@@ -46,6 +46,35 @@ def test_errors_name_record_and_field(raw: object, loc: list[object], kind: str)
     assert errors[0]["type"] == kind
 
 
+LOG = {"kind": "log", "id": "l1", "ts": "2026-01-01T00:00:00Z", "source": "evtx", "fields": {}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "loc"),
+    [
+        ({**LOG, "fields": {"CommandLine": "a\x00b"}}, ["fields", "CommandLine"]),
+        ({**LOG, "fields": {"Nested": {"deep": ["ok", "x\x0by"]}}}, ["fields", "Nested", "deep", 1]),
+        ({**LOG, "fields": {"k": "del\x7f"}}, ["fields", "k"]),
+        ({**LOG, "fields": {"k": "bell\x07"}}, ["fields", "k"]),
+        ({**LOG, "fields": {"k\x01": "v"}}, ["fields", "<key>"]),
+        ({**LOG, "host": "ws\x08"}, ["host"]),
+        ({**LOG, "id": "l\n1"}, ["id"]),
+    ],
+)
+def test_control_characters_anywhere_in_an_event_are_refused_naming_the_field(
+    raw: dict[str, object], loc: list[object]
+) -> None:
+    errors, event = validate_event(0, raw)
+    assert event is None and errors, raw
+    assert errors[0]["loc"][3:] == loc and "control character" in errors[0]["msg"]
+
+
+@pytest.mark.parametrize("text", ["tab\tnew\nline\r", "C:\\bin\\find.exe", "\\foo", "é ü ✓"])
+def test_text_with_tabs_newlines_and_backslashes_is_accepted(text: str) -> None:
+    errors, event = validate_event(0, {**LOG, "fields": {"Message": text}})
+    assert errors == [] and event is not None and event.fields["Message"] == text
+
+
 def test_naive_timestamp_refused() -> None:
     errors, event = validate_event(0, {**GOOD, "ts": "2026-01-01T00:00:00"})
     assert event is None
