@@ -17,21 +17,25 @@ logging.getLogger("absl").setLevel(logging.ERROR)  # its convergence notes would
 # integer orders only: their closed form is fast and exact (fractional ones need slow series at large q)
 ORDERS = [2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 128, 256]
 
-Part = tuple[float, int]  # (sampling rate q, steps)
+# (sampling rate q, steps) at the base noise multiplier, or (q, steps, noise scale against the base)
+Part = tuple[float, int] | tuple[float, int, float]
 
 
 def spent(parts: Sequence[Part], sigma: float, delta: float) -> float:
-    """Epsilon after the given steps at noise multiplier ``sigma`` (0 steps = 0)."""
+    """Epsilon after the given steps at base noise multiplier ``sigma`` (0 steps = 0)."""
     if sigma <= 0:
         return float("inf")
-    merged: dict[float, int] = {}
-    for q, steps in parts:
-        merged[q] = merged.get(q, 0) + steps
+    merged: dict[tuple[float, float], int] = {}
+    for part in parts:
+        q, steps, scale = part if len(part) == 3 else (*part, 1.0)
+        if scale <= 0:
+            raise ValueError(f"noise scale must be positive, got {scale}")
+        merged[(q, scale)] = merged.get((q, scale), 0) + steps
     acc = rdp.RdpAccountant(orders=ORDERS)
     any_step = False
-    for q, steps in merged.items():
+    for (q, scale), steps in merged.items():
         if steps > 0:
-            acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma)), steps)
+            acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(sigma * scale)), steps)
             any_step = True
     return float(acc.get_epsilon(delta)) if any_step else 0.0
 
