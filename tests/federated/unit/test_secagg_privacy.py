@@ -75,6 +75,25 @@ def test_calibrated_noise_spends_the_target_epsilon() -> None:
         calibrate(0.0, 1e-5, parts)
 
 
+def test_the_accountant_is_tighter_than_rdp_and_never_below_the_exact_gaussian() -> None:
+    from dp_accounting import dp_event, rdp
+    from scipy.stats import norm
+
+    parts = [(0.2, 220), (0.25, 100)]
+    acc = rdp.RdpAccountant(orders=[1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 16, 20, 32, 64])
+    for q, steps in parts:
+        acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(1.7)), steps)
+    assert 0.6 * acc.get_epsilon(1e-5) < spent(parts, 1.7, 1e-5) < acc.get_epsilon(1e-5)
+    # one full-batch Gaussian step: exact delta(eps) (Balle & Wang 2018); ours may only overstate eps
+    sigma, delta = 2.0, 1e-5
+    eps = spent([(1.0, 1)], sigma, delta)
+
+    def exact_delta(e: float) -> float:
+        return float(norm.cdf(0.5 / sigma - e * sigma) - np.exp(e) * norm.cdf(-0.5 / sigma - e * sigma))
+
+    assert exact_delta(eps) <= delta and exact_delta(eps * 0.9) > delta
+
+
 def test_a_noisier_autoencoder_leaves_budget_to_the_classifier(schema: FeatureSchema) -> None:
     with pytest.raises(ValueError, match="noise scale must be positive"):
         spent([(0.05, 200, 0.0)], 1.0, 1e-5)
