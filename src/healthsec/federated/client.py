@@ -224,6 +224,17 @@ class HospitalClient(NumPyClient):  # type: ignore[misc]
             prov["member_epsilon"] = self.epsilons[-1] if self.epsilons and self.privacy.epsilon else None
             prov["member_epsilon_per_round"] = self.epsilons if self.privacy.epsilon else []
             prov["member_delta"] = self._delta() if self.privacy.epsilon else None
+            prov["member_dp"] = (
+                {
+                    "accountant": "pld",
+                    "sigma": self.sigma,
+                    "autoencoder_noise": self.privacy.autoencoder_noise,
+                    "clip": self.privacy.clip,
+                    "batch": self.privacy.batch,
+                }
+                if self.privacy.epsilon
+                else None
+            )
             prov["member_rows"] = len(self.data.x)
             write_artefact(self.out_dir, parameters, spec, self.schema, prov)
             self.candidate = self.out_dir
