@@ -190,6 +190,12 @@ def join(
     dp_batch: Annotated[
         int, typer.Option("--dp-batch", help="Expected DP-SGD batch (learning rate scaled with it).")
     ] = 1024,
+    dp_ae_noise: Annotated[
+        float,
+        typer.Option(
+            "--dp-ae-noise", help="Autoencoder's DP noise multiplier as a multiple of the classifier's."
+        ),
+    ] = 4.0,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to keep retrying the coordinator.")] = 60.0,
     insecure: InsecureOption = False,
     register: RegisterOption = True,
@@ -207,8 +213,10 @@ def join(
 
     if not insecure and certs is None:
         raise fail("--certs is required (or --insecure, loopback only)")
-    if dp_batch < 1 or clip <= 0:
-        raise fail(f"--dp-batch must be >= 1 and --clip > 0 (got {dp_batch}, {clip})")
+    if dp_batch < 1 or clip <= 0 or dp_ae_noise <= 0:
+        raise fail(
+            f"--dp-batch must be >= 1, --clip and --dp-ae-noise > 0 (got {dp_batch}, {clip}, {dp_ae_noise})"
+        )
     if insecure and address.rpartition(":")[0].strip("[]") not in ("127.0.0.1", "localhost", "::1"):
         raise fail("--insecure connects to loopback only")
     try:
@@ -220,7 +228,7 @@ def join(
             address,
             rows,
             sch,
-            Privacy(epsilon=None if no_dp else epsilon, clip=clip, batch=dp_batch),
+            Privacy(None if no_dp else epsilon, clip=clip, batch=dp_batch, autoencoder_noise=dp_ae_noise),
             out,
             insecure,
             wait,

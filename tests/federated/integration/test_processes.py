@@ -140,6 +140,8 @@ def test_three_members_one_killed_in_round_two_and_a_revoked_one_refused(tmp_pat
     assert shown["status"] == "candidate" and shown["formats"] == ["json", "numpy-npz"]
     assert fed["rounds"] == 3 and set(fed["members"]) >= {"m1", "m2"}
     assert 0 < fed["member_epsilon"] <= 3.0 and len(fed["member_epsilon_per_round"]) == 3
+    assert fed["member_dp"]["accountant"] == "pld" and fed["member_dp"]["autoencoder_noise"] == 4.0
+    assert fed["member_dp"]["sigma"] > 0
     assert 0 <= shown["metrics"]["balanced_accuracy"] <= 1 and "own" in shown["evaluation"]
     r = _run(["models", "promote", "flows-federated", "1", "--db", "m1.db"], tmp_path)
     assert r.returncode == 0, r.stderr

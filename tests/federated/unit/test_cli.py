@@ -57,6 +57,24 @@ def test_insecure_is_loopback_only(tmp_path: Path, schema: FeatureSchema) -> Non
     assert r.exit_code == 1 and "loopback only" in _out(r)
 
 
+def test_join_refuses_a_non_positive_dp_setting(tmp_path: Path, schema: FeatureSchema) -> None:
+    s = _schema(tmp_path, schema)
+    data = tmp_path / "d.csv"
+    data.write_text("f0,label\n1,benign\n")
+    for flag, value in (
+        ("--dp-ae-noise", "0"),
+        ("--dp-ae-noise", "-2"),
+        ("--clip", "0"),
+        ("--dp-batch", "0"),
+    ):
+        r = runner.invoke(
+            app,
+            ["federate", "join", "--name", "a", str(data), "-f", "csv", "--schema", str(s),
+             "--out", str(tmp_path / "o"), "--insecure", flag, value],
+        )  # fmt: skip
+        assert r.exit_code == 1 and "--dp-ae-noise > 0" in _out(r), (flag, value, _out(r))
+
+
 def test_join_names_the_file_missing_columns(tmp_path: Path, schema: FeatureSchema) -> None:
     s = _schema(tmp_path, schema)
     data = tmp_path / "hospital.csv"

@@ -75,6 +75,46 @@ def test_calibrated_noise_spends_the_target_epsilon() -> None:
         calibrate(0.0, 1e-5, parts)
 
 
+def test_the_accountant_is_tighter_than_rdp_and_never_below_the_exact_gaussian() -> None:
+    from dp_accounting import dp_event, rdp
+    from scipy.stats import norm
+
+    parts = [(0.2, 220), (0.25, 100)]
+    acc = rdp.RdpAccountant(orders=[1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 16, 20, 32, 64])
+    for q, steps in parts:
+        acc.compose(dp_event.PoissonSampledDpEvent(q, dp_event.GaussianDpEvent(1.7)), steps)
+    assert 0.6 * acc.get_epsilon(1e-5) < spent(parts, 1.7, 1e-5) < acc.get_epsilon(1e-5)
+    # one full-batch Gaussian step: exact delta(eps) (Balle & Wang 2018); ours may only overstate eps
+    sigma, delta = 2.0, 1e-5
+    eps = spent([(1.0, 1)], sigma, delta)
+
+    def exact_delta(e: float) -> float:
+        return float(norm.cdf(0.5 / sigma - e * sigma) - np.exp(e) * norm.cdf(-0.5 / sigma - e * sigma))
+
+    assert exact_delta(eps) <= delta and exact_delta(eps * 0.9) > delta
+
+
+def test_a_noisier_autoencoder_leaves_budget_to_the_classifier(schema: FeatureSchema) -> None:
+    with pytest.raises(ValueError, match="noise scale must be positive"):
+        spent([(0.05, 200, 0.0)], 1.0, 1e-5)
+    same = [(0.05, 200, 1.0), (0.1, 100, 1.0)]
+    noisier = [(0.05, 200, 1.0), (0.1, 100, 4.0)]
+    assert spent(same, 1.0, 1e-5) == spent([(0.05, 200), (0.1, 100)], 1.0, 1e-5)
+    assert spent(noisier, 1.0, 1e-5) < spent(same, 1.0, 1e-5)
+    base = calibrate(8.0, 1e-5, noisier)
+    assert base < calibrate(8.0, 1e-5, same)  # less noise on the classifier at the same epsilon
+    assert spent(noisier, base, 1e-5) <= 8.0
+    spec = FedSpec(dim=len(schema.dense_names))
+    dp = HospitalClient(
+        name="h",
+        data=member_data(schema, 1, n=4000),
+        schema=schema,
+        privacy=Privacy(8.0, autoencoder_noise=4.0),
+    )
+    clf, ae = dp._parts(spec, dp._recipe(spec), 1)
+    assert (clf[2], ae[2]) == (1.0, 4.0)  # the accountant is told the autoencoder's own noise
+
+
 def test_dp_members_train_with_their_own_batch_and_account_for_it(schema: FeatureSchema) -> None:
     spec = FedSpec(dim=len(schema.dense_names))
     data = member_data(schema, 1, n=4000)
@@ -83,6 +123,6 @@ def test_dp_members_train_with_their_own_batch_and_account_for_it(schema: Featur
     assert (recipe.batch, recipe.clip) == (1024, 1.0)
     assert recipe.lr == pytest.approx(spec.train.lr * 1024 / spec.train.batch)
     # the accountant is told the rate and steps the member really trains with
-    assert dp._parts(spec, recipe, 1)[0] == (1024 / 4000, round(2 * 4000 / 1024))
+    assert dp._parts(spec, recipe, 1)[0] == (1024 / 4000, round(2 * 4000 / 1024), 1.0)
     plain = HospitalClient(name="p", data=data, schema=schema, privacy=Privacy(None))
     assert plain._recipe(spec) == spec.train  # without DP the coordinator's recipe, unclipped
