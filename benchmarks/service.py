@@ -160,6 +160,20 @@ def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
+def wait_worker(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for the worker's start line, then drop the rest of its output (so the pipe never fills)."""
+    assert proc.stdout is not None
+    out = proc.stdout
+    seen = []
+    for line in iter(out.readline, b""):
+        if b"healthsec worker on" in line:
+            break
+        seen.append(line)
+    else:
+        raise RuntimeError(f"worker did not start: {b''.join(seen)[-500:]!r}")
+    threading.Thread(target=lambda: [None for _ in iter(out.readline, b"")], daemon=True).start()
+
+
 def run(
     label: str,
     db: str,
@@ -192,14 +206,17 @@ def run(
             stderr=subprocess.STDOUT,
         )
     ]
-    procs += [
-        subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    workers_ = [
+        subprocess.Popen([*cli, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(workers)
     ]
+    procs += workers_
     url = f"http://127.0.0.1:{port}"
     store = Store.open(db, org, upgrade=False)
     try:
         wait_http(url, procs[0])
+        for w in workers_:  # a worker's first line comes once its engine is built (SigmaHQ compiled)
+            wait_worker(w)
         payloads = bodies(events)
         latencies: list[float] = []
         stop = threading.Event()
