@@ -176,17 +176,21 @@ def _source_cases(shared: Path, tmp: Path, feed: tuple[str, int]) -> dict[str, C
     from healthsec.ingest.logs import LogFileSource
     from healthsec.ingest.telemetry import MqttTelemetrySource, TelemetryCsvSource
 
-    flows = tmp / "flows.csv"
-    flows.write_text("dur,bytes,proto,label\n1,10,tcp,benign\n2,20\n3,30,udp,attack\n")
+    def head(name: str, rows: int, bad: str) -> Path:
+        """The first ``rows`` records of a real gzipped CSV, then one malformed record."""
+        with gzip.open(shared / name, "rt", encoding="utf-8-sig") as f:
+            lines = list(itertools.islice(f, rows + 1))
+        out = tmp / Path(name).name.removesuffix(".gz")
+        out.write_text("".join(lines) + bad)
+        return out
+
+    flows = head("unsw-nb15/UNSW_NB15_training-set.csv.gz", 200, "201,0.5\n")
     audit = tmp / "audit.ndjson"
     from tests.unit.clinical_fhir.test_fhir_auditevent import audit as audit_event
 
     audit.write_text(json.dumps(audit_event()) + "\nnot json\n")
-    telemetry = tmp / "fridge.csv"
-    telemetry.write_text(
-        "ts,date,time,fridge_temperature,temp_condition,label,type\n"
-        "1554189300,31-Mar-19,  12:35:00 ,9.0,high,0,normal\n"
-        "1554189301,31-Mar-19,  12:35:01 ,x,high,0,normal\n"
+    telemetry = head(
+        "ton-iot-telemetry/Train_Test_IoT_Fridge.csv.gz", 200, "25-Apr-19, 19:19:41 ,x,high,1,ddos\n"
     )
     hl7 = shared / "hl7v2-fhir-samples-cdc" / "examples" / "CA"
     from healthsec.ingest.siem.eve import EveSource
@@ -216,7 +220,7 @@ def _source_cases(shared: Path, tmp: Path, feed: tuple[str, int]) -> dict[str, C
         "WazuhAlertsSource": lambda: WazuhAlertsSource(wazuh),
         "NetflowFileSource": lambda: NetflowFileSource(netflow),
         "IterableSource": lambda: IterableSource("sim", simulate(9, day=1).events[:200]),
-        "FlowFileSource": lambda: FlowFileSource(str(flows), "csv", "label"),
+        "FlowFileSource": lambda: FlowFileSource(str(flows), "csv", "attack_cat"),
         "LogFileSource": lambda: LogFileSource(
             shared
             / "otrf-security-datasets"
