@@ -306,7 +306,7 @@ def _source_classes() -> set[str]:
             if (
                 cls.__module__ == mod.name
                 and callable(getattr(cls, "read", None))
-                and cls_name.endswith("Source")
+                and not cls_name.startswith("_")
                 and cls_name != "Source"  # the protocol itself
             ):
                 found.add(cls_name)
