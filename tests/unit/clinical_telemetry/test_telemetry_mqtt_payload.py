@@ -53,3 +53,20 @@ def test_refused_payloads_name_topic_and_message() -> None:
         assert reason in err.reason, (payload, err.reason)
         assert err.locator == "mqtt://h:1/hospital/icu/mon-7/telemetry"
         assert err.record == 3
+
+
+def test_retained_reading_without_time_keeps_its_id_across_subscriptions() -> None:
+    """Regression (conformance kit): the broker re-sends a retained message on every subscription; with
+    no time of its own it was a new event at each restart (id from the time of receipt)."""
+    later = datetime(2024, 5, 2, 8, tzinfo=UTC)
+    first = parse_payload("d/mon-1", b'{"hr": 70}', locator="m", record=1, received=NOW, retained=True)
+    again = parse_payload("d/mon-1", b'{"hr": 70}', locator="m", record=1, received=later, retained=True)
+    assert isinstance(first, DeviceReading) and isinstance(again, DeviceReading)
+    assert first.id == again.id
+    live = parse_payload("d/mon-1", b'{"hr": 70}', locator="m", record=2, received=later)
+    assert isinstance(live, DeviceReading) and live.id != first.id  # a live reading at another time is new
+    timed = b'{"hr": 70, "ts": "2024-05-01T10:00:00Z"}'
+    kept = parse_payload("d/mon-1", timed, locator="m", record=1, received=NOW, retained=True)
+    live_timed = parse_payload("d/mon-1", timed, locator="m", record=1, received=later)
+    assert isinstance(kept, DeviceReading) and isinstance(live_timed, DeviceReading)
+    assert kept.id == live_timed.id  # a reading with its own time: the same id however it arrives

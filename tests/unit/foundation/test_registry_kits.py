@@ -6,19 +6,25 @@ checked (or fails the completeness test below) without anyone remembering to add
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import gzip
 import importlib
 import inspect
+import itertools
 import json
 import pkgutil
-from collections.abc import Callable
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from healthsec.detect.registry import BY_NAME, REGISTRY, DetectorContext
-from healthsec.model import Event
+from healthsec.model import Event, EventBase
 from healthsec.model.care import CareContext
 from healthsec.sim import simulate
 from healthsec.testing import artefacts as synth
@@ -98,12 +104,15 @@ def test_every_registered_detector_conforms(days: tuple[list[Event], list[Event]
         def make() -> Any:
             return factory(loaded)
 
-        # the device detector remembers a host's first identity: one batch per identity
+        # the device detector remembers a host's first identity (inventory, not an alert) from its first
+        # batch: the kit's detector has seen the first device, then is given the swapped one
         if spec.model_kind == "devices":
-            first = make()
-            assert first.detect(events[:25]) == []
-            assert first.detect(events[25:]), "ml.device-identity raised nothing on a swapped device"
-            return
+            first_batch, events = events[:25], events[25:]
+
+            def make() -> Any:
+                det = factory(loaded)
+                assert det.detect(first_batch) == []
+                return det
     else:
         base, day, assets = days
         ctx = DetectorContext(
@@ -120,36 +129,68 @@ def test_every_registered_detector_conforms(days: tuple[list[Event], list[Event]
             return factory_ctx(ctx)
 
         baseline = [e for e in base if e.kind in spec.kinds]
-        events = [e for e in day if e.kind in spec.kinds]
+        events = [e for e in day if e.kind in spec.kinds] + REAL.get(name, list)()
     assert events, f"no test events of kinds {sorted(spec.kinds)} for {name}"
     alerts = check_detector(make, baseline, events)
-    assert alerts or name in QUIET, f"{name} raised nothing on an attacked day"
+    assert alerts, f"{name} raised nothing on an attacked day"
 
 
-# Detectors the simulated attack day gives no reason to alert (their own tests cover what they catch).
-QUIET = {"hl7", "external-alerts"}  # external-alerts reads Suricata/Wazuh alerts: none in the simulated day
+def _eve_alerts() -> list[Event]:
+    """Real Suricata alerts (the simulated day has no sensor alerts for external-alerts to relay)."""
+    from tests.conftest import SHARED_DATA
+
+    from healthsec.ingest.siem.eve import EveSource
+
+    eve = SHARED_DATA / "suricata-eve-samples" / "frankhassanabad-alerts" / "honeypot-2018-alerts-only.json"
+    return [e for e in EveSource(eve).read() if isinstance(e, EventBase)]
 
 
-def _source_cases(shared: Path, tmp: Path) -> dict[str, Callable[[], Any]]:
+def _hl7_attacks() -> list[Event]:
+    """Real CDC HL7 messages with documented attacks inserted (the simulated day has no HL7 attack)."""
+    from tests.conftest import SHARED_DATA
+
+    from healthsec.ingest.hl7 import message_event
+    from healthsec.testing import hl7_attacks
+
+    folder = SHARED_DATA / "hl7v2-fhir-samples-cdc" / "examples" / "CA"
+    carriers = [p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()]
+    rng = random.Random(9)
+    out: list[Event] = []
+    for attack in (hl7_attacks.sql_injection, hl7_attacks.malformed_structure, hl7_attacks.unknown_sender):
+        for k, text in enumerate(attack(carriers[0], rng)):
+            when = datetime(2026, 3, 3, 9, len(out), tzinfo=UTC)
+            out.append(message_event(text, source="kit", locator=attack.__name__, record=k, received=when))
+    return out
+
+
+# Detectors that the simulated day gives no reason to alert are also given real input that does.
+REAL: dict[str, Callable[[], list[Event]]] = {"external-alerts": _eve_alerts, "hl7": _hl7_attacks}
+
+
+def _source_cases(shared: Path, tmp: Path, feed: tuple[str, int]) -> dict[str, Callable[[], Any]]:
     from healthsec.ingest import IterableSource
     from healthsec.ingest.dicom import DicomFileSource
     from healthsec.ingest.fhir import AuditEventFileSource
     from healthsec.ingest.flows import FlowFileSource
     from healthsec.ingest.hl7 import HL7FileSource, HL7PcapSource
     from healthsec.ingest.logs import LogFileSource
-    from healthsec.ingest.telemetry import TelemetryCsvSource
+    from healthsec.ingest.telemetry import MqttTelemetrySource, TelemetryCsvSource
 
-    flows = tmp / "flows.csv"
-    flows.write_text("dur,bytes,proto,label\n1,10,tcp,benign\n2,20\n3,30,udp,attack\n")
+    def head(name: str, rows: int, bad: str) -> Path:
+        """The first ``rows`` records of a real gzipped CSV, then one malformed record."""
+        with gzip.open(shared / name, "rt", encoding="utf-8-sig") as f:
+            lines = list(itertools.islice(f, rows + 1))
+        out = tmp / Path(name).name.removesuffix(".gz")
+        out.write_text("".join(lines) + bad)
+        return out
+
+    flows = head("unsw-nb15/UNSW_NB15_training-set.csv.gz", 200, "201,0.5\n")
     audit = tmp / "audit.ndjson"
     from tests.unit.clinical_fhir.test_fhir_auditevent import audit as audit_event
 
     audit.write_text(json.dumps(audit_event()) + "\nnot json\n")
-    telemetry = tmp / "fridge.csv"
-    telemetry.write_text(
-        "ts,date,time,fridge_temperature,temp_condition,label,type\n"
-        "1554189300,31-Mar-19,  12:35:00 ,9.0,high,0,normal\n"
-        "1554189301,31-Mar-19,  12:35:01 ,x,high,0,normal\n"
+    telemetry = head(
+        "ton-iot-telemetry/Train_Test_IoT_Fridge.csv.gz", 200, "25-Apr-19, 19:19:41 ,x,high,1,ddos\n"
     )
     hl7 = shared / "hl7v2-fhir-samples-cdc" / "examples" / "CA"
     from healthsec.ingest.siem.eve import EveSource
@@ -179,7 +220,7 @@ def _source_cases(shared: Path, tmp: Path) -> dict[str, Callable[[], Any]]:
         "WazuhAlertsSource": lambda: WazuhAlertsSource(wazuh),
         "NetflowFileSource": lambda: NetflowFileSource(netflow),
         "IterableSource": lambda: IterableSource("sim", simulate(9, day=1).events[:200]),
-        "FlowFileSource": lambda: FlowFileSource(str(flows), "csv", "label"),
+        "FlowFileSource": lambda: FlowFileSource(str(flows), "csv", "attack_cat"),
         "LogFileSource": lambda: LogFileSource(
             shared
             / "otrf-security-datasets"
@@ -201,11 +242,58 @@ def _source_cases(shared: Path, tmp: Path) -> dict[str, Callable[[], Any]]:
         ),
         "AuditEventFileSource": lambda: AuditEventFileSource([audit]),
         "TelemetryCsvSource": lambda: TelemetryCsvSource(telemetry, "ton-iot"),
+        "MqttTelemetrySource": lambda: MqttTelemetrySource(
+            *MQTT, [f"{feed[0]}/#"], max_messages=feed[1], idle_timeout=5
+        ),
     }
 
 
-# Sources that read a live feed (a broker), checked by their integration tests against a real one.
-LIVE = {"MqttTelemetrySource"}
+MQTT = ("127.0.0.1", 1883)
+
+
+@pytest.fixture
+def mqtt_feed(shared_data: Path) -> Iterator[tuple[str, int]]:
+    """Real TON_IoT fridge readings as retained messages on the local Mosquitto, one topic per reading
+    (a subscriber gets every one on each subscription), plus a malformed one and one without its own
+    time; (topic prefix, message count), cleared afterwards."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    with gzip.open(
+        shared_data / "ton-iot-telemetry" / "Train_Test_IoT_Fridge.csv.gz", "rt", encoding="utf-8-sig"
+    ) as f:
+        rows = list(itertools.islice(csv.DictReader(f), 20))
+    prefix = f"hstest/{uuid.uuid4().hex}"
+    messages = [
+        (
+            f"{prefix}/fridge-{i}/telemetry",
+            json.dumps(
+                {
+                    "ts": datetime.strptime(r["date"] + r["time"].strip(), "%d-%b-%y%H:%M:%S")
+                    .replace(tzinfo=UTC)
+                    .isoformat(),
+                    "fridge_temperature": r["fridge_temperature"],
+                }
+            ),
+        )
+        for i, r in enumerate(rows)
+    ]
+    messages += [
+        (f"{prefix}/fridge-x/telemetry", "{truncated"),
+        (f"{prefix}/fridge-y/telemetry", '{"t": 4.5}'),
+    ]
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kit-{uuid.uuid4().hex[:8]}")
+    pub.connect(*MQTT)
+    pub.loop_start()
+    try:
+        for topic, payload in messages:
+            pub.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        yield prefix, len(messages)
+    finally:
+        for topic, _ in messages:
+            pub.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        pub.loop_stop()
+        pub.disconnect()
 
 
 def _source_classes() -> set[str]:
@@ -218,38 +306,46 @@ def _source_classes() -> set[str]:
             if (
                 cls.__module__ == mod.name
                 and callable(getattr(cls, "read", None))
-                and cls_name.endswith("Source")
+                and not cls_name.startswith("_")
                 and cls_name != "Source"  # the protocol itself
             ):
                 found.add(cls_name)
     return found
 
 
+SOURCES = [
+    "IterableSource",
+    "FlowFileSource",
+    "LogFileSource",
+    "HL7FileSource",
+    "HL7PcapSource",
+    "DicomFileSource",
+    "AuditEventFileSource",
+    "TelemetryCsvSource",
+    "EveSource",
+    "WazuhAlertsSource",
+    "NetflowFileSource",
+    "MqttTelemetrySource",
+]
+LIVE = {"MqttTelemetrySource"}  # reads the local Mosquitto (integration)
+
+
 def test_every_ingest_source_is_checked(shared_data: Path, tmp_path: Path) -> None:
-    missing = _source_classes() - set(_source_cases(shared_data, tmp_path)) - LIVE
-    assert not missing, f"sources without a conformance case: {sorted(missing)}"
+    cases = set(_source_cases(shared_data, tmp_path, ("", 0)))
+    assert _source_classes() == cases == set(SOURCES), "every ingest source has exactly one conformance case"
 
 
 @pytest.mark.parametrize(
-    "name",
-    [
-        "IterableSource",
-        "FlowFileSource",
-        "LogFileSource",
-        "HL7FileSource",
-        "HL7PcapSource",
-        "DicomFileSource",
-        "AuditEventFileSource",
-        "TelemetryCsvSource",
-        "EveSource",
-        "WazuhAlertsSource",
-        "NetflowFileSource",
-    ],
+    "name", [pytest.param(n, marks=[pytest.mark.integration] if n in LIVE else []) for n in SOURCES]
 )
-def test_every_ingest_source_conforms(shared_data: Path, tmp_path: Path, name: str) -> None:
-    events, errors = check_source(_source_cases(shared_data, tmp_path)[name])
+def test_every_ingest_source_conforms(
+    shared_data: Path, tmp_path: Path, name: str, request: pytest.FixtureRequest
+) -> None:
+    feed = request.getfixturevalue("mqtt_feed") if name in LIVE else ("", 0)
+    events, errors = check_source(_source_cases(shared_data, tmp_path, feed)[name])
     assert events, f"{name} read no event"
     if name in {
+        "MqttTelemetrySource",
         "FlowFileSource",
         "AuditEventFileSource",
         "DicomFileSource",

@@ -60,10 +60,20 @@ def _metric(name: str, value: Any) -> float | None:
 
 
 def parse_payload(
-    topic: str, payload: bytes, *, locator: str, record: int, received: datetime | None = None
+    topic: str,
+    payload: bytes,
+    *,
+    locator: str,
+    record: int,
+    received: datetime | None = None,
+    retained: bool = False,
 ) -> DeviceReading | ParseError:
     """One MQTT message -> reading. JSON object with ``metrics`` (or metrics at top level), optional
-    ``device_id`` (else from the topic), ``device_type``, ``ip`` and ``ts`` (ISO-8601 or epoch; else now)."""
+    ``device_id`` (else from the topic), ``device_type``, ``ip`` and ``ts`` (ISO-8601 or epoch; else now).
+
+    The id is the topic, the time and the payload's digest. A retained message without a time of its own
+    is the broker's copy of one reading, sent again on every subscription: its id leaves out the time of
+    receipt, so a restarted source re-reads it as the same event instead of a new one each time."""
     where = f"{locator}/{topic}"
     try:
         obj = orjson.loads(payload)
@@ -83,8 +93,9 @@ def parse_payload(
         return ParseError(SOURCE, where, str(exc), record)
     device_id = str(obj.get("device_id") or device_from_topic(topic))
     digest = hashlib.sha256(payload).hexdigest()[:16]
+    when = "retained" if retained and obj.get("ts", obj.get("timestamp")) is None else ts.isoformat()
     return DeviceReading(
-        id=stable_id("rd", SOURCE, topic, ts.isoformat(), digest),
+        id=stable_id("rd", SOURCE, topic, when, digest),
         ts=ts,
         source=SOURCE,
         provenance=Provenance(source=SOURCE, locator=where, record=record),
@@ -139,7 +150,7 @@ class MqttTelemetrySource:
         """Connect, subscribe and yield; paho reconnects (and re-subscribes) by itself after a broker drop.
         A source can be read again after a run ends (``healthsec serve`` restarts it)."""
         self.subscribed.clear()
-        inbox: queue.Queue[tuple[str, bytes, datetime]] = queue.Queue()
+        inbox: queue.Queue[tuple[str, bytes, datetime, bool]] = queue.Queue()
         pending = {"subs": 0}
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self.client_id or f"healthsec-{uuid.uuid4().hex[:12]}"
@@ -156,7 +167,7 @@ class MqttTelemetrySource:
             self.subscribed.set()
 
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-            inbox.put((msg.topic, bytes(msg.payload), datetime.now(UTC)))
+            inbox.put((msg.topic, bytes(msg.payload), datetime.now(UTC), bool(msg.retain)))
 
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
@@ -178,14 +189,21 @@ class MqttTelemetrySource:
                 if self.max_messages is not None and self.received >= self.max_messages:
                     break
                 try:
-                    topic, payload, when = inbox.get(timeout=0.1)
+                    topic, payload, when, retained = inbox.get(timeout=0.1)
                 except queue.Empty:
                     if self.idle_timeout is not None and time.monotonic() - last > self.idle_timeout:
                         break
                     continue
                 last = time.monotonic()
                 self.received += 1
-                yield parse_payload(topic, payload, locator=self.locator, record=self.received, received=when)
+                yield parse_payload(
+                    topic,
+                    payload,
+                    locator=self.locator,
+                    record=self.received,
+                    received=when,
+                    retained=retained,
+                )
         finally:
             client.disconnect()
             client.loop_stop()
