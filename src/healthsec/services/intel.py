@@ -123,6 +123,27 @@ def poll_providers(store: Store, metadata_urls: Iterable[str], fetch: Fetch) -> 
     return res
 
 
+async def poll_on_schedule(
+    store: Store,
+    metadata_urls: Iterable[str],
+    interval_s: float,
+    fetch: Fetch,
+    done: Callable[[CsafImport | Exception], None] = lambda _res: None,
+) -> None:
+    """The service's scheduled job (``healthsec serve`` starts it only when providers are configured): a
+    polling round at start and then every ``interval_s`` seconds, each run off the event loop. A round
+    that fails (database away) is handed to ``done`` and the next one tries again; cancel to stop."""
+    import asyncio
+
+    urls = list(metadata_urls)
+    while True:
+        try:
+            done(await asyncio.to_thread(poll_providers, store, urls, fetch))
+        except Exception as exc:
+            done(exc)
+        await asyncio.sleep(interval_s)
+
+
 @dataclass(frozen=True)
 class FeedImport:
     feed: str
