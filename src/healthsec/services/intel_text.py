@@ -126,8 +126,10 @@ class TagOutput:
 
 def tag_blocks(tagger: TextTagger, blocks: Iterable[str], max_evidence: int = 3) -> TagOutput:
     """Tag text given block by block; per technique the best score and its top sentences are kept."""
-    floor = min(tagger.threshold, tagger.report_threshold)  # every reported technique has evidence
+    # every reported technique has evidence: its best sentences, down to the lowest threshold in play
+    floor = min(tagger.threshold, tagger.report_threshold, tagger.count_threshold)
     best: dict[str, float] = {}
+    counts = np.zeros(len(tagger.classes), dtype=np.int64)
     heaps: dict[str, list[tuple[float, int, str]]] = {}
     n = 0
     for block in blocks:
@@ -135,6 +137,7 @@ def tag_blocks(tagger: TextTagger, blocks: Iterable[str], max_evidence: int = 3)
         if not sentences:
             continue
         p = tagger.sentence_proba(sentences, _embeddings(tagger, sentences))
+        counts += (p >= tagger.count_threshold).sum(axis=0)
         for j, cls in enumerate(tagger.classes):
             col = p[:, j]
             top = float(col.max())
@@ -148,7 +151,9 @@ def tag_blocks(tagger: TextTagger, blocks: Iterable[str], max_evidence: int = 3)
                 else:
                     heapq.heappushpop(heap, item)
         n += len(sentences)
-    picked = sorted((c for c, s in best.items() if s >= tagger.report_threshold), key=lambda c: -best[c])
+    top = np.array([best.get(c, 0.0) for c in tagger.classes])
+    chosen = tagger.report_decision(top, counts)
+    picked = sorted((c for j, c in enumerate(tagger.classes) if chosen[j]), key=lambda c: -best[c])
     return TagOutput(
         picked,
         {c: round(best[c], 4) for c in picked},
@@ -181,14 +186,15 @@ def evaluate(tagger: TextTagger, reports: list[Any], embed_fn: Any = None) -> di
         sentences = list(r.sentences)
         emb = embed_fn(sentences) if embed_fn is not None and tagger.emb_weight > 0 else None
         p = tagger.sentence_proba(sentences, emb)
-        pred = {
-            tagger.classes[j]
-            for j in range(len(tagger.classes))
-            if len(p) and p[:, j].max() >= tagger.report_threshold
-        }
-        f1s.append(set_f1(set(r.techniques), pred))
+        chosen = (
+            tagger.report_decision(p.max(axis=0), (p >= tagger.count_threshold).sum(axis=0))
+            if len(p)
+            else np.zeros(len(tagger.classes), dtype=bool)
+        )
+        f1s.append(set_f1(set(r.techniques), {tagger.classes[j] for j in np.nonzero(chosen)[0]}))
         yt.append(label_matrix(r.labels, tagger.classes))
-        yp.append((p >= tagger.threshold).astype(np.int8))
+        sent = p >= tagger.threshold
+        yp.append((sent & chosen if tagger.gate_sentences else sent).astype(np.int8))
     return {
         "report_f1": round(float(np.mean(f1s)), 4),
         "sentence_micro_f1": round(micro_f1(np.vstack(yt), np.vstack(yp)), 4),
@@ -241,6 +247,35 @@ def train_tagger(
         embedder=embedder,
         **kw,
     )
+
+
+def out_of_fold(
+    reports: list[Any], classes: list[str], folds: int = 5, seed: int = 0, **kw: Any
+) -> list[np.ndarray]:
+    """Sentence probabilities of every report from a tagger fitted without it: ``folds``-fold
+    cross-validation BY REPORT (a seeded shuffle of the reports, never of sentences)."""
+    import random
+
+    order = list(range(len(reports)))
+    random.Random(seed).shuffle(order)
+    out: list[np.ndarray] = [np.zeros((0, len(classes)))] * len(reports)
+    for f in range(folds):
+        held = set(order[f::folds])
+        fitted = train_tagger([r for i, r in enumerate(reports) if i not in held], classes, **kw)
+        for i in held:
+            out[i] = fitted.sentence_proba(list(reports[i].sentences))
+    return out
+
+
+def tune_decision(
+    reports: list[Any], classes: list[str], folds: int = 5, seed: int = 0, **kw: Any
+) -> dict[str, Any]:
+    """The report rule and sentence threshold chosen by cross-validation by report inside ``reports``
+    (``analyze.text_attack.choose_decision`` on out-of-fold probabilities)."""
+    from healthsec.analyze.text_attack import choose_decision
+
+    probas = out_of_fold(reports, classes, folds, seed, **kw)
+    return choose_decision(probas, [label_matrix(r.labels, classes) for r in reports])
 
 
 def extract_indicators(text: str) -> list[dict[str, Any]]:
