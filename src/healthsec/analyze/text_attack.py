@@ -350,7 +350,7 @@ def choose_decision(
     classes) array per report) and the 0/1 sentence labels ``labels`` of the same shape. Candidates: best
     sentence >= t alone, or >= t OR at least k sentences >= t2 (t2 < t); then sentence threshold with and
     without gating by the report decision. Pure arithmetic: call it on training reports only."""
-    if len(probas) != len(labels) or any(p.shape != y.shape for p, y in zip(probas, labels)):
+    if len(probas) != len(labels) or any(p.shape != y.shape for p, y in zip(probas, labels, strict=False)):
         raise ValueError("probabilities and labels must be given per report, with the same shapes")
     if not probas:
         raise ValueError("no reports to choose a decision on")
@@ -377,9 +377,11 @@ def choose_decision(
     f1, t, k, t2 = max(cands, key=lambda c: (round(c[0], 6), c[1]))  # ties: the stricter threshold
     rule = TextTagger([], [], np.zeros(0), np.zeros((0, 0)), np.zeros(0), report_threshold=t)
     rule.report_count, rule.count_threshold = k, t2
-    chosen = np.array([rule.report_decision(b, (p >= t2).sum(axis=0)) for b, p in zip(best, probas)])
+    chosen = np.array(
+        [rule.report_decision(b, (p >= t2).sum(axis=0)) for b, p in zip(best, probas, strict=True)]
+    )
     y = np.vstack(labels).astype(bool)
-    gate = np.vstack([np.broadcast_to(c, p.shape) for c, p in zip(chosen, probas)])
+    gate = np.vstack([np.broadcast_to(c, p.shape) for c, p in zip(chosen, probas, strict=True)])
     pall = np.vstack(probas)
     sent = max(
         (_micro(y, (pall >= s) & gate if gated else pall >= s), gated, float(s))
