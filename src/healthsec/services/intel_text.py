@@ -23,9 +23,8 @@ from healthsec.analyze.text_attack import (
 
 MANIFEST, ARRAYS = "tagger.json", "tagger.npz"
 BLOCK = 256 * 1024  # characters of text handled at once
-# A technique is in a report when its best sentence reaches 0.3. Picked among 0.3 / 0.4 / 0.5 while looking
-# at the 31 held-out TRAM reports, so the figure at 0.3 is optimistic (docs/intel.md gives 0.5 beside it).
-REPORT_THRESHOLD = 0.3
+# The report rule and sentence threshold a trained tagger gets unless told otherwise (TextTagger fields).
+DECISION: dict[str, Any] = {"report_threshold": 0.3}
 
 
 class TextInputError(ValueError):
@@ -227,7 +226,8 @@ def train_tagger(
     attack: list[tuple[str, str]] = (),  # type: ignore[assignment]
     **kw: Any,
 ) -> TextTagger:
-    kw.setdefault("report_threshold", REPORT_THRESHOLD)
+    for key, value in DECISION.items():
+        kw.setdefault(key, value)
     sentences = [s for r in reports for s in r.sentences]
     labels = [lab for r in reports for lab in r.labels]
     emb = None
