@@ -23,8 +23,18 @@ from healthsec.analyze.text_attack import (
 
 MANIFEST, ARRAYS = "tagger.json", "tagger.npz"
 BLOCK = 256 * 1024  # characters of text handled at once
-# The report rule and sentence threshold a trained tagger gets unless told otherwise (TextTagger fields).
-DECISION: dict[str, Any] = {"report_threshold": 0.3}
+# The report rule and sentence threshold a trained tagger gets unless told otherwise (TextTagger fields):
+# what 5-fold cross-validation by report inside the 120 training reports of the fixed TRAM split chose
+# (benchmarks/intel.py prints the choice; the 31 held-out reports played no part). A technique is in a
+# report when one sentence reaches 0.5 or two reach 0.4; a sentence counts when >= 0.5 and its technique
+# is in the report. The earlier default (best sentence >= 0.3) had been picked on the held-out reports.
+DECISION: dict[str, Any] = {
+    "report_threshold": 0.5,
+    "report_count": 2,
+    "count_threshold": 0.4,
+    "threshold": 0.5,
+    "gate_sentences": True,
+}
 
 
 class TextInputError(ValueError):
