@@ -77,7 +77,10 @@ class TextTagger:
     emb_weight: float = 0.0  # blend: (1 - w) * tfidf + w * embedding probabilities
     embedder: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    char_vocabulary: list[str] = field(default_factory=list)  # char 3-5-grams within words; empty: none
+    char_idf: np.ndarray | None = None
     _vec: Any = None
+    _char_vec: Any = None
 
     def _vectorizer(self) -> Any:
         if self._vec is None:
@@ -93,11 +96,23 @@ class TextTagger:
             self._vec = vec
         return self._vec
 
+    def _char_vectorizer(self) -> Any:
+        if self._char_vec is None:
+            vec = _char_tfidf(vocabulary={t: i for i, t in enumerate(self.char_vocabulary)})
+            vec.idf_ = self.char_idf
+            self._char_vec = vec
+        return self._char_vec
+
     def sentence_proba(self, sentences: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         """Per-sentence probabilities, shape (sentences, classes)."""
         if not sentences:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = with_context(self._vectorizer().transform(sentences), [len(sentences)], self.context)
+        x = self._vectorizer().transform(sentences)
+        if self.char_vocabulary:
+            import scipy.sparse as sp
+
+            x = sp.hstack([x, self._char_vectorizer().transform(sentences)], format="csr")
+        x = with_context(x, [len(sentences)], self.context)
         p = _sigmoid(x @ self.coef.T + self.intercept)
         if self.emb_coef is not None and embeddings is not None and self.emb_weight > 0:
             q = _sigmoid(embeddings @ self.emb_coef.T + self.emb_intercept)
@@ -137,6 +152,7 @@ class TextTagger:
             "format": "healthsec-text-tagger/1",
             "classes": self.classes,
             "vocabulary": self.vocabulary,
+            "char_vocabulary": self.char_vocabulary,
             "threshold": self.threshold,
             "report_threshold": self.report_threshold,
             "ngram_max": self.ngram_max,
@@ -149,6 +165,8 @@ class TextTagger:
             "meta": self.meta,
         }
         arrays = {"idf": self.idf, "coef": self.coef, "intercept": self.intercept}
+        if self.char_idf is not None:
+            arrays["char_idf"] = self.char_idf
         if self.emb_coef is not None and self.emb_intercept is not None:
             arrays |= {"emb_coef": self.emb_coef, "emb_intercept": self.emb_intercept}
         buf = io.BytesIO()
@@ -162,12 +180,17 @@ class TextTagger:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         context = float(manifest.get("context") or 0.0)
-        width = len(manifest["vocabulary"]) * (2 if context > 0 else 1)
+        chars = list(manifest.get("char_vocabulary") or [])
+        if chars and arrays.get("char_idf", np.zeros(0)).shape != (len(chars),):
+            raise ValueError("tagger char n-gram weights do not fit its char vocabulary")
+        width = (len(manifest["vocabulary"]) + len(chars)) * (2 if context > 0 else 1)
         if arrays["coef"].shape != (len(manifest["classes"]), width):
             raise ValueError("tagger arrays do not fit its class list and vocabulary")
         return cls(
             classes=list(manifest["classes"]),
             vocabulary=list(manifest["vocabulary"]),
+            char_vocabulary=chars,
+            char_idf=arrays.get("char_idf") if chars else None,
             idf=arrays["idf"],
             coef=arrays["coef"],
             intercept=arrays["intercept"],
@@ -207,6 +230,14 @@ def with_context(x: Any, lengths: Sequence[int], weight: float) -> Any:
     nxt = sp.vstack([x[1:], empty]) if n > 1 else sp.csr_matrix(x.shape, dtype=x.dtype)
     around = sp.diags(has_prev) @ prev + sp.diags(has_next) @ nxt
     return sp.hstack([x, weight * around], format="csr", dtype=np.float32)
+
+
+def _char_tfidf(**kw: Any) -> Any:
+    """Character 3-5-grams inside word boundaries (sublinear tf): spellings such as ``cmd.exe``,
+    ``schtasks``, ``rundll32`` and their variants that word n-grams split or miss."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, dtype=np.float32, **kw)
 
 
 def _sigmoid(z: Any) -> np.ndarray:
@@ -270,6 +301,7 @@ def fit_tagger(
     emb_weight: float = 0.0,
     emb_c: float = 1.0,
     embedder: str | None = None,
+    char_ngrams: bool = False,
 ) -> TextTagger:
     """TF-IDF word 1..``ngram_max``-grams (sublinear tf) + one-vs-rest logistic regression per class.
 
@@ -288,11 +320,19 @@ def fit_tagger(
         dtype=np.float32,
     )
     vec.fit([*sentences, *(t for t, _ in extra)])
-    x = with_context(vec.transform(sentences), list(lengths or [len(sentences)]), context)
+    cvec = _char_tfidf(min_df=3, max_features=100_000) if char_ngrams else None
+    if cvec is not None:
+        cvec.fit([*sentences, *(t for t, _ in extra)])
+
+    def features(texts: Sequence[str]) -> Any:
+        xw = vec.transform(texts)
+        return xw if cvec is None else sp.hstack([xw, cvec.transform(texts)], format="csr")
+
+    x = with_context(features(sentences), list(lengths or [len(sentences)]), context)
     y = label_matrix(labels, classes)
     weights = None
     if extra:
-        x_extra = vec.transform([t for t, _ in extra])
+        x_extra = features([t for t, _ in extra])
         if context > 0:
             x_extra = sp.hstack([x_extra, sp.csr_matrix(x_extra.shape, dtype=np.float32)], format="csr")
         x = sp.vstack([x, x_extra], format="csr")
@@ -316,6 +356,11 @@ def fit_tagger(
         ngram_max=ngram_max,
         context=context,
     )
+    if cvec is not None:
+        chars = [""] * len(cvec.vocabulary_)
+        for term, i in cvec.vocabulary_.items():
+            chars[i] = term
+        tagger.char_vocabulary, tagger.char_idf = chars, cvec.idf_.astype(np.float32)
     if embeddings is not None and emb_weight > 0:
         tagger.emb_coef, tagger.emb_intercept = _fit_ovr(embeddings, label_matrix(labels, classes), emb_c)
         tagger.emb_weight = emb_weight

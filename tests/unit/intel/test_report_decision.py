@@ -59,3 +59,28 @@ def test_tagger_artefact_keeps_and_applies_the_rule(tmp_path: Path) -> None:
     assert (again.report_count, again.count_threshold, again.gate_sentences) == (2, 0.5, True)
     out = tag_blocks(again, [text])
     assert out.techniques == ["A"] and len(out.evidence["A"]) == 2
+
+
+def test_char_ngram_tagger_round_trips_and_reads_unseen_spellings(tmp_path: Path) -> None:
+    sents = ["they ran rundll32 to load it", "phishing email with attachment", "the weather was fine"] * 4
+    labels = [["A"], ["B"], []] * 4
+    t = fit_tagger(sents, labels, ["A", "B"], min_df=1, c=10.0, char_ngrams=True)
+    assert (
+        t.char_vocabulary
+        and t.char_idf is not None
+        and t.coef.shape[1] == len(t.vocabulary) + len(t.char_vocabulary)
+    )
+    save_tagger(t, tmp_path)
+    again = load_tagger(tmp_path)
+    probe = ["Then rundl32 loaded the payload.", "Nice weather."]
+    assert np.allclose(again.sentence_proba(probe), t.sentence_proba(probe), atol=1e-5)
+    words_only = fit_tagger(sents, labels, ["A", "B"], min_df=1, c=10.0)
+    # the misspelt "rundl32" is no word the word vocabulary knows; its char n-grams are
+    assert again.sentence_proba(probe)[0, 0] > words_only.sentence_proba(probe)[0, 0]
+    import json
+
+    manifest = json.loads((tmp_path / "tagger.json").read_text())
+    manifest["char_vocabulary"] = manifest["char_vocabulary"][:-1]
+    (tmp_path / "tagger.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="char"):
+        load_tagger(tmp_path)
