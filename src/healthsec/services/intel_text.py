@@ -277,17 +277,6 @@ def out_of_fold(
     return out
 
 
-def tune_decision(
-    reports: list[Any], classes: list[str], folds: int = 5, seed: int = 0, **kw: Any
-) -> dict[str, Any]:
-    """The report rule and sentence threshold chosen by cross-validation by report inside ``reports``
-    (``analyze.text_attack.choose_decision`` on out-of-fold probabilities)."""
-    from healthsec.analyze.text_attack import choose_decision
-
-    probas = out_of_fold(reports, classes, folds, seed, **kw)
-    return choose_decision(probas, [label_matrix(r.labels, classes) for r in reports])
-
-
 def extract_indicators(text: str) -> list[dict[str, Any]]:
     """IPs (defanged too), domains, URLs, hashes and CVE ids, each with the sentence it appears in."""
     from healthsec.analyze.text_iocs import indicators_with_context
