@@ -23,16 +23,19 @@ from healthsec.analyze.text_attack import (
 
 MANIFEST, ARRAYS = "tagger.json", "tagger.npz"
 BLOCK = 256 * 1024  # characters of text handled at once
-# The report rule and sentence threshold a trained tagger gets unless told otherwise (TextTagger fields):
-# what 5-fold cross-validation by report inside the 120 training reports of the fixed TRAM split chose
-# (benchmarks/intel.py prints the choice; the 31 held-out reports played no part). A technique is in a
-# report when one sentence reaches 0.5 or two reach 0.4; a sentence counts when >= 0.5 and its technique
-# is in the report. The earlier default (best sentence >= 0.3) had been picked on the held-out reports.
+# What a trained tagger gets unless told otherwise: word 1-2-grams + char 3-5-grams, and the report rule and
+# sentence threshold that 5-fold cross-validation by report inside the 120 training reports of the fixed
+# TRAM split chose on out-of-fold probabilities (the 31 held-out reports played no part; docs/intel.md,
+# Benchmark). A technique is in a report when one sentence reaches 0.35 or three reach 0.25; a sentence
+# supports it at 0.4 or more when the technique is in the report. Inner CV: word + char 0.712 / 0.558
+# against words alone 0.678 / 0.506. The earlier default (words, best sentence >= 0.3) had been picked on
+# the held-out reports.
+FEATURES: dict[str, Any] = {"char_ngrams": True}
 DECISION: dict[str, Any] = {
-    "report_threshold": 0.5,
-    "report_count": 2,
-    "count_threshold": 0.4,
-    "threshold": 0.5,
+    "report_threshold": 0.35,
+    "report_count": 3,
+    "count_threshold": 0.25,
+    "threshold": 0.4,
     "gate_sentences": True,
 }
 
@@ -236,7 +239,7 @@ def train_tagger(
     attack: list[tuple[str, str]] = (),  # type: ignore[assignment]
     **kw: Any,
 ) -> TextTagger:
-    for key, value in DECISION.items():
+    for key, value in (FEATURES | DECISION).items():
         kw.setdefault(key, value)
     sentences = [s for r in reports for s in r.sentences]
     labels = [lab for r in reports for lab in r.labels]
