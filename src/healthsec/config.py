@@ -187,7 +187,12 @@ class Settings(BaseSettings):
     live_org: str | None = Field(default=None, description="org of live-source events (default: org)")
     # --- threat intelligence (healthsec intel): nothing is fetched unless a URL is configured ---
     intel_provider_urls: tuple[str, ...] = Field(
-        default=(), description="CSAF provider-metadata.json URLs that `healthsec intel poll` reads"
+        default=(),
+        description="CSAF provider-metadata.json URLs that `healthsec intel poll` reads and `healthsec "
+        "serve` polls every intel_poll_interval_s (empty: no polling, nothing fetched)",
+    )
+    intel_poll_interval_s: float = Field(
+        default=6 * 3600, ge=1, le=7 * 86400, description="seconds between the service's CSAF provider polls"
     )
     intel_tagger_dir: Path | None = Field(
         default=None, description="folder of the trained ATT&CK text tagger (default: the user data folder)"

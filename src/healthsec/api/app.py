@@ -200,6 +200,25 @@ async def _flush_when_idle(sink: ingest.MemorySink, idle_s: float) -> None:
                 flushed_at = 0.0
 
 
+def _intel_polling(settings: Settings, store: Store) -> asyncio.Task[None] | None:
+    """The scheduled CSAF provider poll (``services.intel.poll_on_schedule``): off, and nothing fetched,
+    unless ``intel_provider_urls`` is configured."""
+    if not settings.intel_provider_urls:
+        return None
+    from healthsec.services.intel import CsafImport, http_fetch, poll_on_schedule
+
+    def done(res: CsafImport | Exception) -> None:
+        if isinstance(res, Exception):
+            log.warning("CSAF provider poll failed (%s)", type(res).__name__)
+        else:
+            log.info("CSAF provider poll: %d advisories stored, %d refused", res.stored, len(res.errors))
+
+    urls = settings.intel_provider_urls
+    return asyncio.create_task(
+        poll_on_schedule(store, urls, settings.intel_poll_interval_s, http_fetch(), done)
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -259,13 +278,15 @@ def create_app(
         flusher = None
         if isinstance(services.sink, ingest.MemorySink):
             flusher = asyncio.create_task(_flush_when_idle(services.sink, settings.detection_idle_s))
+        polling = _intel_polling(settings, services.store)
         metrics.up.labels("api", "http").set(1)
         try:
             yield
         finally:
             metrics.up.labels("api", "http").set(0)
-            if flusher is not None:
-                flusher.cancel()
+            for task in (flusher, polling):
+                if task is not None:
+                    task.cancel()
             await services.live.stop()
             if nats_state is not None:
                 from healthsec.bus.nats import close

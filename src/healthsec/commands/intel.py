@@ -309,6 +309,10 @@ def train_tagger(
     context: Annotated[
         float, typer.Option(help="Weight of the neighbouring sentences' words (0: each sentence alone).")
     ] = 0.0,
+    char_ngrams: Annotated[
+        bool | None,
+        typer.Option("--char-ngrams/--no-char-ngrams", help="Add char 3-5-grams to the word n-grams."),
+    ] = None,
     fmt: FormatOption = "table",
 ) -> None:
     """Train the tagger on TRAM split by report: evaluated on ``holdout`` reports, trained on the rest."""
@@ -335,7 +339,8 @@ def train_tagger(
     train_set, test_set = split_by_report(reports, holdout) if holdout else (reports, [])
     if context < 0:
         raise fail(f"--context must be 0 or more, not {context}")
-    tagger = train(train_set, classes, embeddings=embeddings, attack=examples, context=context)
+    extra_kw = {} if char_ngrams is None else {"char_ngrams": char_ngrams}
+    tagger = train(train_set, classes, embeddings=embeddings, attack=examples, context=context, **extra_kw)
     scores: dict[str, Any] = {}
     if test_set:
         from healthsec.ingest.intel.embed import embed

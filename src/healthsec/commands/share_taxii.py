@@ -168,20 +168,54 @@ def import_file(
 @share_app.command("publish")
 def publish(
     tlp: Annotated[
-        str, typer.Option("--tlp", help="TLP 2.0 marking: clear, green, amber, amber+strict.")
-    ] = "amber",
+        str | None,
+        typer.Option(
+            "--tlp",
+            help="TLP 2.0 marking: clear, green, amber, amber+strict (default amber; clear for advisories).",
+        ),
+    ] = None,
     collection: Annotated[
-        str, typer.Option("--collection", help="Our collection alias partners read.")
-    ] = "ours",
+        str | None,
+        typer.Option("--collection", help="Our collection alias partners read (default ours; advisories)."),
+    ] = None,
     producer: Annotated[
         str | None, typer.Option("--producer", help="Our organisation's public name.")
     ] = None,
+    advisories: Annotated[
+        bool,
+        typer.Option(
+            "--advisories", help="Publish the imported CSAF advisories (report + CVE vulnerability objects)."
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Put our incidents and their alerts as STIX into our TAXII collection (served through the exit door)."""
+    """Put our incidents and their alerts (or, with --advisories, the imported advisories) as STIX into a
+    TAXII collection; partners read it through the exit door."""
+    if advisories:
+        from healthsec.services.intel import publish_advisories
+
+        with opened(db) as store:
+            adv = publish_advisories(
+                store,
+                actor=CLI_ACTOR,
+                producer=our_name(producer),
+                tlp=tlp or "clear",
+                collection=collection or "advisories",
+            )
+        console.print(
+            f"published {adv.added} new STIX objects ({adv.duplicates} unchanged) "
+            f"from {adv.advisories} advisories into collection {adv.collection} ({adv.collection_id})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     with opened(db) as store:
         res = share_use.publish(
-            store, actor=CLI_ACTOR, producer=our_name(producer), tlp=tlp, collection=collection
+            store,
+            actor=CLI_ACTOR,
+            producer=our_name(producer),
+            tlp=tlp or "amber",
+            collection=collection or "ours",
         )
     console.print(
         f"published {res.added} new STIX objects ({res.unchanged} unchanged) "

@@ -123,6 +123,60 @@ def poll_providers(store: Store, metadata_urls: Iterable[str], fetch: Fetch) -> 
     return res
 
 
+async def poll_on_schedule(
+    store: Store,
+    metadata_urls: Iterable[str],
+    interval_s: float,
+    fetch: Fetch,
+    done: Callable[[CsafImport | Exception], None] = lambda _res: None,
+) -> None:
+    """The service's scheduled job (``healthsec serve`` starts it only when providers are configured): a
+    polling round at start and then every ``interval_s`` seconds, each run off the event loop. A round
+    that fails (database away) is handed to ``done`` and the next one tries again; cancel to stop."""
+    import asyncio
+
+    urls = list(metadata_urls)
+    while True:
+        try:
+            done(await asyncio.to_thread(poll_providers, store, urls, fetch))
+        except Exception as exc:
+            done(exc)
+        await asyncio.sleep(interval_s)
+
+
+@dataclass(frozen=True)
+class AdvisoriesPublished:
+    collection: str
+    collection_id: str
+    advisories: int
+    added: int
+    duplicates: int
+
+
+def publish_advisories(
+    store: Store, *, actor: str, producer: str, tlp: str = "clear", collection: str = "advisories"
+) -> AdvisoriesPublished:
+    """Put the stored advisories as STIX (``report`` + CVE ``vulnerability`` objects) into a TAXII
+    collection; partners granted read on it get them through the same exit door as our incidents."""
+    from healthsec.services.common import Refused
+    from healthsec.services.share import parse_tlp
+    from healthsec.share.stix import advisory_bundle
+    from healthsec.store.intel import intel
+    from healthsec.store.sharing import Sharing
+
+    level = parse_tlp(tlp)
+    advisories = intel(store).advisories()
+    bundle = advisory_bundle(advisories, producer=producer, tlp=level)
+    reports = sum(1 for o in bundle["objects"] if o["type"] == "report")
+    if not reports:
+        raise Refused("no advisory with a CVE to publish (import CSAF advisories first)")
+    sh = Sharing.of(store)
+    coll = sh.collections.ensure(collection, "Medical-device advisories")
+    res = sh.objects.add_many(coll["id"], bundle["objects"])
+    store.audit.record(actor, "share.publish", collection, added=len(res.added), tlp=level.value)
+    return AdvisoriesPublished(collection, coll["id"], reports, len(res.added), len(res.duplicates))
+
+
 @dataclass(frozen=True)
 class FeedImport:
     feed: str

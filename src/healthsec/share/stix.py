@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from healthsec.analyze.advisories import Advisory
 from healthsec.model import Alert, EntityKind, EntityRole, Incident
 from healthsec.share.policy import TLP, tlp_marking_definition
 from healthsec.share.stix_ids import sco_id, sdo_id, stix_time
@@ -304,6 +305,70 @@ def export_bundle(
         "id": bundle_id or f"bundle--{uuid.uuid4()}",
         "objects": list(b.objects.values()),
     }
+
+
+def advisory_bundle(
+    advisories: Iterable[Advisory], *, producer: str, tlp: TLP = TLP.CLEAR, bundle_id: str | None = None
+) -> StixObject:
+    """Imported advisories as STIX 2.1: per advisory a ``report`` (report_types ``vulnerability``, the
+    advisory id as external reference, its extractive summary) referring to one ``vulnerability`` per CVE
+    (the same deterministic ids incident exports use; CWE as a reference, the CVSS vector and base score
+    as ``x_healthsec_cvss_*``). Advisories without a CVE are left out. Only builds: partners read it
+    through the TAXII exit door (``release_page``), like every other shared object."""
+    advisories = list(advisories)
+    b = _Builder(producer_identity(producer), tlp)
+    for adv in advisories:
+        created = _advisory_time(adv.initial_release or adv.current_release)
+        modified = max(created, _advisory_time(adv.current_release or adv.initial_release))
+        refs: list[str] = []
+        for v in adv.vulns:
+            if not v.cve or not _CVE.fullmatch(v.cve.upper()):
+                continue
+            vid = b.vulnerability(v.cve, created)
+            vuln = b.objects[vid]
+            if v.cwe and not any(r["source_name"] == "cwe" for r in vuln["external_references"]):
+                vuln["external_references"].append({"source_name": "cwe", "external_id": v.cwe})
+            if v.description and "description" not in vuln:
+                vuln["description"] = v.description
+            if v.cvss_vector and "x_healthsec_cvss_vector" not in vuln:
+                vuln["x_healthsec_cvss_vector"] = v.cvss_vector
+                if v.base_score is not None:
+                    vuln["x_healthsec_cvss_base_score"] = v.base_score
+            refs.append(vid)
+        if not refs:
+            continue
+        source = {"source_name": adv.publisher or "csaf", "external_id": adv.id}
+        b.sdo(
+            "report",
+            ("advisory", adv.id, adv.revision or ""),
+            created,
+            modified,
+            name=f"{adv.id}: {adv.title}"[:250],
+            description=adv.summary or None,
+            published=modified,
+            report_types=["vulnerability"],
+            external_references=[source],
+            object_refs=list(dict.fromkeys(refs)),
+        )
+    return {
+        "type": "bundle",
+        "id": bundle_id or f"bundle--{uuid.uuid4()}",
+        "objects": list(b.objects.values()),
+    }
+
+
+_CVE = re.compile(r"CVE-\d{4}-\d{4,}")
+
+
+def _advisory_time(value: str | None) -> str:
+    """A CSAF date-time as a STIX timestamp (CSAF allows offsets; STIX wants UTC with Z)."""
+    if value:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return stix_time(when if when.tzinfo else when.replace(tzinfo=UTC))
+        except ValueError:
+            pass
+    return stix_time(datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def dumps_bundle(bundle: Mapping[str, Any]) -> bytes:

@@ -85,3 +85,66 @@ def test_urls_are_fetched_only_when_a_fetcher_is_given(provider: str, tmp_path: 
     unreachable = poll_providers(store, ["http://127.0.0.1:9/provider-metadata.json"], http_fetch(timeout=2))
     assert unreachable.stored == 0 and unreachable.errors
     store.close()
+
+
+def test_service_polls_configured_providers_on_schedule(provider: str, tmp_path: Path) -> None:
+    """The API's lifespan (what ``healthsec serve`` runs) polls at start and again every interval."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from healthsec.api.app import create_app
+    from healthsec.config import load_settings
+
+    store = Store.open(str(tmp_path / "hs.db"), "local")
+    settings = load_settings(
+        db="sqlite:///unused.db", intel_provider_urls=(provider,), intel_poll_interval_s=1
+    )
+
+    def rounds() -> int:
+        return len(store.audit.list(action="intel.import_csaf"))
+
+    with TestClient(create_app(settings, store=store)):
+        deadline = time.monotonic() + 120  # a deadline for a loaded machine, not a timing assertion
+        while time.monotonic() < deadline and rounds() < 2:
+            time.sleep(0.2)
+        assert rounds() >= 2, "the service polled once, not on a schedule"
+    assert {a.id for a in intel(store).advisories()} == {
+        "ICSMA-23-047-01",
+        "ICSMA-24-023-01",
+        "ICSMA-22-174-01",
+    }
+    after = rounds()
+    time.sleep(1.5)
+    assert rounds() == after, "the poll kept running after the service stopped"
+    store.close()
+
+
+def test_service_fetches_nothing_without_providers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import healthsec.services.intel as svc
+
+    def no_fetch(*_a: object, **_k: object) -> None:
+        pytest.fail("the service built a fetcher with no provider configured")
+
+    monkeypatch.setattr(svc, "http_fetch", no_fetch)
+    monkeypatch.setattr(svc, "poll_on_schedule", no_fetch)
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from healthsec.api.app import create_app
+    from healthsec.config import load_settings
+
+    store = Store.open(str(tmp_path / "hs.db"), "local")
+    with TestClient(create_app(load_settings(db="sqlite:///unused.db"), store=store)):
+        time.sleep(0.5)
+    assert intel(store).count("advisories") == 0
+    store.close()
+
+
+def test_poll_interval_setting_is_bounded() -> None:
+    from healthsec.config import ConfigError, load_settings
+
+    for bad in (0, -5, 30 * 86400):
+        with pytest.raises(ConfigError, match="intel_poll_interval_s"):
+            load_settings(intel_poll_interval_s=bad)
