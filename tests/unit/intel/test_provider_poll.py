@@ -98,7 +98,10 @@ def test_service_polls_configured_providers_on_schedule(provider: str, tmp_path:
 
     store = Store.open(str(tmp_path / "hs.db"), "local")
     settings = load_settings(
-        db="sqlite:///unused.db", intel_provider_urls=(provider,), intel_poll_interval_s=1
+        db="sqlite:///unused.db",
+        intel_provider_urls=(provider,),
+        intel_poll_interval_s=1,
+        detectors=("auth-bruteforce",),  # the poll is under test, not detection: no SigmaHQ compile
     )
 
     def rounds() -> int:
@@ -136,7 +139,9 @@ def test_service_fetches_nothing_without_providers(monkeypatch: pytest.MonkeyPat
     from healthsec.config import load_settings
 
     store = Store.open(str(tmp_path / "hs.db"), "local")
-    with TestClient(create_app(load_settings(db="sqlite:///unused.db"), store=store)):
+    with TestClient(
+        create_app(load_settings(db="sqlite:///unused.db", detectors=("auth-bruteforce",)), store=store)
+    ):
         time.sleep(0.5)
     assert intel(store).count("advisories") == 0
     store.close()
