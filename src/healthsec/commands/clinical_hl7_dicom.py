@@ -278,7 +278,7 @@ def listen_hl7(
             on_event=on_event,
             on_error=error,
         )
-        bound = await listener.start()
+        bound = await ingest.bind(listener.start, host, port)
         ingest.begin()
         target = f" -> {up[0]}:{up[1]}" if up else ""
         console.print(
@@ -382,7 +382,7 @@ def listen_dicom(
             on_event=on_event,
             on_error=error,
         )
-        bound = mon.start()
+        bound = await ingest.bind(mon.start, host, port)
         ingest.begin()
         target = f" -> {up[2]}@{up[0]}:{up[1]}" if up else ""
         console.print(

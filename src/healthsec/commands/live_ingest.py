@@ -78,6 +78,24 @@ class LiveIngest:
         assert self.live is not None, "start() first"
         return self.live.attach(name)
 
+    async def bind(self, start: Callable[[], Any], host: str, port: int) -> int:
+        """Start the listener (``start`` may be a coroutine function) and return the port it bound; an
+        address that cannot be bound (in use, not this host's, no permission) stops the ingestion and is
+        one error line naming it, exit code 1."""
+        import os
+
+        from healthsec.commands.groups import fail
+
+        try:
+            bound = start()
+            if asyncio.iscoroutine(bound):
+                bound = await bound
+        except OSError as exc:
+            await self.stop()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise fail(f"cannot listen on {host}:{port}: {reason}") from None
+        return int(bound)
+
     def begin(self) -> None:
         self.live.start_flusher()
 
