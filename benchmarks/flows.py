@@ -309,7 +309,10 @@ def renamed_layout(
         label_col = _WORDS.get(label) or " ".join(t.title() for t in label.split("_"))
         train = read_table(paths["train"], "csv", label_col)
         recog = [n for n in train.notes if "recognised" in n]
-        print(f"\n== {name}, columns renamed and shuffled, read as --format csv --label-column '{label_col}'")
+        print(
+            f"\n== {name}, columns renamed and shuffled, read as --input-format csv "
+            f"--label-column '{label_col}'"
+        )
         print(f"   {recog[0] if recog else 'layout NOT recognised: read as a generic CSV'}")
         frame, cats, labels = training_frame([train])
         ens = FlowEnsemble.train(frame, cats, labels, fpr=0.05, seed=0)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# what a page's scratch directory links from the checkout, so the paths the pages name resolve as in a clone
+LINKED = ("src", "tests", "benchmarks", "docs", "pyproject.toml", "README.md")
 FENCE = re.compile(r"^```(\w*)\s*$")
 MARK = re.compile(r"^<!--\s*docs-test:\s*(run|skip)\b(.*?)-->\s*$")
 EXPECT = re.compile(r"^<!--\s*expect:\s*(.*?)\s*-->\s*$")

@@ -5,7 +5,9 @@ Each page starts from an empty embedded store (its own HOME) and its blocks run 
 scratch directory, as one terminal session (exported and plain shell variables carry over), so a page
 may build on its own earlier blocks (the order it states) but never on another page's.
 The scratch checkout links the repository's ``src``, ``tests``, ``benchmarks`` and
-``docs`` so that the fixtures the pages name (``tests/docs/fixtures/...``) resolve as in a clone."""
+``docs`` so that the fixtures the pages name (``tests/docs/fixtures/...``) resolve as in a clone.
+``healthsec demo`` runs once per distinct command and is replayed on each page that asks for it, its store
+copied in (demo_cache.py): the pages that start from the demo do not each spend minutes re-running it."""
 
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from docs_blocks import Block, all_blocks
+from demo_cache import install_shim
+from docs_blocks import LINKED, Block, all_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = all_blocks(ROOT)
 RUN = [b for b in BLOCKS if b.runs]
 SAVED = r"^declare -[-x] [A-Za-z][A-Za-z0-9_]*="  # the session's own variables, not bash's
 SHELLS = r"^declare -[-x] (BASH|SHELL|SHLVL|PWD|OLDPWD|PPID|UID|EUID|HOST|MACHTYPE|OSTYPE|IFS|OPT|PS4|TERM|_)"
-LINKED = ("src", "tests", "benchmarks", "docs", "pyproject.toml", "README.md")
 
 
 def test_every_marker_is_understood() -> None:
@@ -55,6 +57,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "shared").symlink_to(
         shared if shared.is_dir() else Path(os.environ.get("HEALTHSEC_SHARED_DATA", ""))
     )
+    (base / "bin").mkdir()
+    install_shim(base / "bin")
     return base
 
 
@@ -76,7 +80,11 @@ def test_documented_block(block: Block, scratch: Path) -> None:
     bindir = str(Path(sys.executable).parent)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("HEALTHSEC_", "XDG_"))},
-        "PATH": f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PATH": f"{scratch / 'bin'}:{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "DOCS_HEALTHSEC": str(Path(bindir) / "healthsec"),  # the shim's real healthsec (demo_cache.py)
+        "DOCS_PYTHON": sys.executable,
+        "DOCS_DEMO_CACHE": str(scratch),
+        "DOCS_ROOT": str(ROOT),
         "HOME": str(cwd / "home"),  # the embedded default store lives under HOME: empty per page
         "COLUMNS": "100",
     }
@@ -102,3 +110,19 @@ def test_documented_block(block: Block, scratch: Path) -> None:
         assert re.search(pattern, output, re.MULTILINE), (
             f"{block.id}: no match for {pattern!r} in:\n{output[-3000:]}"
         )
+
+
+def test_demo_runs_are_shared_only_when_they_are_the_same() -> None:
+    """The shared demo run (demo_cache.py): --db and HEALTHSEC_DB name one store; any other setting or
+    argument is another run."""
+    from demo_cache import demo_key
+
+    base = demo_key(["--seed", "7", "--out", "demo", "--db", "demo.db"], {})
+    assert demo_key(["--seed", "7", "--out", "demo"], {"HEALTHSEC_DB": "demo.db"}) == base
+    assert demo_key(["--seed", "7", "--out", "demo", "--db=demo.db"], {"HEALTHSEC_DB": "x.db"}) == base
+    assert demo_key(["--seed", "8", "--out", "demo", "--db", "demo.db"], {}) != base
+    assert demo_key(["--seed", "7", "--out", "demo"], {}) != base
+    assert (
+        demo_key(["--seed", "7", "--out", "demo", "--db", "demo.db"], {"HEALTHSEC_JURISDICTIONS": "[]"})
+        != base
+    )

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from healthsec.privacy.pseudonymise import SharingKeys
     from healthsec.store import Store
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+# What a command prints: ``--format table|json`` on every command that prints records or tables. ``--json``
+# is the older spelling, kept hidden for scripts: ``wants_json(fmt, as_json)`` reads both.
 FormatOption = Annotated[str, typer.Option("--format", help="What to print: table or json.")]
+JsonOption = Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json.")]
 KeyFileOption = Annotated[
     Path | None, typer.Option("--key-file", help="Community key file (else $HEALTHSEC_SHARING_KEY).")
 ]
@@ -40,10 +42,12 @@ def emit(obj: Any) -> None:
     typer.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=_default).decode())
 
 
-def wants_json(fmt: str) -> bool:
+def wants_json(fmt: str, as_json: bool = False) -> bool:
+    """Whether to print JSON: ``--format json`` (or the hidden ``--json``); a format other than table or
+    json is one error line."""
     if fmt not in ("table", "json"):
         raise fail(f"--format must be table or json, not {fmt!r}")
-    return fmt == "json"
+    return as_json or fmt == "json"
 
 
 def refusal(exc: ServiceError) -> typer.Exit:

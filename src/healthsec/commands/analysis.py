@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from healthsec.commands.adapter import CLI_ACTOR, JsonOption, emit, guarded, opened
+from healthsec.commands.adapter import CLI_ACTOR, FormatOption, JsonOption, emit, guarded, opened, wants_json
 from healthsec.commands.groups import DbOption, console, fail
 from healthsec.model import IncidentStatus
 from healthsec.model.codec import to_dict
@@ -52,10 +52,12 @@ def incidents_list(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     wide: Annotated[bool, typer.Option("--wide", help="Also show first seen, assignee and tactics.")] = False,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Incidents ranked by risk (patient safety first), with severity, alerts and last activity."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         try:
             wanted = IncidentStatus(status) if status else None
@@ -96,10 +98,12 @@ def incidents_list(
 @incidents_app.command("show")
 def incidents_show(
     incident_id: IncidentArg,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """One incident: timeline, entities, ATT&CK tactics and techniques, risk, mitigations and activity."""
+    as_json = wants_json(fmt, as_json)
     kb = _kb()
     with opened(db) as store:
         d = incident_use.incident_detail(store, incident_id, kb)
@@ -208,6 +212,7 @@ def incidents_correlate(
     window_hours: Annotated[
         float, typer.Option("--window", help="Hours within which alerts may join.")
     ] = 3.0,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -215,6 +220,7 @@ def incidents_correlate(
 
     Every alert ends in exactly one incident; incidents that keep their id keep their status.
     """
+    as_json = wants_json(fmt, as_json)
     kb = _kb()
     with opened(db) as store:
         s = incident_use.correlate_stored(store, window=timedelta(hours=window_hours), kb=kb, actor=CLI_ACTOR)
@@ -238,10 +244,12 @@ def assets_import(
     source: Annotated[
         str, typer.Option(help="Name of the scanner or inventory, kept on each finding.")
     ] = "inventory",
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Import assets (and CVE findings) in one transaction; any bad row means nothing is written."""
+    as_json = wants_json(fmt, as_json)
     with guarded():
         column_map = asset_use.parse_column_map(map_ or [])
     with opened(db) as store:
@@ -274,8 +282,9 @@ def assets_import(
 
 
 @assets_app.command("list")
-def assets_list(as_json: JsonOption = False, db: DbOption = None) -> None:
+def assets_list(fmt: FormatOption = "table", as_json: JsonOption = False, db: DbOption = None) -> None:
     """The inventory, most critical first."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         assets = asset_use.list_assets(store).items
     if as_json:
@@ -292,10 +301,12 @@ def assets_list(as_json: JsonOption = False, db: DbOption = None) -> None:
 @assets_app.command("kev")
 def assets_kev(
     file: Annotated[Path, typer.Argument(help="Known-exploited catalogue: CISA KEV JSON, JSON list or CSV.")],
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Flag stored findings whose CVE is in a known-exploited catalogue (e.g. CISA KEV)."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         res = asset_use.flag_known_exploited(store, file, actor=CLI_ACTOR)
     if as_json:
@@ -310,10 +321,12 @@ def assets_kev(
 @assets_app.command("show")
 def assets_show(
     asset: Annotated[str, typer.Argument(help="Asset id, name or IP.")],
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """One asset: what the inventory says, its vulnerabilities, and its risk with every factor."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         d = asset_use.asset_detail(store, asset)
     a, risk = d.asset, d.risk
@@ -337,8 +350,9 @@ def assets_show(
 
 
 @assets_app.command("discover")
-def assets_discover(as_json: JsonOption = False, db: DbOption = None) -> None:
+def assets_discover(fmt: FormatOption = "table", as_json: JsonOption = False, db: DbOption = None) -> None:
     """Add assets that alerts name but the inventory lacks (zone 'unknown' until placed)."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         found = asset_use.discover_assets(store, actor=CLI_ACTOR)
     if as_json:
@@ -350,10 +364,12 @@ def assets_discover(as_json: JsonOption = False, db: DbOption = None) -> None:
 # ---- risk and paths ----------------------------------------------------------------------------
 def risk(
     top: Annotated[int, typer.Option(help="Show the N riskiest assets.")] = 10,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Assets ranked by risk = likelihood x impact (patient safety, PHI, availability), with the reasons."""
+    as_json = wants_json(fmt, as_json)
     with opened(db) as store:
         ranked = risk_use.rank_assets(store, top)
     if as_json:
@@ -385,10 +401,12 @@ def paths(
     from_incident: Annotated[
         str | None, typer.Option("--from-incident", help="Start from the assets this incident holds.")
     ] = None,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Most likely attack paths from entry points to clinical assets, and the fixes that cut the most risk."""
+    as_json = wants_json(fmt, as_json)
     with guarded():
         reach = risk_use.read_rules(rules) if rules is not None else None
     kb = _kb() if fixes > 0 else None
@@ -433,9 +451,11 @@ def attack_update(
         typer.Option(help="MISP galaxy threat-actor cluster, for the healthcare-targeting groups."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write (default: the user copy).")] = None,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild the pinned ATT&CK copy from local STIX bundles (nothing is downloaded)."""
+    as_json = wants_json(fmt, as_json)
     from healthsec.analyze.attack import AttackKB
     from healthsec.ingest.attack_data import (
         AttackDataError,
@@ -465,9 +485,11 @@ def attack_update(
 @attack_app.command("show")
 def attack_show(
     key: Annotated[str, typer.Argument(help="Technique (T1486, attack.t1059.001) or tactic (TA0001).")],
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
 ) -> None:
     """A technique or tactic from the pinned copy, with mitigations and healthcare-targeting groups."""
+    as_json = wants_json(fmt, as_json)
     kb = _kb()
     if kb is None:
         raise fail("no ATT&CK data")

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from healthsec.commands.adapter import FormatOption, JsonOption, wants_json
 from healthsec.commands.groups import DbOption, console, fail
 
 cases_app = typer.Typer(
@@ -18,7 +19,6 @@ cases_app = typer.Typer(
 T = TypeVar("T")
 
 ActorOption = Annotated[str | None, typer.Option("--actor", help="Who does this (default: cli:$USER).")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _actor(actor: str | None) -> str:
@@ -78,10 +78,12 @@ def list_cases(
     status: Annotated[
         str | None, typer.Option("--status", help="open, investigating, contained, closed.")
     ] = None,
-    as_json: JsonOut = False,
+    fmt: FormatOption = "table",
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Cases, newest first."""
+    as_json = wants_json(fmt, as_json)
     rows = with_service(db, lambda s: s.list(status=status, limit=1000))
     if as_json:
         _emit(rows, True)
@@ -97,8 +99,9 @@ def list_cases(
 
 
 @cases_app.command("show")
-def show(case_id: str, as_json: JsonOut = False, db: DbOption = None) -> None:
+def show(case_id: str, fmt: FormatOption = "table", as_json: JsonOption = False, db: DbOption = None) -> None:
     """One case: tasks, observables, containment requests, playbook runs, clocks and timeline."""
+    as_json = wants_json(fmt, as_json)
     data = with_service(db, lambda s: s.show(case_id))
     if as_json:
         _emit(data, True)
@@ -287,10 +290,12 @@ def aware(
 @cases_app.command("clocks")
 def clocks(
     case_id: Annotated[str | None, typer.Argument(help="One case (default: every case).")] = None,
-    as_json: JsonOut = False,
+    fmt: FormatOption = "table",
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Breach-notification clocks with their deadline (UTC) and state (due, met, late, open)."""
+    as_json = wants_json(fmt, as_json)
     from healthsec.services.breach import clock_rows
 
     rows = with_service(db, lambda s: clock_rows(s, case_id))

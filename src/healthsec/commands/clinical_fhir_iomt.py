@@ -11,16 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 import typer
+from rich.console import Console
 
+from healthsec.commands.adapter import FormatOption, JsonOption, wants_json
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
+    OldInputFormatOption,
     StatusLine,
     console,
     detect_app,
+    err_console,
     fail,
     file_engine,
+    input_format,
     listen_app,
     report_failures,
     scan_app,
@@ -35,7 +41,9 @@ if TYPE_CHECKING:
     from healthsec.detect.clinical.telemetry_model import TelemetryClassifier
 
 MQTT_PASSWORD_ENV = "HEALTHSEC_MQTT_PASSWORD"  # noqa: S105 - the name of the variable, not a secret
-FormatOption = Annotated[str, typer.Option("--format", help="Input format: ton-iot or csv.")]
+InputFormatOption = Annotated[
+    str | None, typer.Option("--input-format", help="What is read: ton-iot or csv.")
+]
 
 
 def _mask_key() -> bytes:
@@ -59,14 +67,20 @@ def _zone(name: str) -> tzinfo:
         raise fail(f"unknown time zone {name!r}") from None
 
 
-def _print_errors(errors: Sequence[ParseError], limit: int = 10) -> None:
+def _print_errors(errors: Sequence[ParseError], limit: int = 10, to: Console = console) -> None:
     for err in errors[:limit]:
-        console.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
+        to.print(f"[yellow]skipped[/] {err.describe()}", highlight=False)
     if len(errors) > limit:
-        console.print(f"[yellow]... and {len(errors) - limit} more parse error(s)[/]")
+        to.print(f"[yellow]... and {len(errors) - limit} more parse error(s)[/]")
 
 
-def _print_alerts(alerts: Sequence[Alert], limit: int = 30) -> None:
+def _print_alerts(alerts: Sequence[Alert], limit: int = 30, as_json: bool = False) -> None:
+    if as_json:  # every alert, one JSON object per line (as `scan hl7 --format json`)
+        from healthsec.model.codec import to_dict
+
+        for a in sorted(alerts, key=lambda a: (-a.severity, -a.score)):
+            typer.echo(orjson.dumps(to_dict(a)).decode())
+        return
     if not alerts:
         console.print("no alerts")
         return
@@ -119,9 +133,14 @@ def scan_fhir(
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save events and alerts.")] = True,
     detectors: DetectorsOption = None,
+    fmt: FormatOption = "table",
+    as_json: JsonOption = False,
 ) -> None:
     """Validate FHIR R4 AuditEvents and detect insider access: no care relationship, VIP and same-surname
-    snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens."""
+    snooping, off-hours bulk reads, mass $export and rate bursts. Patient ids are shown as keyed tokens.
+    With --format json, stdout holds only the alerts (JSON lines); the counts go to stderr."""
+    as_json = wants_json(fmt, as_json)
+    say = err_console if as_json else console  # with JSON on stdout, the counts go to stderr
     from healthsec.config import load_settings
     from healthsec.detect.clinical.access import AccessDetector
     from healthsec.ingest.fhir import AuditEventFileSource, load_directory
@@ -134,11 +153,11 @@ def scan_fhir(
     if directory:
         found = load_directory(directory)
         ctx = found.context
-        console.print(
+        say.print(
             f"directory: {len(found.patients)} patients, {len(found.practitioners)} practitioners, "
             f"{found.encounters} encounters, {found.care_teams} care teams"
         )
-        _print_errors(found.errors)
+        _print_errors(found.errors, to=say)
     if vip:
         ctx = ctx.with_vips(vip)
     detector = AccessDetector(
@@ -150,7 +169,7 @@ def scan_fhir(
     if baseline:
         learn = [e for e in AuditEventFileSource(baseline).read() if not isinstance(e, ParseError)]
         detector.fit(learn)
-        console.print(f"baseline: {len(learn)} AuditEvents")
+        say.print(f"baseline: {len(learn)} AuditEvents")
     items = list(AuditEventFileSource(paths).read())
     events: list[Event] = [e for e in items if not isinstance(e, ParseError)]
     errors = [e for e in items if isinstance(e, ParseError)]
@@ -158,10 +177,10 @@ def scan_fhir(
         events
     )
     alerts = step.alerts
-    console.print(f"AuditEvents: {len(events)} accepted, {len(errors)} rejected; alerts: {len(alerts)}")
-    _print_errors(errors)
+    say.print(f"AuditEvents: {len(events)} accepted, {len(errors)} rejected; alerts: {len(alerts)}")
+    _print_errors(errors, to=say)
     report_failures(step.failures)
-    _print_alerts(alerts)
+    _print_alerts(alerts, as_json=as_json)
     if store:
         _store(db, events, alerts)
 
@@ -276,7 +295,7 @@ def _labelled(paths: Sequence[Path], fmt: str) -> tuple[list[DeviceReading], lis
     from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
 
     if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise fail(f"--input-format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     readings: list[DeviceReading] = []
     classes: list[str] = []
     errors: list[ParseError] = []
@@ -313,7 +332,8 @@ def train_telemetry(
     model_dir: Annotated[
         Path | None, typer.Option("--model", help="Model directory to write (model.txt + meta.json).")
     ] = None,
-    fmt: FormatOption = "ton-iot",
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     db: DbOption = None,
     register: RegisterOption = True,
@@ -328,7 +348,7 @@ def train_telemetry(
     out = model_dir or out_alias
     if out is None:
         raise fail("--model DIR is required (the directory to write the model to)")
-    readings, classes, errors = _labelled(paths, fmt)
+    readings, classes, errors = _labelled(paths, input_format(fmt, old_format, "ton-iot"))
     _print_errors(errors)
     try:
         model = TelemetryClassifier(seed=seed).fit(readings, classes)
@@ -357,7 +377,8 @@ def detect_telemetry(
         Path, typer.Option("--model", help="Directory written by `healthsec train telemetry`.")
     ],
     out: Annotated[Path, typer.Option("--out", help="Predictions CSV, one row per input row, in order.")],
-    fmt: FormatOption = "ton-iot",
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
     db: DbOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Save alerts and their readings.")] = True,
     detectors: DetectorsOption = None,
@@ -368,8 +389,9 @@ def detect_telemetry(
     from healthsec.detect.ml.artefact_detectors import ScoredReadings
     from healthsec.ingest.telemetry import FORMATS, TelemetryCsvSource
 
+    fmt = input_format(fmt, old_format, "ton-iot")
     if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        raise fail(f"--input-format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if not path.exists():
         raise fail(f"{path}: no such file")
     model = _load_model(model_dir)

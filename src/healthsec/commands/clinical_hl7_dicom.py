@@ -12,6 +12,7 @@ import orjson
 import typer
 from rich.table import Table
 
+from healthsec.commands.adapter import FormatOption, JsonOption, wants_json
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
@@ -42,7 +43,6 @@ SaveOption = Annotated[
     Path | None, typer.Option("--save-baseline", help="Write the learnt baseline as JSON.")
 ]
 StoreOption = Annotated[bool, typer.Option("--store/--no-store", help="Save events and alerts in the store.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print alerts as JSON lines instead of a table.")]
 DurationOption = Annotated[
     float | None, typer.Option("--duration", help="Stop after this many seconds (default: run until Ctrl-C).")
 ]
@@ -167,12 +167,14 @@ def scan_hl7(
     save_baseline: SaveOption = None,
     db: DbOption = None,
     store: StoreOption = True,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     detectors: DetectorsOption = None,
 ) -> None:
     """Parse HL7 v2 files and captures and detect malformed, oversized and injected messages, unknown
     senders, unseen message types, floods, bulk queries and ACK anomalies. Without --baseline only the
     content rules run."""
+    as_json = wants_json(fmt, as_json)
     from healthsec.detect.clinical.hl7 import HL7Detector
 
     _check_paths(paths)
@@ -278,7 +280,7 @@ def listen_hl7(
             on_event=on_event,
             on_error=error,
         )
-        bound = await listener.start()
+        bound = await ingest.bind(listener.start, host, port)
         ingest.begin()
         target = f" -> {up[0]}:{up[1]}" if up else ""
         console.print(
@@ -301,11 +303,13 @@ def scan_dicom(
     paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders (any file name).")],
     db: DbOption = None,
     store: StoreOption = True,
+    fmt: FormatOption = "table",
     as_json: JsonOption = False,
     detectors: DetectorsOption = None,
 ) -> None:
     """Inspect DICOM files: executables in the 128-byte preamble (PE/DICOM polyglot, CVE-2019-11687),
     truncated files, lying element lengths, missing file meta. Non-DICOM files are listed as errors."""
+    as_json = wants_json(fmt, as_json)
     from healthsec.ingest.dicom import DicomFileSource
 
     _check_paths(paths)
@@ -382,7 +386,7 @@ def listen_dicom(
             on_event=on_event,
             on_error=error,
         )
-        bound = mon.start()
+        bound = await ingest.bind(mon.start, host, port)
         ingest.begin()
         target = f" -> {up[2]}@{up[0]}:{up[1]}" if up else ""
         console.print(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from healthsec.commands.adapter import FormatOption, wants_json
 from healthsec.commands.groups import console, fail
 
 
@@ -47,15 +48,14 @@ def deadlines(
         str | None, typer.Option("--notified-at", help="When the NIS2 incident notification was sent.")
     ] = None,
     ongoing: Annotated[bool, typer.Option("--ongoing", help="NIS2: the incident is still ongoing.")] = False,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: FormatOption = "table",
 ) -> None:
     """Compute GDPR, NIS2 and HIPAA deadlines from stated facts (nothing is stored or sent)."""
     import orjson
 
     from healthsec.respond.clocks import BreachFacts, obligations
 
-    if output_format not in ("table", "json"):
-        raise fail(f"--format {output_format!r}: use table or json")
+    as_json = wants_json(output_format)
     try:
         facts = BreachFacts(
             aware_at=_instant(aware_at, "--aware-at"),
@@ -68,7 +68,7 @@ def deadlines(
     except ValueError as exc:
         raise fail(str(exc)) from None
     rows: list[dict[str, Any]] = [o.as_dict() for o in obligations(facts)]
-    if output_format == "json":
+    if as_json:
         typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     from rich.table import Table

@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import DbOption, console, fail
 
 detectors_app = typer.Typer(
     help="The detection engine's detectors: state, dead letters.", no_args_is_help=True
 )
-FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
 def _open(db: str | None):  # type: ignore[no-untyped-def]

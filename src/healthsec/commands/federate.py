@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthsec.commands.groups import DbOption, fail
+from healthsec.commands.groups import DbOption, OldInputFormatOption, fail, input_format
 from healthsec.commands.models import RegisterOption
 from healthsec.config import hand_down
 
@@ -29,6 +29,10 @@ federate_app = typer.Typer(
 )
 CertsOption = Annotated[Path, typer.Option("--certs", help="Consortium directory (from `federate certs`).")]
 SchemaOption = Annotated[Path, typer.Option("--schema", help="The consortium's feature schema (JSON).")]
+FlowInputFormat = Annotated[
+    str | None,
+    typer.Option("--input-format", "-f", help="What is read: nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv."),
+]
 InsecureOption = Annotated[
     bool, typer.Option("--insecure", help="No TLS, no member check: loopback only, for trying things out.")
 ]
@@ -76,13 +80,19 @@ def certs(
 @federate_app.command("schema")
 def schema(
     files: Annotated[list[Path], typer.Argument(help="Reference flow files.")],
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")
-    ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Schema JSON to write.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Schema JSON to write.")] = None,
+    fmt: FlowInputFormat = None,
+    old_format: OldInputFormatOption = None,
     label_column: Annotated[str | None, typer.Option("--label-column")] = None,
+    old_output: Annotated[
+        Path | None, typer.Option("--output", hidden=True, help="Old name of --out.")
+    ] = None,
 ) -> None:
     """Fit the feature schema every member must share (columns, categories, scaler)."""
+    fmt = input_format(fmt, old_format)
+    output = out or old_output
+    if output is None:
+        raise fail("missing option --out (the schema JSON to write)")
     from healthsec.federated.artefact import schema_hash
     from healthsec.federated.run import fit_schema
     from healthsec.ingest.flows import FlowFormatError
@@ -172,11 +182,10 @@ def join(
     data: Annotated[
         list[Path], typer.Argument(help="This hospital's labelled flow files (they never leave).")
     ],
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek or csv.")
-    ],
     schema: SchemaOption,
     out: Annotated[Path, typer.Option("--out", help="Where the global model is kept as a candidate.")],
+    fmt: FlowInputFormat = None,
+    old_format: OldInputFormatOption = None,
     certs: Annotated[
         Path | None, typer.Option("--certs", help="Directory with ca.pem and members/NAME.*")
     ] = None,
@@ -204,6 +213,7 @@ def join(
 ) -> None:
     """Take part in a federation with this hospital's data; the global model comes back as a candidate
     in this member's model store (promote it with `healthsec models promote flows-federated N`)."""
+    fmt = input_format(fmt, old_format)
     _logging(verbose)
     import grpc
 

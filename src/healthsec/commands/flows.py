@@ -16,9 +16,11 @@ import typer
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
+    OldInputFormatOption,
     detect_app,
     expand_globs,
     file_engine,
+    input_format,
     progress,
     report_failures,
     train_app,
@@ -26,8 +28,11 @@ from healthsec.commands.groups import (
 from healthsec.commands.models import PromoteOption, RegisterOption, register_trained_cli
 from healthsec.model import Asset, Criticality, stable_id
 
-FormatOption = Annotated[
-    str, typer.Option("--format", "-f", help="nsl-kdd, unsw-nb15, cicflowmeter, zeek, csv or pcap.")
+InputFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--input-format", "-f", help="What is read: nsl-kdd, unsw-nb15, cicflowmeter, zeek, csv or pcap."
+    ),
 ]
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
 LabelOption = Annotated[
@@ -84,8 +89,9 @@ def _report(problems: list[str]) -> None:
 
 def train_flows(
     paths: PathsArg,
-    fmt: FormatOption,
     model: ModelOption,
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
     label_column: LabelOption = None,
     keep_column: KeepOption = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate on benign validation flows.")] = 0.05,
@@ -99,6 +105,7 @@ def train_flows(
     from healthsec.ingest.flows import training_frame
     from healthsec.ingest.flows.modelfiles import save_model_dir, sha256_of
 
+    fmt = input_format(fmt, old_format)
     if not 0 < fpr < 0.5:
         raise _fail("--fpr must be between 0 and 0.5")
     tables, problems = _read_tables(paths, fmt, label_column, keep_column)
@@ -153,9 +160,10 @@ def train_flows(
 
 def detect_flows(
     paths: PathsArg,
-    fmt: FormatOption,
     model: ModelOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV, one row per input flow.")],
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
     label_column: LabelOption = None,
     keep_column: KeepOption = None,
     db: DbOption = None,
@@ -180,6 +188,7 @@ def detect_flows(
     from healthsec.ingest.flows import flows_from_table
     from healthsec.ingest.flows.modelfiles import ModelDirError, load_model_dir
 
+    fmt = input_format(fmt, old_format)
     try:
         ens = FlowEnsemble.from_artifacts(load_model_dir(model, FLOW_REQUIRED))
     except (ModelDirError, UnsafeModelError) as exc:

@@ -34,6 +34,29 @@ DbOption = Annotated[
 ]
 
 
+# What a command reads is ``--input-format`` (``--format`` is what a command prints: table or json). The
+# commands that used ``--format`` for their input still take it, hidden, with one warning line.
+OldInputFormatOption = Annotated[
+    str | None, typer.Option("--format", hidden=True, help="Deprecated: use --input-format.")
+]
+
+
+def input_format(given: str | None, old: str | None, default: str | None = None) -> str:
+    """The input format from ``--input-format``, else from the deprecated ``--format`` (one warning line on
+    stderr), else ``default``; none of them is one error line."""
+    if old is not None:
+        err_console.print(
+            "[yellow]warning:[/] --format for the input format is deprecated; use --input-format",
+            highlight=False,
+        )
+        if given is not None and given != old:
+            raise fail(f"--input-format {given!r} and --format {old!r} disagree: give --input-format only")
+    chosen = given or old or default
+    if chosen is None:
+        raise fail("missing option --input-format")
+    return chosen
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one clear error line (never wrapped, whatever the terminal width) and return the Exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import DbOption, clip, console, fail
 
 intel_app = typer.Typer(
     help="Threat intelligence in: CSAF advisories, KEV, EPSS, matching to assets, ATT&CK tagging of text.",
     no_args_is_help=True,
 )
-FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
 def _emit(obj: Any) -> None:

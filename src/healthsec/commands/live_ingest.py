@@ -39,7 +39,10 @@ class LiveIngest:
         self.live: Any = None
         self._nats: Any = None
         self._idle: asyncio.Task[None] | None = None
-        self._seen = self.store.alerts.count()
+        from healthsec.store.triage import alert_queries
+
+        self._alerts = alert_queries(self.store)
+        self._seen = self._alerts.last_stored()  # shown from here on, in the order they are stored
 
     async def start(self) -> None:
         """Build the sink ``serve`` would build from the same settings, and the live-source buffer."""
@@ -77,6 +80,24 @@ class LiveIngest:
         """Callbacks for the listener: events and input errors go through the live-source checks."""
         assert self.live is not None, "start() first"
         return self.live.attach(name)
+
+    async def bind(self, start: Callable[[], Any], host: str, port: int) -> int:
+        """Start the listener (``start`` may be a coroutine function) and return the port it bound; an
+        address that cannot be bound (in use, not this host's, no permission) stops the ingestion and is
+        one error line naming it, exit code 1."""
+        import os
+
+        from healthsec.commands.groups import fail
+
+        try:
+            bound = start()
+            if asyncio.iscoroutine(bound):
+                bound = await bound
+        except OSError as exc:
+            await self.stop()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise fail(f"cannot listen on {host}:{port}: {reason}") from None
+        return int(bound)
 
     def begin(self) -> None:
         self.live.start_flusher()
@@ -132,13 +153,17 @@ class LiveIngest:
                 alert(a)
             console.print(f"stopped: {line()}", highlight=False)
 
-    def new_alerts(self) -> list[Alert]:
-        """Alerts stored since the last call (by the engine here, or by the workers on the bus)."""
-        total = self.store.alerts.count()
-        if total <= self._seen:
-            return []
-        fresh = self.store.alerts.list(offset=self._seen, limit=total - self._seen)
-        self._seen = total
+    def new_alerts(self, page: int = 500) -> list[Alert]:
+        """Alerts stored since the last call (by the engine here, or by the workers on the bus), each once:
+        keyset pages in storing order, so an alert stored late with an earlier time is not missed."""
+        from healthsec.model.codec import alert_from_dict
+
+        fresh: list[Alert] = []
+        while rows := self._alerts.stored_after(self._seen, limit=page):
+            fresh.extend(alert_from_dict(body) for _, body in rows)
+            self._seen = rows[-1][0]
+            if len(rows) < page:
+                break
         return fresh
 
     async def stop(self) -> None:

@@ -14,11 +14,13 @@ import typer
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
+    OldInputFormatOption,
     console,
     detect_app,
     expand_globs,
     fail,
     file_engine,
+    input_format,
     report_failures,
 )
 from healthsec.config import env_var
@@ -26,6 +28,10 @@ from healthsec.detect.rules.sigma import RuleSet, SigmaDetector, record_locator,
 from healthsec.ingest.logs import FORMATS, LogFileSource
 from healthsec.ingest.logs.rulefiles import load_rules, rule_texts
 from healthsec.model import Alert, LogRecord, ParseError
+
+InputFormatOption = Annotated[
+    str | None, typer.Option("--input-format", help=f"What is read: {', '.join(FORMATS)} (default auto).")
+]
 
 if TYPE_CHECKING:
     from healthsec.engine import DetectorFailure
@@ -124,15 +130,17 @@ def detect_logs(
     paths: Annotated[list[Path], typer.Argument(help="Log files or archives (EVTX, JSON, zip, tar.gz).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Write one JSON object per alert here.")],
     rules: RulesOption = None,
-    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = "auto",
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="Also save alerts and events.")] = True,
     db: DbOption = None,
     detectors: DetectorsOption = None,
 ) -> None:
     """Run Sigma rules (or other --detectors) over log files through the engine; alerts go to --out
     (JSON lines) and into the store."""
+    fmt = input_format(fmt, old_format, "auto")
     if fmt not in FORMATS:
-        raise fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise fail(f"unknown --input-format {fmt!r}; expected one of {', '.join(FORMATS)}")
     paths = expand_globs(paths)
     for p in paths:
         if not p.exists():
@@ -229,9 +237,11 @@ def rules_check(
 def rules_test(
     rule: Annotated[Path, typer.Argument(help="One Sigma rule file.")],
     logs: Annotated[list[Path], typer.Argument(help="Log files to run it against.")],
-    fmt: Annotated[str, typer.Option("--format", help=f"Input format: {', '.join(FORMATS)}.")] = "auto",
+    fmt: InputFormatOption = None,
+    old_format: OldInputFormatOption = None,
 ) -> None:
     """Run one rule against log files and print each matching record with the fields that matched."""
+    fmt = input_format(fmt, old_format, "auto")
     ruleset = _load([rule])
     for p in ruleset.problems:
         console.print(f"[red]{p.kind}[/] {p.locator}: {p.reason}", highlight=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import DbOption, console
 
 if TYPE_CHECKING:
@@ -18,7 +19,6 @@ models_app = typer.Typer(
     help="Trained models as versioned artefacts: list, show, promote, retire.", no_args_is_help=True
 )
 
-OutputFormat = Annotated[str, typer.Option("--format", help="table or json.")]
 KindArg = Annotated[str, typer.Argument(help="Model kind: flows, flows-federated, devices or telemetry.")]
 VersionArg = Annotated[int, typer.Argument(help="Version number (see `healthsec models list`).")]
 # Options the `healthsec train ...` commands add (one shared definition).
@@ -69,7 +69,7 @@ def models_list(
     kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="candidate, promoted or retired.")] = None,
     db: DbOption = None,
-    fmt: OutputFormat = "table",
+    fmt: FormatOption = "table",
 ) -> None:
     """List stored model artefacts by kind and version."""
     from rich.table import Table
@@ -103,7 +103,7 @@ def models_list(
 def models_show(
     ref: Annotated[str, typer.Argument(help="An id (flows-v3), kind:version (flows:3) or a kind.")],
     db: DbOption = None,
-    fmt: OutputFormat = "table",
+    fmt: FormatOption = "table",
 ) -> None:
     """Show one artefact's metadata: schema, training fingerprint, metrics, libraries, provenance."""
     from healthsec.services.models import show_model

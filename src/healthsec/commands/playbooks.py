@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from healthsec.commands.adapter import FormatOption, JsonOption, wants_json
 from healthsec.commands.cases import _emit, with_service
 from healthsec.commands.groups import DbOption, console, fail
 
@@ -65,10 +66,12 @@ def run(
         list[str] | None, typer.Option("--incident", help="Incident id (repeat; default all).")
     ] = None,
     directory: DirOption = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    fmt: FormatOption = "table",
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Run the matching playbooks over incidents; a run already done is not repeated, a failed one resumes."""
+    as_json = wants_json(fmt, as_json)
     from healthsec.services.playbooks import PlaybookEngine
 
     books = _books(directory)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import DbOption, console, fail
 from healthsec.config import ConfigError, Settings, hand_down, load_settings
 from healthsec.store import StoreError
@@ -240,13 +241,32 @@ def list_tokens(
     org: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
     db: DbOption = None,
     config: ConfigOption = None,
+    fmt: FormatOption = "table",
 ) -> None:
     """List tokens (never their secrets)."""
+    from healthsec.commands.adapter import emit, wants_json
+
+    as_json = wants_json(fmt)
     store, auth = _auth(db, _settings(config))
     try:
         tokens = auth.list_tokens(org)
     finally:
         store.close()
+    if as_json:
+        emit(
+            [
+                {
+                    "id": t.id,
+                    "org": t.org,
+                    "role": t.role.value,
+                    "name": t.name,
+                    "state": "active" if t.active() else ("revoked" if t.revoked_at else "expired"),
+                    "expires_at": t.expires_at.isoformat(timespec="seconds") if t.expires_at else None,
+                }
+                for t in tokens
+            ]
+        )
+        return
     for t in tokens:
         state = "active" if t.active() else ("revoked" if t.revoked_at else "expired")
         expires = t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never"

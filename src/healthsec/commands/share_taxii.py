@@ -11,13 +11,16 @@ import typer
 
 from healthsec.commands.adapter import (
     CLI_ACTOR,
+    FormatOption,
     InboxOption,
     KeyFileOption,
     SourceOption,
+    emit,
     opened,
     our_name,
     read_input,
     sharing_keys,
+    wants_json,
 )
 from healthsec.commands.groups import DbOption, console, fail, share_app
 from healthsec.config import env_var
@@ -115,10 +118,14 @@ def partners_add(
 
 
 @partners_app.command("list")
-def partners_list(db: DbOption = None) -> None:
+def partners_list(db: DbOption = None, fmt: FormatOption = "table") -> None:
     """List partners, their rights on our collections and the state of their pull cursor."""
+    as_json = wants_json(fmt)
     with opened(db) as store:
         rows = share_use.list_partners(store)
+    if as_json:
+        emit([{"partner": r.partner, "rights": r.rights, "cursor": r.cursor} for r in rows])
+        return
     if not rows:
         console.print("no partners yet (healthsec share partners add NAME --organisation ORG)")
     for row in rows:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -30,10 +42,13 @@ alerts = Table(
     Column("title", Text, nullable=False),
     Column("incident_id", String(64), nullable=True),
     Column("body", JSON, nullable=False),
+    # the order alerts were stored in (migration live_0002_alert_seq fills it): live listeners page by it
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), nullable=True),
     # (ts, id) is the list's order: keyset pages walk this index both ways (oldest or newest first)
     Index("ix_alerts_org_ts_id", "org", "ts", "id"),
     Index("ix_alerts_org_detector_ts_id", "org", "detector", "ts", "id"),
     Index("ix_alerts_org_incident", "org", "incident_id"),
+    Index("ix_alerts_org_seq", "org", "seq"),
 )
 
 # The asset-naming entities of each alert (IP, host, device, AE title; lowercased), with the alert's

@@ -303,7 +303,7 @@ class AlertRepository:
                 known |= {
                     i for (i,) in conn.execute(select(t.c.id).where(t.c.org == self.org, t.c.id.in_(chunk)))
                 }
-            _upsert(conn, t, rows, ("org", "id"), keep=("incident_id",))
+            _upsert(conn, t, rows, ("org", "id"), keep=("incident_id", "seq"))
             write_entities(conn, self.org, [r["body"] for r in rows], known)
             return len(set(ids) - known)
 

@@ -120,6 +120,23 @@ class AlertQueries:
                 return
             after = (parse_utc(page[-1]["ts"]), page[-1]["id"])
 
+    def last_stored(self) -> int:
+        """The position of the newest alert in storing order (``alerts.seq``; 0 when there is none)."""
+        t = schema.alerts
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(t.c.seq)).where(t.c.org == self.org)).scalar() or 0)
+
+    def stored_after(self, seq: int, *, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to ``limit`` (position, body) of the alerts stored after position ``seq``, in storing order: a
+        keyset page on (org, seq), whatever the alerts' own times (a late alert with an earlier time
+        comes once, after those stored before it)."""
+        t = schema.alerts
+        stmt = (
+            select(t.c.seq, t.c.body).where(t.c.org == self.org, t.c.seq > seq).order_by(t.c.seq).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(int(s), body) for s, body in conn.execute(stmt)]
+
     def incident_of(self, alert_ids: Iterable[str]) -> dict[str, str | None]:
         """Each known alert id with the incident it belongs to (None: not correlated yet)."""
         ids = list(dict.fromkeys(alert_ids))

@@ -151,3 +151,20 @@ def test_listen_hl7_prints_status_on_change_and_a_summary_on_sigterm(tmp_path: P
     ]
     assert len(status_lines) <= 1, out
     assert "stopped: connections=0 messages=0" in out, out + err
+
+
+@pytest.mark.parametrize("kind", ["hl7", "dicom"])
+def test_listen_on_a_port_in_use_is_one_error_line(kind: str, tmp_path: Path) -> None:
+    """A port another process holds: one line naming it and exit 1, not a traceback."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        res = run("listen", kind, "--port", str(port), "--duration", "5", env_db=tmp_path / "s.db")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ], res.stderr
+    assert "listening" not in res.stdout, res.stdout

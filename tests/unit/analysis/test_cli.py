@@ -35,7 +35,7 @@ def test_import_risk_paths(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
     (tmp_path / "inv.csv").write_text(INVENTORY)
     (tmp_path / "scan.csv").write_text(SCAN)
-    code, out = _run("assets", "import", str(tmp_path / "inv.csv"), "--db", db, "--json")
+    code, out = _run("assets", "import", str(tmp_path / "inv.csv"), "--db", db, "--format", "json")
     assert code == 0, out
     assert json.loads(out) == {
         "imported": True,
@@ -47,14 +47,16 @@ def test_import_risk_paths(tmp_path: Path) -> None:
     code, out = _run("assets", "import", str(tmp_path / "scan.csv"), "--db", db)
     assert code == 0, out
     # the scanner file does not erase what the inventory said (zone, device type, exposure)
-    code, out = _run("risk", "--top", "3", "--json", "--db", db)
+    code, out = _run("risk", "--top", "3", "--format", "json", "--db", db)
     ranked = json.loads(out)
     assert [r["asset_id"] for r in ranked] == ["ehr-db", "portal-web", "pump-icu-07"]
     assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
     pump = ranked[2]
     assert pump["criticality"] == "life_sustaining"
     assert any("vendor remote access" in f["detail"] for f in pump["likelihood_factors"])
-    code, out = _run("paths", "--to", "monitor-icu-12", "--top", "2", "--fixes", "2", "--json", "--db", db)
+    code, out = _run(
+        "paths", "--to", "monitor-icu-12", "--top", "2", "--fixes", "2", "--format", "json", "--db", db
+    )
     assert code == 0, out
     res = json.loads(out)
     assert len(res["paths"]) == 2
@@ -63,11 +65,13 @@ def test_import_risk_paths(tmp_path: Path) -> None:
     code, out = _run("paths", "--to", "nope", "--db", db)
     assert code == 1
     # a known-exploited catalogue flags the EHR finding; its risk rises and says why
-    before = json.loads(_run("assets", "show", "10.2.0.5", "--json", "--db", db)[1])["risk"]["score"]
+    before = json.loads(_run("assets", "show", "10.2.0.5", "--format", "json", "--db", db)[1])["risk"][
+        "score"
+    ]
     (tmp_path / "kev.json").write_text(json.dumps({"vulnerabilities": [{"cveID": "CVE-2023-21839"}]}))
-    code, out = _run("assets", "kev", str(tmp_path / "kev.json"), "--json", "--db", db)
+    code, out = _run("assets", "kev", str(tmp_path / "kev.json"), "--format", "json", "--db", db)
     assert json.loads(out) == {"catalogue_cves": 1, "findings_flagged": 1}
-    shown = json.loads(_run("assets", "show", "ehr-db", "--json", "--db", db)[1])
+    shown = json.loads(_run("assets", "show", "ehr-db", "--format", "json", "--db", db)[1])
     assert shown["risk"]["score"] > before
     assert shown["vulnerabilities"][0]["known_exploited"] is True
     assert shown["asset"]["role"] == "EHR database"  # no role column: the device type stands in
@@ -82,7 +86,7 @@ def test_bad_inventory_imports_nothing(tmp_path: Path) -> None:
     assert "bad.csv: row 6: asset 'pump-icu-07' differs" not in out  # plain inventory: a duplicate
     assert "bad.csv: row 6: duplicate asset 'pump-icu-07' (first at row 4)" in out
     assert "nothing was imported" in out
-    code, out = _run("assets", "list", "--json", "--db", db)
+    code, out = _run("assets", "list", "--format", "json", "--db", db)
     assert json.loads(out) == []
 
 
@@ -104,12 +108,12 @@ def test_incidents_list_and_show(tmp_path: Path) -> None:
     )
     store.incidents.upsert_many([inc])
     store.close()
-    code, out = _run("incidents", "list", "--json", "--db", db)
+    code, out = _run("incidents", "list", "--format", "json", "--db", db)
     assert code == 0, out
     rows = json.loads(out)
     assert [r["id"] for r in rows] == ["inc-1"]
     assert rows[0]["risk"]["score"] > 0
-    code, out = _run("incidents", "show", "inc-1", "--json", "--db", db)
+    code, out = _run("incidents", "show", "inc-1", "--format", "json", "--db", db)
     shown = json.loads(out)
     assert shown["technique_names"][0]["name"] == "Data Encrypted for Impact"
     assert shown["technique_names"][1]["name"] is None  # v19 id, not in the pinned copy
@@ -123,12 +127,12 @@ def test_incidents_list_and_show(tmp_path: Path) -> None:
 def test_attack_update_and_show(tmp_path: Path, shared_data: Path) -> None:
     ics = shared_data / "mitre-attack-stix" / "ics-attack-18.1-stix2.1.json.gz"
     out_path = tmp_path / "attack.json.gz"
-    code, out = _run("attack", "update", str(ics), "--out", str(out_path), "--json")
+    code, out = _run("attack", "update", str(ics), "--out", str(out_path), "--format", "json")
     assert code == 0, out
     res = json.loads(out)
     assert res["domains"] == ["enterprise-attack", "ics-attack"]  # Enterprise kept from the current copy
     assert out_path.stat().st_size == res["bytes"]
-    code, out = _run("attack", "show", "attack.t1486", "--json")
+    code, out = _run("attack", "show", "attack.t1486", "--format", "json")
     assert json.loads(out)["technique"]["name"] == "Data Encrypted for Impact"
     code, out = _run("attack", "update", str(tmp_path / "missing.json"), "--out", str(out_path))
     assert code == 1
@@ -163,17 +167,19 @@ def test_incidents_correlate_from_stored_alerts(tmp_path: Path) -> None:
         ]
     )
     store.close()
-    code, out = _run("incidents", "correlate", "--json", "--db", db)
+    code, out = _run("incidents", "correlate", "--format", "json", "--db", db)
     assert code == 0, out
     assert json.loads(out) == {"alerts": 3, "incidents": 2, "alerts_in_incidents": 3}
-    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    rows = json.loads(_run("incidents", "list", "--format", "json", "--db", db)[1])
     ws1 = next(r for r in rows if len(r["alert_ids"]) == 2)
     assert ws1["tactics"] == ["execution", "credential-access"]  # filled from the ATT&CK ids
     store = Store.open(db)
     store.incidents.set_status(ws1["id"], IncidentStatus.INVESTIGATING.value)
     store.close()
     _run("incidents", "correlate", "--db", db)
-    again = {r["id"]: r["status"] for r in json.loads(_run("incidents", "list", "--json", "--db", db)[1])}
+    again = {
+        r["id"]: r["status"] for r in json.loads(_run("incidents", "list", "--format", "json", "--db", db)[1])
+    }
     assert again[ws1["id"]] == "investigating"
 
 
@@ -199,7 +205,7 @@ def test_paths_from_incident(tmp_path: Path) -> None:
     )
     store.close()
     code, out = _run(
-        "paths", "--from-incident", "inc-ehr", "--top", "2", "--fixes", "1", "--json", "--db", db
+        "paths", "--from-incident", "inc-ehr", "--top", "2", "--fixes", "1", "--format", "json", "--db", db
     )
     assert code == 0, out
     res = json.loads(out)
@@ -230,17 +236,17 @@ def test_merge_and_split_keep_every_alert(tmp_path: Path) -> None:
         ]
     )
     store.close()
-    assert json.loads(_run("incidents", "correlate", "--json", "--db", db)[1])["incidents"] == 3
-    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    assert json.loads(_run("incidents", "correlate", "--format", "json", "--db", db)[1])["incidents"] == 3
+    rows = json.loads(_run("incidents", "list", "--format", "json", "--db", db)[1])
     by_alert = {a: r["id"] for r in rows for a in r["alert_ids"]}
-    code, out = _run("incidents", "merge", by_alert["a2"], by_alert["a3"], "--json", "--db", db)
+    code, out = _run("incidents", "merge", by_alert["a2"], by_alert["a3"], "--format", "json", "--db", db)
     assert code == 0, out
     assert sorted(json.loads(out)["alert_ids"]) == ["a2", "a3"]
-    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    rows = json.loads(_run("incidents", "list", "--format", "json", "--db", db)[1])
     assert sorted(sorted(r["alert_ids"]) for r in rows) == [["a0", "a1"], ["a2", "a3"]]
-    code, out = _run("incidents", "split", by_alert["a0"], "a1", "--json", "--db", db)
+    code, out = _run("incidents", "split", by_alert["a0"], "a1", "--format", "json", "--db", db)
     assert code == 0, out
-    rows = json.loads(_run("incidents", "list", "--json", "--db", db)[1])
+    rows = json.loads(_run("incidents", "list", "--format", "json", "--db", db)[1])
     assert sorted(sorted(r["alert_ids"]) for r in rows) == [["a0"], ["a1"], ["a2", "a3"]]
     # refusals: unknown incident, a split that would leave one side empty
     assert _run("incidents", "merge", "nope", by_alert["a0"], "--db", db)[0] == 1

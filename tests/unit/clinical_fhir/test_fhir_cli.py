@@ -84,3 +84,22 @@ def test_scan_fhir_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, ["scan", "fhir", str(tmp_path / "nope.ndjson"), "--no-store"])
     assert result.exit_code == 1
     assert "no such file" in result.output
+
+
+def test_scan_fhir_format_json_prints_only_alerts_on_stdout(
+    synthea: Directory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = synthea.context
+    base = tmp_path / "baseline.ndjson"
+    base.write_bytes(b"".join(orjson.dumps(to_audit_event(e)) + b"\n" for e in benign_accesses(ctx, days=7)))
+    cases = attack_cases(ctx, synthea.patients, day=EPOCH + timedelta(days=8))
+    today = tmp_path / "today.ndjson"
+    today.write_bytes(b"".join(orjson.dumps(to_audit_event(e)) + b"\n" for c in cases for e in c.events))
+    key_file = tmp_path / "patient.key"
+    key_file.write_text("a-patient-secret-of-32-bytes-or-so")
+    args = ["scan", "fhir", str(today), "--baseline", str(base), "--no-store", "--format", "json"]
+    result = CliRunner().invoke(app, args, env={"HEALTHSEC_PATIENT_KEY_FILE": str(key_file)})
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all(r["detector"] for r in rows)
+    assert "AuditEvents:" in result.stderr and "AuditEvents:" not in result.stdout

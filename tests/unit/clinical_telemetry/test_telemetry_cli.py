@@ -27,7 +27,7 @@ def test_train_then_detect(shared_data: Path, tmp_path: Path) -> None:
     _subset(shared_data, train_csv, 0, 4)
     model = tmp_path / "model"
     result = runner.invoke(
-        app, ["train", "telemetry", str(train_csv), "--format", "ton-iot", "--out", str(model)]
+        app, ["train", "telemetry", str(train_csv), "--input-format", "ton-iot", "--out", str(model)]
     )
     assert result.exit_code == 0, result.output
     assert "features: latitude, longitude" in result.output
@@ -46,7 +46,7 @@ def test_train_then_detect(shared_data: Path, tmp_path: Path) -> None:
             "detect",
             "telemetry",
             str(test_csv),
-            "--format",
+            "--input-format",
             "ton-iot",
             "--model",
             str(model),
@@ -86,7 +86,7 @@ def test_detect_with_a_missing_model_fails_clearly(tmp_path: Path) -> None:
             "detect",
             "telemetry",
             str(data),
-            "--format",
+            "--input-format",
             "csv",
             "--model",
             str(tmp_path / "none"),
@@ -103,10 +103,10 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "x.csv"
     data.write_text("ts,hr\n")
     result = CliRunner().invoke(
-        app, ["train", "telemetry", str(data), "--format", "xml", "--out", str(tmp_path)]
+        app, ["train", "telemetry", str(data), "--input-format", "xml", "--out", str(tmp_path)]
     )
     assert result.exit_code == 1
-    assert "--format must be one of" in result.output
+    assert "--input-format must be one of" in result.output
 
 
 def test_detect_refuses_a_file_of_another_device_type(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_detect_refuses_a_file_of_another_device_type(tmp_path: Path) -> None:
             "detect",
             "telemetry",
             str(data),
-            "--format",
+            "--input-format",
             "csv",
             "--model",
             str(model),

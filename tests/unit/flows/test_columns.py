@@ -107,7 +107,8 @@ def test_network_features_beside_patient_vital_signs(tmp_path: Path) -> None:
     assert set(t.frame.columns) == {"Dur", "SrcBytes", "DstBytes", "Temp", "SpO2", "Pulse_Rate", "Heart_rate"}
     model = tmp_path / "model"
     res = CliRunner().invoke(
-        app, ["train", "flows", str(p), "--format", "csv", "--label-column", "Label", "--model", str(model)]
+        app,
+        ["train", "flows", str(p), "--input-format", "csv", "--label-column", "Label", "--model", str(model)],
     )
     assert res.exit_code == 0, res.output
     assert "'Attack Category' not used as a feature: label-like" in res.output

@@ -28,7 +28,7 @@ def train_csv(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def _train(csv: Path, model: Path, db: Path, *extra: str) -> str:
-    args = ["train", "telemetry", str(csv), "--format", "ton-iot", "--out", str(model), "--db", str(db)]
+    args = ["train", "telemetry", str(csv), "--input-format", "ton-iot", "--out", str(model), "--db", str(db)]
     r = runner.invoke(app, [*args, *extra])
     assert r.exit_code == 0, r.output
     return r.output

@@ -107,7 +107,11 @@ def test_incident_status_assign_comment(tmp_path: Path) -> None:
     assert shown["assignee"] == "ana"
     assert shown["status"] == "contained"
     assert [h["kind"] for h in shown["activity"]] == ["assign", "comment", "status"]
-    rows = json.loads(_run("incidents", "list", "--assignee", "ana", "--json", "--db", db)[1])
-    assert [r["id"] for r in rows] == ["inc-1"]
+    listed = _run("incidents", "list", "--assignee", "ana", "--format", "json", "--db", db)[1]
+    assert [r["id"] for r in json.loads(listed)] == ["inc-1"]
+    # --json is the hidden older spelling of --format json: same output
+    assert _run("incidents", "list", "--assignee", "ana", "--json", "--db", db)[1] == listed
+    code, out = _run("incidents", "list", "--format", "xml", "--db", db)
+    assert code == 1 and "--format must be table or json" in out
     code, out = _run("incidents", "list", "--db", db, "--status", "weird")
     assert code == 1
