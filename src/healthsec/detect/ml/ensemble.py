@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,11 @@ class FlowEnsemble:
         if y[val_mask].any():
             model.card["validation_metrics"] = model.evaluate(frame.filter(pl.Series(val_mask)), y[val_mask])
         return model
+
+    def compile(self, cache_dir: Path | None = None) -> bool:
+        """Native code for the LightGBM part (optional lleaves; see ``detect.ml.native``): the same
+        predictions, faster. False when there is no supervised part or lleaves is missing."""
+        return self.supervised is not None and self.supervised.compile(cache_dir)
 
     def evaluate(self, frame: pl.DataFrame, y: npt.NDArray[np.bool_]) -> dict[str, float]:
         """Accuracy, balanced accuracy, attack recall, FPR and ROC-AUC of the ensemble on labelled rows."""
