@@ -167,7 +167,7 @@ def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
         t_lgb_score, _ = best_of(5, lambda: sup.probability(ens.schema.tree_matrix(table.frame)))
         before = ens.predict(table.frame)
         t0 = time.perf_counter()
-        native = ens.compile()  # lleaves (the 'native' extra), in memory: no cache
+        native = ens.compile()  # lleaves (the 'native' extra): LightGBM + Isolation Forest, no cache
         t_compile = time.perf_counter() - t0
         if native:
             after = ens.predict(table.frame)
@@ -175,7 +175,7 @@ def speed(name: str, path: Path, fmt: str, ens: FlowEnsemble) -> None:
             diff = float(np.max(np.abs(before.score - after.score)))
             t_score_n, _ = best_of(5, lambda: ens.predict(table.frame))
             t_full_n, _ = best_of(5, lambda: ens.predict(read_table(plain, fmt).frame))
-            sup.native = {}  # LightGBM's predict again for whatever runs next
+            ens.drop_native()  # LightGBM's and sklearn's predict again for whatever runs next
     finally:
         plain.unlink(missing_ok=True)
     ref = n / t_arrow

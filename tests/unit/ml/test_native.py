@@ -9,10 +9,12 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 import pytest
+from sklearn.ensemble import IsolationForest
 
 from healthsec.detect.ml import native
 from healthsec.detect.ml.features import FeatureSchema
 from healthsec.detect.ml.supervised import SupervisedFlowModel
+from healthsec.detect.ml.unsupervised import IsolationForestPart
 
 
 def _model() -> tuple[SupervisedFlowModel, np.ndarray]:
@@ -90,3 +92,14 @@ def test_cache_is_private_and_keyed_by_the_model_text(
     monkeypatch.setattr(native, "_COMPILED", {})
     assert native.compile_forest(text, raw_score=False, cache_dir=shared) is not None
     assert list(shared.iterdir()) == []
+
+
+def test_compiled_isolation_forest_scores_equal_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 5))
+    part = IsolationForestPart(model=IsolationForest(n_estimators=6, max_samples=128, random_state=0).fit(x))
+    test = np.vstack([x, rng.normal(scale=4.0, size=(200, 5)), np.zeros((1, 5))])
+    plain = part.score(test)
+    assert part.compile()
+    np.testing.assert_allclose(part.score(test), plain, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(plain, -part.model.score_samples(test), rtol=0, atol=0)  # type: ignore[union-attr]
