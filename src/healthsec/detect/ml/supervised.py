@@ -143,12 +143,14 @@ class SupervisedFlowModel:
         # tree counts (LightGBM's prediction early stop was 1.3x faster but changed 82 of UNSW-NB15's
         # 82,332 categories, and the compiled model cannot stop early: both paths must agree).
         fast = self.native.get("category")
-        raw = fast(x) if fast is not None else self.category.predict(x, raw_score=True)
-        raw = np.asarray(raw, dtype=np.float64)
+        raw: F64 = np.asarray(
+            fast(x) if fast is not None else self.category.predict(x, raw_score=True), dtype=np.float64
+        )
         benign = [i for i, c in enumerate(self.classes) if c == "benign"]
         if benign:
             raw[:, benign] = -np.inf
-        return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)].tolist()
+        names: list[str] = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)].tolist()
+        return names
 
     def contributions(self, x: F64) -> F64:
         """LightGBM's own per-feature contributions (log-odds) for each row; last column is the bias."""
