@@ -68,3 +68,27 @@ def test_a_capture_without_flows_is_unknown() -> None:
     ident = DeviceIdentifier().fit(caps, devs, trials, flows=False)
     empty = Capture("empty.pcap", pl.DataFrame({c: [] for c in FLOW_STATS}), [], [], [])
     assert ident.identify(empty) == (UNKNOWN, 0.0, "no flows")
+
+
+def _flows(names: list[str | None], apps: list[str], ports: list[float]) -> Capture:
+    n = len(names)
+    data = {c: [10.0] * n for c in FLOW_STATS}
+    data["protocol"], data["dst_port"] = [6.0] * n, ports
+    return Capture("x.pcap", pl.DataFrame(data), names, list(apps), ["10.0.0.2"] * n)
+
+
+def test_resolver_flows_count_only_when_a_capture_holds_nothing_else() -> None:
+    """DNS over TLS looks the same from every device: beside a flow to a vendor never seen, it must not
+    make the capture half-fit a known device that also used DoT (a Withings capture was named Wyze)."""
+    ident = DeviceIdentifier(
+        device_tokens={
+            "scale": ["app:DoH_DoT", "app:TLS", "dom:scale-cloud.com", "port:6/443", "port:6/853"],
+            "pump": ["app:TLS", "dom:pump-cloud.com", "port:6/443"],
+            "monitor": ["app:TLS", "dom:monitor-cloud.com", "port:6/443"],
+        }
+    )
+    dot_and_new = _flows([None, "api.withings.net"], ["DoH_DoT", "TLS"], [853.0, 443.0])
+    assert ident.overlap(dot_and_new, "scale") == 0.0
+    only_dot = _flows([None], ["DoH_DoT"], [853.0])
+    assert ident.overlap(only_dot, "scale") == 1.0
+    assert ident.overlap(only_dot, "pump") == 0.0

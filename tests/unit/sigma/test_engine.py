@@ -279,3 +279,33 @@ def test_matching_ahead_gives_the_alerts_of_matching_bucket_by_bucket() -> None:
     assert ahead == plain and len(plain) == 4
     det.prepare([])
     assert det.detect(recs[:6]) == plain[:2]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text", "expected"),
+    [
+        ("mimi*katz", "run mimi-katz.exe now", True),  # Sigma keywords are 'contains' searches
+        ("mimi*katz", "katz before mimi", False),
+        ("power?hell", "a PowerShell b", True),
+        ("power?hell", "a powerhell b", False),  # '?' is exactly one character
+        ("ntds*", "copy of NTDS.dit", True),  # a trailing wildcard does not anchor at the start
+        ("*.dit", "ntds.dit was copied", True),  # nor a leading one at the end
+    ],
+)
+@pytest.mark.parametrize("size", [1, 600])
+def test_keyword_with_wildcards_matches_inside_the_record_like_pysigma(
+    keyword: str, text: str, expected: bool, size: int
+) -> None:
+    """pySigma's backends search a keyword anywhere in the event (SQLite: ``LIKE '%mimi%katz%'``):
+    wildcards match within the text, so a wildcard never anchors a keyword to the whole record."""
+    detection = f"    keywords:\n        - '{keyword}'\n    condition: keywords"
+    rs = parse_rules([("k.yml", rule(detection, "    product: windows"))])
+    assert not rs.problems
+    engine = SigmaEngine(rs.rules)
+    payloads = [f"benign {i}" for i in range(size)]
+    payloads[-1] = text
+    records = [
+        rec({"Host": "WS01", "Payload": p, "Count": i}, channel="Windows PowerShell", event_id=800, n=i + 1)
+        for i, p in enumerate(payloads)
+    ]
+    assert [h.index for h in engine.match(records)] == ([size - 1] if expected else [])

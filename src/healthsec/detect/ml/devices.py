@@ -40,6 +40,11 @@ FLOW_STATS = (
     "dst_port",
 )
 UNKNOWN = "unknown"
+# A flow that only asks a resolver (DNS, DNS over TLS/HTTPS) looks the same from every device; it is
+# judged only when a capture holds nothing else.
+RESOLVER_TOKENS = frozenset(
+    {"app:DNS", "app:DoH_DoT", "port:17/53", "port:6/53", "port:6/853", "port:17/853"}
+)
 
 
 def domain_of(name: str | None) -> str | None:
@@ -180,7 +185,8 @@ class DeviceIdentifier:
         return {t for t, c in counts.items() if c >= max(2, len(self.device_tokens) / 2)}
 
     def overlap(self, cap: Capture, device: str) -> float | None:
-        """Share of the capture's non-generic flows whose destinations were all seen for ``device``.
+        """Share of the capture's non-generic flows whose destinations were all seen for ``device``
+        (flows to resolvers left out when the capture holds others).
 
         None when every flow is generic: such a capture says nothing about which device sent it.
         """
@@ -190,6 +196,8 @@ class DeviceIdentifier:
         specific = [toks for toks in specific if not toks <= generic]
         if not specific:
             return None
+        beyond = [toks for toks in specific if not toks <= RESOLVER_TOKENS]
+        specific = beyond or specific  # resolver flows count only when there is nothing else
         return sum(toks <= known for toks in specific) / len(specific)
 
     def identify(self, cap: Capture) -> tuple[str, float, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from healthsec.detect.ml.explain import contribution_sentence, deviation_sentenc
 from healthsec.detect.ml.features import F64, FeatureSchema, flow_entities, frame_from_flows
 from healthsec.detect.ml.streaming import StreamingFlowDetector
 from healthsec.detect.ml.supervised import SupervisedFlowModel
-from healthsec.detect.ml.unsupervised import UnsupervisedFlowModel
+from healthsec.detect.ml.unsupervised import IsolationForestPart, UnsupervisedFlowModel
 from healthsec.model import Alert, Event, Flow, Severity, stable_id
 
 VERSION = "1.0"
@@ -114,6 +115,20 @@ class FlowEnsemble:
         if y[val_mask].any():
             model.card["validation_metrics"] = model.evaluate(frame.filter(pl.Series(val_mask)), y[val_mask])
         return model
+
+    def compile(self, cache_dir: Path | None = None) -> bool:
+        """Native code for the LightGBM models and the Isolation Forest (optional lleaves; see
+        ``detect.ml.native``): the same predictions, faster. False when lleaves is missing."""
+        trees = self.unsupervised.compile(cache_dir)
+        return self.supervised.compile(cache_dir) and trees if self.supervised is not None else trees
+
+    def drop_native(self) -> None:
+        """Back to LightGBM's and sklearn's own predict (what runs without the native extra)."""
+        if self.supervised is not None:
+            self.supervised.native = {}
+        for part in self.unsupervised.parts.values():
+            if isinstance(part, IsolationForestPart):
+                part.native = None
 
     def evaluate(self, frame: pl.DataFrame, y: npt.NDArray[np.bool_]) -> dict[str, float]:
         """Accuracy, balanced accuracy, attack recall, FPR and ROC-AUC of the ensemble on labelled rows."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -13,6 +14,7 @@ import polars as pl
 from sklearn.isotonic import IsotonicRegression
 
 from healthsec.detect.ml.features import F64, FeatureSchema
+from healthsec.detect.ml.native import Predict, compile_forest
 
 PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -26,7 +28,6 @@ PARAMS: dict[str, Any] = {
     "deterministic": True,
 }
 ROUNDS = 120
-CATEGORY_MARGIN = 2.0  # raw-score lead at which the category of a row is settled (see categories())
 MIN_CLASS_ROWS = 5  # rarer categories merge into "attack" for the category model
 
 
@@ -42,6 +43,7 @@ class SupervisedFlowModel:
     classes: tuple[str, ...] = ()
     threshold: float = 0.5
     category_temperature: float = 1.0
+    native: dict[str, Predict] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def fit(
@@ -97,7 +99,25 @@ class SupervisedFlowModel:
             category_temperature=temperature,
         )
 
+    def compile(self, cache_dir: Path | None = None) -> bool:
+        """Compile both boosters to native code (lleaves, optional): the same predictions, about 7x
+        faster on one core. False (LightGBM's predict stays) when lleaves is missing or fails."""
+        binary = compile_forest(self.binary.model_to_string(), raw_score=False, cache_dir=cache_dir)
+        if binary is None:
+            return False
+        native = {"binary": binary}
+        if self.category is not None:
+            category = compile_forest(self.category.model_to_string(), raw_score=True, cache_dir=cache_dir)
+            if category is None:
+                return False
+            native["category"] = category
+        self.native = native
+        return True
+
     def raw_probability(self, x: F64) -> F64:
+        fast = self.native.get("binary")
+        if fast is not None and x.shape[0]:
+            return fast(x)
         out: F64 = np.asarray(self.binary.predict(x), dtype=np.float64)
         return out
 
@@ -119,23 +139,18 @@ class SupervisedFlowModel:
             return ["attack"] * x.shape[0]
         if x.shape[0] == 0:
             return []
-        # Raw scores: softmax keeps the order, so the most likely class is the same without it. LightGBM's
-        # prediction early stop skips the last trees for a row once one class leads by CATEGORY_MARGIN:
-        # half the time on UNSW-NB15, and the same class for all but 2 of its 82,332 rows.
-        raw = np.asarray(
-            self.category.predict(
-                x,
-                raw_score=True,
-                pred_early_stop=True,
-                pred_early_stop_freq=10,
-                pred_early_stop_margin=CATEGORY_MARGIN,
-            ),
-            dtype=np.float64,
+        # Raw scores: softmax keeps the order, so the most likely class is the same without it. Every
+        # tree counts (LightGBM's prediction early stop was 1.3x faster but changed 82 of UNSW-NB15's
+        # 82,332 categories, and the compiled model cannot stop early: both paths must agree).
+        fast = self.native.get("category")
+        raw: F64 = np.asarray(
+            fast(x) if fast is not None else self.category.predict(x, raw_score=True), dtype=np.float64
         )
         benign = [i for i, c in enumerate(self.classes) if c == "benign"]
         if benign:
             raw[:, benign] = -np.inf
-        return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)].tolist()
+        names: list[str] = np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)].tolist()
+        return names
 
     def contributions(self, x: F64) -> F64:
         """LightGBM's own per-feature contributions (log-odds) for each row; last column is the bias."""

@@ -121,16 +121,22 @@ def attack_tags(tags: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dict.fromkeys(techniques)), tuple(dict.fromkeys(tactics))
 
 
-def _string_atom(fld: str, value: SigmaString) -> Atom:
+def _string_atom(fld: str, value: SigmaString, *, keyword: bool = False) -> Atom:
+    """``keyword``: a value without a field, searched anywhere in the record as pySigma's backends do
+    (SQLite: ``LIKE '%mimi%katz%'``): its wildcards match within the text and never anchor it to the
+    start, the end or the whole of the record."""
     parts = list(value.s)
     cased = isinstance(value, SigmaCasedString)
+    multi, single = SpecialChars.WILDCARD_MULTI, SpecialChars.WILDCARD_SINGLE
+    if keyword:
+        head = [] if parts and parts[0] is multi else [multi]
+        parts = head + parts + ([] if parts and parts[-1] is multi else [multi])
     if any(isinstance(p, Placeholder) for p in parts):
         raise Unsupported(f"placeholder in value of field {fld!r}")
 
     def norm(text: str) -> str:
         return text if cased else text.lower()
 
-    multi, single = SpecialChars.WILDCARD_MULTI, SpecialChars.WILDCARD_SINGLE
     texts = [p for p in parts if isinstance(p, str)]
     specials = [p for p in parts if isinstance(p, SpecialChars)]
     if not specials:
@@ -157,10 +163,7 @@ def value_atoms(fld: str | None, value: SigmaType) -> list[Atom]:
     if isinstance(value, SigmaExpansion):
         return [a for v in value.values for a in value_atoms(fld, v)]
     if isinstance(value, SigmaString):
-        atom = _string_atom(key, value)
-        if fld is None and atom.kind == "eq":  # a keyword matches anywhere in the record
-            return [Atom(key, "contains", atom.values, atom.cased)]
-        return [atom]
+        return [_string_atom(key, value, keyword=fld is None)]
     if isinstance(value, SigmaBool):
         return [Atom(key, "eq", (str(value.boolean).lower(),))]
     if isinstance(value, SigmaNumber):
