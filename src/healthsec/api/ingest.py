@@ -95,8 +95,9 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
             {"loc": [*loc, name], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
             for name in extra
         ], None
-    try:
-        event = _ADAPTERS[kind].validate_python({k: v for k, v in raw.items() if k != "kind"})
+    try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
+        body = orjson.dumps({k: v for k, v in raw.items() if k != "kind"})
+        event = _ADAPTERS[kind].validate_json(body, strict=True)
     except ValidationError as exc:
         return [
             {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()

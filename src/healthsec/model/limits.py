@@ -40,6 +40,9 @@ def _strings(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[st
     elif isinstance(value, list | tuple | set | frozenset):
         for i, item in enumerate(value):
             yield from _strings(item, (*path, i))
+    elif is_dataclass(value) and not isinstance(value, type):  # nested records (an event's provenance)
+        for f in fields(value):
+            yield from _strings(getattr(value, f.name), (*path, f.name))
 
 
 def text_problems(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:

@@ -34,7 +34,19 @@ def test_valid_flow_is_built() -> None:
         ([1, 2], ["body", "events", 3], "object_type"),
         ({**GOOD, "kind": "pcap"}, ["body", "events", 3, "kind"], "enum"),
         ({**GOOD, "colour": "red"}, ["body", "events", 3, "colour"], "extra_forbidden"),
-        ({**GOOD, "dst_port": "http"}, ["body", "events", 3, "dst_port"], "int_parsing"),
+        ({**GOOD, "dst_port": "http"}, ["body", "events", 3, "dst_port"], "int_type"),
+        # strict types, as the published schema says (schemathesis sent these and they were accepted)
+        ({**GOOD, "dst_port": False}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "dst_port": "104"}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "dst_port": 104.0}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "duration": True}, ["body", "events", 3, "duration"], "float_type"),
+        ({**GOOD, "ts": 1767225600}, ["body", "events", 3, "ts"], "datetime_type"),
+        # nested strings too: a control character in the provenance (schemathesis found it accepted)
+        (
+            {**GOOD, "provenance": {"source": "zeek", "sensor": "tap\x0f1"}},
+            ["body", "events", 3, "provenance", "sensor"],
+            "value_error",
+        ),
         ({**GOOD, "src_ip": 5}, ["body", "events", 3, "src_ip"], "string_type"),
         ({k: v for k, v in GOOD.items() if k != "id"}, ["body", "events", 3, "id"], "missing"),
     ],
