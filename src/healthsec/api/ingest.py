@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from healthsec.api.auth import ERROR_RESPONSES, Sensor
-from healthsec.api.security import ONE_LINE
+from healthsec.api.security import ONE_LINE, TEXT
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.model import Event
+from healthsec.model import Event, Provenance
 from healthsec.model.events import EVENT_TYPES
 from healthsec.model.limits import EVENT_LIMITS, event_problems
 from healthsec.pipeline import Detection
@@ -28,6 +28,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(cls) for kind, cls i
 _FIELDS: dict[str, frozenset[str]] = {
     kind: frozenset(f.name for f in dataclasses.fields(cls)) for kind, cls in EVENT_TYPES.items()
 }
+_PROVENANCE_FIELDS = frozenset(f.name for f in dataclasses.fields(Provenance))
 
 
 class IngestSink(Protocol):
@@ -89,11 +90,14 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
     if not isinstance(kind, str) or kind not in _ADAPTERS:
         msg = f"unknown event kind; one of {', '.join(sorted(_ADAPTERS))}"  # the value is never echoed
         return [{"loc": [*loc, "kind"], "msg": msg, "type": "enum"}], None
-    extra = sorted(set(raw) - _FIELDS[kind] - {"kind"})
+    extra = [[name] for name in sorted(set(raw) - _FIELDS[kind] - {"kind"})]
+    provenance = raw.get("provenance")
+    if isinstance(provenance, dict):  # pydantic ignores unknown keys of a nested dataclass: refuse them here
+        extra += [["provenance", name] for name in sorted(set(provenance) - _PROVENANCE_FIELDS)]
     if extra:
         return [
-            {"loc": [*loc, name], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
-            for name in extra
+            {"loc": [*loc, *where], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
+            for where in extra
         ], None
     try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
         body = orjson.dumps({k: v for k, v in raw.items() if k != "kind"})
@@ -147,6 +151,39 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: any JSON value whose strings and keys hold no control character but tab, newline and carriage return
+#: (what model.limits.event_problems enforces in an event's free-form ``fields``)
+TEXT_JSON: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": TEXT},
+        {"type": "array", "items": {"$ref": "#/components/schemas/TextJson"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": TEXT},
+            "additionalProperties": {"$ref": "#/components/schemas/TextJson"},
+        },
+    ]
+}
+
+
+def _text_keys(node: Any) -> None:
+    """Free-form objects (``fields``, ``features``, ``metrics``) in place: keys without control characters,
+    and any value of ``fields`` as :data:`TEXT_JSON`."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
+            if node.get("additionalProperties", True) is True:
+                node["additionalProperties"] = {"$ref": "#/components/schemas/TextJson"}
+            node.setdefault("propertyNames", {"pattern": TEXT})
+        for value in node.values():
+            _text_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            _text_keys(value)
+
+
 def _event_components() -> dict[str, Any]:
     """One published schema per event kind (``FlowEvent``, ``LogEvent``, ...) from the very classes the
     route validates with, plus the declared limits and the ``kind`` that selects it; shared definitions
@@ -165,6 +202,9 @@ def _event_components() -> dict[str, Any]:
         schema["additionalProperties"] = False
         schema["title"] = f"{cls.__name__}Event"
         out[f"{cls.__name__}Event"] = schema
+    out["Provenance"]["additionalProperties"] = False  # enforced in validate_event
+    _text_keys(out)
+    out["TextJson"] = TEXT_JSON
     return out
 
 

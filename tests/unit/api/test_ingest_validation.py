@@ -41,6 +41,23 @@ def test_valid_flow_is_built() -> None:
         ({**GOOD, "dst_port": 104.0}, ["body", "events", 3, "dst_port"], "int_type"),
         ({**GOOD, "duration": True}, ["body", "events", 3, "duration"], "float_type"),
         ({**GOOD, "ts": 1767225600}, ["body", "events", 3, "ts"], "datetime_type"),
+        # unknown provenance keys and control characters in free-form keys (schemathesis found both)
+        (
+            {**GOOD, "provenance": {"source": "zeek", "colour": "red"}},
+            ["body", "events", 3, "provenance", "colour"],
+            "extra_forbidden",
+        ),
+        (
+            {
+                "kind": "log",
+                "id": "l1",
+                "ts": "2026-01-01T00:00:00Z",
+                "source": "evtx",
+                "fields": {"a\x7f": 1},
+            },
+            ["body", "events", 3, "fields", "<key>"],
+            "value_error",
+        ),
         # nested strings too: a control character in the provenance (schemathesis found it accepted)
         (
             {**GOOD, "provenance": {"source": "zeek", "sensor": "tap\x0f1"}},
