@@ -20,7 +20,7 @@ from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
 from healthsec.model import Event, Provenance
 from healthsec.model.events import EVENT_TYPES
-from healthsec.model.limits import EVENT_LIMITS, event_problems
+from healthsec.model.limits import EVENT_LIMITS, INT_MAX, INT_MIN, event_problems
 from healthsec.pipeline import Detection
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
@@ -99,8 +99,11 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
             {"loc": [*loc, *where], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
             for where in extra
         ], None
-    try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
+    try:
         body = orjson.dumps({k: v for k, v in raw.items() if k != "kind"})
+    except TypeError:  # only for a caller's Python values: JSON read by orjson always fits 64 bits
+        return [{"loc": loc, "msg": "integer out of the 64-bit range", "type": "value_error"}], None
+    try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
         event = _ADAPTERS[kind].validate_json(body, strict=True)
     except ValidationError as exc:
         return [
@@ -169,6 +172,19 @@ TEXT_JSON: dict[str, Any] = {
 }
 
 
+def _int64(node: Any) -> None:
+    """Every integer of an event schema in place: the signed 64-bit range model.limits enforces."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node.setdefault("minimum", INT_MIN)
+            node.setdefault("maximum", INT_MAX)
+        for value in node.values():
+            _int64(value)
+    elif isinstance(node, list):
+        for value in node:
+            _int64(value)
+
+
 def _text_keys(node: Any) -> None:
     """Free-form objects (``fields``, ``features``, ``metrics``) in place: keys without control characters,
     and any value of ``fields`` as :data:`TEXT_JSON`."""
@@ -204,6 +220,7 @@ def _event_components() -> dict[str, Any]:
         out[f"{cls.__name__}Event"] = schema
     out["Provenance"]["additionalProperties"] = False  # enforced in validate_event
     _text_keys(out)
+    _int64(out)
     out["TextJson"] = TEXT_JSON
     return out
 

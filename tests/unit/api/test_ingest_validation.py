@@ -58,6 +58,14 @@ def test_valid_flow_is_built() -> None:
             ["body", "events", 3, "fields", "<key>"],
             "value_error",
         ),
+        # integers fit 64 bits, as published (beyond that orjson reads a float, which strict mode refuses)
+        ({**GOOD, "dst_port": 2**63}, ["body", "events", 3, "dst_port"], "value_error"),
+        (
+            {**GOOD, "provenance": {"source": "zeek", "record": 2**63}},
+            ["body", "events", 3, "provenance", "record"],
+            "value_error",
+        ),
+        ({**GOOD, "dst_port": -(2**63) - 1}, ["body", "events", 3], "value_error"),
         # nested strings too: a control character in the provenance (schemathesis found it accepted)
         (
             {**GOOD, "provenance": {"source": "zeek", "sensor": "tap\x0f1"}},
