@@ -31,6 +31,27 @@ _FIELDS: dict[str, frozenset[str]] = {
 _PROVENANCE_FIELDS = frozenset(f.name for f in dataclasses.fields(Provenance))
 
 
+def _integer_names(schema: Mapping[str, Any]) -> frozenset[str]:
+    props: Mapping[str, Any] = schema.get("properties", {})
+    return frozenset(
+        name
+        for name, prop in props.items()
+        if prop.get("type") == "integer" or any(v.get("type") == "integer" for v in prop.get("anyOf", ()))
+    )
+
+
+#: integer fields per kind (and of the provenance): JSON Schema counts 5.0 as an integer, strict mode not
+_INTEGERS = {kind: _integer_names(a.json_schema()) for kind, a in _ADAPTERS.items()}
+_PROVENANCE_INTEGERS = _integer_names(TypeAdapter(Provenance).json_schema())
+
+
+def _whole(values: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """``values`` with each integer field given as a whole float (5.0) turned into the integer 5."""
+    return {
+        k: int(v) if k in names and isinstance(v, float) and v.is_integer() else v for k, v in values.items()
+    }
+
+
 class IngestSink(Protocol):
     """Where validated events go: the in-process pipeline or the NATS stream."""
 
@@ -99,8 +120,11 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
             {"loc": [*loc, *where], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
             for where in extra
         ], None
+    clean = _whole({k: v for k, v in raw.items() if k != "kind"}, _INTEGERS[kind])
+    if isinstance(provenance, dict):
+        clean["provenance"] = _whole(provenance, _PROVENANCE_INTEGERS)
     try:
-        body = orjson.dumps({k: v for k, v in raw.items() if k != "kind"})
+        body = orjson.dumps(clean)
     except TypeError:  # only for a caller's Python values: JSON read by orjson always fits 64 bits
         return [{"loc": loc, "msg": "integer out of the 64-bit range", "type": "value_error"}], None
     try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
