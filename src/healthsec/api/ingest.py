@@ -46,9 +46,11 @@ _PROVENANCE_INTEGERS = _integer_names(TypeAdapter(Provenance).json_schema())
 
 
 def _whole(values: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    """``values`` with each integer field given as a whole float (5.0) turned into the integer 5."""
+    """``values`` with each integer field given as a whole float (5.0) turned into the integer 5; a float at
+    or beyond 2**63 stays a float (refused): orjson reads -(2**63)-1 as a float that rounds to -(2**63)."""
     return {
-        k: int(v) if k in names and isinstance(v, float) and v.is_integer() else v for k, v in values.items()
+        k: int(v) if k in names and isinstance(v, float) and v.is_integer() and abs(v) < 2.0**63 else v
+        for k, v in values.items()
     }
 
 

@@ -91,6 +91,9 @@ def test_whole_floats_are_integers() -> None:
     assert errors == [] and isinstance(event, Flow)
     assert (event.dst_port, event.provenance and event.provenance.record) == (104, 7)
     assert isinstance(event.dst_port, int)
+    # what orjson makes of -9223372036854775809 (one below the range): a float that rounds to -(2**63)
+    errors, event = validate_event(0, {**GOOD, "dst_port": float(-(2**63) - 1)})
+    assert event is None and errors[0]["loc"] == ["body", "events", 0, "dst_port"]
 
 
 def test_naive_timestamp_refused() -> None:
