@@ -10,7 +10,7 @@ import pytest
 from healthsec.analyze.risk import RiskModel
 from healthsec.model import Alert, Asset, Criticality, Entity, EntityKind, Severity
 from healthsec.services import alerts as uc
-from healthsec.services.common import Invalid
+from healthsec.services.common import NotFound
 from healthsec.services.risk import risk_model
 from healthsec.store import Store
 from healthsec.store.triage import AlertSql, alert_queries
@@ -72,9 +72,9 @@ def test_keyset_pages_are_the_offset_pages_both_ways(store: Store) -> None:
 
 def test_unknown_after_is_a_clear_error(store: Store) -> None:
     store.alerts.add_many([alert(1)])
-    with pytest.raises(Invalid, match="after: no alert 'nope'"):
+    with pytest.raises(NotFound, match="after: no alert 'nope'"):
         uc.list_alert_bodies(store, after="nope")
-    with pytest.raises(Invalid, match="after: no alert"):
+    with pytest.raises(NotFound, match="after: no alert"):
         uc.alert_page_json(store, after="nope")
 
 

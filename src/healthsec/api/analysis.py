@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
@@ -62,6 +62,21 @@ def incident_report(request: Request, principal: Reader) -> HTMLResponse:
 PARTNER_URL = r"^(https://[A-Za-z0-9.-]+|http://(localhost|127\.[0-9.]*|\[::1\]))(:[0-9]{1,5})?(/[!-~]*)?$"
 
 
+class PartnerPolicyIn(Body):
+    """What a partner may receive (share.policy.policy_from_dict, published): TLP:RED never leaves."""
+
+    max_tlp: Literal["clear", "green", "amber", "amber+strict"] = Field(
+        default="green", description="the highest TLP 2.0 level the partner receives"
+    )
+    allowed_types: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,248}[a-z0-9]$")]] | None = Field(
+        default=None, max_length=64, description="STIX object types the partner receives (null: all)"
+    )
+    min_confidence: int = Field(default=0, ge=0, le=100, strict=True)
+    anonymous: bool = Field(
+        default=False, strict=True, description="our identity replaced by the community's"
+    )
+
+
 class PartnerIn(Body):
     single_line = frozenset({"organisation", "secret", "url"})
     organisation: str = Field(min_length=1, max_length=256)
@@ -69,7 +84,7 @@ class PartnerIn(Body):
         default=None, min_length=16, max_length=256, description="their TAXII password"
     )
     url: str | None = Field(default=None, max_length=512, pattern=PARTNER_URL)
-    policy: dict[str, Any] | None = None
+    policy: PartnerPolicyIn | None = None
 
 
 @router.get("/partners", tags=["sharing"])
@@ -98,5 +113,5 @@ def put_partner(
             actor=principal.actor,
             secret=body.secret,
             url=body.url,
-            policy=body.policy,
+            policy=None if body.policy is None else body.policy.model_dump(),
         )

@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from healthsec.api.auth import ERROR_RESPONSES, Sensor
-from healthsec.api.security import ONE_LINE
+from healthsec.api.security import ONE_LINE, TEXT
 from healthsec.bus.envelope import EventBatch, encode_batch
 from healthsec.bus.metrics import ServiceMetrics
-from healthsec.model import Event
+from healthsec.model import Event, Provenance
 from healthsec.model.events import EVENT_TYPES
-from healthsec.model.limits import EVENT_LIMITS, event_problems
+from healthsec.model.limits import EVENT_LIMITS, INT_MAX, INT_MIN, event_problems
 from healthsec.pipeline import Detection
 
 MESSAGE_EVENTS = 500  # events per bus message: stays well under NATS's 1 MB default payload limit
@@ -28,6 +28,30 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {kind: TypeAdapter(cls) for kind, cls i
 _FIELDS: dict[str, frozenset[str]] = {
     kind: frozenset(f.name for f in dataclasses.fields(cls)) for kind, cls in EVENT_TYPES.items()
 }
+_PROVENANCE_FIELDS = frozenset(f.name for f in dataclasses.fields(Provenance))
+
+
+def _integer_names(schema: Mapping[str, Any]) -> frozenset[str]:
+    props: Mapping[str, Any] = schema.get("properties", {})
+    return frozenset(
+        name
+        for name, prop in props.items()
+        if prop.get("type") == "integer" or any(v.get("type") == "integer" for v in prop.get("anyOf", ()))
+    )
+
+
+#: integer fields per kind (and of the provenance): JSON Schema counts 5.0 as an integer, strict mode not
+_INTEGERS = {kind: _integer_names(a.json_schema()) for kind, a in _ADAPTERS.items()}
+_PROVENANCE_INTEGERS = _integer_names(TypeAdapter(Provenance).json_schema())
+
+
+def _whole(values: Mapping[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """``values`` with each integer field given as a whole float (5.0) turned into the integer 5; a float at
+    or beyond 2**63 stays a float (refused): orjson reads -(2**63)-1 as a float that rounds to -(2**63)."""
+    return {
+        k: int(v) if k in names and isinstance(v, float) and v.is_integer() and abs(v) < 2.0**63 else v
+        for k, v in values.items()
+    }
 
 
 class IngestSink(Protocol):
@@ -89,14 +113,24 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
     if not isinstance(kind, str) or kind not in _ADAPTERS:
         msg = f"unknown event kind; one of {', '.join(sorted(_ADAPTERS))}"  # the value is never echoed
         return [{"loc": [*loc, "kind"], "msg": msg, "type": "enum"}], None
-    extra = sorted(set(raw) - _FIELDS[kind] - {"kind"})
+    extra = [[name] for name in sorted(set(raw) - _FIELDS[kind] - {"kind"})]
+    provenance = raw.get("provenance")
+    if isinstance(provenance, dict):  # pydantic ignores unknown keys of a nested dataclass: refuse them here
+        extra += [["provenance", name] for name in sorted(set(provenance) - _PROVENANCE_FIELDS)]
     if extra:
         return [
-            {"loc": [*loc, name], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
-            for name in extra
+            {"loc": [*loc, *where], "msg": f"unknown field for a {kind} event", "type": "extra_forbidden"}
+            for where in extra
         ], None
+    clean = _whole({k: v for k, v in raw.items() if k != "kind"}, _INTEGERS[kind])
+    if isinstance(provenance, dict):
+        clean["provenance"] = _whole(provenance, _PROVENANCE_INTEGERS)
     try:
-        event = _ADAPTERS[kind].validate_python({k: v for k, v in raw.items() if k != "kind"})
+        body = orjson.dumps(clean)
+    except TypeError:  # only for a caller's Python values: JSON read by orjson always fits 64 bits
+        return [{"loc": loc, "msg": "integer out of the 64-bit range", "type": "value_error"}], None
+    try:  # strict JSON mode: `false` is no integer and "5" no number, as the published schema says
+        event = _ADAPTERS[kind].validate_json(body, strict=True)
     except ValidationError as exc:
         return [
             {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()
@@ -146,6 +180,52 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: any JSON value whose strings and keys hold no control character but tab, newline and carriage return
+#: (what model.limits.event_problems enforces in an event's free-form ``fields``)
+TEXT_JSON: dict[str, Any] = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": TEXT},
+        {"type": "array", "items": {"$ref": "#/components/schemas/TextJson"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": TEXT},
+            "additionalProperties": {"$ref": "#/components/schemas/TextJson"},
+        },
+    ]
+}
+
+
+def _int64(node: Any) -> None:
+    """Every integer of an event schema in place: the signed 64-bit range model.limits enforces."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            node.setdefault("minimum", INT_MIN)
+            node.setdefault("maximum", INT_MAX)
+        for value in node.values():
+            _int64(value)
+    elif isinstance(node, list):
+        for value in node:
+            _int64(value)
+
+
+def _text_keys(node: Any) -> None:
+    """Free-form objects (``fields``, ``features``, ``metrics``) in place: keys without control characters,
+    and any value of ``fields`` as :data:`TEXT_JSON`."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
+            if node.get("additionalProperties", True) is True:
+                node["additionalProperties"] = {"$ref": "#/components/schemas/TextJson"}
+            node.setdefault("propertyNames", {"pattern": TEXT})
+        for value in node.values():
+            _text_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            _text_keys(value)
+
+
 def _event_components() -> dict[str, Any]:
     """One published schema per event kind (``FlowEvent``, ``LogEvent``, ...) from the very classes the
     route validates with, plus the declared limits and the ``kind`` that selects it; shared definitions
@@ -164,6 +244,10 @@ def _event_components() -> dict[str, Any]:
         schema["additionalProperties"] = False
         schema["title"] = f"{cls.__name__}Event"
         out[f"{cls.__name__}Event"] = schema
+    out["Provenance"]["additionalProperties"] = False  # enforced in validate_event
+    _text_keys(out)
+    _int64(out)
+    out["TextJson"] = TEXT_JSON
     return out
 
 

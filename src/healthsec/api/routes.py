@@ -174,7 +174,7 @@ def whoami(principal: Annotated[Principal, Depends(current_principal)]) -> dict[
 
 
 # -- alerts -----------------------------------------------------------------------------------------
-@router.get("/alerts", tags=["alerts"], response_model=Page)
+@router.get("/alerts", tags=["alerts"], response_model=Page, responses=NOT_FOUND)
 def list_alerts(
     request: Request,
     principal: Reader,
@@ -193,13 +193,18 @@ def list_alerts(
     total: Annotated[bool, Query(description="also count every match (one more query)")] = False,
     after: Annotated[
         str | None,
-        Query(max_length=128, description="the previous page's next_after: the page starts after that alert"),
+        Query(
+            min_length=1,
+            max_length=128,
+            description="the previous page's next_after: the page starts after that alert (404 if none)",
+        ),
     ] = None,
 ) -> Response:
     """Alerts of the caller's organisation, oldest first, filtered and paged.
 
     Page with ``after`` (the previous page's ``next_after``), which stays fast however deep the list is;
-    ``offset`` reads and drops every alert before the page.
+    ``offset`` reads and drops every alert before the page. ``since`` is inclusive and ``until``
+    exclusive: ``until`` at or before ``since`` is an empty window (an empty page).
     """
     flt = alert_use.AlertFilter(
         detector=detector,

@@ -19,6 +19,8 @@ _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 #: sizes every stored event respects (the store's columns); checked per record before anything is stored
 EVENT_LIMITS: Mapping[str, int] = {"id": 64, "source": 128}
+#: every integer field of an event (ports, sizes, counts, record numbers) fits a signed 64-bit column
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def control_character(text: str, *, multiline: bool = False) -> str | None:
@@ -40,6 +42,9 @@ def _strings(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[st
     elif isinstance(value, list | tuple | set | frozenset):
         for i, item in enumerate(value):
             yield from _strings(item, (*path, i))
+    elif is_dataclass(value) and not isinstance(value, type):  # nested records (an event's provenance)
+        for f in fields(value):
+            yield from _strings(getattr(value, f.name), (*path, f.name))
 
 
 def text_problems(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
@@ -89,10 +94,22 @@ def event_problems(
             reason = control_character(value)
             if reason is not None:
                 problems.append(((name,), reason))
-    if raw is not None and _surely_clean(raw):
+    if not is_dataclass(event):
         return problems
-    if is_dataclass(event):
+    if raw is None or not _surely_clean(raw):
         for f in fields(event):
             if f.name not in EVENT_LIMITS:
                 problems.extend(text_problems(getattr(event, f.name), (f.name,)))
+    problems.extend(_integer_problems(event, ()))  # the fields and the provenance: cheap, always checked
     return problems
+
+
+def _integer_problems(record: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+            out.append(((*path, f.name), "integer out of the signed 64-bit range"))
+        elif is_dataclass(value) and not isinstance(value, type):
+            out.extend(_integer_problems(value, (*path, f.name)))
+    return out

@@ -23,7 +23,9 @@ MAX_COMMENT = 2000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertFilter:
-    """Which alerts: every field set narrows the list; ``since`` is inclusive and ``until`` exclusive.
+    """Which alerts: every field set narrows the list; ``since`` is inclusive and ``until`` exclusive, so
+    ``until`` at or before ``since`` is an empty window that matches nothing (not an error: the published
+    API document cannot say "since < until", and a valid request must not be refused).
 
     ``asset`` is an asset id, name or IP (an inventoried asset matches any of the three in an alert's
     entities); ``technique`` matches the ATT&CK id and its sub-techniques (T1059 matches T1059.001);
@@ -79,8 +81,6 @@ def _technique(value: str) -> str:
 def _check(flt: AlertFilter) -> None:
     if flt.verdict is not None and flt.verdict != UNTRIAGED:
         Verdict.parse(flt.verdict)  # raises ValueError naming the choices
-    if flt.since and flt.until and _utc(flt.since) >= _utc(flt.until):  # type: ignore[operator]
-        raise Invalid(f"since ({flt.since.isoformat()}) must be before until ({flt.until.isoformat()})")
 
 
 def _asset_keys(store: Store, asset: str) -> set[str]:
@@ -123,7 +123,9 @@ def _start(store: Store, after: str | None) -> tuple[datetime, str] | None:
         return None
     key = alert_queries(store).position(after)
     if key is None:
-        raise Invalid(f"after: no alert {after!r} (pass the next_after of the previous page)")
+        # a cursor names an alert: an unknown one is "not found" (404), as the API document says
+        msg = f"after: no alert {after!r} (pass the next_after of the previous page)"
+        raise NotFound("alert", after, message=msg)
     return key
 
 

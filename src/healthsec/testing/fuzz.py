@@ -255,6 +255,21 @@ def _syslog_receiver_seeds(data: Path) -> list[bytes]:
     return [b"\n".join(lines) + b"\n", rfc5424 + b"\n", counted]
 
 
+def _misp_seeds(data: Path) -> list[bytes]:
+    """MISP events as a partner's MISP exports them: the OASIS STIX 2.1 examples through MISP's own
+    misp-stix converter (the direction MISP itself uses to import STIX)."""
+    import stix2
+    from misp_stix_converter import ExternalSTIX2toMISPParser
+
+    out: list[bytes] = []
+    for raw in _stix_seeds(data):
+        parser = ExternalSTIX2toMISPParser()
+        parser.load_stix_bundle(stix2.parse(raw.decode(), allow_custom=True))
+        parser.parse_stix_bundle(single_event=True)
+        out.append(b'{"Event": ' + parser.misp_event.to_json().encode() + b"}")
+    return out
+
+
 # ---- runners ------------------------------------------------------------------------------------------
 def _run_hl7(raw: bytes, scratch: Path) -> object:
     from healthsec.ingest.hl7.files import HL7FileSource
@@ -443,6 +458,22 @@ def _run_syslog_receiver(raw: bytes, scratch: Path) -> object:
     return len(got)
 
 
+def _run_misp(raw: bytes, scratch: Path) -> object:
+    """The MISP import's parsing (share_sync.import_misp): the event to STIX objects, then its TLP tags; a
+    refusal must name the input it refuses."""
+    import orjson
+
+    from healthsec.share.misp import MispFormatError, from_misp_event, misp_tlp
+
+    try:
+        objects = from_misp_event(raw, source="partner-event.json")
+    except MispFormatError as exc:
+        if not str(exc).startswith("partner-event.json: "):
+            raise AssertionError(f"the MISP error does not name the input: {exc}") from None
+        raise
+    return len(objects), misp_tlp(orjson.loads(raw))
+
+
 def _allowed_stix() -> tuple[type[BaseException], ...]:
     from healthsec.share.stix_import import BundleRejected
 
@@ -453,6 +484,12 @@ def _allowed_taxii() -> tuple[type[BaseException], ...]:
     from healthsec.share.taxii_http import TaxiiError
 
     return (TaxiiError,)
+
+
+def _allowed_misp() -> tuple[type[BaseException], ...]:
+    from healthsec.share.misp import MispFormatError
+
+    return (MispFormatError,)
 
 
 def _allowed_csaf() -> tuple[type[BaseException], ...]:
@@ -477,6 +514,7 @@ def targets() -> list[Target]:
         Target("pcap-flows", _pcap_seeds, _run_pcap_flows, examples=4),
         Target("stix-bundle", _stix_seeds, _run_stix, _allowed_stix(), json_seeds=True),
         Target("taxii-envelope", _envelope_seeds, _run_envelope, _allowed_taxii(), json_seeds=True),
+        Target("misp", _misp_seeds, _run_misp, _allowed_misp(), json_seeds=True, examples=30),
         Target("csaf", _csaf_seeds, _run_csaf, _allowed_csaf(), json_seeds=True, examples=15),
         Target("fhir-auditevent", _fhir_seeds, _run_fhir, json_seeds=True, examples=40),
         Target("fhir-bundles", _fhir_bundle_seeds, _run_fhir_bundles, json_seeds=True),

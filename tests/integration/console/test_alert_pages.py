@@ -69,6 +69,6 @@ def test_keyset_pages_walk_every_alert_both_ways(store: Store, monkeypatch: pyte
         assert _ids(back) == _ids(pages[1])
         top = c.get(_link(back, "← Newer") or "").text  # no full page newer: the newest page, live
         assert _ids(top) == _ids(first) and 'hx-get="/live/alerts' in top
-        bad = c.get("/alerts?after=no-such-alert")
-        assert bad.status_code == 422
+        bad = c.get("/alerts?after=no-such-alert")  # a cursor naming no alert: not found, as in the API
+        assert bad.status_code == 404
         assert "no alert &#39;no-such-alert&#39;" in bad.text and "Traceback" not in bad.text

@@ -164,9 +164,17 @@ def test_partner_records_are_validated_and_scoped(world: World) -> None:
     for url in ("file:///etc/passwd", "http://cti.example.org/taxii2/", "gopher://x", "https://"):
         r = c.put("/api/v1/partners/general", json={**base, "url": url}, headers=admin)
         assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "url"]), url
-    for policy in ({"max_tlp": "green", "surprise": 1}, {"anonymous": "false"}, {"min_confidence": 500}):
+    # the policy's published schema (PartnerPolicyIn) is enforced: the error names the key
+    bad_policies = {
+        "surprise": {"max_tlp": "green", "surprise": 1},
+        "anonymous": {"anonymous": "false"},
+        "min_confidence": {"min_confidence": 500},
+        "max_tlp": {"max_tlp": "red"},
+        "allowed_types": {"allowed_types": "indicator"},
+    }
+    for key, policy in bad_policies.items():
         r = c.put("/api/v1/partners/general", json={**base, "policy": policy}, headers=admin)
-        assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "policy"]), policy
+        assert (r.status_code, r.json()["detail"][0]["loc"][:3]) == (422, ["body", "policy", key]), policy
     ok = {**base, "url": "https://cti.general.example/taxii2/", "policy": {"max_tlp": "amber"}}
     assert c.put("/api/v1/partners/general", json=ok, headers=admin).status_code == 200
     local = {**base, "url": "http://127.0.0.1:9000/taxii2/"}  # loopback may be plain http

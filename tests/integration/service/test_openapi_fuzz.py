@@ -20,19 +20,13 @@ from healthsec.share.taxii_auth import Throttle
 from healthsec.store import Store
 
 MAX_EXAMPLES = 15  # per operation: bounded so the suite stays fast
-# MISSED (docs/service.md): where the document is not yet exact, the two data checks are left out; every
-# other check runs there too. What the last run with them found on each:
+# derandomised (hypothesis draws from a fixed seed per operation) and no example database: CI sees the same
+# cases on every run, so a pass cannot turn into a failure by chance
+# MISSED (docs/service.md): the two FHIR routes publish no request-body schema yet (an AuditEvent or a
+# Bundle, answered with an OperationOutcome), so the two data checks are left out there; every other check
+# runs there too, and every check on the other 57 operations.
 _FHIR = "no published body schema (a FHIR AuditEvent or Bundle, answered with an OperationOutcome)"
-_UNKNOWN_PARAMS = "unknown query parameters are ignored, not refused"
-DATA_CHECKS_OPEN = {
-    "POST /api/v1/fhir": _FHIR,
-    "POST /api/v1/fhir/AuditEvent": _FHIR,
-    "POST /api/v1/events": "lax parsing: false is accepted for an integer field (a clinical event's size)",
-    "GET /api/v1/alerts": "since equal to until is refused, which the document does not say",
-    "GET /api/v1/audit": _UNKNOWN_PARAMS,
-    "GET /api/v1/detectors/dead-letters": _UNKNOWN_PARAMS,
-    "PUT /api/v1/partners/{name}": "the policy object's schema is not published (the server checks it)",
-}
+DATA_CHECKS_OPEN = {"POST /api/v1/fhir": _FHIR, "POST /api/v1/fhir/AuditEvent": _FHIR}
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 # 413 (more events than a batch may hold: the document's maxItems) is a refusal too
 CONFIG = SchemathesisConfig.from_dict(
@@ -74,7 +68,13 @@ def _report() -> object:
 
 @pytest.mark.integration
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_api_never_errors(case: schemathesis.Case) -> None:
     TRIED.append(case.operation.label)
     excluded = EXCLUDED if case.operation.label in DATA_CHECKS_OPEN else []

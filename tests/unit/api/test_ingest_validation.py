@@ -34,7 +34,44 @@ def test_valid_flow_is_built() -> None:
         ([1, 2], ["body", "events", 3], "object_type"),
         ({**GOOD, "kind": "pcap"}, ["body", "events", 3, "kind"], "enum"),
         ({**GOOD, "colour": "red"}, ["body", "events", 3, "colour"], "extra_forbidden"),
-        ({**GOOD, "dst_port": "http"}, ["body", "events", 3, "dst_port"], "int_parsing"),
+        ({**GOOD, "dst_port": "http"}, ["body", "events", 3, "dst_port"], "int_type"),
+        # strict types, as the published schema says (schemathesis sent these and they were accepted)
+        ({**GOOD, "dst_port": False}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "dst_port": "104"}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "dst_port": 104.5}, ["body", "events", 3, "dst_port"], "int_type"),
+        ({**GOOD, "duration": True}, ["body", "events", 3, "duration"], "float_type"),
+        ({**GOOD, "ts": 1767225600}, ["body", "events", 3, "ts"], "datetime_type"),
+        # unknown provenance keys and control characters in free-form keys (schemathesis found both)
+        (
+            {**GOOD, "provenance": {"source": "zeek", "colour": "red"}},
+            ["body", "events", 3, "provenance", "colour"],
+            "extra_forbidden",
+        ),
+        (
+            {
+                "kind": "log",
+                "id": "l1",
+                "ts": "2026-01-01T00:00:00Z",
+                "source": "evtx",
+                "fields": {"a\x7f": 1},
+            },
+            ["body", "events", 3, "fields", "<key>"],
+            "value_error",
+        ),
+        # integers fit 64 bits, as published (beyond that orjson reads a float, which strict mode refuses)
+        ({**GOOD, "dst_port": 2**63}, ["body", "events", 3, "dst_port"], "value_error"),
+        (
+            {**GOOD, "provenance": {"source": "zeek", "record": 2**63}},
+            ["body", "events", 3, "provenance", "record"],
+            "value_error",
+        ),
+        ({**GOOD, "dst_port": -(2**63) - 1}, ["body", "events", 3], "value_error"),
+        # nested strings too: a control character in the provenance (schemathesis found it accepted)
+        (
+            {**GOOD, "provenance": {"source": "zeek", "sensor": "tap\x0f1"}},
+            ["body", "events", 3, "provenance", "sensor"],
+            "value_error",
+        ),
         ({**GOOD, "src_ip": 5}, ["body", "events", 3, "src_ip"], "string_type"),
         ({k: v for k, v in GOOD.items() if k != "id"}, ["body", "events", 3, "id"], "missing"),
     ],
@@ -73,6 +110,19 @@ def test_control_characters_anywhere_in_an_event_are_refused_naming_the_field(
 def test_text_with_tabs_newlines_and_backslashes_is_accepted(text: str) -> None:
     errors, event = validate_event(0, {**LOG, "fields": {"Message": text}})
     assert errors == [] and event is not None and event.fields["Message"] == text
+
+
+def test_whole_floats_are_integers() -> None:
+    # JSON Schema counts 104.0 as an integer (schemathesis sent it); strict mode alone refused it
+    errors, event = validate_event(
+        0, {**GOOD, "dst_port": 104.0, "provenance": {"source": "z", "record": 7.0}}
+    )
+    assert errors == [] and isinstance(event, Flow)
+    assert (event.dst_port, event.provenance and event.provenance.record) == (104, 7)
+    assert isinstance(event.dst_port, int)
+    # what orjson makes of -9223372036854775809 (one below the range): a float that rounds to -(2**63)
+    errors, event = validate_event(0, {**GOOD, "dst_port": float(-(2**63) - 1)})
+    assert event is None and errors[0]["loc"] == ["body", "events", 0, "dst_port"]
 
 
 def test_naive_timestamp_refused() -> None:
