@@ -26,6 +26,7 @@ from healthsec.model.codec import (
 from healthsec.store import schema
 from healthsec.store.alert_entities import write_entities
 from healthsec.store.errors import StoreError
+from healthsec.store.jsonio import json_loads
 
 DEFAULT_ORG = "local"
 _BATCH = 500
@@ -83,13 +84,12 @@ def open_engine(url: str) -> Engine:
         if full.startswith("postgresql"):
             connect_args["connect_timeout"] = 5
         # hide_parameters: an error's text never carries bound values (token hashes, filters, PHI)
-        engine = create_engine(
-            full,
-            connect_args=connect_args,
-            pool_pre_ping=True,
-            hide_parameters=True,
-            json_deserializer=_json_loads,
-        )
+        opts: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "hide_parameters": True,
+            "json_deserializer": json_loads,
+        }
+        engine = create_engine(full, connect_args=connect_args, **opts)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         with engine.connect() as conn:
@@ -98,19 +98,6 @@ def open_engine(url: str) -> Engine:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
         raise StoreError(f"cannot open database {_redact(full)}: {reason}") from None
     return engine
-
-
-def _json_loads(text: str | bytes) -> Any:
-    """JSON columns read with orjson (a third of the stdlib's time on every bucket the engine reads);
-    the stdlib's writer spells non-finite floats ``NaN``, which only the stdlib reads back."""
-    import json
-
-    import orjson
-
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def migrate(engine: Engine) -> None:
