@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import (
     DbOption,
     DetectorsOption,
     OldInputFormatOption,
     console,
     detect_app,
+    err_console,
     expand_globs,
     fail,
     file_engine,
@@ -80,10 +82,11 @@ def _rule_paths(rules: list[Path] | None) -> list[Path]:
     return paths
 
 
-def _load(rules: list[Path] | None) -> RuleSet:
+def _load(rules: list[Path] | None, *, quiet_stdout: bool = False) -> RuleSet:
+    """Load the rules and say how many loaded (on stderr when stdout carries JSON)."""
     ruleset = load_rules(_rule_paths(rules))
     errors = sum(1 for p in ruleset.problems if p.kind == "error")
-    console.print(
+    (err_console if quiet_stdout else console).print(
         f"rules: {ruleset.loaded} loaded, {len(ruleset.problems) - errors} unsupported, {errors} invalid",
         highlight=False,
     )
@@ -201,9 +204,30 @@ def detect_logs(
         console.print(f"  {n:>6}  {title}", highlight=False)
 
 
-def rules_list(rules: RulesOption = None) -> None:
+def rules_list(rules: RulesOption = None, fmt: FormatOption = "table") -> None:
     """List the rules that load: id, level, ATT&CK tags, title."""
-    ruleset = _load(rules)
+    from healthsec.commands.adapter import emit, wants_json
+
+    as_json = wants_json(fmt)
+    ruleset = _load(rules, quiet_stdout=as_json)
+    if as_json:
+        emit(
+            [
+                {
+                    "id": r.id,
+                    "level": r.level,
+                    "techniques": r.techniques,
+                    "tactics": r.tactics,
+                    "title": r.title,
+                }
+                for r in sorted(ruleset.rules, key=lambda r: r.title)
+            ]
+            + [
+                {"id": c.id, "level": c.level, "correlation": c.type, "title": c.title}
+                for c in ruleset.correlations
+            ]
+        )
+        return
     for r in sorted(ruleset.rules, key=lambda r: r.title):
         tags = ",".join(r.techniques + r.tactics)
         console.print(f"{r.id}  {r.level or '-':<13} {tags:<30} {r.title}", highlight=False, soft_wrap=True)

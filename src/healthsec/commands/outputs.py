@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from healthsec.commands.adapter import FormatOption
 from healthsec.commands.groups import DbOption, console, fail
 
 T = TypeVar("T")
@@ -34,15 +35,20 @@ def _with_store(db: str | None, fn: Callable[[Any, Any], T]) -> T:
 
 
 @outputs_app.command("list")
-def list_outputs() -> None:
+def list_outputs(fmt: FormatOption = "table") -> None:
     """The destinations the settings configure (``[[outputs]]``), each an outbox channel ``out:<name>``."""
+    from healthsec.commands.adapter import emit, wants_json
     from healthsec.config import ConfigError, load_settings
     from healthsec.services.outputs import describe
 
+    as_json = wants_json(fmt)
     try:
         rows = describe(load_settings())
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        emit(rows)
+        return
     if not rows:
         console.print("no outputs configured: add [[outputs]] tables (docs/siem.md)", markup=False)
     for r in rows:

@@ -91,3 +91,22 @@ def test_list_tokens_and_partners_print_json(tmp_path: Path) -> None:
     assert [p["partner"]["name"] for p in json.loads(res.stdout)] == ["stmary"]
     bad = runner.invoke(app, ["share", "partners", "list", "--db", db, "--format", "xml"])
     assert bad.exit_code == 1 and "--format must be table or json" in bad.output
+
+
+def test_rules_and_outputs_lists_print_json_with_format_json(tmp_path: Path) -> None:
+    rules = Path("../shared/data/sigma-rules/rules/windows/process_creation")
+    one = sorted(rules.glob("*.yml"))[0]
+    res = runner.invoke(app, ["rules", "list", "--rules", str(one), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.stdout)
+    assert len(listed) == 1 and listed[0]["id"] and listed[0]["title"] and "techniques" in listed[0]
+    env = {
+        "HEALTHSEC_OUTPUTS": json.dumps(
+            [{"name": "es", "transport": "elastic", "format": "ecs", "url": "https://siem.example/_bulk"}]
+        )
+    }
+    res = runner.invoke(app, ["outputs", "list", "--format", "json"], env=env)
+    assert res.exit_code == 0, res.output
+    assert [r["name"] for r in json.loads(res.stdout)] == ["es"]
+    bad = runner.invoke(app, ["outputs", "list", "--format", "xml"], env=env)
+    assert bad.exit_code == 1 and "--format must be table or json" in bad.output
