@@ -81,3 +81,34 @@ def test_output_files_are_named_with_out_everywhere(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--out" in result.output and "--to" in result.output  # the old name stays as an alias
+
+
+@pytest.mark.parametrize(
+    ("option", "kind", "name"),
+    [
+        ("HEALTHSEC_HL7_LISTEN", "tcp", "HL7 listener"),
+        ("HEALTHSEC_DICOM_LISTEN", "tcp", "DICOM monitor"),
+        ("HEALTHSEC_SYSLOG_LISTEN", "udp", "syslog receiver"),
+        ("HEALTHSEC_NETFLOW_LISTEN", "udp", "NetFlow collector"),
+    ],
+)
+def test_serve_with_a_live_source_on_a_port_in_use_is_one_error_line(
+    tmp_path: Path, option: str, kind: str, name: str
+) -> None:
+    """A live source's port another process holds: one line naming source and port, exit 1, no server."""
+    import socket
+
+    sock_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, sock_type) as held:
+        held.bind(("127.0.0.1", 0))
+        if kind == "tcp":
+            held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(
+            app,
+            ["serve", "--port", "0", "--db", str(tmp_path / "s.db")],
+            env={option: f"127.0.0.1:{port}"},
+        )
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"error: cannot start the {name} on 127.0.0.1:{port}: Address already in use"], lines

@@ -50,6 +50,33 @@ def _check_broker(settings: Settings) -> None:
         raise fail(str(exc)) from None
 
 
+def _check_live_ports(settings: Settings) -> None:
+    """Fail with one line, before starting, when a live source's port is taken (not a startup traceback)."""
+    import socket
+
+    from healthsec.api.live import host_port
+
+    wanted = (
+        ("HL7 listener", settings.hl7_listen, 2575, (socket.SOCK_STREAM,)),
+        ("DICOM monitor", settings.dicom_listen, 11112, (socket.SOCK_STREAM,)),
+        ("syslog receiver", settings.syslog_listen, 514, (socket.SOCK_DGRAM, socket.SOCK_STREAM)),
+        ("NetFlow collector", settings.netflow_listen, 2055, (socket.SOCK_DGRAM,)),
+    )
+    for name, listen, default, kinds in wanted:
+        if not listen:
+            continue
+        host, port = host_port(listen, default)
+        for kind in kinds:
+            try:
+                family = socket.getaddrinfo(host, port, type=kind)[0][0]
+                with socket.socket(family, kind) as probe:
+                    if kind == socket.SOCK_STREAM:  # as asyncio's servers do: TIME_WAIT is no conflict
+                        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind((host, port))
+            except OSError as exc:
+                raise fail(f"cannot start the {name} on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def _settings(config: Path | None, **overrides: object) -> Settings:
     try:
         return load_settings(config, **overrides)
@@ -105,6 +132,7 @@ def serve(
         raise fail(str(exc)) from None
     if settings.bus == "nats":
         _check_broker(settings)
+    _check_live_ports(settings)
     console.print(f"healthsec API on http://{settings.api_host}:{settings.api_port} (bus: {settings.bus})")
     if workers == 1:
         uvicorn.run(
