@@ -110,7 +110,7 @@ def test_partner_policy_is_checked(world: World) -> None:
     bad = {"organisation": "St Mary", "policy": {"colour": "blue"}}
     r = c.put("/api/v1/partners/stmary", json=bad, headers=admin)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["loc"] == ["body", "policy"]
+    assert r.json()["detail"][0]["loc"] == ["body", "policy", "colour"]  # names the unknown key
     assert c.get("/api/v1/partners", headers=admin).json()["items"] == []
     good = {"organisation": "St Mary", "policy": {"max_tlp": "amber"}}
     saved = c.put("/api/v1/partners/stmary", json=good, headers=admin).json()
