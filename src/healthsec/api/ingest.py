@@ -135,7 +135,7 @@ def validate_event(index: int, raw: Any) -> tuple[list[dict[str, Any]], Event | 
         return [
             {"loc": [*loc, *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()
         ], None
-    problems = event_problems(event, raw)
+    problems = event_problems(event, body)  # the record as just encoded: scanned, not re-encoded
     if problems:  # declared limits (id <= 64, source <= 128, no control characters): refused per record
         return [{"loc": [*loc, *where], "msg": why, "type": "value_error"} for where, why in problems], None
     return [], event
